@@ -1,0 +1,97 @@
+"""The node graph described in config/perception.yaml, shared by `perception up` and the launch file.
+
+A graph file has three sections:
+  environment: variables set for local runs unless already set (relative file paths resolve
+               against the graph file's folder)
+  cameras:     name -> topics of that camera; each camera gets the namespace /perception/<name>
+  nodes:       name -> executable, per_camera, respawn, parameters, remappings
+Strings in parameters and remappings may use {camera} and any key of the camera entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NAMESPACE_ROOT = "/perception"
+
+
+@dataclass
+class NodeSpec:
+    """One process of the graph."""
+
+    name: str
+    executable: str
+    namespace: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+    respawn: bool = False
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace.rstrip('/')}/{self.name}"
+
+
+@dataclass
+class Graph:
+    nodes: list[NodeSpec]
+    environment: dict[str, str]
+    cameras: dict[str, dict[str, Any]]
+
+
+def _substitute(value: Any, context: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        try:
+            return value.format(**context)
+        except KeyError as error:
+            raise ValueError(f"unknown placeholder {error} in {value!r}") from None
+    if isinstance(value, list):
+        return [_substitute(item, context) for item in value]
+    if isinstance(value, dict):
+        return {key: _substitute(item, context) for key, item in value.items()}
+    return value
+
+
+def _node_spec(name: str, entry: dict[str, Any], namespace: str, context: dict[str, Any]) -> NodeSpec:
+    unknown = set(entry) - {"executable", "per_camera", "respawn", "parameters", "remappings"}
+    if unknown:
+        raise ValueError(f"node {name!r}: unknown keys {sorted(unknown)}")
+    remappings = _substitute(entry.get("remappings") or {}, context)
+    return NodeSpec(
+        name=name,
+        executable=entry.get("executable", name),
+        namespace=namespace,
+        parameters=_substitute(entry.get("parameters") or {}, context),
+        remappings=[(source, target) for source, target in remappings.items()],
+        respawn=bool(entry.get("respawn", False)),
+    )
+
+
+def load_graph(path: str | Path) -> Graph:
+    """Read a graph file and expand per-camera nodes into one NodeSpec per camera."""
+    path = Path(path)
+    document = yaml.safe_load(path.read_text()) or {}
+    cameras = document.get("cameras") or {}
+    nodes_section = document.get("nodes") or {}
+    if not nodes_section:
+        raise ValueError(f"{path}: the graph has no nodes")
+    environment = {}
+    for key, value in (document.get("environment") or {}).items():
+        value = str(value)
+        if value.endswith(".xml") and not Path(value).is_absolute():
+            value = str((path.parent / value).resolve())
+        environment[key] = value
+    nodes = []
+    for name, entry in nodes_section.items():
+        entry = entry or {}
+        if entry.get("per_camera", False):
+            if not cameras:
+                raise ValueError(f"{path}: node {name!r} is per_camera but no cameras are configured")
+            for camera, topics in cameras.items():
+                context = {"camera": camera, **(topics or {})}
+                nodes.append(_node_spec(name, entry, f"{NAMESPACE_ROOT}/{camera}", context))
+        else:
+            nodes.append(_node_spec(name, entry, NAMESPACE_ROOT, {}))
+    return Graph(nodes=nodes, environment=environment, cameras=cameras)

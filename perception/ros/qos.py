@@ -1,0 +1,16 @@
+"""QoS profiles from node parameters."""
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+
+
+def qos_profile(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last QoS with the given reliability ('best_effort' or 'reliable') and depth."""
+    if reliability not in RELIABILITY:
+        raise ValueError(f"reliability must be one of {sorted(RELIABILITY)}, got {reliability!r}")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=RELIABILITY[reliability], durability=DurabilityPolicy.VOLATILE)

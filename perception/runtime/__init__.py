@@ -1,0 +1,1 @@
+"""Running the stack: the graph runner, bag replay and record, sample-bag creation."""

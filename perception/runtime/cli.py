@@ -1,0 +1,99 @@
+"""Subcommands: up, replay, record, video-to-bag."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import statistics
+from pathlib import Path
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="[%(levelname)s] [%(name)s] %(message)s")
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from perception.graph import load_graph
+    from perception.resources import config_path
+    from perception.runtime.runner import run_graph
+
+    _setup_logging(args.verbose)
+    graph = load_graph(args.config or config_path("perception.yaml"))
+    return run_graph(graph, respawn=True if args.respawn else None, ready_timeout_s=args.ready_timeout,
+                     log_dir=args.log_dir)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from perception.runtime.replay import replay
+
+    _setup_logging()
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        stats = replay(args.bag, rate=args.rate, loop=args.loop, topics=args.topics, clock=args.clock,
+                       wait_for_subscribers_s=args.wait_for_subscribers)
+    except KeyboardInterrupt:
+        return 0
+    errors_ms = sorted(1000 * e for e in stats.timing_errors) or [0.0]
+    print(f"replayed {stats.published} messages; timing error median {statistics.median(errors_ms):.2f} ms, "
+          f"max {errors_ms[-1]:.2f} ms")
+    return 0
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from perception.runtime.record import record
+
+    _setup_logging()
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    counts = record(args.out, args.topics, duration_s=args.duration)
+    print(f"wrote {args.out}: " + ", ".join(f"{topic} {count}" for topic, count in counts.items()))
+    return 0
+
+
+def run_video_to_bag(args: argparse.Namespace) -> int:
+    from perception.runtime.video_to_bag import video_to_bag
+
+    frames = video_to_bag(args.video, args.out, camera_topic=args.camera_topic, info_topic=args.info_topic,
+                          frame_id=args.frame_id, horizontal_fov_deg=args.fov, jpeg_quality=args.jpeg_quality)
+    print(f"wrote {args.out}: {frames} frames")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser("up", help="start the node graph of config/perception.yaml as processes")
+    up.add_argument("--config", type=Path, help="graph file (default: the installed config/perception.yaml)")
+    up.add_argument("--respawn", action="store_true", help="restart nodes that exit (all nodes)")
+    up.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for all nodes")
+    up.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
+    up.add_argument("--verbose", action="store_true")
+    up.set_defaults(func=run_up)
+
+    replay = subparsers.add_parser("replay", help="publish a ROS 2 bag (sqlite3 or MCAP) at its original timing")
+    replay.add_argument("bag", type=Path)
+    replay.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
+    replay.add_argument("--loop", action="store_true", help="start again at the end")
+    replay.add_argument("--topics", nargs="+", help="only these topics")
+    replay.add_argument("--clock", action="store_true", help="publish /clock with the bag's time")
+    replay.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
+                        help="wait up to SECONDS for a subscriber on every topic before playing")
+    replay.set_defaults(func=run_replay)
+
+    record = subparsers.add_parser("record", help="record topics to one MCAP file (Foxglove, rosbags)")
+    record.add_argument("out", type=Path, help="output file, ending in .mcap")
+    record.add_argument("--topics", nargs="+", required=True)
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.set_defaults(func=run_record)
+
+    video = subparsers.add_parser("video-to-bag", help="turn a video into a bag of CompressedImage + CameraInfo")
+    video.add_argument("video", type=Path)
+    video.add_argument("out", type=Path, help="output file, ending in .mcap")
+    video.add_argument("--camera-topic", default="/sensing/camera/front/image_raw/compressed")
+    video.add_argument("--info-topic", default="/sensing/camera/front/camera_info")
+    video.add_argument("--frame-id", default="camera_front_optical_frame")
+    video.add_argument("--fov", type=float, default=60.0, help="horizontal field of view, degrees")
+    video.add_argument("--jpeg-quality", type=int, default=80)
+    video.set_defaults(func=run_video_to_bag)

@@ -1,0 +1,103 @@
+"""Publish a ROS 2 bag (sqlite3 or MCAP) at its original timing: `perception replay`."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from perception.ros.message_types import message_class
+from perception.runtime.bags import bag_topics, read_messages
+
+log = logging.getLogger("perception.replay")
+
+
+@dataclass
+class ReplayStats:
+    published: int = 0
+    loops: int = 0
+    # Publish time minus the scheduled time, seconds, per message.
+    timing_errors: list[float] = field(default_factory=list)
+
+
+class BagPlayer:
+    """Publishes the messages of a bag with the spacing of their log times, divided by `rate`."""
+
+    def __init__(self, node: Node, bag: Path, *, rate: float = 1.0, topics: list[str] | None = None,
+                 publish_clock: bool = False, qos_depth: int = 10) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        self.node, self.bag, self.rate = node, Path(bag), rate
+        available = bag_topics(self.bag)
+        missing = [t for t in topics or [] if t not in available]
+        if missing:
+            raise ValueError(f"{bag}: no topics {missing}; the bag has {sorted(available)}")
+        self.topics = topics or sorted(available)
+        # Reliable publishers match both reliable and best-effort subscribers.
+        qos = QoSProfile(depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE)
+        self.publishers = {t: node.create_publisher(message_class(available[t]), t, qos) for t in self.topics}
+        self.clock_publisher = None
+        if publish_clock:
+            from rosgraph_msgs.msg import Clock
+
+            self.clock_publisher = node.create_publisher(Clock, "/clock", 10)
+        self.stats = ReplayStats()
+
+    def wait_for_subscribers(self, topics: list[str], timeout_s: float) -> bool:
+        """Wait until each topic has a matched subscriber (discovery can take seconds)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(self.publishers[t].get_subscription_count() > 0 for t in topics):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _publish_clock(self, timestamp_ns: int) -> None:
+        from rosgraph_msgs.msg import Clock
+
+        clock = Clock()
+        clock.clock.sec, clock.clock.nanosec = divmod(timestamp_ns, 10**9)
+        self.clock_publisher.publish(clock)
+
+    def play_once(self) -> None:
+        start_wall = None
+        first_ns = None
+        for message in read_messages(self.bag, self.topics):
+            if start_wall is None:
+                start_wall, first_ns = time.monotonic(), message.timestamp_ns
+            scheduled = start_wall + (message.timestamp_ns - first_ns) / 1e9 / self.rate
+            delay = scheduled - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if self.clock_publisher:
+                self._publish_clock(message.timestamp_ns)
+            self.publishers[message.topic].publish(message.raw)
+            self.stats.timing_errors.append(time.monotonic() - scheduled)
+            self.stats.published += 1
+        self.stats.loops += 1
+
+    def play(self, loop: bool = False) -> ReplayStats:
+        while True:
+            self.play_once()
+            log.info("replayed %s: %d messages", self.bag, self.stats.published)
+            if not loop:
+                return self.stats
+
+
+def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, clock: bool,
+           wait_for_subscribers_s: float = 0.0) -> ReplayStats:
+    """`perception replay`: play a bag in a node of its own."""
+    rclpy.init()
+    node = rclpy.create_node("bag_player", namespace="/perception")
+    try:
+        player = BagPlayer(node, bag, rate=rate, topics=topics, publish_clock=clock)
+        if wait_for_subscribers_s > 0 and not player.wait_for_subscribers(player.topics, wait_for_subscribers_s):
+            log.warning("no subscriber on some topics after %.1f s; playing anyway", wait_for_subscribers_s)
+        return player.play(loop=loop)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,188 @@
+"""Start the node graph as separate processes, wait until all nodes are up, supervise, shut down.
+
+This is `perception up`: the same graph that launch/perception.launch.py builds for `ros2 launch`,
+for machines without the launch tools.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from perception.graph import Graph, NodeSpec
+
+log = logging.getLogger("perception.runner")
+
+SHUTDOWN_GRACE_S = 5.0
+
+
+def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
+    """Command line that starts one node of the graph with its name, namespace, parameters and remappings."""
+    command = [sys.executable, "-m", f"perception.nodes.{spec.executable}", "--ros-args",
+               "-r", f"__node:={spec.name}", "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)]
+    for source, target in spec.remappings:
+        command += ["-r", f"{source}:={target}"]
+    return command
+
+
+def graph_environment(graph: Graph, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment with the graph's defaults added where a variable is not set."""
+    environment = dict(os.environ if base is None else base)
+    for key, value in graph.environment.items():
+        environment.setdefault(key, value)
+    return environment
+
+
+@dataclass
+class NodeProcess:
+    spec: NodeSpec
+    command: list[str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+
+class NodeDied(RuntimeError):
+    """A node exited while the graph was running and was not to be respawned."""
+
+
+class GraphRunner:
+    """Owns the processes of one graph. Use as a context manager: processes end on exit."""
+
+    def __init__(self, graph: Graph, *, respawn: bool | None = None, max_restarts: int = 5,
+                 log_dir: Path | None = None) -> None:
+        self.graph = graph
+        self.respawn_override = respawn
+        self.max_restarts = max_restarts
+        self.environment = graph_environment(graph)
+        self._workdir = tempfile.TemporaryDirectory(prefix="perception-graph-")
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.nodes = [NodeProcess(spec, node_command(spec, self._write_params(spec))) for spec in graph.nodes]
+
+    def _write_params(self, spec: NodeSpec) -> Path:
+        path = Path(self._workdir.name) / f"{spec.full_name.strip('/').replace('/', '__')}.yaml"
+        path.write_text(yaml.safe_dump({spec.full_name: {"ros__parameters": spec.parameters}}))
+        return path
+
+    def _spawn(self, node: NodeProcess) -> None:
+        output = None
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{node.spec.full_name.strip('/').replace('/', '.')}.log", "ab")
+        # A session of its own: a terminal's Ctrl-C reaches the runner, which stops the nodes in order.
+        node.process = subprocess.Popen(node.command, env=self.environment, stdout=output,
+                                        stderr=subprocess.STDOUT if output else None, start_new_session=True)
+        node.started_at = time.monotonic()
+        log.info("started %s (pid %d)", node.spec.full_name, node.process.pid)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            self._spawn(node)
+
+    def _should_respawn(self, node: NodeProcess) -> bool:
+        wanted = node.spec.respawn if self.respawn_override is None else self.respawn_override
+        return wanted and node.restarts < self.max_restarts
+
+    def check(self) -> None:
+        """Respawn or raise NodeDied for every node that has exited."""
+        for node in self.nodes:
+            code = node.process.poll() if node.process else None
+            if code is None:
+                continue
+            if self._should_respawn(node):
+                node.restarts += 1
+                log.warning("%s exited with code %d; respawn %d/%d", node.spec.full_name, code,
+                            node.restarts, self.max_restarts)
+                self._spawn(node)
+            else:
+                raise NodeDied(f"node {node.spec.full_name} exited with code {code}")
+
+    def wait_until_up(self, timeout_s: float = 60.0) -> float:
+        """Block until every node of the graph is visible on the ROS graph; returns the seconds waited."""
+        import rclpy
+        from rclpy.node import Node
+
+        os.environ.update({k: v for k, v in self.environment.items() if k not in os.environ})
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        probe = Node("perception_runner_probe", namespace="/perception/_runner", context=context)
+        start = time.monotonic()
+        try:
+            expected = {node.spec.full_name for node in self.nodes}
+            while True:
+                self.check()
+                visible = {f"{ns.rstrip('/')}/{name}" for name, ns in probe.get_node_names_and_namespaces()}
+                missing = expected - visible
+                if not missing:
+                    waited = time.monotonic() - start
+                    log.info("all %d nodes up after %.1f s", len(expected), waited)
+                    return waited
+                if time.monotonic() - start > timeout_s:
+                    raise TimeoutError(f"nodes not up after {timeout_s:.0f} s: {', '.join(sorted(missing))}")
+                time.sleep(0.1)
+        finally:
+            probe.destroy_node()
+            rclpy.shutdown(context=context)
+
+    def supervise(self, poll_s: float = 0.2) -> None:
+        """Run until a node dies without respawn (raises NodeDied) or the runner is interrupted."""
+        while True:
+            self.check()
+            time.sleep(poll_s)
+
+    def shutdown(self) -> dict[str, int]:
+        """SIGINT every node, then SIGTERM/SIGKILL stragglers; returns each node's exit code."""
+        running = [n for n in self.nodes if n.process and n.process.poll() is None]
+        for node in running:
+            node.process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for node in running:
+            try:
+                node.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop on SIGINT; terminating", node.spec.full_name)
+                node.process.terminate()
+                try:
+                    node.process.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    node.process.kill()
+                    node.process.wait()
+        self._workdir.cleanup()
+        return {n.spec.full_name: n.process.returncode for n in self.nodes if n.process}
+
+    def __enter__(self) -> "GraphRunner":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+
+def run_graph(graph: Graph, *, respawn: bool | None, ready_timeout_s: float, log_dir: Path | None) -> int:
+    """`perception up`: run until Ctrl-C/SIGTERM (exit 0) or until a node dies (exit 1, naming it)."""
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    with GraphRunner(graph, respawn=respawn, log_dir=log_dir) as runner:
+        try:
+            runner.wait_until_up(ready_timeout_s)
+            print(f"perception up: {len(runner.nodes)} nodes running "
+                  f"({', '.join(n.spec.full_name for n in runner.nodes)}); Ctrl-C stops them", flush=True)
+            runner.supervise()
+        except KeyboardInterrupt:
+            log.info("stopping the graph")
+            return 0
+        except (NodeDied, TimeoutError) as error:
+            log.error("%s", error)
+            print(f"perception up: {error}", file=sys.stderr, flush=True)
+            return 1
+    return 0

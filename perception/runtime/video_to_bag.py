@@ -1,0 +1,80 @@
+"""Turn a video file into a ROS 2 bag: CompressedImage (JPEG) + CameraInfo at the video's frame rate."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception.runtime.bags import McapFileWriter, perception_typestore
+
+
+@dataclass
+class PinholeCamera:
+    """An undistorted pinhole model for a camera whose calibration is unknown."""
+
+    width: int
+    height: int
+    horizontal_fov_deg: float
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        focal = (self.width / 2) / math.tan(math.radians(self.horizontal_fov_deg) / 2)
+        return np.array([[focal, 0, self.width / 2], [0, focal, self.height / 2], [0, 0, 1]])
+
+
+def video_to_bag(
+    video: str | Path,
+    out: str | Path,
+    *,
+    camera_topic: str,
+    info_topic: str,
+    frame_id: str,
+    horizontal_fov_deg: float = 60.0,
+    jpeg_quality: int = 80,
+    start_time_ns: int = 1_700_000_000_000_000_000,
+    max_frames: int | None = None,
+) -> int:
+    """Write every frame of `video` to an MCAP file; returns the number of frames written."""
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        raise ValueError(f"{video}: cannot open video")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    if not fps or fps <= 0:
+        raise ValueError(f"{video}: unknown frame rate")
+    typestore = perception_typestore()
+    CompressedImage = typestore.types["sensor_msgs/msg/CompressedImage"]
+    CameraInfo = typestore.types["sensor_msgs/msg/CameraInfo"]
+    Header = typestore.types["std_msgs/msg/Header"]
+    Time = typestore.types["builtin_interfaces/msg/Time"]
+    RegionOfInterest = typestore.types["sensor_msgs/msg/RegionOfInterest"]
+    frames = 0
+    with McapFileWriter(out, typestore) as writer:
+        writer.add_topic(camera_topic, "sensor_msgs/msg/CompressedImage")
+        writer.add_topic(info_topic, "sensor_msgs/msg/CameraInfo")
+        while max_frames is None or frames < max_frames:
+            ok, image = capture.read()
+            if not ok:
+                break
+            stamp_ns = start_time_ns + round(frames * 1e9 / fps)
+            header = Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            message = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8", data=jpeg.ravel())
+            writer.write(camera_topic, stamp_ns, typestore.serialize_cdr(message, CompressedImage.__msgtype__))
+            height, width = image.shape[:2]
+            k = PinholeCamera(width, height, horizontal_fov_deg).intrinsics
+            projection = np.hstack([k, np.zeros((3, 1))])
+            info = CameraInfo(
+                header=header, height=height, width=width, distortion_model="plumb_bob",
+                d=np.zeros(5), k=k.ravel(), r=np.eye(3).ravel(), p=projection.ravel(),
+                binning_x=0, binning_y=0,
+                roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+            )
+            writer.write(info_topic, stamp_ns, typestore.serialize_cdr(info, CameraInfo.__msgtype__))
+            frames += 1
+    capture.release()
+    if frames == 0:
+        raise ValueError(f"{video}: no frames could be decoded")
+    return frames
