@@ -5,12 +5,13 @@
 # interfaces into the venv with CMake and install the package. Re-running is quick.
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3.11
 VENV ?= $(CURDIR)/.venv
 BUILD_DIR ?= $(CURDIR)/build/venv
 BIN := $(VENV)/bin
 # pip prints a warning per package for the machine's local mirrors; keep the log readable.
-PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
+PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 export YOLO_CONFIG_DIR := $(VENV)/ultralytics
@@ -23,7 +24,7 @@ setup: $(VENV)/.deps-installed install
 $(VENV)/.deps-installed: requirements.txt cmake/fix_wheel_cmake_paths.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | $(PIP_FILTER)
-	set -o pipefail; $(BIN)/python -m pip install --quiet -r requirements.txt 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install --quiet -r requirements.txt 2>&1 | $(PIP_FILTER)
 	$(BIN)/python cmake/fix_wheel_cmake_paths.py $(VENV)
 	touch $@
 

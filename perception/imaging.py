@@ -1,0 +1,69 @@
+"""Decoding camera images into BGR arrays (no ROS): raw pixel buffers and compressed (JPEG/PNG) data."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+class ImageDecodeError(ValueError):
+    """The image data cannot be turned into a picture; the message says why."""
+
+
+# encoding -> (channels, dtype, OpenCV conversion to BGR or None)
+RAW_ENCODINGS: dict[str, tuple[int, type, int | None]] = {
+    "bgr8": (3, np.uint8, None),
+    "rgb8": (3, np.uint8, cv2.COLOR_RGB2BGR),
+    "bgra8": (4, np.uint8, cv2.COLOR_BGRA2BGR),
+    "rgba8": (4, np.uint8, cv2.COLOR_RGBA2BGR),
+    "mono8": (1, np.uint8, cv2.COLOR_GRAY2BGR),
+    "8UC1": (1, np.uint8, cv2.COLOR_GRAY2BGR),
+    "8UC3": (3, np.uint8, None),
+    "mono16": (1, np.uint16, cv2.COLOR_GRAY2BGR),
+    "bayer_rggb8": (1, np.uint8, cv2.COLOR_BayerRGGB2BGR),
+    "bayer_bggr8": (1, np.uint8, cv2.COLOR_BayerBGGR2BGR),
+    "bayer_gbrg8": (1, np.uint8, cv2.COLOR_BayerGBRG2BGR),
+    "bayer_grbg8": (1, np.uint8, cv2.COLOR_BayerGRBG2BGR),
+    "yuv422": (2, np.uint8, cv2.COLOR_YUV2BGR_UYVY),
+    "uyvy": (2, np.uint8, cv2.COLOR_YUV2BGR_UYVY),
+    "yuyv": (2, np.uint8, cv2.COLOR_YUV2BGR_YUYV),
+}
+
+
+def decode_raw(data: bytes | memoryview | np.ndarray, width: int, height: int, encoding: str, step: int,
+               is_bigendian: bool = False) -> np.ndarray:
+    """A sensor_msgs/Image payload as an (height, width, 3) uint8 BGR array."""
+    if encoding not in RAW_ENCODINGS:
+        raise ImageDecodeError(f"unsupported encoding {encoding!r}; supported: {', '.join(RAW_ENCODINGS)}")
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"empty image ({width}x{height})")
+    channels, dtype, conversion = RAW_ENCODINGS[encoding]
+    row_bytes = width * channels * np.dtype(dtype).itemsize
+    if step < row_bytes:
+        raise ImageDecodeError(f"step {step} is smaller than a row of {width} {encoding} pixels ({row_bytes} bytes)")
+    buffer = np.frombuffer(data, np.uint8)
+    if buffer.size < step * height:
+        raise ImageDecodeError(f"data has {buffer.size} bytes, {encoding} {width}x{height} with step {step} "
+                               f"needs {step * height}")
+    rows = buffer[: step * height].reshape(height, step)[:, :row_bytes]
+    pixels = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(">" if is_bigendian else "<"))
+    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
+    if dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if conversion is None:
+        return pixels if channels == 3 else pixels[..., :3]
+    try:
+        return cv2.cvtColor(pixels, conversion)
+    except cv2.error as error:
+        raise ImageDecodeError(f"cannot convert {width}x{height} {encoding} to BGR: {error.err}") from None
+
+
+def decode_compressed(data: bytes | memoryview | np.ndarray) -> np.ndarray:
+    """JPEG or PNG bytes (sensor_msgs/CompressedImage.data) as an (h, w, 3) uint8 BGR array."""
+    buffer = np.frombuffer(data, np.uint8)
+    if buffer.size == 0:
+        raise ImageDecodeError("compressed image is empty")
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        kind = "JPEG" if buffer[:2].tobytes() == b"\xff\xd8" else "data that is not JPEG or PNG"
+        raise ImageDecodeError(f"cannot decode {buffer.size} bytes of {kind} (truncated or corrupt)")
+    return image

@@ -1,0 +1,138 @@
+"""Node `detector`: camera images in, DetectedObjects out (newest-frame policy, never a backlog).
+
+Subscribes  image        sensor_msgs/Image or sensor_msgs/CompressedImage (parameter image_transport)
+Publishes   detections   perception/DetectedObjects, header = the image's stamp and frame_id
+            detections/image  annotated sensor_msgs/Image (parameter publish_annotated)
+            ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import rclpy
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+
+from perception.detection.errors import DetectorSetupError
+from perception.detection.factory import BACKENDS, create_detector
+from perception.imaging import ImageDecodeError
+from perception.msg import DetectedObjects
+from perception.ros.conversions import bgr_to_image, detections_to_msg, image_to_bgr, stamp_seconds
+from perception.ros.diagnostics import ERROR, OK, WARN, NodeDiagnostics
+from perception.ros.latest import LatestSlot
+from perception.ros.node_main import run_node
+from perception.ros.parameters import ParameterSpec, declare_parameters
+from perception.ros.qos import RELIABILITY, qos_profile
+from perception.visualization.draw import draw_detections
+
+PARAMETERS = [
+    ParameterSpec("model", "", "model file: ultralytics .pt, ultralytics ONNX or TensorRT engine; empty = bundled yolov8n"),
+    ParameterSpec("backend", "auto", "inference backend", choices=BACKENDS),
+    ParameterSpec("fallback", True, "try the next backend (tensorrt -> torch -> onnxruntime) when one cannot run"),
+    ParameterSpec("device", "", "torch/TensorRT device such as cuda:0; empty = automatic"),
+    ParameterSpec("imgsz", 640, "network input size in pixels (multiple of 32)", min=32, max=2048),
+    ParameterSpec("conf_threshold", 0.25, "minimum detection score", min=0.0, max=1.0),
+    ParameterSpec("iou_threshold", 0.45, "IoU above which NMS suppresses a box of the same class", min=0.0, max=1.0),
+    ParameterSpec("unknown_classes", "drop", "detector classes without a mapping in the class map",
+                  choices=("drop", "keep")),
+    ParameterSpec("image_transport", "compressed", "type of the image topic", choices=("raw", "compressed")),
+    ParameterSpec("qos_reliability", "best_effort", "reliability of the image subscription",
+                  choices=tuple(RELIABILITY)),
+    ParameterSpec("qos_depth", 1, "queue depth of the image subscription", min=1, max=100),
+    ParameterSpec("publish_annotated", False, "also publish detections/image with boxes drawn"),
+]
+
+
+class DetectorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("detector")
+        self.params = declare_parameters(self, PARAMETERS)
+        self.diagnostics = NodeDiagnostics(self)
+        self.detector = None
+        self.detections_publisher = self.create_publisher(DetectedObjects, "detections", 10)
+        self.annotated_publisher = (self.create_publisher(Image, "detections/image", 2)
+                                    if self.params["publish_annotated"] else None)
+        self.frames: LatestSlot = LatestSlot()
+        image_type = CompressedImage if self.params["image_transport"] == "compressed" else Image
+        self.create_subscription(image_type, "image", self.on_image,
+                                 qos_profile(self.params["qos_reliability"], self.params["qos_depth"]))
+        self._stop = threading.Event()
+        # Topics are advertised before the model loads, so a long engine build does not look like a dead node.
+        self.worker = threading.Thread(target=self.run_worker, name="detector-worker", daemon=True)
+        self.worker.start()
+
+    def on_image(self, message: Image | CompressedImage) -> None:
+        self.diagnostics.count("frames_received")
+        if self.frames.put(message):
+            self.diagnostics.count("frames_skipped")
+
+    def load_detector(self) -> bool:
+        p = self.params
+        self.diagnostics.set_status(WARN, "loading model")
+        try:
+            self.detector = create_detector(
+                model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
+                iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"],
+                unknown_classes=p["unknown_classes"], status_callback=self.report_setup,
+            )
+        except (DetectorSetupError, ValueError, OSError) as error:
+            self.get_logger().error(f"detector cannot start: {error}")
+            self.diagnostics.set_status(ERROR, f"no detector: {error}")
+            return False
+        self.diagnostics.extra["backend"] = self.detector.backend_name
+        self.diagnostics.set_status(OK, f"running ({self.detector.backend_name})")
+        self.get_logger().info(f"detector ready: backend {self.detector.backend_name}")
+        return True
+
+    def report_setup(self, message: str) -> None:
+        self.get_logger().info(message)
+        self.diagnostics.set_status(WARN, message)  # e.g. "building engine ..."
+
+    def run_worker(self) -> None:
+        ready = self.load_detector()
+        while not self._stop.is_set():
+            message = self.frames.take(timeout_s=0.2)
+            if message is None:
+                continue
+            if not ready:
+                self.diagnostics.reject("no_model", "frame not processed: the detector failed to start")
+                continue
+            try:
+                self.process(message)
+            except Exception as error:  # keep the node alive on any per-frame failure, but count and log it
+                self.get_logger().error(f"frame failed: {error!r}", throttle_duration_sec=5.0)
+                self.diagnostics.reject("processing_error", repr(error))
+
+    def process(self, message: Image | CompressedImage) -> None:
+        start = time.perf_counter()
+        try:
+            image = image_to_bgr(message)
+        except ImageDecodeError as error:
+            self.diagnostics.reject("bad_image", str(error))
+            return
+        decoded = time.perf_counter()
+        detections = self.detector.detect(image)
+        self.detections_publisher.publish(detections_to_msg(detections, message.header))
+        if self.annotated_publisher is not None:
+            self.annotated_publisher.publish(bgr_to_image(draw_detections(image, detections), message.header))
+        done = time.perf_counter()
+        self.diagnostics.count("frames_processed")
+        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp_seconds(message.header)) * 1e3
+        self.diagnostics.record_timing((done - start) * 1e3, latency_ms)
+        timings = self.detector.last_timings
+        self.get_logger().debug(
+            f"decode {(decoded - start) * 1e3:.1f} ms, preprocess {timings.preprocess_ms:.1f}, inference "
+            f"{timings.inference_ms:.1f}, postprocess {timings.postprocess_ms:.1f}; {len(detections)} objects")
+
+    def close(self) -> None:
+        self._stop.set()
+        self.worker.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(DetectorNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""The one place that converts between ROS messages and the core types of perception.types."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point, Vector3
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from perception.imaging import decode_compressed, decode_raw
+from perception.msg import (
+    BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
+    PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
+)
+from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
+
+
+class CameraInfoError(ValueError):
+    """CameraInfo that cannot describe a pinhole camera."""
+
+
+def stamp_seconds(header: Header) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+def image_to_bgr(message: Image | CompressedImage) -> np.ndarray:
+    """Decode a camera message into a BGR array; raises perception.imaging.ImageDecodeError."""
+    if isinstance(message, CompressedImage):
+        return decode_compressed(message.data)
+    return decode_raw(message.data, message.width, message.height, message.encoding, message.step,
+                      bool(message.is_bigendian))
+
+
+def bgr_to_image(image: np.ndarray, header: Header) -> Image:
+    message = Image(header=header, height=image.shape[0], width=image.shape[1], encoding="bgr8",
+                    is_bigendian=0, step=image.shape[1] * 3)
+    message.data = np.ascontiguousarray(image).tobytes()
+    return message
+
+
+def intrinsics_from_camera_info(message: CameraInfo) -> np.ndarray:
+    """The 3x3 camera matrix (rectified P if set, else K), checked for NaN and zero focal lengths."""
+    projection = np.asarray(message.p, dtype=float).reshape(3, 4)
+    matrix = projection[:, :3] if projection[0, 0] > 0 else np.asarray(message.k, dtype=float).reshape(3, 3)
+    if not np.all(np.isfinite(matrix)):
+        raise CameraInfoError("camera matrix contains NaN or infinity")
+    if matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
+        raise CameraInfoError(f"focal lengths must be > 0, got fx={matrix[0, 0]}, fy={matrix[1, 1]}")
+    if message.width == 0 or message.height == 0:
+        raise CameraInfoError("image size is zero")
+    return matrix
+
+
+def _classification(label: int, probability: float) -> ObjectClassification:
+    return ObjectClassification(label=int(label), probability=float(probability))
+
+
+def _box(values: np.ndarray) -> BoundingBox2D:
+    x_min, y_min, x_max, y_max = (float(v) for v in values)
+    return BoundingBox2D(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
+
+
+def _box_array(box: BoundingBox2D) -> list[float]:
+    return [box.x_min, box.y_min, box.x_max, box.y_max]
+
+
+def _covariance_3x3(covariance_2x2: np.ndarray) -> list[float]:
+    full = np.zeros((3, 3))
+    full[:2, :2] = covariance_2x2
+    return full.ravel().tolist()
+
+
+def detections_to_msg(detections: Detections, header: Header, ground_positions: np.ndarray | None = None,
+                      ground_covariances: np.ndarray | None = None, ground_frame_id: str = "") -> DetectedObjects:
+    """Detections -> DetectedObjects; ground_positions (N, 2) may hold NaN rows for boxes above the horizon."""
+    message = DetectedObjects(header=header, ground_frame_id=ground_frame_id if ground_positions is not None else "")
+    for i in np.argsort(-detections.scores):
+        obj = DetectedObject(
+            classification=[_classification(detections.labels[i], detections.scores[i])],
+            score=float(detections.scores[i]), box=_box(detections.boxes[i]),
+            source_class_id=int(detections.source_class_ids[i]),
+        )
+        if ground_positions is not None and np.all(np.isfinite(ground_positions[i])):
+            obj.has_position = True
+            obj.position = Point(x=float(ground_positions[i, 0]), y=float(ground_positions[i, 1]), z=0.0)
+            obj.position_covariance = _covariance_3x3(ground_covariances[i])
+        message.objects.append(obj)
+    return message
+
+
+def detections_from_msg(message: DetectedObjects) -> Detections:
+    objects = message.objects
+    if not objects:
+        return Detections.empty()
+    return Detections(
+        boxes=np.array([_box_array(o.box) for o in objects], np.float32),
+        scores=np.array([o.score for o in objects], np.float32),
+        labels=np.array([o.classification[0].label if o.classification else ObjectClass.UNKNOWN for o in objects]),
+        source_class_ids=np.array([o.source_class_id for o in objects]),
+    )
+
+
+def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = "") -> TrackedObjects:
+    message = TrackedObjects(header=header, ground_frame_id=ground_frame_id)
+    for track in tracks:
+        probabilities = track.class_probabilities or {int(track.label): 1.0}
+        obj = TrackedObject(
+            track_id=int(track.track_id),
+            classification=[_classification(label, p) for label, p in
+                            sorted(probabilities.items(), key=lambda item: -item[1])],
+            existence_probability=float(track.score), age=float(track.age), hits=int(track.hits),
+            frames_since_update=int(track.frames_since_update), box=_box(track.box),
+        )
+        if track.ground is not None:
+            obj.has_kinematics = True
+            x, y = (float(v) for v in track.ground.position)
+            vx, vy = (float(v) for v in track.ground.velocity)
+            obj.position, obj.velocity = Point(x=x, y=y, z=0.0), Vector3(x=vx, y=vy, z=0.0)
+            obj.position_covariance = _covariance_3x3(track.ground.position_covariance)
+            obj.velocity_covariance = _covariance_3x3(track.ground.velocity_covariance)
+        message.objects.append(obj)
+    return message
+
+
+def tracks_from_msg(message: TrackedObjects) -> list[Track]:
+    tracks = []
+    for obj in message.objects:
+        ground = None
+        if obj.has_kinematics:
+            ground = GroundState(
+                position=np.array([obj.position.x, obj.position.y]),
+                velocity=np.array([obj.velocity.x, obj.velocity.y]),
+                position_covariance=np.asarray(obj.position_covariance).reshape(3, 3)[:2, :2],
+                velocity_covariance=np.asarray(obj.velocity_covariance).reshape(3, 3)[:2, :2],
+            )
+        tracks.append(Track(
+            track_id=obj.track_id,
+            label=ObjectClass(obj.classification[0].label) if obj.classification else ObjectClass.UNKNOWN,
+            score=obj.existence_probability, box=np.array(_box_array(obj.box)), age=obj.age, hits=obj.hits,
+            frames_since_update=obj.frames_since_update, ground=ground,
+            class_probabilities={c.label: c.probability for c in obj.classification},
+        ))
+    return tracks
+
+
+def duration_msg(seconds: float) -> Duration:
+    whole = math.floor(seconds)
+    return Duration(sec=int(whole), nanosec=int(round((seconds - whole) * 1e9)))
+
+
+def path_to_msg(path: PredictedPath) -> PredictedPathMsg:
+    return PredictedPathMsg(
+        model=path.model, time_step=duration_msg(path.time_step), confidence=float(path.confidence),
+        positions=[Point(x=float(x), y=float(y), z=0.0) for x, y in path.positions],
+        position_covariance_xy=np.asarray(path.covariances, dtype=float).ravel().tolist(),
+    )
+
+
+def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]], header: Header,
+                       ground_frame_id: str) -> PredictedObjects:
+    """Tracks with ground kinematics and their predicted paths -> PredictedObjects."""
+    message = PredictedObjects(header=header, ground_frame_id=ground_frame_id)
+    for track in tracks:
+        if track.ground is None or track.track_id not in paths:
+            continue
+        probabilities = track.class_probabilities or {int(track.label): 1.0}
+        message.objects.append(PredictedObject(
+            track_id=int(track.track_id),
+            classification=[_classification(label, p) for label, p in
+                            sorted(probabilities.items(), key=lambda item: -item[1])],
+            position=Point(x=float(track.ground.position[0]), y=float(track.ground.position[1]), z=0.0),
+            velocity=Vector3(x=float(track.ground.velocity[0]), y=float(track.ground.velocity[1]), z=0.0),
+            paths=[path_to_msg(p) for p in paths[track.track_id]],
+        ))
+    return message

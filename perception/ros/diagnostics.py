@@ -1,0 +1,79 @@
+"""Per-node health on /diagnostics: state, counters, rejected inputs by reason, processing times."""
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from std_msgs.msg import Float64
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+class NodeDiagnostics:
+    """Counts what a node received, processed, skipped and rejected, and publishes it once a second.
+
+    Every rejection is logged (throttled per reason) and counted by reason: nothing is dropped silently.
+    Processing times also go to ~/processing_time_ms, image-stamp-to-output latency to ~/pipeline_latency_ms.
+    """
+
+    def __init__(self, node: Node, hardware_id: str = "", period_s: float = 1.0) -> None:
+        self.node = node
+        self.hardware_id = hardware_id
+        self.counters: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
+        self.level, self.message = OK, "starting"
+        self.processing_ms: deque[float] = deque(maxlen=200)
+        self.latency_ms: deque[float] = deque(maxlen=200)
+        self.extra: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._processing_publisher = node.create_publisher(Float64, "~/processing_time_ms", 10)
+        self._latency_publisher = node.create_publisher(Float64, "~/pipeline_latency_ms", 10)
+        node.create_timer(period_s, self.publish)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self.counters[name] += amount
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Count an input that was not processed, and log why."""
+        with self._lock:
+            self.rejections[reason] += 1
+            total = self.rejections[reason]
+        self.node.get_logger().error(f"rejected input ({reason}, {total} so far): {detail}",
+                                     throttle_duration_sec=5.0)
+
+    def set_status(self, level: int, message: str) -> None:
+        with self._lock:
+            self.level, self.message = level, message
+
+    def record_timing(self, processing_ms: float, latency_ms: float | None = None) -> None:
+        with self._lock:
+            self.processing_ms.append(processing_ms)
+            if latency_ms is not None:
+                self.latency_ms.append(latency_ms)
+        self._processing_publisher.publish(Float64(data=float(processing_ms)))
+        if latency_ms is not None:
+            self._latency_publisher.publish(Float64(data=float(latency_ms)))
+
+    def status(self) -> DiagnosticStatus:
+        with self._lock:
+            values = {name: str(count) for name, count in sorted(self.counters.items())}
+            values.update({f"rejected.{reason}": str(n) for reason, n in sorted(self.rejections.items())})
+            for name, samples in (("processing_time_ms", self.processing_ms), ("pipeline_latency_ms", self.latency_ms)):
+                if samples:
+                    values[f"{name}.median"] = f"{np.median(samples):.2f}"
+                    values[f"{name}.p95"] = f"{np.percentile(samples, 95):.2f}"
+            values.update(self.extra)
+            return DiagnosticStatus(
+                level=self.level, name=self.node.get_fully_qualified_name(), message=self.message,
+                hardware_id=self.hardware_id, values=[KeyValue(key=k, value=v) for k, v in values.items()],
+            )
+
+    def publish(self) -> None:
+        array = DiagnosticArray(status=[self.status()])
+        array.header.stamp = self.node.get_clock().now().to_msg()
+        self._publisher.publish(array)

@@ -1,0 +1,1 @@
+"""Drawing and plotting of detections, tracks and predicted paths (no ROS)."""

@@ -1,0 +1,68 @@
+"""The graph description: per-camera expansion, placeholders, validation, and the runner's command lines."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perception.graph import load_graph
+from perception.resources import config_path
+from perception.runtime.runner import graph_environment, node_command
+
+
+def write(tmp_path: Path, document: dict) -> Path:
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_installed_graph_has_a_detector_per_camera():
+    graph = load_graph(config_path("perception.yaml"))
+    detectors = [n for n in graph.nodes if n.executable == "detector"]
+    assert len(detectors) == len(graph.cameras) >= 1
+    assert graph.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert Path(graph.environment["FASTDDS_DEFAULT_PROFILES_FILE"]).is_file()
+
+
+def test_per_camera_nodes_get_namespaces_and_substituted_remappings(tmp_path):
+    graph = load_graph(write(tmp_path, {
+        "cameras": {"front": {"image": "/cam/front/img"}, "rear": {"image": "/cam/rear/img"}},
+        "nodes": {
+            "detector": {"per_camera": True, "parameters": {"frame": "{camera}_optical"},
+                         "remappings": {"image": "{image}"}},
+            "fusion": {"executable": "tracker", "respawn": True},
+        },
+    }))
+    names = [(n.full_name, n.executable) for n in graph.nodes]
+    assert names == [("/perception/front/detector", "detector"), ("/perception/rear/detector", "detector"),
+                     ("/perception/fusion", "tracker")]
+    rear = graph.nodes[1]
+    assert rear.remappings == [("image", "/cam/rear/img")] and rear.parameters == {"frame": "rear_optical"}
+    assert graph.nodes[2].respawn and not rear.respawn
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"nodes": {}}, "no nodes"),
+    ({"nodes": {"detector": {"per_camera": True}}}, "no cameras"),
+    ({"cameras": {"a": {}}, "nodes": {"detector": {"per_camera": True, "remappings": {"image": "{nope}"}}}},
+     "unknown placeholder"),
+    ({"nodes": {"detector": {"paramters": {}}}}, "unknown keys"),
+])
+def test_invalid_graphs_are_rejected_with_a_reason(tmp_path, document, message):
+    with pytest.raises(ValueError, match=message):
+        load_graph(write(tmp_path, document))
+
+
+def test_node_command_carries_name_namespace_params_and_remappings(tmp_path):
+    graph = load_graph(write(tmp_path, {"cameras": {"front": {"image": "/x"}},
+                                        "nodes": {"detector": {"per_camera": True, "remappings": {"image": "{image}"}}}}))
+    command = node_command(graph.nodes[0], tmp_path / "p.yaml")
+    assert command[1:3] == ["-m", "perception.nodes.detector"]
+    joined = " ".join(command)
+    assert "__node:=detector" in joined and "__ns:=/perception/front" in joined and "image:=/x" in joined
+
+
+def test_environment_defaults_do_not_override_the_caller(tmp_path):
+    graph = load_graph(write(tmp_path, {"environment": {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "A": "1"},
+                                        "nodes": {"x": {}}}))
+    environment = graph_environment(graph, {"A": "2"})
+    assert environment == {"A": "2", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}

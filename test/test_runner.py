@@ -1,0 +1,100 @@
+"""The graph runner starts real node processes; images and our messages cross processes over DDS."""
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import ultralytics
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import CompressedImage
+
+from perception.graph import load_graph
+from perception.msg import DetectedObjects, ObjectClassification
+from perception.runtime.runner import GraphRunner, NodeDied
+
+BUS_JPG = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+IMAGE_TOPIC = "/test/front/image/compressed"
+
+
+def detector_graph(tmp_path: Path, respawn: bool = False) -> Path:
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump({
+        "cameras": {"front": {"image": IMAGE_TOPIC}},
+        "nodes": {"detector": {"per_camera": True, "respawn": respawn,
+                               "parameters": {"backend": "onnxruntime", "imgsz": 320},
+                               "remappings": {"image": "{image}"}}},
+    }))
+    return path
+
+
+def compressed(jpeg: bytes, sec: int, frame_id: str = "camera_front_optical_frame") -> CompressedImage:
+    message = CompressedImage(format="jpeg", data=jpeg)
+    message.header.stamp.sec, message.header.frame_id = sec, frame_id
+    return message
+
+
+def publish_until(ros, publisher, message, received: list, timeout_s: float) -> bool:
+    """Publish every 0.5 s until something arrives (the model may still be loading)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        publisher.publish(message)
+        if ros.wait_for(lambda: received, 0.5):
+            return True
+    return False
+
+
+def diagnostic_value(arrays: list, key: str) -> int:
+    for array in reversed(arrays):
+        for status in array.status:
+            if status.name.endswith("/perception/front/detector"):
+                values = {kv.key: kv.value for kv in status.values}
+                if key in values:
+                    return int(values[key])
+    return 0
+
+
+def test_detector_graph_end_to_end_and_bad_input(tmp_path, ros):
+    jpeg = BUS_JPG.read_bytes()
+    with GraphRunner(load_graph(detector_graph(tmp_path))) as runner:
+        runner.wait_until_up(timeout_s=60)
+        publisher = ros.node.create_publisher(CompressedImage, IMAGE_TOPIC, 10)
+        detections = ros.collect(DetectedObjects, "/perception/front/detections")
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+        assert ros.wait_for(lambda: publisher.get_subscription_count() > 0, 10), "detector never subscribed"
+
+        assert publish_until(ros, publisher, compressed(jpeg, 1_700_000_001), detections, 60)
+        first = detections[0]
+        assert first.header.stamp.sec == 1_700_000_001
+        assert first.header.frame_id == "camera_front_optical_frame"
+        labels = [o.classification[0].label for o in first.objects]
+        assert labels.count(ObjectClassification.BUS) >= 1 and labels.count(ObjectClassification.PEDESTRIAN) >= 3
+
+        # Truncated JPEG, then not an image at all: rejected, counted, and the node keeps working.
+        for sec, data in ((1_700_000_002, jpeg[: len(jpeg) // 3]), (1_700_000_003, b"not an image")):
+            publisher.publish(compressed(data, sec))
+            time.sleep(0.3)
+        assert ros.wait_for(lambda: diagnostic_value(diagnostics, "rejected.bad_image") >= 2, 5)
+        detections.clear()
+        assert publish_until(ros, publisher, compressed(jpeg, 1_700_000_004), detections, 10)
+        assert detections[0].header.stamp.sec == 1_700_000_004
+        runner.check()  # still alive
+
+        # A crashed node is reported by name.
+        os.kill(runner.nodes[0].process.pid, signal.SIGKILL)
+        runner.nodes[0].process.wait(5)
+        with pytest.raises(NodeDied, match="/perception/front/detector"):
+            runner.check()
+
+
+def test_runner_respawns_a_crashed_node_when_configured(tmp_path):
+    with GraphRunner(load_graph(detector_graph(tmp_path, respawn=True))) as runner:
+        runner.wait_until_up(timeout_s=60)
+        first_pid = runner.nodes[0].process.pid
+        os.kill(first_pid, signal.SIGKILL)
+        runner.nodes[0].process.wait(5)
+        runner.check()
+        assert runner.nodes[0].restarts == 1 and runner.nodes[0].process.pid != first_pid
+        runner.wait_until_up(timeout_s=60)
+    assert all(code is not None for code in runner.shutdown().values())
