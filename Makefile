@@ -21,7 +21,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 setup: $(VENV)/.deps-installed install
 
-$(VENV)/.deps-installed: requirements.txt cmake/fix_wheel_cmake_paths.py
+$(VENV)/.deps-installed: requirements.txt requirements-runtime.txt cmake/fix_wheel_cmake_paths.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | $(PIP_FILTER)
 	$(BIN)/python -m pip install --quiet -r requirements.txt 2>&1 | $(PIP_FILTER)

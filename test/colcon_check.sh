@@ -12,7 +12,7 @@ mkdir -p "$WORKSPACE/src/perception" && (cd "$REPO" && git ls-files -z | xargs -
 cd "$WORKSPACE"
 export PATH="$VENV/bin:$PATH" CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
 start=$(date +%s)
-colcon build --event-handlers console_cohesion- --cmake-args -G Ninja -DBUILD_TESTING=OFF \
+colcon build --cmake-args -G Ninja -DBUILD_TESTING=OFF \
   -DPython3_EXECUTABLE="$VENV/bin/python3" > build.log 2>&1 || { cat build.log; exit 1; }
 echo "colcon build: $(( $(date +%s) - start )) s"
 set +u
