@@ -5,10 +5,13 @@ A graph file has three sections:
                against the graph file's folder)
   cameras:     name -> topics of that camera; each camera gets the namespace /perception/<name>
   nodes:       name -> executable, per_camera, respawn, parameters, remappings
-Strings in parameters and remappings may use {camera} and any key of the camera entry.
+Strings in parameters and remappings may use {camera} and any key of the camera entry
+({pose[pitch]} for nested values); a string that is a single placeholder takes the value's type.
 """
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +45,14 @@ class Graph:
 
 
 def _substitute(value: Any, context: dict[str, Any]) -> Any:
+    """Fill placeholders; a string that is one placeholder alone keeps the value's type (e.g. a float)."""
     if isinstance(value, str):
         try:
+            whole = re.fullmatch(r"\{([^{}]+)\}", value)
+            if whole:
+                return string.Formatter().get_field(whole.group(1), (), context)[0]
             return value.format(**context)
-        except KeyError as error:
+        except (KeyError, IndexError) as error:
             raise ValueError(f"unknown placeholder {error} in {value!r}") from None
     if isinstance(value, list):
         return [_substitute(item, context) for item in value]

@@ -9,9 +9,10 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 
 from perception.ros.message_types import message_class
-from perception.runtime.bags import bag_topics, read_messages
+from perception.runtime.bags import BagMessage, bag_topics, read_messages
 
 log = logging.getLogger("perception.replay")
 
@@ -28,7 +29,7 @@ class BagPlayer:
     """Publishes the messages of a bag with the spacing of their log times, divided by `rate`."""
 
     def __init__(self, node: Node, bag: Path, *, rate: float = 1.0, topics: list[str] | None = None,
-                 publish_clock: bool = False, qos_depth: int = 10) -> None:
+                 publish_clock: bool = False, restamp: bool = False, qos_depth: int = 10) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be > 0, got {rate}")
         self.node, self.bag, self.rate = node, Path(bag), rate
@@ -37,9 +38,11 @@ class BagPlayer:
         if missing:
             raise ValueError(f"{bag}: no topics {missing}; the bag has {sorted(available)}")
         self.topics = topics or sorted(available)
+        self.message_types = {t: message_class(available[t]) for t in self.topics}
+        self.restamp = restamp
         # Reliable publishers match both reliable and best-effort subscribers.
         qos = QoSProfile(depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE)
-        self.publishers = {t: node.create_publisher(message_class(available[t]), t, qos) for t in self.topics}
+        self.publishers = {t: node.create_publisher(self.message_types[t], t, qos) for t in self.topics}
         self.clock_publisher = None
         if publish_clock:
             from rosgraph_msgs.msg import Clock
@@ -47,11 +50,11 @@ class BagPlayer:
             self.clock_publisher = node.create_publisher(Clock, "/clock", 10)
         self.stats = ReplayStats()
 
-    def wait_for_subscribers(self, topics: list[str], timeout_s: float) -> bool:
-        """Wait until each topic has a matched subscriber (discovery can take seconds)."""
+    def wait_for_subscribers(self, topics: list[str], timeout_s: float, count: int = 1) -> bool:
+        """Wait until each topic has `count` matched subscribers (discovery can take seconds)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(self.publishers[t].get_subscription_count() > 0 for t in topics):
+            if all(self.publishers[t].get_subscription_count() >= count for t in topics):
                 return True
             time.sleep(0.05)
         return False
@@ -62,6 +65,14 @@ class BagPlayer:
         clock = Clock()
         clock.clock.sec, clock.clock.nanosec = divmod(timestamp_ns, 10**9)
         self.clock_publisher.publish(clock)
+
+    def _restamped(self, message: BagMessage) -> object:
+        """The message with header.stamp set to now (for live latency measurement); raw if it has no header."""
+        decoded = deserialize_message(message.raw, self.message_types[message.topic])
+        if not hasattr(decoded, "header"):
+            return message.raw
+        decoded.header.stamp = self.node.get_clock().now().to_msg()
+        return decoded
 
     def play_once(self) -> None:
         start_wall = None
@@ -75,7 +86,7 @@ class BagPlayer:
                 time.sleep(delay)
             if self.clock_publisher:
                 self._publish_clock(message.timestamp_ns)
-            self.publishers[message.topic].publish(message.raw)
+            self.publishers[message.topic].publish(self._restamped(message) if self.restamp else message.raw)
             self.stats.timing_errors.append(time.monotonic() - scheduled)
             self.stats.published += 1
         self.stats.loops += 1
@@ -88,14 +99,15 @@ class BagPlayer:
                 return self.stats
 
 
-def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, clock: bool,
-           wait_for_subscribers_s: float = 0.0) -> ReplayStats:
+def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, clock: bool, restamp: bool = False,
+           wait_for_subscribers_s: float = 0.0, subscribers: int = 1) -> ReplayStats:
     """`perception replay`: play a bag in a node of its own."""
     rclpy.init()
     node = rclpy.create_node("bag_player", namespace="/perception")
     try:
-        player = BagPlayer(node, bag, rate=rate, topics=topics, publish_clock=clock)
-        if wait_for_subscribers_s > 0 and not player.wait_for_subscribers(player.topics, wait_for_subscribers_s):
+        player = BagPlayer(node, bag, rate=rate, topics=topics, publish_clock=clock, restamp=restamp)
+        if wait_for_subscribers_s > 0 and not player.wait_for_subscribers(
+                player.topics, wait_for_subscribers_s, subscribers):
             log.warning("no subscriber on some topics after %.1f s; playing anyway", wait_for_subscribers_s)
         return player.play(loop=loop)
     finally:

@@ -78,7 +78,9 @@ class GraphRunner:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = open(self.log_dir / f"{node.spec.full_name.strip('/').replace('/', '.')}.log", "ab")
         # A session of its own: a terminal's Ctrl-C reaches the runner, which stops the nodes in order.
-        node.process = subprocess.Popen(node.command, env=self.environment, stdout=output,
+        # A neutral working directory: `python -m` puts it first on sys.path, and a source checkout
+        # there would hide the installed package (and its generated perception.msg).
+        node.process = subprocess.Popen(node.command, env=self.environment, stdout=output, cwd=self._workdir.name,
                                         stderr=subprocess.STDOUT if output else None, start_new_session=True)
         node.started_at = time.monotonic()
         log.info("started %s (pid %d)", node.spec.full_name, node.process.pid)

@@ -1,0 +1,78 @@
+"""Summary of a recorded run (no ROS): messages, latency from image stamp to each output, tracks, drops."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from perception.runtime.bags import perception_typestore, read_messages
+
+
+@dataclass
+class TopicSummary:
+    topic: str
+    msgtype: str
+    count: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # receive time - header stamp
+    objects: int = 0
+
+
+@dataclass
+class RunSummary:
+    topics: dict[str, TopicSummary]
+    track_ids: set[int]
+    path_models: dict[str, int]
+    diagnostics: dict[str, dict[str, str]]  # node -> last key/values
+
+    def table(self) -> str:
+        lines = [f"{'topic':<48} {'messages':>8} {'objects':>8} {'latency p50 ms':>15} {'p95':>8} {'max':>8}"]
+        for summary in self.topics.values():
+            if summary.latencies_ms:
+                p50, p95, top = np.percentile(summary.latencies_ms, [50, 95, 100])
+                latency = f"{p50:>15.1f} {p95:>8.1f} {top:>8.1f}"
+            else:
+                latency = f"{'-':>15} {'-':>8} {'-':>8}"
+            lines.append(f"{summary.topic:<48} {summary.count:>8} {summary.objects:>8} {latency}")
+        lines.append(f"distinct track ids: {len(self.track_ids)}; predicted paths by model: "
+                     + (", ".join(f"{k} {v}" for k, v in sorted(self.path_models.items())) or "none"))
+        for node, values in sorted(self.diagnostics.items()):
+            counters = ", ".join(f"{k}={v}" for k, v in values.items()
+                                 if k.startswith(("frames_", "messages_", "rejected.")))
+            lines.append(f"{node}: {counters}")
+        return "\n".join(lines)
+
+
+def _object_count(message: object) -> int:
+    return len(getattr(message, "objects", []) or [])
+
+
+def summarize_run(path: str | Path) -> RunSummary:
+    typestore = perception_typestore()
+    topics: dict[str, TopicSummary] = {}
+    track_ids: set[int] = set()
+    path_models: dict[str, int] = defaultdict(int)
+    diagnostics: dict[str, dict[str, str]] = {}
+    for record in read_messages(path):
+        summary = topics.setdefault(record.topic, TopicSummary(record.topic, record.msgtype))
+        summary.count += 1
+        if record.msgtype == "sensor_msgs/msg/CompressedImage":
+            continue  # inputs: counted, not decoded
+        message = typestore.deserialize_cdr(record.raw, record.msgtype)
+        if record.msgtype == "diagnostic_msgs/msg/DiagnosticArray":
+            for status in message.status:
+                diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+            continue
+        header = getattr(message, "header", None)
+        if header is not None and record.msgtype.startswith("perception/"):
+            stamp_ns = header.stamp.sec * 10**9 + header.stamp.nanosec
+            summary.latencies_ms.append((record.timestamp_ns - stamp_ns) / 1e6)
+        summary.objects += _object_count(message)
+        if record.msgtype == "perception/msg/TrackedObjects":
+            track_ids.update(obj.track_id for obj in message.objects)
+        if record.msgtype == "perception/msg/PredictedObjects":
+            for obj in message.objects:
+                for predicted in obj.paths:
+                    path_models[predicted.model] += 1
+    return RunSummary(topics, track_ids, dict(path_models), diagnostics)

@@ -1,0 +1,89 @@
+"""Node `predictor`: TrackedObjects in, PredictedObjects (the planner's topic) out.
+
+Subscribes  tracks             perception/TrackedObjects
+Publishes   predicted_objects  perception/PredictedObjects, in the tracks' ground frame with their stamp
+            ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
+Tracks with enough history get the RNN's path (model "rnn"); shorter ones a constant-velocity path
+with lower confidence (model "constant_velocity").
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rclpy.node import Node
+
+from perception.msg import PredictedObjects, TrackedObjects
+from perception.prediction.history import TrackHistories
+from perception.prediction.runtime import TrajectoryPredictor
+from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_from_msg
+from perception.ros.diagnostics import ERROR, OK, NodeDiagnostics
+from perception.ros.node_main import run_node
+from perception.ros.parameters import ParameterSpec, declare_parameters
+from perception.ros.qos import RELIABILITY, qos_profile
+from perception.stamps import StampGuard, StampVerdict
+
+PARAMETERS = [
+    ParameterSpec("model", "", "predictor checkpoint (.pt); empty = bundled model"),
+    ParameterSpec("horizon_s", 3.0, "how far ahead to predict, seconds", min=0.1, max=30.0),
+    ParameterSpec("time_step_s", 0.1, "time between predicted positions, seconds", min=0.01, max=5.0),
+    ParameterSpec("history_s", 3.0, "seconds of track history kept per track", min=0.1, max=60.0),
+    ParameterSpec("reset_after_backward_jump_s", 2.0, "stamps this far back clear all histories", min=0.0, max=3600.0),
+    ParameterSpec("qos_reliability", "reliable", "reliability of the tracks subscription", choices=tuple(RELIABILITY)),
+    ParameterSpec("qos_depth", 10, "queue depth of the tracks subscription", min=1, max=1000),
+]
+
+
+class PredictorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("predictor")
+        p = self.params = declare_parameters(self, PARAMETERS)
+        self.diagnostics = NodeDiagnostics(self)
+        self.histories = TrackHistories(p["history_s"])
+        self.stamps = StampGuard(p["reset_after_backward_jump_s"])
+        self.predictor: TrajectoryPredictor | None = None
+        try:
+            self.predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
+            self._warm_up()
+            self.diagnostics.set_status(OK, "running")
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            self.get_logger().error(f"predictor cannot start: {error}")
+            self.diagnostics.set_status(ERROR, f"no predictor: {error}")
+        self.publisher = self.create_publisher(PredictedObjects, "predicted_objects", 10)
+        self.create_subscription(TrackedObjects, "tracks", self.on_tracks,
+                                 qos_profile(p["qos_reliability"], p["qos_depth"]))
+
+    def _warm_up(self) -> None:
+        """One forward pass before the first real message, so its latency is not the first one's."""
+        stamps = np.linspace(0.0, self.predictor.min_history_s + 0.5, 20)
+        self.predictor.predict({0: (stamps, np.column_stack([stamps, np.zeros_like(stamps)]))})
+
+    def on_tracks(self, message: TrackedObjects) -> None:
+        self.diagnostics.count("messages_received")
+        if self.predictor is None:
+            self.diagnostics.reject("no_model", "tracks not processed: the predictor failed to start")
+            return
+        stamp = stamp_seconds(message.header)
+        verdict = self.stamps.check(stamp)
+        if verdict in (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER):
+            self.diagnostics.reject(verdict.value, f"stamp {stamp:.3f} after {self.stamps.last:.3f}; skipped")
+            return
+        if verdict is StampVerdict.TIME_JUMPED_BACK:
+            self.get_logger().warning(f"time jumped back to {stamp:.3f}: histories cleared")
+            self.histories.reset()
+        start = time.perf_counter()
+        tracks = tracks_from_msg(message)
+        histories = self.histories.update(stamp, tracks)
+        paths = self.predictor.predict(histories) if histories else {}
+        self.publisher.publish(predictions_to_msg(tracks, paths, message.header, message.ground_frame_id))
+        self.diagnostics.count("messages_processed")
+        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
+        self.diagnostics.record_timing((time.perf_counter() - start) * 1e3, latency_ms)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PredictorNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

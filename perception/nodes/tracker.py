@@ -1,0 +1,115 @@
+"""Node `tracker`: DetectedObjects (+ CameraInfo) in, TrackedObjects with ground-plane motion out.
+
+Subscribes  detections   perception/DetectedObjects
+            camera_info  sensor_msgs/CameraInfo (intrinsics for the ground-plane projection)
+Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and frame_id
+            ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
+The camera pose on the vehicle comes from parameters (camera_x/y/z in metres, camera_roll/pitch/yaw in
+radians, vehicle frame REP 103); without CameraInfo, tracks carry image boxes only.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo
+
+from perception.msg import DetectedObjects, TrackedObjects
+from perception.ros.conversions import (
+    CameraInfoError, detections_from_msg, intrinsics_from_camera_info, stamp_seconds, tracks_to_msg,
+)
+from perception.ros.diagnostics import ERROR, OK, WARN, NodeDiagnostics
+from perception.ros.node_main import run_node
+from perception.ros.parameters import ParameterSpec, declare_parameters
+from perception.ros.qos import RELIABILITY, qos_profile
+from perception.stamps import StampGuard, StampVerdict
+from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
+from perception.tracking.tracker import Tracker, TrackerConfig
+
+PARAMETERS = [
+    ParameterSpec("vehicle_frame", "base_link", "frame of ground-plane positions and velocities"),
+    ParameterSpec("camera_x", 1.5, "camera position on the vehicle, metres forward of vehicle_frame", min=-50.0, max=50.0),
+    ParameterSpec("camera_y", 0.0, "camera position, metres left of vehicle_frame", min=-50.0, max=50.0),
+    ParameterSpec("camera_z", 1.4, "camera height above the ground, metres", min=0.05, max=20.0),
+    ParameterSpec("camera_roll", 0.0, "camera roll, radians", min=-3.1416, max=3.1416),
+    ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
+    ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
+    ParameterSpec("high_score", TrackerConfig.high_score, "first-stage detection score", min=0.0, max=1.0),
+    ParameterSpec("low_score", TrackerConfig.low_score, "lowest score used (second stage)", min=0.0, max=1.0),
+    ParameterSpec("max_coast_time", TrackerConfig.max_coast_time,
+                  "seconds a track survives without detections (keeps ids through detector restarts)",
+                  min=0.0, max=60.0),
+    ParameterSpec("reset_after_backward_jump_s", 2.0, "stamps this far back reset the tracker (a bag restarting)",
+                  min=0.0, max=3600.0),
+    ParameterSpec("qos_reliability", "reliable", "reliability of the detections subscription",
+                  choices=tuple(RELIABILITY)),
+    ParameterSpec("qos_depth", 10, "queue depth of the detections subscription", min=1, max=1000),
+]
+
+
+class TrackerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("tracker")
+        p = self.params = declare_parameters(self, PARAMETERS)
+        self.diagnostics = NodeDiagnostics(self)
+        self.tracker_config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"],
+                                            max_coast_time=p["max_coast_time"])
+        self.tracker = Tracker(self.tracker_config)
+        self.pose = CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"],
+                               p["camera_yaw"])
+        self.projector: GroundPlaneProjector | None = None
+        self.intrinsics: np.ndarray | None = None
+        self.stamps = StampGuard(p["reset_after_backward_jump_s"])
+        self.tracks_publisher = self.create_publisher(TrackedObjects, "tracks", 10)
+        self.create_subscription(DetectedObjects, "detections", self.on_detections,
+                                 qos_profile(p["qos_reliability"], p["qos_depth"]))
+        self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, qos_profile("best_effort", 1))
+        self.diagnostics.set_status(WARN, "waiting for camera_info (tracking image boxes only)")
+
+    def on_camera_info(self, message: CameraInfo) -> None:
+        try:
+            intrinsics = intrinsics_from_camera_info(message)
+        except CameraInfoError as error:
+            self.diagnostics.reject("bad_camera_info", str(error))
+            return
+        if self.intrinsics is None or not np.allclose(intrinsics, self.intrinsics):
+            self.intrinsics = intrinsics
+            self.projector = GroundPlaneProjector(intrinsics, self.pose)
+            self.get_logger().info(f"ground-plane projection from camera_info (fx={intrinsics[0, 0]:.1f})")
+            self.diagnostics.set_status(OK, "tracking on the ground plane")
+
+    def on_detections(self, message: DetectedObjects) -> None:
+        self.diagnostics.count("messages_received")
+        stamp = stamp_seconds(message.header)
+        verdict = self.stamps.check(stamp)
+        if verdict in (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER):
+            self.diagnostics.reject(verdict.value, f"stamp {stamp:.3f} after {self.stamps.last:.3f}; skipped")
+            return
+        if verdict is StampVerdict.TIME_JUMPED_BACK:
+            self.get_logger().warning(f"time jumped back to {stamp:.3f}: tracker reset")
+            self.diagnostics.count("resets_time_jumped_back")
+            self.tracker = Tracker(self.tracker_config)
+        start = time.perf_counter()
+        detections = detections_from_msg(message)
+        ground = self.projector.project_boxes(detections.boxes) if self.projector and len(detections) else None
+        try:
+            tracks = self.tracker.update(detections, stamp, ground)
+        except ValueError as error:
+            self.diagnostics.reject("tracker_error", str(error))
+            self.diagnostics.set_status(ERROR, str(error))
+            return
+        frame = self.params["vehicle_frame"] if self.projector else ""
+        self.tracks_publisher.publish(tracks_to_msg(tracks, message.header, frame))
+        self.diagnostics.count("messages_processed")
+        self.diagnostics.extra["live_tracks"] = str(len(tracks))
+        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
+        self.diagnostics.record_timing((time.perf_counter() - start) * 1e3, latency_ms)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(TrackerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
