@@ -1,0 +1,16 @@
+"""The interface every inference backend implements."""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class InferenceBackend(Protocol):
+    name: str
+    input_hw: tuple[int, int] | None  # the (height, width) the tensor must have; None: any multiple of the stride
+    class_names: dict[int, str]
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """(1, 3, H, W) float32 RGB in [0, 1] -> (1, 4 + classes, N) float32 head output on the CPU."""
+        ...

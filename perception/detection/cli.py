@@ -1,0 +1,120 @@
+"""Detection subcommands: detect, build-engine, convert-model."""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from perception.detection import convert
+from perception.detection.errors import DetectorSetupError
+from perception.detection.factory import BACKENDS, create_detector
+from perception.detection.frames import read_frames
+from perception.types import Detections, ObjectClass
+
+
+def frame_record(source: Path, frame: int, detections: Detections, detector) -> dict:
+    return {
+        "source": str(source),
+        "frame": frame,
+        "backend": detector.backend_name,
+        "timings_ms": {
+            "preprocess": round(detector.last_timings.preprocess_ms, 2),
+            "inference": round(detector.last_timings.inference_ms, 2),
+            "postprocess": round(detector.last_timings.postprocess_ms, 2),
+        },
+        "detections": [
+            {
+                "class": ObjectClass(int(label)).name,
+                "source_class": detector.class_names[int(class_id)],
+                "score": round(float(score), 4),
+                "box": [round(float(value), 1) for value in box],
+            }
+            for box, score, label, class_id in zip(
+                detections.boxes, detections.scores, detections.labels, detections.source_class_ids
+            )
+        ],
+    }
+
+
+def print_text(record: dict) -> None:
+    print(f"{record['source']} frame {record['frame']}: {len(record['detections'])} objects")
+    for item in record["detections"]:
+        x1, y1, x2, y2 = item["box"]
+        print(f"  {item['class']:<13} {item['score']:.2f}  {x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}")
+
+
+def report_setup_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Print a setup failure (missing model, backend unavailable, bad option) as one message, exit status 2."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except (DetectorSetupError, ValueError, FileNotFoundError) as error:
+            print(f"perception {args.command}: error: {error}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+@report_setup_errors
+def run_detect(args: argparse.Namespace) -> int:
+    detector = create_detector(
+        model=args.model, backend=args.backend, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
+        device=args.device, fallback=args.fallback, class_map=args.class_map, unknown_classes=args.unknown_classes,
+    )
+    for path in args.paths:
+        for frame, image in read_frames(Path(path)):
+            record = frame_record(Path(path), frame, detector.detect(image), detector)
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                print_text(record)
+    return 0
+
+
+@report_setup_errors
+def run_build_engine(args: argparse.Namespace) -> int:
+    from perception.detection.backends.tensorrt_backend import TensorRTBackend
+    from perception.detection.model_files import model_for_backend
+
+    def report(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    backend = TensorRTBackend(
+        model_for_backend(args.model, "tensorrt", args.imgsz), args.imgsz, args.device, precision=args.precision,
+        workspace_gb=args.workspace_gb, calibration_dir=args.calibration_dir, cache_dir=args.cache_dir, report=report,
+    )
+    print(backend.engine_path)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    detect = subparsers.add_parser("detect", help="detect objects in images or videos")
+    detect.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
+    detect.add_argument("--model", help="Ultralytics .pt, ONNX or TensorRT engine (default: bundled yolov8n_coco)")
+    detect.add_argument("--backend", choices=BACKENDS, default="auto")
+    detect.add_argument("--imgsz", type=int, default=640, help="square network input size")
+    detect.add_argument("--conf", type=float, default=0.25, help="minimum score")
+    detect.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+    detect.add_argument("--device", help="cpu, cuda or cuda:N (default: the backend's own choice)")
+    detect.add_argument("--fallback", action="store_true", help="try the next backend when one cannot run")
+    detect.add_argument("--class-map", help="class map YAML (default: the bundled coco_classes.yaml)")
+    detect.add_argument("--unknown-classes", choices=("drop", "keep"), help="override the class map's policy")
+    detect.add_argument("--json", action="store_true", help="print one JSON object per frame")
+    detect.set_defaults(func=run_detect)
+
+    build = subparsers.add_parser("build-engine", help="build (or refresh) the cached TensorRT engine ahead of time")
+    build.add_argument("--model", help="ONNX, or a .pt with a <stem>_<imgsz>.onnx beside it (default: bundled)")
+    build.add_argument("--imgsz", type=int, default=640)
+    build.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    build.add_argument("--calibration-dir", type=Path, help="folder of images for INT8 calibration")
+    build.add_argument("--workspace-gb", type=float, default=4.0, help="TensorRT builder workspace limit")
+    build.add_argument("--cache-dir", type=Path, help="engine cache folder (default: $PERCEPTION_ENGINE_CACHE)")
+    build.add_argument("--device", default="cuda:0")
+    build.set_defaults(func=run_build_engine)
+
+    convert.register(subparsers)

@@ -1,0 +1,77 @@
+"""The detector: one backend between the shared letterbox preprocessing and YOLOv8 postprocessing."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.detection.backends.base import InferenceBackend
+from perception.detection.classes import ClassMap
+from perception.detection.postprocess import postprocess
+from perception.detection.preprocess import preprocess
+from perception.types import Detections
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Milliseconds spent in each stage of the last detect() call."""
+
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+
+class Detector:
+    """Detects objects in BGR images; `last_timings` holds the per-stage latency of the latest call.
+
+    Backends with a fixed input get a square imgsz letterbox; the others the smallest stride-aligned
+    rectangle whose long side is imgsz (as Ultralytics does), which skips most of the padding.
+    """
+
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        class_map: ClassMap,
+        imgsz: int = 640,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_detections: int = 300,
+    ) -> None:
+        self.backend = backend
+        self.class_map = class_map
+        self.imgsz = imgsz
+        self.conf_threshold = conf_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections = max_detections
+        self._kept_class_ids = class_map.kept_class_ids
+        self.last_timings: StageTimings | None = None
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def class_names(self) -> dict[int, str]:
+        return self.backend.class_names
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        """Objects in one HxWx3 uint8 BGR image, boxes in its pixels."""
+        start = time.perf_counter()
+        tensor, transform = preprocess(image_bgr, self.backend.input_hw, self.imgsz)
+        preprocessed = time.perf_counter()
+        output = self.backend.infer(tensor)
+        inferred = time.perf_counter()
+        raw = postprocess(
+            output, transform, self.conf_threshold, self.iou_threshold, self.max_detections, self._kept_class_ids
+        )
+        detections = Detections(raw.boxes, raw.scores, self.class_map.to_labels(raw.class_ids), raw.class_ids)
+        done = time.perf_counter()
+        self.last_timings = StageTimings(
+            (preprocessed - start) * 1e3, (inferred - preprocessed) * 1e3, (done - inferred) * 1e3
+        )
+        return detections

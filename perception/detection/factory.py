@@ -1,0 +1,103 @@
+"""create_detector: pick a backend (with optional fallback), resolve its model file, bind the class map."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from perception.detection.backends.base import InferenceBackend
+from perception.detection.backends.cuda import cuda_available
+from perception import resources
+from perception.detection.classes import DEFAULT_CLASS_MAP, ClassMapConfig
+from perception.detection.detector import Detector
+from perception.detection.errors import DetectorSetupError
+from perception.detection.model_files import model_for_backend
+from perception.detection.preprocess import STRIDE
+
+LOGGER = logging.getLogger(__name__)
+FALLBACK_ORDER = ("tensorrt", "torch", "onnxruntime")
+BACKENDS = ("auto", *FALLBACK_ORDER)
+
+
+def backend_candidates(backend: str, fallback: bool, gpu: bool) -> tuple[str, ...]:
+    """Backends to try, in order. "auto" is TensorRT-first with fallback on a GPU, ONNX Runtime on a CPU."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return FALLBACK_ORDER if gpu else ("onnxruntime",)
+    return FALLBACK_ORDER[FALLBACK_ORDER.index(backend) :] if fallback else (backend,)
+
+
+def open_backend(name: str, model_path: Path, imgsz: int, device: str | None, options: Mapping) -> InferenceBackend:
+    """Instantiate one backend; its module is imported only now, so missing libraries fail here."""
+    if name == "onnxruntime":
+        from perception.detection.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(model_path, device, threads=options.get("threads"))
+    if name == "torch":
+        from perception.detection.backends.torch_backend import TorchBackend
+
+        return TorchBackend(model_path, device, half=options.get("half"))
+    from perception.detection.backends.tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend(
+        model_path,
+        imgsz,
+        device,
+        precision=options.get("precision", "fp16"),
+        workspace_gb=options.get("workspace_gb", 4.0),
+        calibration_dir=options.get("calibration_dir"),
+        cache_dir=options.get("cache_dir"),
+        report=options.get("status_callback") or LOGGER.info,
+    )
+
+
+def create_detector(
+    model: str | Path | None = None,
+    backend: str = "auto",
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    device: str | None = None,
+    fallback: bool = False,
+    class_map: str | Path | ClassMapConfig | None = None,
+    unknown_classes: str | None = None,
+    max_detections: int = 300,
+    status_callback: Callable[[str], None] | None = None,
+    **backend_options,
+) -> Detector:
+    """A ready detector.
+
+    model: Ultralytics .pt, Ultralytics-exported ONNX, or TensorRT engine (default: the installed
+        models/yolov8n_coco.pt and its ONNX siblings).
+    backend: "auto", "tensorrt", "torch" or "onnxruntime"; with fallback=True the ones after it in
+        FALLBACK_ORDER are tried when it cannot run (each failure is logged).
+    class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
+        ("drop" or "keep") overrides its policy.
+    status_callback: called with progress messages, e.g. while a TensorRT engine builds.
+    backend_options: threads (onnxruntime); half (torch); precision, workspace_gb, calibration_dir,
+        cache_dir (tensorrt).
+    """
+    if imgsz % STRIDE:
+        raise ValueError(f"imgsz must be a multiple of {STRIDE}, got {imgsz}")
+    if not isinstance(class_map, ClassMapConfig):
+        class_map = ClassMapConfig.from_yaml(class_map or resources.config_path(DEFAULT_CLASS_MAP), unknown_classes)
+    report = status_callback or LOGGER.info
+    candidates = backend_candidates(backend, fallback, cuda_available() if backend == "auto" else False)
+    failures: list[str] = []
+    for name in candidates:
+        try:
+            model_path = model_for_backend(model, name, imgsz)
+            report(f"starting {name} backend with {model_path}")
+            instance = open_backend(name, model_path, imgsz, device, {**backend_options, "status_callback": report})
+        except DetectorSetupError as error:
+            if len(candidates) == 1:
+                raise
+            failures.append(f"{name}: {error}")
+            LOGGER.warning("detector backend %s unavailable: %s", name, error)
+            continue
+        if instance.input_hw not in (None, (imgsz, imgsz)):
+            raise ValueError(f"{model_path} takes {instance.input_hw} inputs, but imgsz={imgsz} was requested")
+        LOGGER.info("detector backend: %s (%s)", name, model_path)
+        return Detector(instance, class_map.resolve(instance.class_names), imgsz, conf, iou, max_detections)
+    raise DetectorSetupError("no detector backend could start:\n  " + "\n  ".join(failures))

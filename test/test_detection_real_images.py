@@ -1,0 +1,103 @@
+"""The bundled COCO YOLOv8n on real images, through every CPU backend and the CLI."""
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import ultralytics
+
+from perception.detection import create_detector
+from perception.detection.cli import register
+from perception.detection.frames import read_frames
+from perception.detection.postprocess import box_iou
+from perception.resources import model_path
+from perception.types import ObjectClass
+
+BUS_IMAGE = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+DETECTORS = {
+    "onnxruntime": dict(backend="onnxruntime"),  # the default CPU path: dynamic-shape ONNX
+    "onnxruntime-static": dict(backend="onnxruntime", model=model_path("yolov8n_coco_640.onnx")),
+    "torch": dict(backend="torch", device="cpu"),
+}
+
+
+@pytest.fixture(scope="module", params=list(DETECTORS))
+def detector(request):
+    return create_detector(**DETECTORS[request.param])
+
+
+@pytest.fixture(scope="module")
+def onnxruntime_and_torch():
+    return create_detector(**DETECTORS["onnxruntime"]), create_detector(**DETECTORS["torch"])
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    assert image is not None, f"cannot read {path}"
+    return image
+
+
+def labels_of(detections) -> list[ObjectClass]:
+    return [ObjectClass(int(label)) for label in detections.labels]
+
+
+def test_bus_and_pedestrians_on_bus_jpg(detector):
+    detections = detector.detect(read_image(BUS_IMAGE))
+    labels = labels_of(detections)
+    assert labels.count(ObjectClass.BUS) == 1
+    assert labels.count(ObjectClass.PEDESTRIAN) >= 3
+    timings = detector.last_timings
+    assert timings.inference_ms > 0 and timings.preprocess_ms > 0 and timings.postprocess_ms > 0
+
+
+def test_cars_on_udacity_highway_frame(detector, shared_data):
+    detections = detector.detect(read_image(shared_data / "images" / "udacity" / "test1.jpg"))
+    assert labels_of(detections).count(ObjectClass.CAR) >= 2
+    assert set(labels_of(detections)) <= {ObjectClass.CAR, ObjectClass.TRUCK}
+
+
+def test_stop_sign_on_gtsdb_scene(detector, shared_data):
+    detections = detector.detect(read_image(shared_data / "images" / "gtsdb" / "00074.jpg"))
+    signs = detections.select(detections.labels == ObjectClass.TRAFFIC_SIGN)
+    ground_truth = np.array([929, 378, 981, 431], np.float32)  # gt_subset.txt, class 14 (stop)
+    assert len(signs) >= 1 and box_iou(ground_truth, signs.boxes).max() > 0.7
+    assert detector.class_names[int(signs.source_class_ids[0])] == "stop sign"
+
+
+@pytest.mark.parametrize("image", ["bus", "udacity/test1.jpg", "gtsdb/00074.jpg"])
+def test_onnxruntime_and_torch_agree(onnxruntime_and_torch, shared_data, image):
+    path = BUS_IMAGE if image == "bus" else shared_data / "images" / image
+    ours, reference = (detector.detect(read_image(path)) for detector in onnxruntime_and_torch)
+    assert len(ours) == len(reference) > 0
+    for index in range(len(ours)):
+        ious = box_iou(ours.boxes[index], reference.boxes) * (reference.labels == ours.labels[index])
+        match = int(ious.argmax())
+        assert ious[match] > 0.95
+        assert abs(ours.scores[index] - reference.scores[match]) < 0.02
+
+
+def test_keeping_unknown_classes_adds_unknown_labels():
+    detector = create_detector(backend="onnxruntime", unknown_classes="keep", conf=0.1)
+    labels = labels_of(detector.detect(read_image(BUS_IMAGE)))
+    assert ObjectClass.UNKNOWN in labels  # bus.jpg holds a COCO "handbag" (score ~0.12), unmapped
+
+
+def test_detect_cli_prints_one_json_object_per_frame(capsys, shared_data):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    images = [str(BUS_IMAGE), str(shared_data / "images" / "udacity" / "test1.jpg")]
+    args = parser.parse_args(["detect", *images, "--backend", "onnxruntime", "--imgsz", "320", "--json"])
+    assert args.func(args) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [record["source"] for record in records] == images
+    bus_classes = [item["class"] for item in records[0]["detections"]]
+    assert "BUS" in bus_classes and all(len(item["box"]) == 4 for item in records[0]["detections"])
+
+
+def test_video_frames_are_read_in_order(shared_data):
+    frames = list(itertools.islice(read_frames(shared_data / "clips" / "udacity_highway_1280x720.mp4"), 3))
+    assert [index for index, _ in frames] == [0, 1, 2]
+    assert frames[0][1].shape == (720, 1280, 3)
