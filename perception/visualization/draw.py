@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from perception.types import Detections, ObjectClass, Track
-from perception.visualization.colors import class_color_bgr255
+from perception.visualization.style import class_color_bgr255
 
 
 def _draw_box(image: np.ndarray, box: np.ndarray, label: int, text: str) -> None:

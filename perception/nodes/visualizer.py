@@ -1,0 +1,85 @@
+"""Node `visualizer`: RViz markers for predicted objects, and the camera's static TF.
+
+Subscribes  predicted_objects  perception/PredictedObjects
+Publishes   markers            visualization_msgs/MarkerArray: ground boxes coloured by class, id/class/speed
+                               text, predicted paths as line strips fading with time; DELETE for vanished objects
+            /tf_static         vehicle_frame -> camera_frame from the configured camera pose (needs tf2_msgs,
+                               which every ROS 2 install has)
+"""
+from __future__ import annotations
+
+from geometry_msgs.msg import TransformStamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from scipy.spatial.transform import Rotation
+from visualization_msgs.msg import MarkerArray
+
+from perception.msg import PredictedObjects
+from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
+from perception.ros.markers import MarkerBuilder
+from perception.ros.node_main import run_node
+from perception.ros.parameters import ParameterSpec, declare_parameters
+from perception.tracking.ground_plane import CameraPose
+
+PARAMETERS = [
+    ParameterSpec("vehicle_frame", "base_link", "parent frame of the camera TF"),
+    ParameterSpec("camera_frame", "camera_optical_frame", "frame_id of the camera images (optical frame)"),
+    ParameterSpec("camera_x", 1.5, "camera position, metres forward of vehicle_frame", min=-50.0, max=50.0),
+    ParameterSpec("camera_y", 0.0, "camera position, metres left of vehicle_frame", min=-50.0, max=50.0),
+    ParameterSpec("camera_z", 1.4, "camera height above the ground, metres", min=0.05, max=20.0),
+    ParameterSpec("camera_roll", 0.0, "camera roll, radians", min=-3.1416, max=3.1416),
+    ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
+    ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
+]
+
+
+def camera_transform(pose: CameraPose, parent: str, child: str) -> TransformStamped:
+    """The static transform parent -> camera optical frame."""
+    transform = TransformStamped()
+    transform.header.frame_id, transform.child_frame_id = parent, child
+    transform.transform.translation.x, transform.transform.translation.y, transform.transform.translation.z = (
+        float(v) for v in pose.position)
+    x, y, z, w = Rotation.from_matrix(pose.vehicle_from_optical).as_quat()
+    rotation = transform.transform.rotation
+    rotation.x, rotation.y, rotation.z, rotation.w = float(x), float(y), float(z), float(w)
+    return transform
+
+
+class VisualizerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("visualizer")
+        p = self.params = declare_parameters(self, PARAMETERS)
+        self.diagnostics = NodeDiagnostics(self)
+        self.builder = MarkerBuilder()
+        self.markers_publisher = self.create_publisher(MarkerArray, "markers", 10)
+        self.create_subscription(PredictedObjects, "predicted_objects", self.on_predictions, 10)
+        pose = CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"],
+                          p["camera_yaw"])
+        self.camera_tf = camera_transform(pose, p["vehicle_frame"], p["camera_frame"])
+        self.publish_static_tf()
+
+    def publish_static_tf(self) -> None:
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.get_logger().warning("tf2_msgs is not installed: the camera TF is not published")
+            self.diagnostics.set_status(WARN, "no tf2_msgs: camera TF not published")
+            return
+        qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        self.tf_publisher = self.create_publisher(TFMessage, "/tf_static", qos)
+        self.camera_tf.header.stamp = self.get_clock().now().to_msg()
+        self.tf_publisher.publish(TFMessage(transforms=[self.camera_tf]))
+        self.diagnostics.set_status(OK, "running")
+
+    def on_predictions(self, message: PredictedObjects) -> None:
+        self.diagnostics.count("messages_received")
+        self.markers_publisher.publish(self.builder.build(message))
+        self.diagnostics.count("messages_processed")
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(VisualizerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

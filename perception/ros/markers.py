@@ -1,0 +1,70 @@
+"""RViz markers for predicted objects: ground boxes by class, id/class text, paths fading with time."""
+from __future__ import annotations
+
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
+
+from perception.msg import PredictedObjects
+from perception.types import ObjectClass
+from perception.visualization.style import CLASS_COLORS, CLASS_SIZES
+
+MAX_PATHS_PER_OBJECT = 8
+NAMESPACES = ("objects", "labels", "paths")
+
+
+def _label(obj) -> ObjectClass:
+    return ObjectClass(obj.classification[0].label) if obj.classification else ObjectClass.UNKNOWN
+
+
+def _color(label: ObjectClass, alpha: float) -> ColorRGBA:
+    r, g, b = CLASS_COLORS[label]
+    return ColorRGBA(r=r, g=g, b=b, a=alpha)
+
+
+def _marker_id(track_id: int, index: int = 0) -> int:
+    return (track_id % (2**31 // MAX_PATHS_PER_OBJECT)) * MAX_PATHS_PER_OBJECT + index
+
+
+class MarkerBuilder:
+    """Builds one MarkerArray per PredictedObjects message, deleting the markers of vanished objects."""
+
+    def __init__(self) -> None:
+        self._previous: set[tuple[str, int]] = set()
+
+    def build(self, message: PredictedObjects) -> MarkerArray:
+        header = message.header.__class__(stamp=message.header.stamp, frame_id=message.ground_frame_id)
+        markers: list[Marker] = []
+        for obj in message.objects:
+            label = _label(obj)
+            length, width, height = CLASS_SIZES[label]
+            box = Marker(header=header, ns="objects", id=_marker_id(obj.track_id), type=Marker.CUBE,
+                         action=Marker.ADD, color=_color(label, 0.8), lifetime=Duration())
+            box.pose.position = Point(x=obj.position.x, y=obj.position.y, z=height / 2)
+            box.pose.orientation.w = 1.0
+            box.scale.x, box.scale.y, box.scale.z = length, width, height
+            speed_kmh = 3.6 * (obj.velocity.x ** 2 + obj.velocity.y ** 2) ** 0.5
+            text = Marker(header=header, ns="labels", id=_marker_id(obj.track_id), type=Marker.TEXT_VIEW_FACING,
+                          action=Marker.ADD, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+                          text=f"#{obj.track_id} {label.name.lower()} {speed_kmh:.0f} km/h")
+            text.pose.position = Point(x=obj.position.x, y=obj.position.y, z=height + 0.6)
+            text.pose.orientation.w = 1.0
+            text.scale.z = 0.6
+            markers += [box, text]
+            for index, path in enumerate(obj.paths[:MAX_PATHS_PER_OBJECT]):
+                strip = Marker(header=header, ns="paths", id=_marker_id(obj.track_id, index), type=Marker.LINE_STRIP,
+                               action=Marker.ADD)
+                strip.pose.orientation.w = 1.0
+                strip.scale.x = 0.15
+                strip.points = [Point(x=obj.position.x, y=obj.position.y, z=0.1)] + [
+                    Point(x=p.x, y=p.y, z=0.1) for p in path.positions]
+                steps = len(strip.points)
+                # Fades with time ahead, scaled by the path's confidence.
+                strip.colors = [_color(label, max(0.1, path.confidence * (1.0 - k / steps))) for k in range(steps)]
+                markers.append(strip)
+        current = {(m.ns, m.id) for m in markers}
+        for namespace, marker_id in sorted(self._previous - current):
+            markers.append(Marker(header=header, ns=namespace, id=marker_id, action=Marker.DELETE))
+        self._previous = current
+        return MarkerArray(markers=markers)

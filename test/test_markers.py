@@ -1,0 +1,62 @@
+"""Visualizer output: marker content, stamps, frames, fading paths, DELETE of vanished objects, camera TF."""
+import numpy as np
+from geometry_msgs.msg import Point
+from scipy.spatial.transform import Rotation
+from visualization_msgs.msg import Marker
+
+from perception.msg import ObjectClassification, PredictedObject, PredictedObjects, PredictedPath
+from perception.nodes.visualizer import camera_transform
+from perception.ros.markers import MarkerBuilder
+from perception.tracking.ground_plane import CameraPose
+from perception.visualization.style import CLASS_COLORS, CLASS_SIZES
+from perception.types import ObjectClass
+
+
+def predicted(track_ids_and_labels, sec=5) -> PredictedObjects:
+    message = PredictedObjects(ground_frame_id="base_link")
+    message.header.stamp.sec, message.header.frame_id = sec, "camera_front_optical_frame"
+    for track_id, label in track_ids_and_labels:
+        path = PredictedPath(model="rnn", confidence=1.0,
+                             positions=[Point(x=10.0 + k, y=2.0, z=0.0) for k in range(1, 11)])
+        obj = PredictedObject(track_id=track_id, paths=[path],
+                              classification=[ObjectClassification(label=label, probability=0.9)])
+        obj.position.x, obj.position.y = 10.0, 2.0
+        obj.velocity.x = 10.0
+        message.objects.append(obj)
+    return message
+
+
+def test_markers_show_each_object_with_class_style_text_and_fading_path():
+    markers = MarkerBuilder().build(predicted([(7, ObjectClass.CAR), (9, ObjectClass.PEDESTRIAN)])).markers
+    assert {(m.ns, m.type) for m in markers} == {("objects", Marker.CUBE), ("labels", Marker.TEXT_VIEW_FACING),
+                                                 ("paths", Marker.LINE_STRIP)}
+    assert all(m.header.frame_id == "base_link" and m.header.stamp.sec == 5 for m in markers)
+    car_box = next(m for m in markers if m.ns == "objects" and m.scale.x == CLASS_SIZES[ObjectClass.CAR][0])
+    assert (car_box.color.r, car_box.color.g, car_box.color.b) == tuple(np.float32(CLASS_COLORS[ObjectClass.CAR]))
+    assert car_box.pose.position.x == 10.0 and car_box.pose.position.z == CLASS_SIZES[ObjectClass.CAR][2] / 2
+    texts = sorted(m.text for m in markers if m.ns == "labels")
+    assert texts == ["#7 car 36 km/h", "#9 pedestrian 36 km/h"]
+    strip = next(m for m in markers if m.ns == "paths")
+    assert len(strip.points) == 11 and strip.points[0].x == 10.0 and strip.points[-1].x == 20.0
+    alphas = [c.a for c in strip.colors]
+    assert alphas[0] == 1.0 and all(np.diff(alphas) < 0)
+
+
+def test_vanished_objects_get_delete_markers():
+    builder = MarkerBuilder()
+    first = builder.build(predicted([(7, ObjectClass.CAR), (9, ObjectClass.PEDESTRIAN)]))
+    second = builder.build(predicted([(9, ObjectClass.PEDESTRIAN)], sec=6)).markers
+    deleted = [(m.ns, m.id) for m in second if m.action == Marker.DELETE]
+    expected = [(m.ns, m.id) for m in first.markers if m.id != second[0].id]
+    assert sorted(deleted) == sorted(expected) and len(deleted) == 3
+    assert all(m.header.stamp.sec == 6 for m in second)
+
+
+def test_camera_transform_points_the_optical_axis_forward_and_down():
+    pose = CameraPose(1.0, 0.0, 1.2, pitch=0.1)
+    transform = camera_transform(pose, "base_link", "camera_front_optical_frame")
+    assert (transform.header.frame_id, transform.child_frame_id) == ("base_link", "camera_front_optical_frame")
+    assert (transform.transform.translation.x, transform.transform.translation.z) == (1.0, 1.2)
+    q = transform.transform.rotation
+    optical_z_in_vehicle = Rotation.from_quat([q.x, q.y, q.z, q.w]).apply([0.0, 0.0, 1.0])
+    np.testing.assert_allclose(optical_z_in_vehicle, [np.cos(0.1), 0.0, -np.sin(0.1)], atol=1e-9)
