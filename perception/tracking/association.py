@@ -1,0 +1,27 @@
+"""Box similarity and gated one-to-one assignment (Jonker-Volgenant via `lap`)."""
+from __future__ import annotations
+
+import lap
+import numpy as np
+
+
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every (x_min, y_min, x_max, y_max) box in a against every box in b."""
+    a, b = boxes_a.T[:, :, None], boxes_b.T[:, None, :]
+    width = np.maximum(np.minimum(a[2], b[2]) - np.maximum(a[0], b[0]), 0.0)
+    height = np.maximum(np.minimum(a[3], b[3]) - np.maximum(a[1], b[1]), 0.0)
+    intersection = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
+    return intersection / np.maximum(union, 1e-9)
+
+
+def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost matching that leaves a row or column unmatched rather than pay more than max_cost.
+
+    Returns the matched row indices and their column indices.
+    """
+    if 0 in cost.shape:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    _, column_of_row, _ = lap.lapjv(cost, extend_cost=True, cost_limit=max_cost)
+    rows = np.flatnonzero(column_of_row >= 0)
+    return rows, column_of_row[rows]

@@ -1,0 +1,116 @@
+"""Subcommands `track`, `eval-track` and `eval-ground-plane`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from perception.datasets import kitti, mot
+from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
+from perception.tracking.ground_eval import ground_error_table
+from perception.tracking.ground_plane import GroundPlaneProjector
+from perception.tracking.kitti_camera import KittiRig
+from perception.tracking.sequences import (
+    FrameTracker,
+    kitti_frames,
+    mot_frames,
+    mot_result_rows,
+    run_tracker,
+    write_kitti_results,
+)
+from perception.tracking.tracker import Tracker
+from perception.tracking.ultralytics_baseline import UltralyticsByteTrack
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    track = subparsers.add_parser("track", help="track benchmark detections and write benchmark results")
+    track.add_argument("--format", choices=["mot", "kitti"], required=True)
+    track.add_argument("--detections", type=Path, required=True)
+    track.add_argument("--seqinfo", type=Path, help="mot: seqinfo.ini (frame rate, length)")
+    track.add_argument("--calib", type=Path, help="kitti: calib file; adds ground positions to the results")
+    track.add_argument("--from-frame", type=int, default=1, help="mot: track frames >= N only")
+    track.add_argument("--tracker", choices=["perception", "ultralytics"], default="perception",
+                       help="ultralytics: its BYTETracker with default settings (baseline)")
+    track.add_argument("--out", type=Path, required=True)
+    track.set_defaults(func=_track)
+
+    evaluate = subparsers.add_parser("eval-track", help="HOTA / MOTA / IDF1 / ID switches of result files")
+    evaluate.add_argument("--format", choices=["mot", "kitti"], required=True)
+    evaluate.add_argument("--gt", type=Path, nargs="+", required=True,
+                          help="mot: sequence folders (gt/gt.txt, seqinfo.ini); kitti: label_02/<sequence>.txt files")
+    evaluate.add_argument("--results", action="append", required=True, metavar="NAME=DIR",
+                          help="folder of <sequence>.txt results; repeat to compare trackers")
+    evaluate.add_argument("--from-frame", default="1",
+                          help="mot: evaluate frames >= N, or 'half' for frames > seqLength/2 (val-half)")
+    evaluate.set_defaults(func=_evaluate)
+
+    ground = subparsers.add_parser("eval-ground-plane", help="median ground-projection error on KITTI labels")
+    ground.add_argument("--kitti-dir", type=Path, required=True, help="folder with label_02/ and calib/")
+    ground.add_argument("--sequences", nargs="*", help="default: every label_02 file")
+    ground.add_argument("--max-range", type=float, default=30.0, help="metres")
+    ground.add_argument("--pose", choices=["level", "lidar"], default="level",
+                        help="camera pose: level at 1.65 m (KITTI setup) or from the Velodyne calibration")
+    ground.set_defaults(func=_evaluate_ground_plane)
+
+
+def _track(args: argparse.Namespace) -> int:
+    tracker: FrameTracker = Tracker() if args.tracker == "perception" else UltralyticsByteTrack()
+    if args.format == "mot":
+        if args.seqinfo is None:
+            raise SystemExit("--seqinfo is required with --format mot")
+        frames = mot_frames(mot.read_rows(args.detections), mot.read_seqinfo(args.seqinfo), args.from_frame)
+        mot.write_results(args.out, mot_result_rows(run_tracker(tracker, frames)))
+        return 0
+    frames = kitti_frames(kitti.read_objects(args.detections))
+    rig = projector = None
+    if args.calib is not None and args.tracker == "perception":
+        calibration = kitti.read_calibration(args.calib)
+        rig = KittiRig.level(calibration)
+        projector = GroundPlaneProjector(rig.intrinsics, rig.camera_pose(calibration))
+    write_kitti_results(args.out, run_tracker(tracker, frames, projector), rig)
+    return 0
+
+
+def _print_table(header: list[str], rows: list[list[object]]) -> None:
+    cells = [header] + [[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+
+
+def _score_rows(prefix: list[str], tracker: str, by_sequence: dict[str, Scores]) -> list[list[object]]:
+    order = sorted(s for s in by_sequence if s != COMBINED) + [COMBINED]
+    return [
+        [*prefix, sequence, tracker, s.hota, s.mota, s.idf1, s.id_switches, s.false_positives, s.misses]
+        for sequence in order
+        for s in [by_sequence[sequence]]
+    ]
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    results = dict(item.split("=", 1) for item in args.results)
+    folders = {name: Path(folder) for name, folder in results.items()}
+    metrics = ["HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN"]
+    rows: list[list[object]] = []
+    if args.format == "mot":
+        from_frame = args.from_frame if args.from_frame == "half" else int(args.from_frame)
+        scores = evaluate_mot(args.gt, folders, from_frame)
+        for tracker, by_sequence in scores.items():
+            rows += _score_rows([], tracker, by_sequence)
+        rows.sort(key=lambda row: (row[0] == COMBINED, row[0]))
+        _print_table(["sequence", "tracker", *metrics], rows)
+        return 0
+    scores_by_class = evaluate_kitti(args.gt, folders)
+    for tracker, classes in scores_by_class.items():
+        for class_name, by_sequence in classes.items():
+            rows += _score_rows([class_name], tracker, by_sequence)
+    rows.sort(key=lambda row: (row[0], row[1] == COMBINED, row[1]))
+    _print_table(["class", "sequence", "tracker", *metrics], rows)
+    return 0
+
+
+def _evaluate_ground_plane(args: argparse.Namespace) -> int:
+    sequences = args.sequences or sorted(p.stem for p in (args.kitti_dir / "label_02").glob("*.txt"))
+    rows = ground_error_table(args.kitti_dir, sequences, args.max_range, args.pose)
+    print(f"KITTI tracking {', '.join(sequences)}: objects within {args.max_range:g} m, {args.pose} camera pose")
+    _print_table(["type", "objects", "rejected", "median error [m]"], [[*row[:3], f"{row[3]:.2f}"] for row in rows])
+    return 0

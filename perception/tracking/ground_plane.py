@@ -1,0 +1,107 @@
+"""Flat-ground projection of box bottoms into the vehicle frame (REP 103: x forward, y left, z up)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Columns are the optical axes (x right, y down, z forward) expressed in the camera body frame (x forward, y left, z up).
+BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """Camera body frame in the vehicle frame: translation in metres (z = height above the ground), angles in radians.
+
+    The rotation is R = Rz(yaw) Ry(pitch) Rx(roll) (ROS fixed-axis convention); positive pitch looks down.
+    """
+
+    x: float
+    y: float
+    z: float
+    roll: float = 0.0
+    pitch: float = 0.0
+    yaw: float = 0.0
+
+    @property
+    def body_rotation(self) -> np.ndarray:
+        cr, sr = np.cos(self.roll), np.sin(self.roll)
+        cp, sp = np.cos(self.pitch), np.sin(self.pitch)
+        cy, sy = np.cos(self.yaw), np.sin(self.yaw)
+        rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+        ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+        rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+        return rz @ ry @ rx
+
+    @property
+    def vehicle_from_optical(self) -> np.ndarray:
+        """Rotation taking optical-frame directions into the vehicle frame."""
+        return self.body_rotation @ BODY_FROM_OPTICAL
+
+    @property
+    def position(self) -> np.ndarray:
+        return np.array([self.x, self.y, self.z])
+
+    @classmethod
+    def from_optical_rotation(cls, vehicle_from_optical: np.ndarray, position: np.ndarray) -> "CameraPose":
+        """Pose from a 3x3 optical-to-vehicle rotation and the camera centre in the vehicle frame."""
+        r = vehicle_from_optical @ BODY_FROM_OPTICAL.T
+        return cls(
+            x=float(position[0]),
+            y=float(position[1]),
+            z=float(position[2]),
+            roll=float(np.arctan2(r[2, 1], r[2, 2])),
+            pitch=float(-np.arcsin(np.clip(r[2, 0], -1.0, 1.0))),
+            yaw=float(np.arctan2(r[1, 0], r[0, 0])),
+        )
+
+
+@dataclass
+class GroundMeasurements:
+    """Per-detection ground positions (N, 2) in metres, their covariances (N, 2, 2) and which rows are valid."""
+
+    positions: np.ndarray
+    covariances: np.ndarray
+    valid: np.ndarray  # (N,) bool; False where the pixel lies at/above the horizon or beyond max_range
+
+
+class GroundPlaneProjector:
+    """Intersects pixel rays with the plane z = 0 and propagates pixel noise through the projection Jacobian."""
+
+    def __init__(
+        self,
+        intrinsics: np.ndarray,
+        pose: CameraPose,
+        pixel_std: tuple[float, float] = (2.0, 2.0),
+        min_depression: float = np.deg2rad(0.5),
+        max_range: float = 150.0,
+    ) -> None:
+        """min_depression: rays less than this angle below the horizon are rejected (range blows up there)."""
+        self._ray_from_pixel = pose.vehicle_from_optical @ np.linalg.inv(intrinsics)  # d = M [u, v, 1]
+        self._centre = pose.position
+        self._pixel_covariance = np.diag(np.square(pixel_std))
+        self._max_sine = -np.sin(min_depression)
+        self._max_range = max_range
+
+    def project_pixels(self, pixels: np.ndarray) -> GroundMeasurements:
+        """Project (N, 2) pixels (u, v) onto the ground."""
+        homogeneous = np.column_stack([pixels, np.ones(len(pixels))])
+        rays = homogeneous @ self._ray_from_pixel.T  # (N, 3)
+        ray_z = rays[:, 2]
+        below_horizon = ray_z < self._max_sine * np.linalg.norm(rays, axis=1)
+        safe_z = np.where(below_horizon, ray_z, -1.0)
+        scale = -self._centre[2] / safe_z  # (N,) ray length to the ground
+        points = self._centre[:2] + scale[:, None] * rays[:, :2]
+        # d p / d(u, v) = scale * (a - ray * a_z / ray_z) with a = d ray / d(u, v) = columns 0, 1 of M
+        du_dv = self._ray_from_pixel[:, :2]  # (3, 2)
+        jacobian = scale[:, None, None] * (
+            du_dv[None, :2, :] - rays[:, :2, None] * du_dv[None, 2:3, :] / safe_z[:, None, None]
+        )  # (N, 2, 2)
+        covariances = jacobian @ self._pixel_covariance @ jacobian.transpose(0, 2, 1)
+        distances = np.linalg.norm(points - self._centre[:2], axis=1)
+        return GroundMeasurements(points, covariances, below_horizon & (distances <= self._max_range))
+
+    def project_boxes(self, boxes: np.ndarray) -> GroundMeasurements:
+        """Project the bottom-centre pixel of (N, 4) x_min, y_min, x_max, y_max boxes."""
+        bottom_centres = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
+        return self.project_pixels(bottom_centres.astype(float))

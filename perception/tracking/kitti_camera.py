@@ -1,0 +1,51 @@
+"""KITTI tracking camera rig: image_02 intrinsics and its pose on the vehicle, derived from calib files."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.datasets.kitti import KittiCalibration
+from perception.tracking.ground_plane import CameraPose
+
+# KITTI recording platform (Geiger et al. 2013): cameras 1.65 m and the Velodyne 1.73 m above the ground.
+CAMERA_HEIGHT = 1.65
+LIDAR_HEIGHT = 1.73
+# Rectified camera axes (x right, y down, z forward) -> vehicle axes (x forward, y left, z up).
+VEHICLE_FROM_LEVEL_CAMERA = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+@dataclass(frozen=True)
+class KittiRig:
+    intrinsics: np.ndarray  # (3, 3) K of image_02
+    vehicle_from_rect: np.ndarray  # (4, 4) rectified camera coordinates (labels) -> vehicle frame
+
+    @classmethod
+    def level(cls, calibration: KittiCalibration) -> "KittiRig":
+        """Rectified cameras level with the ground, 1.65 m above it; the origin lies below camera 0."""
+        vehicle_from_rect = np.eye(4)
+        vehicle_from_rect[:3, :3] = VEHICLE_FROM_LEVEL_CAMERA
+        vehicle_from_rect[2, 3] = CAMERA_HEIGHT
+        return cls(calibration.intrinsics, vehicle_from_rect)
+
+    @classmethod
+    def from_lidar(cls, calibration: KittiCalibration) -> "KittiRig":
+        """Vehicle axes along the Velodyne's (Tr_velo_to_cam), the origin on the ground below it."""
+        rect_from_velo = np.eye(4)
+        rect_from_velo[:3, :] = calibration.R0_rect @ calibration.Tr_velo_to_cam
+        vehicle_from_velo = np.eye(4)
+        vehicle_from_velo[2, 3] = LIDAR_HEIGHT
+        return cls(calibration.intrinsics, vehicle_from_velo @ np.linalg.inv(rect_from_velo))
+
+    def to_vehicle(self, points_rect: np.ndarray) -> np.ndarray:
+        """(N, 3) rectified camera coordinates -> vehicle frame."""
+        return points_rect @ self.vehicle_from_rect[:3, :3].T + self.vehicle_from_rect[:3, 3]
+
+    def to_rect(self, points_vehicle: np.ndarray) -> np.ndarray:
+        """(N, 3) vehicle frame -> rectified camera coordinates."""
+        return (points_vehicle - self.vehicle_from_rect[:3, 3]) @ self.vehicle_from_rect[:3, :3]
+
+    def camera_pose(self, calibration: KittiCalibration) -> CameraPose:
+        """Pose of image_02: the rectified frame shifted by P2's baseline, P2 = K [I | t]."""
+        centre_rect = -np.linalg.solve(self.intrinsics, calibration.P2[:, 3])
+        return CameraPose.from_optical_rotation(self.vehicle_from_rect[:3, :3], self.to_vehicle(centre_rect[None])[0])

@@ -1,0 +1,119 @@
+"""Benchmark sequences as timed frames of Detections, and tracker output as MOTChallenge / KITTI results."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from perception.datasets.kitti import KittiObject
+from perception.datasets.mot import SequenceInfo
+from perception.tracking.ground_plane import GroundPlaneProjector
+from perception.tracking.kitti_camera import KittiRig
+from perception.types import Detections, ObjectClass, Track
+
+KITTI_FRAME_RATE = 10.0
+KITTI_TYPE_CLASSES = {
+    "Car": ObjectClass.CAR,
+    "Van": ObjectClass.CAR,
+    "Truck": ObjectClass.TRUCK,
+    "Pedestrian": ObjectClass.PEDESTRIAN,
+    "Person_sitting": ObjectClass.PEDESTRIAN,
+    "Cyclist": ObjectClass.BICYCLE,
+    "Tram": ObjectClass.BUS,
+}
+CLASS_KITTI_TYPES = {
+    ObjectClass.CAR: "Car",
+    ObjectClass.TRUCK: "Truck",
+    ObjectClass.PEDESTRIAN: "Pedestrian",
+    ObjectClass.BICYCLE: "Cyclist",
+    ObjectClass.BUS: "Tram",
+}
+
+
+class FrameTracker(Protocol):
+    def update(self, detections: Detections, stamp: float) -> list[Track]: ...
+
+
+@dataclass
+class Frame:
+    number: int  # as numbered in the benchmark files
+    stamp: float  # seconds
+    detections: Detections
+
+
+def mot_frames(rows: np.ndarray, info: SequenceInfo, from_frame: int = 1) -> list[Frame]:
+    """Frames from_frame..info.length of MOTChallenge detection rows (all pedestrians)."""
+    frames = []
+    for number in range(from_frame, info.length + 1):
+        selected = rows[rows[:, 0] == number]
+        boxes = np.column_stack([selected[:, 2:4], selected[:, 2:4] + selected[:, 4:6]]).astype(np.float32)
+        detections = Detections(
+            boxes=boxes,
+            scores=selected[:, 6].astype(np.float32),
+            labels=np.full(len(selected), int(ObjectClass.PEDESTRIAN)),
+            source_class_ids=np.full(len(selected), -1),
+        )
+        frames.append(Frame(number, (number - 1) / info.frame_rate, detections))
+    return frames
+
+
+def kitti_frames(objects: list[KittiObject]) -> list[Frame]:
+    """Frames 0..last of KITTI detections; types outside KITTI_TYPE_CLASSES (DontCare, Misc) are dropped."""
+    last = max((o.frame for o in objects), default=-1)
+    by_frame: list[list[KittiObject]] = [[] for _ in range(last + 1)]
+    for o in objects:
+        if o.type in KITTI_TYPE_CLASSES:
+            by_frame[o.frame].append(o)
+    frames = []
+    for number, frame_objects in enumerate(by_frame):
+        detections = Detections(
+            boxes=np.array([o.box for o in frame_objects], np.float32).reshape(-1, 4),
+            scores=np.array([1.0 if o.score is None else o.score for o in frame_objects], np.float32),
+            labels=np.array([int(KITTI_TYPE_CLASSES[o.type]) for o in frame_objects], np.int64),
+            source_class_ids=np.full(len(frame_objects), -1),
+        )
+        frames.append(Frame(number, number / KITTI_FRAME_RATE, detections))
+    return frames
+
+
+def run_tracker(
+    tracker: FrameTracker, frames: list[Frame], projector: GroundPlaneProjector | None = None
+) -> list[tuple[int, list[Track]]]:
+    """Feed the frames in order; with a projector, box bottoms are projected to the ground for each frame."""
+    results = []
+    for frame in frames:
+        if projector is None:
+            tracks = tracker.update(frame.detections, frame.stamp)
+        else:
+            ground = projector.project_boxes(frame.detections.boxes.astype(float))
+            tracks = tracker.update(frame.detections, frame.stamp, ground)  # type: ignore[call-arg]
+        results.append((frame.number, tracks))
+    return results
+
+
+def mot_result_rows(results: list[tuple[int, list[Track]]]) -> np.ndarray:
+    """(N, 7) `frame, id, left, top, width, height, score` rows."""
+    rows = [
+        [number, t.track_id, t.box[0], t.box[1], t.box[2] - t.box[0], t.box[3] - t.box[1], t.score]
+        for number, tracks in results
+        for t in tracks
+    ]
+    return np.array(rows, float).reshape(-1, 7)
+
+
+def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], rig: KittiRig | None = None) -> None:
+    """KITTI tracking result lines; with a rig, the ground position fills the location (camera coordinates)."""
+    with open(path, "w") as file:
+        for number, tracks in results:
+            for t in tracks:
+                location = np.full(3, -1000.0)
+                if rig is not None and t.ground is not None:
+                    location = rig.to_rect(np.append(t.ground.position, 0.0)[None])[0]
+                left, top, right, bottom = t.box
+                file.write(
+                    f"{number} {t.track_id} {CLASS_KITTI_TYPES.get(t.label, 'Misc')} -1 -1 -10 "
+                    f"{left:.2f} {top:.2f} {right:.2f} {bottom:.2f} -1 -1 -1 "
+                    f"{location[0]:.3f} {location[1]:.3f} {location[2]:.3f} -10 {t.score:.4f}\n"
+                )

@@ -1,0 +1,271 @@
+"""Multi-object tracker: ByteTrack-style two-stage association with stamp-driven Kalman prediction.
+
+Each track keeps a constant-velocity Kalman filter on its box centre and size (pixels, px/s) and,
+when ground positions are given, a second one on its ground-plane position (metres, m/s).
+Prediction runs over the elapsed time between stamps, so gaps and uneven frame rates are handled;
+tracks coast (no matching detection) for at most `max_coast_time` seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.tracking import kalman
+from perception.tracking.association import assign, iou_matrix
+from perception.tracking.ground_plane import GroundMeasurements
+from perception.types import Detections, GroundState, ObjectClass, Track
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Score thresholds and gates follow the ByteTrack paper (MOT17 settings), except that every detection
+    of the first stage may start a track, as in SORT and OC-SORT; noises are per second."""
+
+    high_score: float = 0.6  # first-stage detections (may start tracks); lower ones only extend tracks
+    low_score: float = 0.1
+    max_match_cost: float = 0.8  # first stage and unconfirmed tracks, cost = 1 - IoU * detection score
+    max_low_match_cost: float = 0.5  # second stage, cost = 1 - IoU
+    confirm_hits: int = 2  # matched updates that confirm a track (tracks born on the first update are confirmed)
+    max_coast_time: float = 1.0  # seconds a confirmed track survives without a match
+    # Box filter noises relative to box width/height. At 30 Hz they equal ByteTrack's per-frame values
+    # (position 1/20, velocity 1/160): random walks whose variance grows linearly with time.
+    box_measurement_std: float = 1 / 20
+    box_position_noise: float = np.sqrt(30) / 20  # 1/sqrt(s)
+    box_velocity_noise: float = 30 * np.sqrt(30) / 160  # 1/(s sqrt(s))
+    box_initial_velocity_std: float = 10 * 30 / 160  # 1/s
+    ground_acceleration_std: float = 2.0  # m/s^2, white-noise acceleration of ground motion
+    ground_initial_speed_std: float = 5.0  # m/s
+
+
+@dataclass
+class _TrackTable:
+    """All live tracks as parallel arrays (one row per track) so filters run batched."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    hits: np.ndarray
+    frames_since_update: np.ndarray
+    birth: np.ndarray
+    last_update: np.ndarray
+    confirmed: np.ndarray
+    box_means: np.ndarray  # (N, 8) cx, cy, w, h and their rates
+    box_covariances: np.ndarray  # (N, 8, 8)
+    has_ground: np.ndarray
+    ground_means: np.ndarray  # (N, 4) x, y, vx, vy
+    ground_covariances: np.ndarray  # (N, 4, 4)
+
+    @classmethod
+    def empty(cls) -> "_TrackTable":
+        return cls(
+            *(np.zeros(0, dtype) for dtype in (np.int64, np.int64, float, np.int64, np.int64, float, float, bool)),
+            np.zeros((0, 8)),
+            np.zeros((0, 8, 8)),
+            np.zeros(0, bool),
+            np.zeros((0, 4)),
+            np.zeros((0, 4, 4)),
+        )
+
+    def select(self, rows: np.ndarray) -> "_TrackTable":
+        return _TrackTable(*(column[rows] for column in self.__dict__.values()))
+
+    def extend(self, other: "_TrackTable") -> "_TrackTable":
+        return _TrackTable(*(np.concatenate([a, b]) for a, b in zip(self.__dict__.values(), other.__dict__.values())))
+
+    def boxes(self) -> np.ndarray:
+        """Current boxes as x_min, y_min, x_max, y_max."""
+        centre, size = self.box_means[:, :2], np.maximum(self.box_means[:, 2:4], 1e-3)
+        return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+
+
+def _to_centre_size(boxes: np.ndarray) -> np.ndarray:
+    return np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], axis=1)
+
+
+class Tracker:
+    """Assigns stable, never reused ids to detections over time; see the module docstring."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._tracks = _TrackTable.empty()
+        self._stamp: float | None = None
+        self._next_id = 1
+
+    def update(
+        self, detections: Detections, stamp: float, ground: GroundMeasurements | None = None
+    ) -> list[Track]:
+        """Advance to `stamp` (seconds, non-decreasing), associate `detections` and return the confirmed
+        tracks matched at this stamp. `ground` holds the detections' ground positions, row for row."""
+        if self._stamp is not None and stamp < self._stamp:
+            raise ValueError(f"stamp {stamp} is earlier than the previous stamp {self._stamp}")
+        first_update = self._stamp is None
+        dt = 0.0 if first_update else stamp - self._stamp
+        self._stamp = stamp
+        previous = self._tracks  # tentative tracks die at their first miss, confirmed ones after max_coast_time
+        alive = (previous.confirmed | (previous.frames_since_update == 0)) & (
+            stamp - previous.last_update <= self.config.max_coast_time + 1e-9
+        )
+        tracks = previous.select(alive)
+        if dt > 0:
+            self._predict(tracks, dt)
+
+        track_rows, detection_rows, births = self._associate(tracks, detections)
+        tracks.frames_since_update += 1
+        self._correct(tracks, track_rows, detections, detection_rows, ground, stamp)
+        if len(births):
+            newborn = self._birth(detections.select(births), stamp, first_update)
+            if ground is not None:
+                self._correct_ground(newborn, np.arange(len(births)), _select_ground(ground, births))
+            tracks = tracks.extend(newborn)
+        self._tracks = tracks
+        return self._confirmed_tracks(stamp)
+
+    def _predict(self, tracks: _TrackTable, dt: float) -> None:
+        c = self.config
+        sizes = tracks.box_means[:, _WIDTH_HEIGHT_TWICE]
+        variances = np.concatenate([(c.box_position_noise * sizes) ** 2, (c.box_velocity_noise * sizes) ** 2], 1)
+        noise = variances[:, :, None] * (_EYE[8] * dt)
+        tracks.box_means, tracks.box_covariances = kalman.predict(
+            tracks.box_means, tracks.box_covariances, kalman.constant_velocity_transition(4, dt), noise
+        )
+        if tracks.has_ground.any():
+            block = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * c.ground_acceleration_std**2
+            noise = np.kron(block, np.eye(2))
+            tracks.ground_means, tracks.ground_covariances = kalman.predict(
+                tracks.ground_means, tracks.ground_covariances, kalman.constant_velocity_transition(2, dt), noise
+            )
+
+    def _associate(self, tracks: _TrackTable, detections: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return matched track rows, their detection rows, and the detection rows that start new tracks."""
+        c = self.config
+        scores = detections.scores
+        high = np.flatnonzero(scores >= c.high_score)
+        low = np.flatnonzero((scores > c.low_score) & (scores < c.high_score))
+        track_boxes = tracks.boxes()
+        det_boxes = detections.boxes.astype(float)
+
+        def match(rows: np.ndarray, columns: np.ndarray, weigh_by_score: bool, max_cost: float):
+            if len(rows) == 0 or len(columns) == 0:
+                return rows[:0], columns[:0], rows, columns
+            similarity = iou_matrix(track_boxes[rows], det_boxes[columns])
+            similarity *= tracks.labels[rows, None] == detections.labels[None, columns]
+            if weigh_by_score:
+                similarity *= scores[None, columns]
+            matched_rows, matched_columns = assign(1.0 - similarity, max_cost)
+            row_left = np.ones(len(rows), bool)
+            row_left[matched_rows] = False
+            column_left = np.ones(len(columns), bool)
+            column_left[matched_columns] = False
+            return rows[matched_rows], columns[matched_columns], rows[row_left], columns[column_left]
+
+        confirmed = np.flatnonzero(tracks.confirmed)
+        rows_1, dets_1, unmatched, high_left = match(confirmed, high, True, c.max_match_cost)
+        recently_matched = unmatched[tracks.frames_since_update[unmatched] == 0]
+        rows_2, dets_2, _, _ = match(recently_matched, low, False, c.max_low_match_cost)
+        tentative = np.flatnonzero(~tracks.confirmed)
+        rows_3, dets_3, _, births = match(tentative, high_left, True, c.max_match_cost)
+        return np.concatenate([rows_1, rows_2, rows_3]), np.concatenate([dets_1, dets_2, dets_3]), births
+
+    def _correct(
+        self,
+        tracks: _TrackTable,
+        rows: np.ndarray,
+        detections: Detections,
+        detection_rows: np.ndarray,
+        ground: GroundMeasurements | None,
+        stamp: float,
+    ) -> None:
+        if len(rows) == 0:
+            return
+        sizes = tracks.box_means[rows][:, _WIDTH_HEIGHT_TWICE]
+        noise = (self.config.box_measurement_std * sizes) ** 2
+        measured = _to_centre_size(detections.boxes[detection_rows].astype(float))
+        means, covariances = kalman.update(
+            tracks.box_means[rows], tracks.box_covariances[rows], measured, noise[:, :, None] * _EYE[4]
+        )
+        tracks.box_means[rows], tracks.box_covariances[rows] = means, covariances
+        tracks.scores[rows] = detections.scores[detection_rows]
+        tracks.hits[rows] += 1
+        tracks.frames_since_update[rows] = 0
+        tracks.last_update[rows] = stamp
+        tracks.confirmed[rows] |= tracks.hits[rows] >= self.config.confirm_hits
+        if ground is not None:
+            self._correct_ground(tracks, rows, _select_ground(ground, detection_rows))
+
+    def _correct_ground(self, tracks: _TrackTable, rows: np.ndarray, ground: GroundMeasurements) -> None:
+        """Fuse valid ground measurements; tracks without a ground state start one at the measurement."""
+        rows, ground = rows[ground.valid], _select_ground(ground, ground.valid)
+        starting = ~tracks.has_ground[rows]
+        start_rows = rows[starting]
+        tracks.ground_means[start_rows] = np.column_stack([ground.positions[starting], np.zeros((len(start_rows), 2))])
+        covariances = np.zeros((len(start_rows), 4, 4))
+        covariances[:, :2, :2] = ground.covariances[starting]
+        covariances[:, 2:, 2:] = np.eye(2) * self.config.ground_initial_speed_std**2
+        tracks.ground_covariances[start_rows] = covariances
+        tracks.has_ground[start_rows] = True
+        update_rows = rows[~starting]
+        tracks.ground_means[update_rows], tracks.ground_covariances[update_rows] = kalman.update(
+            tracks.ground_means[update_rows],
+            tracks.ground_covariances[update_rows],
+            ground.positions[~starting],
+            ground.covariances[~starting],
+        )
+
+    def _birth(self, detections: Detections, stamp: float, first_update: bool) -> _TrackTable:
+        c = self.config
+        n = len(detections)
+        ids = np.arange(self._next_id, self._next_id + n)
+        self._next_id += n
+        measured = _to_centre_size(detections.boxes.astype(float))
+        sizes = measured[:, _WIDTH_HEIGHT_TWICE]
+        stds = np.concatenate([2 * c.box_measurement_std * sizes, c.box_initial_velocity_std * sizes], axis=1)
+        return _TrackTable(
+            ids=ids,
+            labels=detections.labels.astype(np.int64),
+            scores=detections.scores.astype(float),
+            hits=np.ones(n, np.int64),
+            frames_since_update=np.zeros(n, np.int64),
+            birth=np.full(n, stamp),
+            last_update=np.full(n, stamp),
+            confirmed=np.full(n, first_update or c.confirm_hits <= 1),
+            box_means=np.concatenate([measured, np.zeros((n, 4))], axis=1),
+            box_covariances=stds[:, :, None] ** 2 * _EYE[8],
+            has_ground=np.zeros(n, bool),
+            ground_means=np.zeros((n, 4)),
+            ground_covariances=np.zeros((n, 4, 4)),
+        )
+
+    def _confirmed_tracks(self, stamp: float) -> list[Track]:
+        t = self._tracks
+        t = t.select(t.confirmed & (t.frames_since_update == 0))
+        grounds = [_ground_state(t, i) if has else None for i, has in enumerate(t.has_ground.tolist())]
+        return [
+            Track(
+                track_id=track_id,
+                label=_CLASSES[label],
+                score=score,
+                box=box,
+                age=stamp - birth,
+                hits=hits,
+                frames_since_update=0,
+                ground=ground,
+            )
+            for track_id, label, score, box, birth, hits, ground in zip(
+                t.ids.tolist(), t.labels.tolist(), t.scores.tolist(), t.boxes(), t.birth.tolist(), t.hits.tolist(), grounds
+            )
+        ]
+
+
+_CLASSES = {int(c): c for c in ObjectClass}
+_EYE = {n: np.eye(n) for n in (4, 8)}
+_WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
+
+
+def _select_ground(ground: GroundMeasurements, rows: np.ndarray) -> GroundMeasurements:
+    return GroundMeasurements(ground.positions[rows], ground.covariances[rows], ground.valid[rows])
+
+
+def _ground_state(tracks: _TrackTable, row: int) -> GroundState:
+    mean, covariance = tracks.ground_means[row], tracks.ground_covariances[row]
+    return GroundState(mean[:2].copy(), mean[2:].copy(), covariance[:2, :2].copy(), covariance[2:, 2:].copy())
