@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from rclpy.node import Node
 
 from perception.msg import PredictedObjects, TrackedObjects
-from perception.prediction.history import TrackHistories
 from perception.prediction.runtime import TrajectoryPredictor
 from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_from_msg
 from perception.ros.diagnostics import ERROR, OK, NodeDiagnostics
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stamps import StampGuard, StampVerdict
+from perception.stages import SKIPPED, PredictionStage
+from perception.stamps import StampVerdict
 
 PARAMETERS = [
     ParameterSpec("model", "", "predictor checkpoint (.pt); empty = bundled model"),
@@ -39,43 +38,37 @@ class PredictorNode(Node):
         super().__init__("predictor")
         p = self.params = declare_parameters(self, PARAMETERS)
         self.diagnostics = NodeDiagnostics(self)
-        self.histories = TrackHistories(p["history_s"])
-        self.stamps = StampGuard(p["reset_after_backward_jump_s"])
-        self.predictor: TrajectoryPredictor | None = None
+        self.stage: PredictionStage | None = None
         try:
-            self.predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
-            self._warm_up()
+            predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
+            self.stage = PredictionStage(predictor, p["history_s"], p["reset_after_backward_jump_s"])
+            self.stage.warm_up()
             self.diagnostics.set_status(OK, "running")
-        except (OSError, ValueError, RuntimeError, KeyError) as error:
-            self.get_logger().error(f"predictor cannot start: {error}")
-            self.diagnostics.set_status(ERROR, f"no predictor: {error}")
+        except Exception as error:  # a corrupt checkpoint raises UnpicklingError, EOFError, ...: stay up, report
+            reason = f"cannot load predictor model {p['model'] or '(bundled)'}: {type(error).__name__}: {error}"
+            self.get_logger().error(f"predictor cannot start: {reason}")
+            self.diagnostics.set_status(ERROR, f"no predictor: {reason}")
+            self.predictor = None
         self.publisher = self.create_publisher(PredictedObjects, "predicted_objects", 10)
         self.create_subscription(TrackedObjects, "tracks", self.on_tracks,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
 
-    def _warm_up(self) -> None:
-        """One forward pass before the first real message, so its latency is not the first one's."""
-        stamps = np.linspace(0.0, self.predictor.min_history_s + 0.5, 20)
-        self.predictor.predict({0: (stamps, np.column_stack([stamps, np.zeros_like(stamps)]))})
-
     def on_tracks(self, message: TrackedObjects) -> None:
         self.diagnostics.count("messages_received")
-        if self.predictor is None:
+        if self.stage is None:
             self.diagnostics.reject("no_model", "tracks not processed: the predictor failed to start")
             return
         stamp = stamp_seconds(message.header)
-        verdict = self.stamps.check(stamp)
-        if verdict in (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER):
-            self.diagnostics.reject(verdict.value, f"stamp {stamp:.3f} after {self.stamps.last:.3f}; skipped")
-            return
-        if verdict is StampVerdict.TIME_JUMPED_BACK:
-            self.get_logger().warning(f"time jumped back to {stamp:.3f}: histories cleared")
-            self.histories.reset()
         start = time.perf_counter()
-        tracks = tracks_from_msg(message)
-        histories = self.histories.update(stamp, tracks)
-        paths = self.predictor.predict(histories) if histories else {}
-        self.publisher.publish(predictions_to_msg(tracks, paths, message.header, message.ground_frame_id))
+        output = self.stage.process(tracks_from_msg(message), stamp)
+        if output.verdict in SKIPPED:
+            self.diagnostics.reject(output.verdict.value, f"stamp {stamp:.3f} after {self.stage.stamps.last:.3f}; skipped")
+            return
+        if output.verdict is StampVerdict.TIME_JUMPED_BACK:
+            self.get_logger().warning(f"time jumped back to {stamp:.3f}: histories cleared")
+            self.diagnostics.count("resets_time_jumped_back")
+        self.publisher.publish(predictions_to_msg(output.tracks, output.paths, message.header,
+                                                  message.ground_frame_id))
         self.diagnostics.count("messages_processed")
         latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
         self.diagnostics.record_timing((time.perf_counter() - start) * 1e3, latency_ms)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 
@@ -19,13 +18,14 @@ from perception.msg import DetectedObjects, TrackedObjects
 from perception.ros.conversions import (
     CameraInfoError, detections_from_msg, intrinsics_from_camera_info, stamp_seconds, tracks_to_msg,
 )
-from perception.ros.diagnostics import ERROR, OK, WARN, NodeDiagnostics
+from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stamps import StampGuard, StampVerdict
-from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
-from perception.tracking.tracker import Tracker, TrackerConfig
+from perception.stages import SKIPPED, TrackingStage
+from perception.stamps import StampVerdict
+from perception.tracking.ground_plane import CameraPose
+from perception.tracking.tracker import TrackerConfig
 
 PARAMETERS = [
     ParameterSpec("vehicle_frame", "base_link", "frame of ground-plane positions and velocities"),
@@ -53,14 +53,10 @@ class TrackerNode(Node):
         super().__init__("tracker")
         p = self.params = declare_parameters(self, PARAMETERS)
         self.diagnostics = NodeDiagnostics(self)
-        self.tracker_config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"],
-                                            max_coast_time=p["max_coast_time"])
-        self.tracker = Tracker(self.tracker_config)
-        self.pose = CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"],
-                               p["camera_yaw"])
-        self.projector: GroundPlaneProjector | None = None
-        self.intrinsics: np.ndarray | None = None
-        self.stamps = StampGuard(p["reset_after_backward_jump_s"])
+        config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"])
+        pose = CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"],
+                          p["camera_yaw"])
+        self.stage = TrackingStage(config, pose, p["reset_after_backward_jump_s"])
         self.tracks_publisher = self.create_publisher(TrackedObjects, "tracks", 10)
         self.create_subscription(DetectedObjects, "detections", self.on_detections,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
@@ -73,33 +69,23 @@ class TrackerNode(Node):
         except CameraInfoError as error:
             self.diagnostics.reject("bad_camera_info", str(error))
             return
-        if self.intrinsics is None or not np.allclose(intrinsics, self.intrinsics):
-            self.intrinsics = intrinsics
-            self.projector = GroundPlaneProjector(intrinsics, self.pose)
+        if self.stage.set_intrinsics(intrinsics):
             self.get_logger().info(f"ground-plane projection from camera_info (fx={intrinsics[0, 0]:.1f})")
             self.diagnostics.set_status(OK, "tracking on the ground plane")
 
     def on_detections(self, message: DetectedObjects) -> None:
         self.diagnostics.count("messages_received")
         stamp = stamp_seconds(message.header)
-        verdict = self.stamps.check(stamp)
-        if verdict in (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER):
-            self.diagnostics.reject(verdict.value, f"stamp {stamp:.3f} after {self.stamps.last:.3f}; skipped")
+        start = time.perf_counter()
+        output = self.stage.process(detections_from_msg(message), stamp)
+        if output.verdict in SKIPPED:
+            self.diagnostics.reject(output.verdict.value, f"stamp {stamp:.3f} after {self.stage.stamps.last:.3f}; skipped")
             return
-        if verdict is StampVerdict.TIME_JUMPED_BACK:
+        if output.verdict is StampVerdict.TIME_JUMPED_BACK:
             self.get_logger().warning(f"time jumped back to {stamp:.3f}: tracker reset")
             self.diagnostics.count("resets_time_jumped_back")
-            self.tracker = Tracker(self.tracker_config)
-        start = time.perf_counter()
-        detections = detections_from_msg(message)
-        ground = self.projector.project_boxes(detections.boxes) if self.projector and len(detections) else None
-        try:
-            tracks = self.tracker.update(detections, stamp, ground)
-        except ValueError as error:
-            self.diagnostics.reject("tracker_error", str(error))
-            self.diagnostics.set_status(ERROR, str(error))
-            return
-        frame = self.params["vehicle_frame"] if self.projector else ""
+        tracks = output.tracks
+        frame = self.params["vehicle_frame"] if self.stage.projector else ""
         self.tracks_publisher.publish(tracks_to_msg(tracks, message.header, frame))
         self.diagnostics.count("messages_processed")
         self.diagnostics.extra["live_tracks"] = str(len(tracks))

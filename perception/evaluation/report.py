@@ -1,0 +1,207 @@
+"""HTML report of a recorded run (no ROS): annotated video, bird's-eye view, latency, drops, online ADE/FDE."""
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from perception.evaluation.online_prediction import PredictionRecord, online_errors  # noqa: E402
+from perception.evaluation.run_summary import RunSummary, summarize_run  # noqa: E402
+from perception.imaging import decode_compressed  # noqa: E402
+from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
+from perception.tracking.ground_plane import CameraPose  # noqa: E402
+from perception.types import ObjectClass  # noqa: E402
+from perception.visualization.draw import draw_boxes, draw_paths, track_caption  # noqa: E402
+from perception.visualization.style import CLASS_COLORS  # noqa: E402
+
+GIF_WIDTH = 640
+BEV_PATH_EVERY = 10  # draw the predicted paths of every n-th prediction message
+
+
+def _stamp_ns(message) -> int:
+    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+
+
+@dataclass
+class RunData:
+    """What the report needs from a recording, keyed by the source image's header stamp (ns)."""
+
+    images: dict[int, bytes] = field(default_factory=dict)
+    intrinsics: np.ndarray | None = None
+    tracks: dict[int, object] = field(default_factory=dict)
+    predictions: dict[int, object] = field(default_factory=dict)
+
+
+def load_run(path: Path) -> RunData:
+    typestore = perception_typestore()
+    data = RunData()
+    for record in read_messages(path):
+        if record.msgtype == "sensor_msgs/msg/CompressedImage":
+            message = typestore.deserialize_cdr(record.raw, record.msgtype)
+            data.images[_stamp_ns(message)] = bytes(message.data)
+        elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:
+            data.intrinsics = np.asarray(typestore.deserialize_cdr(record.raw, record.msgtype).k).reshape(3, 3)
+        elif record.msgtype == "perception/msg/TrackedObjects":
+            message = typestore.deserialize_cdr(record.raw, record.msgtype)
+            data.tracks[_stamp_ns(message)] = message
+        elif record.msgtype == "perception/msg/PredictedObjects":
+            message = typestore.deserialize_cdr(record.raw, record.msgtype)
+            data.predictions[_stamp_ns(message)] = message
+    return data
+
+
+def _label(obj) -> int:
+    return int(obj.classification[0].label) if obj.classification else int(ObjectClass.UNKNOWN)
+
+
+def _path_array(path) -> np.ndarray:
+    return np.array([[p.x, p.y] for p in path.positions]).reshape(-1, 2)
+
+
+def write_annotated_gif(data: RunData, pose: CameraPose, out: Path, frame_ms: int) -> int:
+    """Every image with tracker output: track boxes with id and class, predicted paths; returns frame count."""
+    frames = []
+    for stamp in sorted(data.tracks):
+        if stamp not in data.images:
+            continue
+        image = decode_compressed(data.images[stamp])
+        objects = data.tracks[stamp].objects
+        boxes = np.array([[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max] for o in objects]).reshape(-1, 4)
+        image = draw_boxes(image, boxes, [_label(o) for o in objects],
+                           [track_caption(o.track_id, _label(o)) for o in objects])
+        prediction = data.predictions.get(stamp)
+        if prediction is not None and data.intrinsics is not None:
+            paths = [(_label(o), np.vstack([[o.position.x, o.position.y], _path_array(o.paths[0])]))
+                     for o in prediction.objects if o.paths]
+            image = draw_paths(image, paths, data.intrinsics, pose)
+        scale = GIF_WIDTH / image.shape[1]
+        small = cv2.resize(image, (GIF_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        frames.append(Image.fromarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)))
+    if frames:
+        frames[0].save(out, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0, optimize=True)
+    return len(frames)
+
+
+def track_observations(data: RunData) -> dict[int, list[tuple[float, float, float]]]:
+    observations: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    for stamp, message in data.tracks.items():
+        for obj in message.objects:
+            if obj.has_kinematics:
+                observations[obj.track_id].append((stamp / 1e9, obj.position.x, obj.position.y))
+    return observations
+
+
+def prediction_records(data: RunData) -> list[PredictionRecord]:
+    records = []
+    for stamp, message in data.predictions.items():
+        for obj in message.objects:
+            if obj.paths:
+                path = obj.paths[0]
+                step = path.time_step.sec + path.time_step.nanosec / 1e9
+                records.append(PredictionRecord(stamp / 1e9, obj.track_id, step, _path_array(path), path.model))
+    return records
+
+
+def plot_birds_eye_view(data: RunData, out: Path) -> None:
+    """Tracks' ground positions (x forward, up; y left, left) with predicted paths at regular instants."""
+    figure, axes = plt.subplots(figsize=(7, 7))
+    labels = {o.track_id: _label(o) for m in data.tracks.values() for o in m.objects}
+    for track_id, samples in track_observations(data).items():
+        samples = np.array(sorted(samples))
+        color = CLASS_COLORS[ObjectClass(labels[track_id])]
+        axes.plot(-samples[:, 2], samples[:, 1], "-", color=color, linewidth=2)
+        axes.annotate(f"#{track_id}", (-samples[-1, 2], samples[-1, 1]), fontsize=8)
+    for index, stamp in enumerate(sorted(data.predictions)):
+        if index % BEV_PATH_EVERY:
+            continue
+        for obj in data.predictions[stamp].objects:
+            if obj.paths:
+                path = np.vstack([[obj.position.x, obj.position.y], _path_array(obj.paths[0])])
+                axes.plot(-path[:, 1], path[:, 0], "--", color=CLASS_COLORS[ObjectClass(_label(obj))],
+                          linewidth=1, alpha=0.7)
+    axes.plot(0, 0, "k^", markersize=12, label="ego vehicle (base_link)")
+    axes.set_xlabel("lateral position, m (left is negative)")
+    axes.set_ylabel("forward position, m")
+    axes.set_title("Tracks (solid) and predicted paths (dashed, every %d-th frame)" % BEV_PATH_EVERY)
+    axes.set_aspect("equal", adjustable="datalim")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+
+
+def plot_latency(summary: RunSummary, out: Path) -> None:
+    outputs = [s for s in summary.topics.values() if s.latencies_ms]
+    figure, axes = plt.subplots(len(outputs), 1, figsize=(8, 2.2 * max(len(outputs), 1)), squeeze=False)
+    for axis, topic in zip(axes[:, 0], outputs):
+        axis.hist(topic.latencies_ms, bins=40, color="tab:blue")
+        for percentile, style in ((50, "-"), (95, "--"), (99, ":")):
+            axis.axvline(np.percentile(topic.latencies_ms, percentile), color="k", linestyle=style,
+                         label=f"p{percentile}")
+        axis.set_title(f"{topic.topic}: image stamp to output (ms)", fontsize=10)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str, frame_ms: int = 40) -> Path:
+    """Write out_dir/report.html (+ report_files/) for a recording; returns the HTML path."""
+    files = out_dir / "report_files"
+    files.mkdir(parents=True, exist_ok=True)
+    summary = summarize_run(recording)
+    data = load_run(recording)
+    gif_frames = write_annotated_gif(data, pose, files / "annotated.gif", frame_ms)
+    plot_birds_eye_view(data, files / "birds_eye_view.png")
+    plot_latency(summary, files / "latency.png")
+    errors = online_errors(prediction_records(data), track_observations(data))
+
+    latency_rows = []
+    for topic in summary.topics.values():
+        if topic.latencies_ms:
+            p50, p90, p99, top = np.percentile(topic.latencies_ms, [50, 90, 99, 100])
+            latency_rows.append([topic.topic, topic.count, f"{p50:.1f}", f"{p90:.1f}", f"{p99:.1f}", f"{top:.1f}"])
+    drop_rows = [[node] + [values.get(k, "-") for k in ("frames_received", "frames_processed", "frames_skipped")]
+                 + [", ".join(f"{k[9:]}={v}" for k, v in values.items() if k.startswith("rejected.")) or "none"]
+                 for node, values in sorted(summary.diagnostics.items())]
+    error_rows = [[model, f"{e.ade:.2f}", f"{e.fde:.2f}", e.paths, e.complete_paths] for model, e in sorted(errors.items())]
+    input_frames = sum(s.count for s in summary.topics.values() if s.msgtype == "sensor_msgs/msg/CompressedImage")
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #999;padding:4px 8px;text-align:right}} th{{background:#eee}} img{{max-width:100%}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {len(summary.track_ids)} distinct
+track ids.</p>
+<h2>Camera view</h2><p>Track boxes with id and class; predicted paths (most probable) projected onto the image
+({gif_frames} frames with tracker output).</p><img src="report_files/annotated.gif">
+<h2>Bird's-eye view</h2><img src="report_files/birds_eye_view.png">
+<h2>Latency: image stamp to each output</h2>
+{_table(["topic", "messages", "p50 ms", "p90 ms", "p99 ms", "max ms"], latency_rows)}
+<img src="report_files/latency.png">
+<h2>Frames and rejected inputs (from /diagnostics)</h2>
+{_table(["node", "frames received", "processed", "skipped (newest-frame policy)", "rejected"], drop_rows)}
+<h2>Online prediction error</h2><p>Each predicted path against the positions the tracker reported later for the
+same track (vehicle frame, linear interpolation). ADE over every observed future step; FDE over the paths whose
+whole horizon was observed.</p>
+{_table(["model", "ADE m", "FDE m", "paths", "complete paths"], error_rows)}
+</body></html>"""
+    report = out_dir / "report.html"
+    report.write_text(page)
+    return report

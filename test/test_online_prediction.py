@@ -1,0 +1,23 @@
+"""Online ADE/FDE of predictions against later tracker positions, on hand-computed cases."""
+import math
+
+import numpy as np
+
+from perception.evaluation.online_prediction import PredictionRecord, online_errors
+
+
+def test_errors_against_interpolated_observations():
+    # The track moves at 1 m/s along x, observed every 0.2 s from t = 0 to 2.
+    track = [(t, t, 0.0) for t in np.arange(0.0, 2.01, 0.2)]
+    exact = PredictionRecord(stamp=1.0, track_id=1, time_step=0.5, positions=np.array([[1.5, 0], [2.0, 0]]),
+                             model="rnn")
+    offset = PredictionRecord(stamp=1.0, track_id=1, time_step=0.5, positions=np.array([[1.5, 1.0], [2.0, 2.0]]),
+                              model="constant_velocity")
+    beyond = PredictionRecord(stamp=1.5, track_id=1, time_step=0.5, positions=np.array([[2.0, 3.0], [2.5, 0.0]]),
+                              model="constant_velocity")  # only its first step (t = 2.0) is observed
+    unknown = PredictionRecord(stamp=1.0, track_id=9, time_step=0.5, positions=np.zeros((2, 2)), model="rnn")
+    errors = online_errors([exact, offset, beyond, unknown], {1: track})
+    assert errors["rnn"].ade == 0.0 and errors["rnn"].fde == 0.0 and errors["rnn"].paths == 1
+    cv = errors["constant_velocity"]
+    assert math.isclose(cv.ade, (1.0 + 2.0 + 3.0) / 3) and math.isclose(cv.fde, 2.0)
+    assert (cv.paths, cv.complete_paths) == (2, 1)
