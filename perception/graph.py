@@ -76,11 +76,18 @@ def _node_spec(name: str, entry: dict[str, Any], namespace: str, context: dict[s
     )
 
 
-def load_graph(path: str | Path) -> Graph:
-    """Read a graph file and expand per-camera nodes into one NodeSpec per camera."""
+def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | None = None) -> Graph:
+    """Read a graph file and expand per-camera nodes into one NodeSpec per camera.
+
+    camera_overrides: camera name -> entries replacing those of the file (e.g. the topics of a bag).
+    """
     path = Path(path)
     document = yaml.safe_load(path.read_text()) or {}
     cameras = document.get("cameras") or {}
+    for camera, entries in (camera_overrides or {}).items():
+        if camera not in cameras:
+            raise ValueError(f"{path}: no camera {camera!r} (cameras: {', '.join(cameras) or 'none'})")
+        cameras[camera] = {**cameras[camera], **entries}
     nodes_section = document.get("nodes") or {}
     if not nodes_section:
         raise ValueError(f"{path}: the graph has no nodes")

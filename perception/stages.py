@@ -1,10 +1,15 @@
-"""The tracking and prediction steps as the nodes run them, without ROS, so that offline evaluation
-feeds exactly the same code as the live graph."""
+"""The pipeline steps as the nodes run them, without ROS, so that offline evaluation feeds exactly the
+same code as the live graph. Each is built from the node's parameter dictionary."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from perception.detection.detector import Detector
+from perception.detection.factory import create_detector
 
 from perception.prediction.history import TrackHistories
 from perception.prediction.runtime import TrajectoryPredictor
@@ -23,8 +28,26 @@ class StageOutput:
     paths: dict[int, list[PredictedPath]] | None = None
 
 
+def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None) -> Detector:
+    """The detector node's detector, from its parameters."""
+    return create_detector(
+        model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
+        iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"],
+        unknown_classes=p["unknown_classes"], status_callback=status_callback,
+    )
+
+
+def camera_pose_from_parameters(p: dict[str, Any]) -> CameraPose:
+    return CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"], p["camera_yaw"])
+
+
 class TrackingStage:
     """Ground-plane projection (once intrinsics are known) + tracker + stamp checks."""
+
+    @classmethod
+    def from_parameters(cls, p: dict[str, Any]) -> "TrackingStage":
+        config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"])
+        return cls(config, camera_pose_from_parameters(p), p["reset_after_backward_jump_s"])
 
     def __init__(self, config: TrackerConfig, pose: CameraPose, reset_after_backward_jump_s: float = 2.0) -> None:
         self.config, self.pose = config, pose
@@ -53,6 +76,11 @@ class TrackingStage:
 
 class PredictionStage:
     """Per-track histories + batched trajectory prediction + stamp checks."""
+
+    @classmethod
+    def from_parameters(cls, p: dict[str, Any]) -> "PredictionStage":
+        predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
+        return cls(predictor, p["history_s"], p["reset_after_backward_jump_s"])
 
     def __init__(self, predictor: TrajectoryPredictor, history_s: float, reset_after_backward_jump_s: float = 2.0):
         self.predictor = predictor

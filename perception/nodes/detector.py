@@ -14,7 +14,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
 from perception.detection.errors import DetectorSetupError
-from perception.detection.factory import BACKENDS, create_detector
+from perception.detection.factory import BACKENDS
 from perception.imaging import ImageDecodeError
 from perception.msg import DetectedObjects
 from perception.ros.conversions import bgr_to_image, detections_to_msg, image_to_bgr, stamp_seconds
@@ -23,6 +23,7 @@ from perception.ros.latest import LatestSlot
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
+from perception.stages import detector_from_parameters
 from perception.visualization.draw import draw_detections
 
 PARAMETERS = [
@@ -67,14 +68,9 @@ class DetectorNode(Node):
             self.diagnostics.count("frames_skipped")
 
     def load_detector(self) -> bool:
-        p = self.params
         self.diagnostics.set_status(WARN, "loading model")
         try:
-            self.detector = create_detector(
-                model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
-                iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"],
-                unknown_classes=p["unknown_classes"], status_callback=self.report_setup,
-            )
+            self.detector = detector_from_parameters(self.params, status_callback=self.report_setup)
         except (DetectorSetupError, ValueError, OSError) as error:
             self.get_logger().error(f"detector cannot start: {error}")
             self.diagnostics.set_status(ERROR, f"no detector: {error}")

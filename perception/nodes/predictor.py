@@ -13,7 +13,6 @@ import time
 from rclpy.node import Node
 
 from perception.msg import PredictedObjects, TrackedObjects
-from perception.prediction.runtime import TrajectoryPredictor
 from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_from_msg
 from perception.ros.diagnostics import ERROR, OK, NodeDiagnostics
 from perception.ros.node_main import run_node
@@ -40,15 +39,14 @@ class PredictorNode(Node):
         self.diagnostics = NodeDiagnostics(self)
         self.stage: PredictionStage | None = None
         try:
-            predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
-            self.stage = PredictionStage(predictor, p["history_s"], p["reset_after_backward_jump_s"])
+            self.stage = PredictionStage.from_parameters(p)
             self.stage.warm_up()
             self.diagnostics.set_status(OK, "running")
         except Exception as error:  # a corrupt checkpoint raises UnpicklingError, EOFError, ...: stay up, report
             reason = f"cannot load predictor model {p['model'] or '(bundled)'}: {type(error).__name__}: {error}"
             self.get_logger().error(f"predictor cannot start: {reason}")
             self.diagnostics.set_status(ERROR, f"no predictor: {reason}")
-            self.predictor = None
+            self.stage = None
         self.publisher = self.create_publisher(PredictedObjects, "predicted_objects", 10)
         self.create_subscription(TrackedObjects, "tracks", self.on_tracks,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))

@@ -20,21 +20,13 @@ from perception.ros.conversions import (
 )
 from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.node_main import run_node
-from perception.ros.parameters import ParameterSpec, declare_parameters
+from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
 from perception.stages import SKIPPED, TrackingStage
 from perception.stamps import StampVerdict
-from perception.tracking.ground_plane import CameraPose
 from perception.tracking.tracker import TrackerConfig
 
-PARAMETERS = [
-    ParameterSpec("vehicle_frame", "base_link", "frame of ground-plane positions and velocities"),
-    ParameterSpec("camera_x", 1.5, "camera position on the vehicle, metres forward of vehicle_frame", min=-50.0, max=50.0),
-    ParameterSpec("camera_y", 0.0, "camera position, metres left of vehicle_frame", min=-50.0, max=50.0),
-    ParameterSpec("camera_z", 1.4, "camera height above the ground, metres", min=0.05, max=20.0),
-    ParameterSpec("camera_roll", 0.0, "camera roll, radians", min=-3.1416, max=3.1416),
-    ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
-    ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
+PARAMETERS = CAMERA_POSE_PARAMETERS + [
     ParameterSpec("high_score", TrackerConfig.high_score, "first-stage detection score", min=0.0, max=1.0),
     ParameterSpec("low_score", TrackerConfig.low_score, "lowest score used (second stage)", min=0.0, max=1.0),
     ParameterSpec("max_coast_time", TrackerConfig.max_coast_time,
@@ -53,10 +45,7 @@ class TrackerNode(Node):
         super().__init__("tracker")
         p = self.params = declare_parameters(self, PARAMETERS)
         self.diagnostics = NodeDiagnostics(self)
-        config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"])
-        pose = CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"],
-                          p["camera_yaw"])
-        self.stage = TrackingStage(config, pose, p["reset_after_backward_jump_s"])
+        self.stage = TrackingStage.from_parameters(p)
         self.tracks_publisher = self.create_publisher(TrackedObjects, "tracks", 10)
         self.create_subscription(DetectedObjects, "detections", self.on_detections,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))

@@ -18,18 +18,12 @@ from perception.msg import PredictedObjects
 from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.markers import MarkerBuilder
 from perception.ros.node_main import run_node
-from perception.ros.parameters import ParameterSpec, declare_parameters
+from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
+from perception.stages import camera_pose_from_parameters
 from perception.tracking.ground_plane import CameraPose
 
-PARAMETERS = [
-    ParameterSpec("vehicle_frame", "base_link", "parent frame of the camera TF"),
+PARAMETERS = CAMERA_POSE_PARAMETERS + [
     ParameterSpec("camera_frame", "camera_optical_frame", "frame_id of the camera images (optical frame)"),
-    ParameterSpec("camera_x", 1.5, "camera position, metres forward of vehicle_frame", min=-50.0, max=50.0),
-    ParameterSpec("camera_y", 0.0, "camera position, metres left of vehicle_frame", min=-50.0, max=50.0),
-    ParameterSpec("camera_z", 1.4, "camera height above the ground, metres", min=0.05, max=20.0),
-    ParameterSpec("camera_roll", 0.0, "camera roll, radians", min=-3.1416, max=3.1416),
-    ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
-    ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
 ]
 
 
@@ -53,9 +47,7 @@ class VisualizerNode(Node):
         self.builder = MarkerBuilder()
         self.markers_publisher = self.create_publisher(MarkerArray, "markers", 10)
         self.create_subscription(PredictedObjects, "predicted_objects", self.on_predictions, 10)
-        pose = CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"],
-                          p["camera_yaw"])
-        self.camera_tf = camera_transform(pose, p["vehicle_frame"], p["camera_frame"])
+        self.camera_tf = camera_transform(camera_pose_from_parameters(p), p["vehicle_frame"], p["camera_frame"])
         self.publish_static_tf()
 
     def publish_static_tf(self) -> None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import InvalidParameterValueException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 
 
@@ -42,14 +42,22 @@ def declare_parameters(node: Node, specs: list[ParameterSpec]) -> dict[str, Any]
     values = {}
     for spec in specs:
         descriptor = _descriptor(spec)
+        # Choices are checked after declaring: writable until then, so a bad value can be replaced.
+        first_descriptor = _descriptor(spec) if spec.choices else descriptor
+        first_descriptor.read_only = descriptor.read_only and not spec.choices
         try:
-            value = node.declare_parameter(spec.name, spec.default, descriptor).value
-        except (InvalidParameterValueException, TypeError, ValueError) as error:
+            value = node.declare_parameter(spec.name, spec.default, first_descriptor).value
+        except (InvalidParameterValueException, InvalidParameterTypeException, TypeError, ValueError) as error:
+            # e.g. out of range, or `conf_threshold: 1` (an integer for a float parameter)
             node.get_logger().error(f"parameter {spec.name} rejected ({error}); using default {spec.default!r}")
             value = node.declare_parameter(spec.name, spec.default, descriptor, ignore_override=True).value
+            first_descriptor = descriptor
         if (reason := _choice_error(spec, value)) is not None:
             node.get_logger().error(f"parameter rejected: {reason}; using default {spec.default!r}")
             value = spec.default
+        if first_descriptor is not descriptor:  # the node reports the value it uses, read-only as specified
+            node.undeclare_parameter(spec.name)
+            node.declare_parameter(spec.name, value, descriptor, ignore_override=True)
         values[spec.name] = value
 
     def check_choices(parameters: list) -> SetParametersResult:
@@ -61,3 +69,15 @@ def declare_parameters(node: Node, specs: list[ParameterSpec]) -> dict[str, Any]
 
     node.add_on_set_parameters_callback(check_choices)
     return values
+
+
+# Camera body pose in the vehicle frame (REP 103), shared by the nodes that need it.
+CAMERA_POSE_PARAMETERS = [
+    ParameterSpec("vehicle_frame", "base_link", "frame of ground-plane positions (x forward, y left, z up)"),
+    ParameterSpec("camera_x", 1.5, "camera position, metres forward of vehicle_frame", min=-50.0, max=50.0),
+    ParameterSpec("camera_y", 0.0, "camera position, metres left of vehicle_frame", min=-50.0, max=50.0),
+    ParameterSpec("camera_z", 1.4, "camera height above the ground, metres", min=0.05, max=20.0),
+    ParameterSpec("camera_roll", 0.0, "camera roll, radians", min=-3.1416, max=3.1416),
+    ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
+    ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
+]

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import shutil
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -35,18 +36,42 @@ class BagMessage:
     raw: bytes  # CDR bytes
 
 
+class BagReadError(RuntimeError):
+    """A bag that cannot be read: missing, corrupt or truncated; the message names the file and the reason."""
+
+
+# What rosbags raises, besides its ReaderError, on corrupt or truncated files (found by test/test_fuzz_bags.py).
+_CORRUPT_DATA_ERRORS = (ReaderError, UnicodeDecodeError, OverflowError, MemoryError, TypeError, ValueError,
+                        KeyError, IndexError, EOFError, struct.error)
+
+
+def _bag_error(path: Path, error: BaseException) -> BagReadError:
+    if isinstance(error, FileNotFoundError) or not path.exists():
+        return BagReadError(f"{path}: no such bag")
+    detail = str(error) or type(error).__name__
+    return BagReadError(f"{path}: cannot read the bag (corrupt or truncated?): {type(error).__name__}: {detail}")
+
+
 def read_messages(path: str | Path, topics: list[str] | None = None) -> Iterator[BagMessage]:
-    """Messages of a bag (directory, .mcap or .db3) in log-time order."""
-    with Reader(Path(path)) as reader:
-        connections = [c for c in reader.connections if not topics or c.topic in topics]
-        for connection, timestamp, raw in reader.messages(connections=connections):
-            yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(raw))
+    """Messages of a bag (directory, .mcap or .db3) in log-time order; raises BagReadError on a bad bag."""
+    path = Path(path)
+    try:
+        with Reader(path) as reader:
+            connections = [c for c in reader.connections if not topics or c.topic in topics]
+            for connection, timestamp, raw in reader.messages(connections=connections):
+                yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(raw))
+    except (OSError, *_CORRUPT_DATA_ERRORS) as error:
+        raise _bag_error(path, error) from error
 
 
 def bag_topics(path: str | Path) -> dict[str, str]:
-    """Topic name -> message type of a bag."""
-    with Reader(Path(path)) as reader:
-        return {c.topic: c.msgtype for c in reader.connections}
+    """Topic name -> message type of a bag; raises BagReadError on a bad bag."""
+    path = Path(path)
+    try:
+        with Reader(path) as reader:
+            return {c.topic: c.msgtype for c in reader.connections}
+    except (OSError, *_CORRUPT_DATA_ERRORS) as error:
+        raise _bag_error(path, error) from error
 
 
 class McapFileWriter:

@@ -1,4 +1,4 @@
-"""Subcommands: up, demo, replay, record, video-to-bag."""
+"""Subcommands: up, demo, eval, replay, record, video-to-bag."""
 from __future__ import annotations
 
 import argparse
@@ -64,19 +64,55 @@ def run_video_to_bag(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def _graph_for_bag(config: Path | None, camera: str, camera_topic: str | None, info_topic: str | None):
+    """The graph file, with the camera's input topics replaced by the bag's when given."""
     from perception.graph import load_graph
-    from perception.resources import config_path, data_path
-    from perception.runtime.demo import run_demo as demo
+    from perception.resources import config_path
+
+    topics = {key: value for key, value in (("image", camera_topic), ("camera_info", info_topic)) if value}
+    return load_graph(config or config_path("perception.yaml"), {camera: topics})
+
+
+def _evaluate(args: argparse.Namespace, mode: str) -> int:
+    from perception.evaluation.report import write_report
+    from perception.evaluation.run_summary import summarize_run
+    from perception.runtime.demo import run_demo as run_live
+    from perception.runtime.offline import node_parameters, run_offline
+    from perception.stages import camera_pose_from_parameters
 
     _setup_logging()
-    graph = load_graph(args.config or config_path("perception.yaml"))
-    mcap = demo(graph, args.bag or data_path("sample_highway_960x540.mcap"), args.out, rate=args.rate)
-    from perception.evaluation.run_summary import summarize_run
+    graph = _graph_for_bag(args.config, args.camera, args.camera_topic, args.info_topic)
+    camera = graph.cameras[args.camera]
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if mode == "live":
+        recording = run_live(graph, args.bag, out, rate=args.rate)
+    else:
+        recording = run_offline(graph, args.camera, args.bag, out / "eval.mcap", camera["image"], camera["camera_info"])
+    print(summarize_run(recording).table())
+    pose = camera_pose_from_parameters(node_parameters(graph, "tracker", f"/perception/{args.camera}"))
+    report = write_report(recording, out, pose, f"perception {mode} run on {args.bag.name}")
+    if args.gt:
+        from perception.evaluation.ground_truth import evaluate_against_ground_truth
 
-    print(summarize_run(mcap).table())
-    print(f"demo: recording in {mcap} (open it in Foxglove)")
+        for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format):
+            print(line)
+    print(f"recording: {recording} (open it in Foxglove)\nreport: {report}")
     return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from perception.resources import data_path
+
+    args.bag = args.bag or data_path("sample_highway_960x540.mcap")
+    args.camera, args.camera_topic, args.info_topic, args.gt = "front", None, None, None
+    return _evaluate(args, "live")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    if args.gt and not args.gt_format:
+        raise SystemExit("--gt needs --gt-format mot or kitti")
+    return _evaluate(args, args.mode)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +122,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     demo.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     demo.set_defaults(func=run_demo)
+
+    evaluate = subparsers.add_parser("eval", help="run the stack on a bag and write a report (offline or live)")
+    evaluate.add_argument("bag", type=Path)
+    evaluate.add_argument("--mode", choices=("offline", "live"), default="offline",
+                          help="offline: every frame, deterministic, no DDS; live: the running graph at bag rate")
+    evaluate.add_argument("--camera", default="front", help="camera of the graph file whose nodes to use")
+    evaluate.add_argument("--camera-topic", help="image topic in the bag (default: the camera's in the graph file)")
+    evaluate.add_argument("--info-topic", help="CameraInfo topic in the bag (default: the camera's)")
+    evaluate.add_argument("--config", type=Path, help="graph file (default: the installed config/perception.yaml)")
+    evaluate.add_argument("--out", type=Path, default=Path("out/eval"), help="output folder (default: out/eval)")
+    evaluate.add_argument("--rate", type=float, default=1.0, help="replay speed factor (live mode)")
+    evaluate.add_argument("--gt", type=Path, help="ground truth: a MOT sequence folder or a KITTI label_02 file")
+    evaluate.add_argument("--gt-format", choices=("mot", "kitti"))
+    evaluate.set_defaults(func=run_eval)
 
     up = subparsers.add_parser("up", help="start the node graph of config/perception.yaml as processes")
     up.add_argument("--config", type=Path, help="graph file (default: the installed config/perception.yaml)")
