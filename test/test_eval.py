@@ -1,0 +1,94 @@
+"""`perception eval` pieces: the offline run on a real clip, the report, and scoring against KITTI ground truth."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CompressedImage
+
+from perception.datasets.kitti import read_objects
+from perception.evaluation.ground_truth import KITTI_TYPES, evaluate_against_ground_truth
+from perception.evaluation.report import write_report
+from perception.graph import load_graph
+from perception.msg import BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, TrackedObject, \
+    TrackedObjects
+from perception.resources import config_path
+from perception.runtime.bags import McapFileWriter, perception_typestore, read_messages
+from perception.runtime.offline import run_offline
+from perception.runtime.video_to_bag import video_to_bag
+from perception.tracking.ground_plane import CameraPose
+
+CAMERA, INFO = "/cam/image/compressed", "/cam/camera_info"
+
+
+def test_offline_run_and_report_on_a_real_clip(tmp_path, shared_data):
+    bag = tmp_path / "clip.mcap"
+    video_to_bag(shared_data / "clips" / "udacity_highway_1280x720.mp4", bag, camera_topic=CAMERA,
+                 info_topic=INFO, frame_id="cam", max_frames=15)
+    graph = load_graph(config_path("perception.yaml"), {"front": {"image": CAMERA, "camera_info": INFO}})
+    recording = run_offline(graph, "front", bag, tmp_path / "eval.mcap", CAMERA, INFO)
+    stamps: dict[str, list[int]] = {}
+    typestore = perception_typestore()
+    for record in read_messages(recording):
+        message = typestore.deserialize_cdr(record.raw, record.msgtype)
+        if hasattr(message, "header"):
+            stamps.setdefault(record.topic, []).append(message.header.stamp.sec * 10**9 + message.header.stamp.nanosec)
+    images = stamps[CAMERA]
+    assert len(images) == 15
+    for topic in ("/perception/front/detections", "/perception/front/tracks", "/perception/predicted_objects"):
+        assert stamps[topic] == images, topic  # every frame, each output with its image's stamp
+    report = write_report(recording, tmp_path, CameraPose(1.0, 0.0, 1.2, pitch=0.048), "test")
+    html = report.read_text()
+    for name in ("annotated.gif", "birds_eye_view.png", "latency.png"):
+        assert (tmp_path / "report_files" / name).stat().st_size > 1000 and name in html
+    assert "/perception/front/tracks" in html
+
+
+def kept_objects(label_file: Path, frames: int, keep_every: int) -> list:
+    """The KITTI ground-truth objects of the first frames, every keep_every-th object of each frame."""
+    objects = [o for o in read_objects(label_file) if o.type in KITTI_TYPES and o.frame < frames]
+    return [o for frame in range(frames)
+            for index, o in enumerate(o for o in objects if o.frame == frame) if index % keep_every == 0]
+
+
+def kitti_recording(path: Path, objects: list, frames: int) -> None:
+    """A recording whose detections and tracks are the given KITTI ground-truth objects."""
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    with McapFileWriter(path, perception_typestore()) as writer:
+        for topic, msgtype in ((CAMERA, "sensor_msgs/msg/CompressedImage"),
+                               ("/d", "perception/msg/DetectedObjects"), ("/t", "perception/msg/TrackedObjects")):
+            writer.add_topic(topic, msgtype)
+        for frame in range(frames):
+            image = CompressedImage(format="jpeg", data=jpeg.tobytes())
+            image.header.stamp.sec = 1000 + frame
+            detected, tracked = DetectedObjects(header=image.header), TrackedObjects(header=image.header)
+            for obj in (o for o in objects if o.frame == frame):
+                box = BoundingBox2D(x_min=obj.box[0], y_min=obj.box[1], x_max=obj.box[2], y_max=obj.box[3])
+                label = [ObjectClassification(label=int(KITTI_TYPES[obj.type]), probability=1.0)]
+                detected.objects.append(DetectedObject(classification=label, score=1.0, box=box))
+                tracked.objects.append(TrackedObject(track_id=obj.track_id + 1, classification=label, box=box,
+                                                     existence_probability=1.0))
+            stamp_ns = (1000 + frame) * 10**9
+            for topic, message in ((CAMERA, image), ("/d", detected), ("/t", tracked)):
+                writer.write(topic, stamp_ns, serialize_message(message))
+
+
+def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
+    labels = shared_data / "tracking" / "kitti" / "label_02" / "0000.txt"
+    frames = max(o.frame for o in read_objects(labels)) + 1
+    kitti_recording(tmp_path / "perfect.mcap", kept_objects(labels, frames, 1), frames)
+    perfect = evaluate_against_ground_truth(tmp_path / "perfect.mcap", labels, "kitti")
+    assert "detection AP@0.5 car: 100.0" in perfect and "detection AP@0.5 pedestrian: 100.0" in perfect
+    assert any(line.startswith("tracking car: HOTA 100.0, MOTA 100.0") for line in perfect), perfect
+
+    half = kept_objects(labels, frames, 2)
+    kitti_recording(tmp_path / "half.mcap", half, frames)
+    scores = evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "kitti")
+    car_ap = next(float(line.split()[-1]) for line in scores if line.startswith("detection AP@0.5 car"))
+    cars = [o for o in kept_objects(labels, frames, 1) if KITTI_TYPES[o.type] == ObjectClassification.CAR]
+    kept_cars = [o for o in half if KITTI_TYPES[o.type] == ObjectClassification.CAR]
+    assert len(kept_cars) < len(cars)
+    assert car_ap == pytest.approx(100 * len(kept_cars) / len(cars), abs=0.1)  # all hits: AP equals recall
+    with pytest.raises(ValueError, match="mot or kitti"):
+        evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco")
