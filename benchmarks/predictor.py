@@ -1,0 +1,83 @@
+"""Latency of TrajectoryPredictor.predict for 100 real KITTI tracks vs the constant-velocity fallback.
+
+Usage: python benchmarks/predictor.py [--kitti ../shared/data/tracking/kitti] [--tracks 100] [--repeats 200]
+Histories are the first 1.5 s (15 label frames, 10 Hz) of KITTI tracking ground-truth tracks.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from perception.prediction.runtime import History, TrajectoryPredictor
+from perception.prediction.sources import kitti_tracks
+
+HISTORY_FRAMES = 15
+KITTI_TIME_STEP_S = 0.1
+
+
+def kitti_histories(kitti_dir: Path, count: int) -> dict[int, History]:
+    sequences = sorted(path.stem for path in (kitti_dir / "label_02").glob("*.txt"))
+    tracks = kitti_tracks(kitti_dir / "label_02", kitti_dir / "calib", sequences)
+    tracks = [track for track in tracks if len(track.frames) >= HISTORY_FRAMES]
+    if len(tracks) < count:
+        raise SystemExit(f"only {len(tracks)} tracks with {HISTORY_FRAMES} frames")
+    return {
+        index: (track.frames[:HISTORY_FRAMES] * KITTI_TIME_STEP_S, track.positions[:HISTORY_FRAMES])
+        for index, track in enumerate(tracks[:count])
+    }
+
+
+def milliseconds(function, repeats: int) -> tuple[float, float]:
+    """Median and 90th percentile wall time of function() after a warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_kitti = Path(__file__).resolve().parents[2] / "shared/data/tracking/kitti"
+    parser.add_argument("--kitti", type=Path, default=default_kitti)
+    parser.add_argument("--model", help="checkpoint (default: the bundled default model)")
+    parser.add_argument("--horizon-s", type=float, default=3.0, help="as the predictor node's default")
+    parser.add_argument("--time-step-s", type=float, default=0.1, help="as the predictor node's default")
+    parser.add_argument("--tracks", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    histories = kitti_histories(args.kitti, args.tracks)
+    predictor = TrajectoryPredictor(args.model, args.horizon_s, args.time_step_s)
+    observed = torch.zeros(args.tracks, predictor.model.config.obs_len, 2)
+
+    def forward_only() -> None:
+        with torch.no_grad():
+            predictor.model(observed)
+
+    rows = {
+        "predict(): RNN, all tracks": lambda: predictor.predict(histories),
+        "RNN forward pass only": forward_only,
+        "constant velocity, all tracks": lambda: [
+            predictor.constant_velocity_path(*history) for history in histories.values()
+        ],
+    }
+    print(
+        f"{args.tracks} tracks, {args.horizon_s} s ahead every {args.time_step_s} s, "
+        f"{args.threads} torch thread(s), {args.repeats} repeats"
+    )
+    print(f"{'what':<32}{'median ms':>10}{'p90 ms':>10}")
+    for name, function in rows.items():
+        median, p90 = milliseconds(function, args.repeats)
+        print(f"{name:<32}{median:>10.3f}{p90:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""`perception train-predictor` and `perception eval-predict`: ETH/UCY leave-one-out and KITTI ground tracks."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from perception.datasets import eth_ucy
+from perception.prediction import sources
+from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
+from perception.prediction.evaluation import check_protocol, evaluate, format_table, write_predictions_csv
+from perception.prediction.training import TrainingSettings, train_predictor
+from perception.prediction.windows import Windows, extract_windows
+
+
+def sequence_list(text: str) -> list[str]:
+    return [f"{int(item):04d}" for item in text.split(",") if item.strip()]
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=["eth_ucy", "kitti"], required=True)
+    parser.add_argument("--root", help="eth_ucy: folder holding <scene>/{train,val,test}/")
+    parser.add_argument("--scene", choices=eth_ucy.SCENES, help="eth_ucy: left-out scene")
+    parser.add_argument("--labels", help="kitti: label_02 folder")
+    parser.add_argument("--calib", help="kitti: calib folder")
+
+
+def require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
+    missing = [f"--{name}" for name in names if getattr(args, name) is None]
+    if missing:
+        parser.error(f"--dataset {args.dataset} needs {' '.join(missing)}")
+
+
+def windows_of(args: argparse.Namespace, split: str | list[str]) -> Windows:
+    """ETH/UCY: the scene's split folder; KITTI: the listed sequences."""
+    if args.dataset == "eth_ucy":
+        protocol, tracks = sources.ETH_UCY_PROTOCOL, sources.eth_ucy_tracks(args.root, args.scene, split)
+    else:
+        protocol, tracks = sources.KITTI_PROTOCOL, sources.kitti_tracks(args.labels, args.calib, split)
+    return extract_windows(tracks, protocol.obs_len, protocol.pred_len, protocol.frame_step)
+
+
+def dataset_requirements(args: argparse.Namespace) -> list[str]:
+    return ["root", "scene"] if args.dataset == "eth_ucy" else ["labels", "calib"]
+
+
+def run_training(args: argparse.Namespace) -> int:
+    require(args.parser, args, dataset_requirements(args))
+    torch.set_num_threads(args.threads)
+    if args.dataset == "eth_ucy":
+        protocol, train_split, val_split = sources.ETH_UCY_PROTOCOL, "train", "val"
+        data = {"dataset": "eth_ucy", "scene": args.scene, "train": f"{args.scene}/train", "val": f"{args.scene}/val"}
+    else:
+        protocol = sources.KITTI_PROTOCOL
+        train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
+        data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split)}
+    train, val = windows_of(args, train_split), windows_of(args, val_split)
+    print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
+    settings = TrainingSettings(args.epochs, args.batch_size, args.learning_rate, args.hidden_size, args.seed)
+    model, best = train_predictor(train, val, protocol, settings, data)
+    save_checkpoint(model, args.out)
+    print(f"saved {args.out}: epoch {best['epoch']}, validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
+    return 0
+
+
+def run_evaluation(args: argparse.Namespace) -> int:
+    require(args.parser, args, dataset_requirements(args))
+    if args.dataset == "eth_ucy":
+        protocol, split, default_model = sources.ETH_UCY_PROTOCOL, "test", f"eth_ucy_{args.scene}.pt"
+    else:
+        protocol, split, default_model = sources.KITTI_PROTOCOL, sequence_list(args.sequences), DEFAULT_MODEL
+    model = load_checkpoint(args.model or bundled_model_path(default_model))
+    check_protocol(model, protocol)
+    trained_on = set(model.config.data.get("train", "").split(",") + model.config.data.get("val", "").split(","))
+    if args.dataset == "kitti" and trained_on & set(split):
+        print(f"warning: the model was trained on sequences {sorted(trained_on & set(split))}", file=sys.stderr)
+    windows = windows_of(args, split)
+    metrics, predictions = evaluate(model, windows)
+    if args.out:
+        write_predictions_csv(args.out, windows, predictions)
+    print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train-predictor", help="train the trajectory RNN")
+    add_dataset_arguments(train)
+    train.add_argument("--train-sequences", default=",".join(sources.KITTI_TRAIN_SEQUENCES), help="kitti")
+    train.add_argument("--val-sequences", default=",".join(sources.KITTI_VAL_SEQUENCES), help="kitti")
+    train.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    train.add_argument("--epochs", type=int, default=TrainingSettings.epochs)
+    train.add_argument("--batch-size", type=int, default=TrainingSettings.batch_size)
+    train.add_argument("--learning-rate", type=float, default=TrainingSettings.learning_rate)
+    train.add_argument("--hidden-size", type=int, default=TrainingSettings.hidden_size)
+    train.add_argument("--seed", type=int, default=TrainingSettings.seed)
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    train.set_defaults(func=run_training, parser=train)
+
+    evaluate_parser = subparsers.add_parser("eval-predict", help="ADE/FDE of the predictor vs constant velocity")
+    add_dataset_arguments(evaluate_parser)
+    evaluate_parser.add_argument(
+        "--sequences", default=",".join(sources.KITTI_TEST_SEQUENCES), help="kitti: test sequences"
+    )
+    evaluate_parser.add_argument(
+        "--model", help="checkpoint; default: models/predictor/eth_ucy_<scene>.pt or kitti.pt"
+    )
+    evaluate_parser.add_argument("--out", help="CSV of every prediction")
+    evaluate_parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate_parser.set_defaults(func=run_evaluation, parser=evaluate_parser)

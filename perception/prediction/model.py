@@ -1,0 +1,89 @@
+"""GRU encoder and feed-forward decoder predicting a 2D Gaussian per future step from past positions.
+
+The decoder emits all future steps at once (no recurrence) to keep 100 tracks within a few ms.
+
+Inputs are the observed displacements in a frame centred on the last observed position with x
+along the observed heading (last minus first position), so a prediction moves and turns with its
+track; outputs come back in the caller's frame. Future displacements are predicted as corrections
+to the last observed one, so the untrained network starts out as the constant-velocity model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+MIN_HEADING_DISTANCE_M = 1e-3  # below this the observed track has no heading: identity frame
+MAX_CORRELATION = 0.95
+
+
+@dataclass
+class PredictorConfig:
+    """Everything needed to rebuild a model from its checkpoint."""
+
+    obs_len: int  # observed positions, including the current one
+    pred_len: int  # predicted positions, time_step apart, the first one time_step ahead
+    time_step: float  # seconds between consecutive positions
+    hidden_size: int = 64
+    displacement_scale: float = 1.0  # metres per step that the network sees as 1.0
+    # RMS error (m) of the constant-velocity baseline per future step on the training windows,
+    # used as the uncertainty of constant-velocity fallback paths
+    constant_velocity_rmse: list[float] = field(default_factory=list)
+    data: dict[str, str] = field(default_factory=dict)  # dataset, splits / sequences trained on
+
+
+def heading_rotations(observed: torch.Tensor) -> torch.Tensor:
+    """(B, obs_len, 2) -> (B, 2, 2) rotations whose first column is the observed heading."""
+    heading = observed[:, -1] - observed[:, 0]
+    length = heading.norm(dim=-1, keepdim=True)
+    identity = torch.tensor([1.0, 0.0], dtype=observed.dtype).expand_as(heading)
+    unit = torch.where(length > MIN_HEADING_DISTANCE_M, heading / length.clamp_min(MIN_HEADING_DISTANCE_M), identity)
+    cos, sin = unit[:, 0], unit[:, 1]
+    return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+
+
+class TrajectoryRNN(nn.Module):
+    """observed (B, obs_len, 2) -> means (B, pred_len, 2), covariances (B, pred_len, 3) in metres."""
+
+    def __init__(self, config: PredictorConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = nn.GRU(2, config.hidden_size, batch_first=True)
+        # per future step: displacement mean (2), log standard deviations (2), correlation (1)
+        self.decoder = nn.Sequential(
+            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.ReLU(),
+            nn.Linear(config.hidden_size, config.pred_len * 5),
+        )
+
+    def forward(self, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = self.config.displacement_scale
+        origin = observed[:, -1:]
+        rotation = heading_rotations(observed)
+        local = (observed - origin) @ rotation
+        steps = local.diff(dim=1)
+        _, hidden = self.encoder(steps / scale)
+        out = self.decoder(hidden[-1]).view(-1, self.config.pred_len, 5)
+        # future displacements are corrections to the last observed one (constant velocity)
+        local_means = (out[..., :2] * scale + steps[:, -1:]).cumsum(dim=1)
+        sigma = out[..., 2:4].clamp(-8.0, 6.0).exp() * scale
+        correlation = MAX_CORRELATION * torch.tanh(out[..., 4])
+        off_diagonal = correlation * sigma[..., 0] * sigma[..., 1]
+        row_x = torch.stack([sigma[..., 0] ** 2, off_diagonal], -1)
+        row_y = torch.stack([off_diagonal, sigma[..., 1] ** 2], -1)
+        local_covariance = torch.stack([row_x, row_y], -2)
+        turn = rotation.unsqueeze(1)
+        covariance = turn @ local_covariance @ turn.transpose(-1, -2)
+        means = local_means @ rotation.transpose(-1, -2) + origin
+        return means, torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
+
+
+def gaussian_nll(means: torch.Tensor, covariances: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of targets (..., 2) under 2D Gaussians (var_x, var_y, cov_xy)."""
+    var_x, var_y, cov_xy = covariances.unbind(-1)
+    dx, dy = (targets - means).unbind(-1)
+    determinant = var_x * var_y - cov_xy**2
+    mahalanobis = (var_y * dx**2 - 2 * cov_xy * dx * dy + var_x * dy**2) / determinant
+    return (0.5 * mahalanobis + 0.5 * determinant.log() + math.log(2 * math.pi)).mean()

@@ -1,0 +1,84 @@
+"""Training of the trajectory RNN: ADE loss on the means, Gaussian NLL for the covariances."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from perception.prediction.evaluation import predict_windows
+from perception.prediction.metrics import constant_velocity, displacement_errors
+from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll
+from perception.prediction.sources import Protocol
+from perception.prediction.windows import Windows
+
+
+@dataclass
+class TrainingSettings:
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    hidden_size: int = 64
+    seed: int = 0
+
+
+def model_config(train: Windows, protocol: Protocol, hidden_size: int, data: dict[str, str]) -> PredictorConfig:
+    """Config whose input scale and fallback uncertainty come from the training windows."""
+    steps = np.diff(train.observed, axis=1)
+    cv_errors = np.linalg.norm(constant_velocity(train.observed, protocol.pred_len) - train.future, axis=-1)
+    return PredictorConfig(
+        obs_len=protocol.obs_len,
+        pred_len=protocol.pred_len,
+        time_step=protocol.time_step,
+        hidden_size=hidden_size,
+        displacement_scale=float(np.sqrt((steps**2).sum(-1).mean())),
+        constant_velocity_rmse=np.sqrt((cv_errors**2).mean(0)).tolist(),
+        data=data,
+    )
+
+
+def mirrored(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each window reflected across the x axis with probability 1/2 (left/right symmetry)."""
+    flip = torch.rand(len(windows), generator=generator) < 0.5
+    signs = torch.ones(len(windows), 1, 2)
+    signs[flip, 0, 1] = -1.0
+    return windows * signs
+
+
+def train_predictor(
+    train: Windows, val: Windows, protocol: Protocol, settings: TrainingSettings, data: dict[str, str]
+) -> tuple[TrajectoryRNN, dict[str, float]]:
+    """The model at the epoch with the lowest validation ADE, and that epoch's validation figures."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model = TrajectoryRNN(model_config(train, protocol, settings.hidden_size, data))
+    positions = torch.tensor(train.positions, dtype=torch.float32)
+    batches_per_epoch = -(-len(positions) // settings.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
+    )
+    best: dict[str, float] = {"val_ade": float("inf")}
+    best_state = copy.deepcopy(model.state_dict())
+    progress = tqdm(range(1, settings.epochs + 1), desc="train-predictor", unit="epoch")
+    for epoch in progress:
+        model.train()
+        for batch in torch.randperm(len(positions), generator=generator).split(settings.batch_size):
+            window = mirrored(positions[batch], generator)
+            future = window[:, protocol.obs_len :]
+            means, covariances = model(window[:, : protocol.obs_len])
+            ade = (means - future).norm(dim=-1).mean()
+            loss = ade + gaussian_nll(means.detach(), covariances, future)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        val_ade, val_fde = (errors.mean() for errors in displacement_errors(predict_windows(model, val), val.future))
+        if val_ade < best["val_ade"]:
+            best = {"val_ade": float(val_ade), "val_fde": float(val_fde), "epoch": epoch}
+            best_state = copy.deepcopy(model.state_dict())
+        progress.set_postfix(loss=f"{loss.item():.3f}", val_ade=f"{val_ade:.3f}", best=f"{best['val_ade']:.3f}")
+    model.load_state_dict(best_state)
+    return model.eval(), best
