@@ -31,6 +31,7 @@ $(VENV)/.deps-installed: requirements.txt requirements-runtime.txt cmake/fix_whe
 # CMake builds msg/ and installs interfaces, Python package, launch/config/models/data into the venv;
 # pip then installs the console scripts (setup.py). Both copy the same perception/ sources.
 install: $(VENV)/.deps-installed
+	mkdir -p $(dir $(BUILD_DIR))
 	PATH=$(BIN):$$PATH $(BIN)/cmake -S . -B $(BUILD_DIR) -G Ninja -Wno-dev \
 	  -DCMAKE_INSTALL_PREFIX=$(VENV) -DCMAKE_PREFIX_PATH=$(VENV) \
 	  -DPython3_EXECUTABLE=$(BIN)/python3 -DBUILD_TESTING=OFF > $(BUILD_DIR).log 2>&1 \
