@@ -23,7 +23,8 @@ from perception.types import ObjectClass  # noqa: E402
 from perception.visualization.draw import draw_boxes, draw_paths, track_caption  # noqa: E402
 from perception.visualization.style import CLASS_COLORS  # noqa: E402
 
-GIF_WIDTH = 640
+GIF_WIDTH = 480
+GIF_MAX_FRAMES = 150  # longer runs show every n-th frame, to keep the page light
 BEV_PATH_EVERY = 10  # draw the predicted paths of every n-th prediction message
 
 
@@ -67,12 +68,13 @@ def _path_array(path) -> np.ndarray:
     return np.array([[p.x, p.y] for p in path.positions]).reshape(-1, 2)
 
 
-def write_annotated_gif(data: RunData, pose: CameraPose, out: Path, frame_ms: int) -> int:
-    """Every image with tracker output: track boxes with id and class, predicted paths; returns frame count."""
+def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
+    """Images with tracker output, in real time: track boxes with id and class, predicted paths; returns frames."""
     frames = []
-    for stamp in sorted(data.tracks):
-        if stamp not in data.images:
-            continue
+    stamps = [stamp for stamp in sorted(data.tracks) if stamp in data.images]
+    every = -(-len(stamps) // GIF_MAX_FRAMES)
+    shown = stamps[::max(every, 1)]
+    for stamp in shown:
         image = decode_compressed(data.images[stamp])
         objects = data.tracks[stamp].objects
         boxes = np.array([[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max] for o in objects]).reshape(-1, 4)
@@ -87,7 +89,9 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path, frame_ms: in
         small = cv2.resize(image, (GIF_WIDTH, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
         frames.append(Image.fromarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)))
     if frames:
-        frames[0].save(out, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0, optimize=True)
+        gaps_ms = [round((b - a) / 1e6) for a, b in zip(shown, shown[1:])] or [100]
+        durations = gaps_ms + [int(np.median(gaps_ms))]
+        frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
     return len(frames)
 
 
@@ -161,13 +165,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str, frame_ms: int = 40) -> Path:
+def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -> Path:
     """Write out_dir/report.html (+ report_files/) for a recording; returns the HTML path."""
     files = out_dir / "report_files"
     files.mkdir(parents=True, exist_ok=True)
     summary = summarize_run(recording)
     data = load_run(recording)
-    gif_frames = write_annotated_gif(data, pose, files / "annotated.gif", frame_ms)
+    gif_frames = write_annotated_gif(data, pose, files / "annotated.gif")
     plot_birds_eye_view(data, files / "birds_eye_view.png")
     plot_latency(summary, files / "latency.png")
     errors = online_errors(prediction_records(data), track_observations(data))
