@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from perception.detection.detector import Detector
-from perception.detection.factory import create_detector
-
 from perception.prediction.history import TrackHistories
-from perception.prediction.runtime import TrajectoryPredictor
 from perception.stamps import StampGuard, StampVerdict
 from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
 from perception.tracking.tracker import Tracker, TrackerConfig
 from perception.types import Detections, PredictedPath, Track
+
+if TYPE_CHECKING:  # the detection and prediction stacks (ONNX Runtime, torch) load only where they run
+    from perception.detection.detector import Detector
+    from perception.prediction.runtime import TrajectoryPredictor
 
 SKIPPED = (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER)
 
@@ -28,8 +28,10 @@ class StageOutput:
     paths: dict[int, list[PredictedPath]] | None = None
 
 
-def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None) -> Detector:
+def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None) -> "Detector":
     """The detector node's detector, from its parameters."""
+    from perception.detection.factory import create_detector
+
     return create_detector(
         model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
         iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"],
@@ -69,7 +71,7 @@ class TrackingStage:
         if verdict in SKIPPED:
             return StageOutput(verdict)
         if verdict is StampVerdict.TIME_JUMPED_BACK:
-            self.tracker = Tracker(self.config)
+            self.tracker.reset()
         ground = self.projector.project_boxes(detections.boxes) if self.projector and len(detections) else None
         return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground))
 
@@ -79,10 +81,15 @@ class PredictionStage:
 
     @classmethod
     def from_parameters(cls, p: dict[str, Any]) -> "PredictionStage":
+        import torch
+
+        from perception.prediction.runtime import TrajectoryPredictor
+
+        torch.set_num_threads(1)  # small batched model; more threads only contend with the detector
         predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
         return cls(predictor, p["history_s"], p["reset_after_backward_jump_s"])
 
-    def __init__(self, predictor: TrajectoryPredictor, history_s: float, reset_after_backward_jump_s: float = 2.0):
+    def __init__(self, predictor: "TrajectoryPredictor", history_s: float, reset_after_backward_jump_s: float = 2.0):
         self.predictor = predictor
         self.histories = TrackHistories(history_s)
         self.stamps = StampGuard(reset_after_backward_jump_s)

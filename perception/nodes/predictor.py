@@ -58,7 +58,12 @@ class PredictorNode(Node):
             return
         stamp = stamp_seconds(message.header)
         start = time.perf_counter()
-        output = self.stage.process(tracks_from_msg(message), stamp)
+        try:
+            tracks = tracks_from_msg(message)
+        except ValueError as error:  # unknown labels or NaN kinematics from a broken publisher
+            self.diagnostics.reject("bad_tracks", str(error))
+            return
+        output = self.stage.process(tracks, stamp)
         if output.verdict in SKIPPED:
             self.diagnostics.reject(output.verdict.value, f"stamp {stamp:.3f} after {self.stage.stamps.last:.3f}; skipped")
             return

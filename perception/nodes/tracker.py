@@ -66,7 +66,12 @@ class TrackerNode(Node):
         self.diagnostics.count("messages_received")
         stamp = stamp_seconds(message.header)
         start = time.perf_counter()
-        output = self.stage.process(detections_from_msg(message), stamp)
+        try:
+            detections = detections_from_msg(message)
+        except ValueError as error:  # e.g. NaN boxes from a broken publisher: they would poison the filters
+            self.diagnostics.reject("bad_detections", str(error))
+            return
+        output = self.stage.process(detections, stamp)
         if output.verdict in SKIPPED:
             self.diagnostics.reject(output.verdict.value, f"stamp {stamp:.3f} after {self.stage.stamps.last:.3f}; skipped")
             return

@@ -21,6 +21,44 @@ class CameraInfoError(ValueError):
     """CameraInfo that cannot describe a pinhole camera."""
 
 
+# Valid ObjectClassification.label values; message fields are checked here because rclpy does not reject
+# every out-of-range integer (a negative uint8 only fails later, inside serialization).
+_LABELS = frozenset(int(c) for c in ObjectClass)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _integers(values, name: str, low: int, high: int) -> list[int]:
+    """Python ints of `values`, each in [low, high]; ValueError naming the field otherwise."""
+    values = [int(v) for v in np.asarray(values).ravel()]
+    bad = [v for v in values if not low <= v <= high]
+    if bad:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {bad[:5]}")
+    return values
+
+
+def _labels(values, name: str = "label") -> list[int]:
+    values = _integers(values, name, 0, 255)
+    bad = sorted(set(values) - _LABELS)
+    if bad:
+        raise ValueError(f"{name} {bad} are not ObjectClassification labels (0-{max(_LABELS)})")
+    return values
+
+
+def _float32s(values, name: str) -> np.ndarray:
+    """Values for float32 fields: NaN and infinity pass, finite values beyond float32 do not."""
+    values = np.asarray(values, dtype=float)
+    if np.any(np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)):
+        raise ValueError(f"{name} exceeds the float32 range")
+    return values
+
+
+def _shape(array, shape: tuple, name: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    return array
+
+
 def stamp_seconds(header: Header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
 
@@ -75,6 +113,15 @@ def _covariance_3x3(covariance_2x2: np.ndarray) -> list[float]:
 def detections_to_msg(detections: Detections, header: Header, ground_positions: np.ndarray | None = None,
                       ground_covariances: np.ndarray | None = None, ground_frame_id: str = "") -> DetectedObjects:
     """Detections -> DetectedObjects; ground_positions (N, 2) may hold NaN rows for boxes above the horizon."""
+    n = len(np.asarray(detections.scores))
+    _shape(detections.scores, (n,), "scores")
+    _float32s(_shape(detections.boxes, (n, 4), "boxes"), "boxes")
+    _float32s(detections.scores, "scores")
+    _labels(_shape(detections.labels, (n,), "labels"), "labels")
+    _integers(_shape(detections.source_class_ids, (n,), "source_class_ids"), "source_class_ids", -2**31, 2**31 - 1)
+    if ground_positions is not None:
+        _shape(ground_positions, (n, 2), "ground_positions")
+        _shape(ground_covariances, (n, 2, 2), "ground_covariances")
     message = DetectedObjects(header=header, ground_frame_id=ground_frame_id if ground_positions is not None else "")
     for i in np.argsort(-detections.scores):
         obj = DetectedObject(
@@ -91,21 +138,36 @@ def detections_to_msg(detections: Detections, header: Header, ground_positions: 
 
 
 def detections_from_msg(message: DetectedObjects) -> Detections:
+    """DetectedObjects -> Detections; ValueError for NaN/infinite or inverted boxes, NaN scores, unknown labels
+    (what a broken publisher may send, and what would poison the tracker's filters)."""
     objects = message.objects
     if not objects:
         return Detections.empty()
-    return Detections(
+    detections = Detections(
         boxes=np.array([_box_array(o.box) for o in objects], np.float32),
         scores=np.array([o.score for o in objects], np.float32),
         labels=np.array([o.classification[0].label if o.classification else ObjectClass.UNKNOWN for o in objects]),
         source_class_ids=np.array([o.source_class_id for o in objects]),
     )
+    bad = ~np.isfinite(detections.boxes).all(axis=1) | ~np.isfinite(detections.scores)
+    bad |= (detections.boxes[:, 2] < detections.boxes[:, 0]) | (detections.boxes[:, 3] < detections.boxes[:, 1])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"object {i} of {len(objects)}: box {detections.boxes[i].tolist()} with score "
+                         f"{detections.scores[i]} is not finite or is inverted")
+    _labels(detections.labels, "detection labels")
+    return detections
 
 
 def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = "") -> TrackedObjects:
     message = TrackedObjects(header=header, ground_frame_id=ground_frame_id)
     for track in tracks:
         probabilities = track.class_probabilities or {int(track.label): 1.0}
+        _integers([track.track_id], "track_id", 0, 2**64 - 1)
+        _integers([track.hits, track.frames_since_update], "hits and frames_since_update", 0, 2**32 - 1)
+        _labels(list(probabilities), "track labels")
+        _float32s(list(probabilities.values()) + [track.score, track.age], "track probabilities, score and age")
+        _float32s(_shape(track.box, (4,), "track box"), "track box")
         obj = TrackedObject(
             track_id=int(track.track_id),
             classification=[_classification(label, p) for label, p in
@@ -125,10 +187,15 @@ def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = ""
 
 
 def tracks_from_msg(message: TrackedObjects) -> list[Track]:
+    """TrackedObjects -> Tracks; ValueError for unknown labels or NaN/infinite kinematics."""
     tracks = []
     for obj in message.objects:
+        _labels([c.label for c in obj.classification], f"labels of track {obj.track_id}")
         ground = None
         if obj.has_kinematics:
+            state = [obj.position.x, obj.position.y, obj.velocity.x, obj.velocity.y]
+            if not np.all(np.isfinite(state)):
+                raise ValueError(f"track {obj.track_id}: position/velocity {state} is not finite")
             ground = GroundState(
                 position=np.array([obj.position.x, obj.position.y]),
                 velocity=np.array([obj.velocity.x, obj.velocity.y]),
@@ -146,11 +213,17 @@ def tracks_from_msg(message: TrackedObjects) -> list[Track]:
 
 
 def duration_msg(seconds: float) -> Duration:
-    whole = math.floor(seconds)
-    return Duration(sec=int(whole), nanosec=int(round((seconds - whole) * 1e9)))
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 10**9)  # nanosec < 1e9 even when rounding up
+    return Duration(sec=sec, nanosec=nanosec)
 
 
 def path_to_msg(path: PredictedPath) -> PredictedPathMsg:
+    steps = len(np.asarray(path.positions))
+    _shape(path.positions, (steps, 2), "path positions")
+    _shape(path.covariances, (steps, 3), "path covariances")
+    if not (math.isfinite(path.time_step) and 0 <= path.time_step < 2**31):
+        raise ValueError(f"path time_step must be in [0, 2^31) seconds, got {path.time_step}")
+    _float32s([path.confidence], "path confidence")
     return PredictedPathMsg(
         model=path.model, time_step=duration_msg(path.time_step), confidence=float(path.confidence),
         positions=[Point(x=float(x), y=float(y), z=0.0) for x, y in path.positions],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 
 import numpy as np
@@ -10,12 +11,14 @@ from rclpy.node import Node
 from std_msgs.msg import Float64
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+REJECTION_LOG_PERIOD_S = 5.0  # at most one log line per rejection reason in this time
 
 
 class NodeDiagnostics:
     """Counts what a node received, processed, skipped and rejected, and publishes it once a second.
 
-    Every rejection is logged (throttled per reason) and counted by reason: nothing is dropped silently.
+    Every rejection is logged (throttled per reason) and counted by reason: nothing is dropped silently; the
+    newest rejection's detail per reason is also in the status (last_rejection.<reason>).
     Processing times also go to ~/processing_time_ms, image-stamp-to-output latency to ~/pipeline_latency_ms.
     """
 
@@ -28,6 +31,8 @@ class NodeDiagnostics:
         self.processing_ms: deque[float] = deque(maxlen=200)
         self.latency_ms: deque[float] = deque(maxlen=200)
         self.extra: dict[str, str] = {}
+        self.last_rejection: dict[str, str] = {}  # reason -> detail of the newest rejection (logs are throttled)
+        self._last_logged: dict[str, float] = {}  # rejection reason -> time.monotonic() of its last log line
         self._lock = threading.Lock()
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._processing_publisher = node.create_publisher(Float64, "~/processing_time_ms", 10)
@@ -40,11 +45,19 @@ class NodeDiagnostics:
 
     def reject(self, reason: str, detail: str) -> None:
         """Count an input that was not processed, and log why."""
+        # Throttled per reason by hand: rclpy's throttle_duration_sec is per call site, so one reason's
+        # burst would hide the first occurrence of every other reason.
+        now = time.monotonic()
         with self._lock:
             self.rejections[reason] += 1
+            self.last_rejection[reason] = detail
             total = self.rejections[reason]
-        self.node.get_logger().error(f"rejected input ({reason}, {total} so far): {detail}",
-                                     throttle_duration_sec=5.0)
+            last = self._last_logged.get(reason)
+            log = last is None or now - last >= REJECTION_LOG_PERIOD_S
+            if log:
+                self._last_logged[reason] = now
+        if log:
+            self.node.get_logger().error(f"rejected input ({reason}, {total} so far): {detail}")
 
     def set_status(self, level: int, message: str) -> None:
         with self._lock:
@@ -63,6 +76,7 @@ class NodeDiagnostics:
         with self._lock:
             values = {name: str(count) for name, count in sorted(self.counters.items())}
             values.update({f"rejected.{reason}": str(n) for reason, n in sorted(self.rejections.items())})
+            values.update({f"last_rejection.{reason}": d for reason, d in sorted(self.last_rejection.items())})
             for name, samples in (("processing_time_ms", self.processing_ms), ("pipeline_latency_ms", self.latency_ms)):
                 if samples:
                     values[f"{name}.median"] = f"{np.median(samples):.2f}"

@@ -92,6 +92,11 @@ class Tracker:
         self._stamp: float | None = None
         self._next_id = 1
 
+    def reset(self) -> None:
+        """Forget all tracks and the last stamp (e.g. when time jumps back); ids are still never reused."""
+        self._tracks = _TrackTable.empty()
+        self._stamp = None
+
     def update(
         self, detections: Detections, stamp: float, ground: GroundMeasurements | None = None
     ) -> list[Track]:

@@ -1,0 +1,189 @@
+"""Fuzzing the ROS <-> core conversions: valid values survive message + CDR round trips; anything else
+(NaN, inf, empty, wrong shapes, out-of-range ids and labels) converts or raises a clear ValueError."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Header
+
+from perception.msg import (
+    DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject, TrackedObjects,
+)
+from perception.ros.conversions import (
+    detections_from_msg, detections_to_msg, predictions_to_msg, tracks_from_msg, tracks_to_msg,
+)
+from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HEADER = Header(frame_id="camera")
+F32 = np.finfo(np.float32).max
+ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True, width=32)
+LABELS = st.sampled_from(list(ObjectClass))
+
+
+def cdr_round_trip(message):
+    return deserialize_message(serialize_message(message), type(message))
+
+
+def finite(low: float, high: float, width: int = 32):
+    return st.floats(low, high, allow_nan=False, allow_infinity=False, width=width)
+
+
+@st.composite
+def valid_detections(draw):
+    n = draw(st.integers(0, 12))
+    corners = draw(hnp.arrays(np.float32, (n, 2), elements=finite(-1e4, 1e4)))
+    sizes = draw(hnp.arrays(np.float32, (n, 2), elements=finite(0, 1e4)))
+    return Detections(
+        boxes=np.concatenate([corners, corners + sizes], axis=1).astype(np.float32),
+        scores=draw(hnp.arrays(np.float32, n, elements=finite(0, 1))),
+        labels=np.array(draw(st.lists(LABELS, min_size=n, max_size=n)), np.int64),
+        source_class_ids=draw(hnp.arrays(np.int64, n, elements=st.integers(-1, 2**31 - 1))),
+    )
+
+
+@SETTINGS
+@given(detections=valid_detections())
+def test_detections_round_trip(detections):
+    message = cdr_round_trip(detections_to_msg(detections, HEADER))
+    back = detections_from_msg(message)
+    order = [int(i) for i in np.argsort(-detections.scores)]
+    assert len(back) == len(detections)
+    assert np.array_equal(back.boxes, detections.boxes[order]) and np.array_equal(back.scores, detections.scores[order])
+    assert np.array_equal(back.labels, detections.labels[order])
+    assert np.array_equal(back.source_class_ids, detections.source_class_ids[order])
+
+
+@SETTINGS
+@given(n=st.integers(0, 5), m=st.integers(0, 5), data=st.data())
+def test_arbitrary_detection_arrays_convert_or_raise_value_error(n, m, data):
+    detections = Detections(
+        boxes=data.draw(hnp.arrays(np.float64, (n, data.draw(st.sampled_from([4, 3]))), elements=st.floats())),
+        scores=data.draw(hnp.arrays(np.float64, m, elements=st.floats())),
+        labels=data.draw(hnp.arrays(np.int64, n, elements=st.integers(-300, 300))),
+        source_class_ids=data.draw(hnp.arrays(np.int64, n, elements=st.integers(-2**40, 2**40))),
+    )
+    try:
+        message = detections_to_msg(detections, HEADER)
+    except ValueError:
+        return
+    assert len(cdr_round_trip(message).objects) == n
+
+
+@SETTINGS
+@given(values=st.lists(st.tuples(ANY_FLOAT, ANY_FLOAT, ANY_FLOAT, ANY_FLOAT, ANY_FLOAT), max_size=6),
+       labels=st.lists(st.integers(0, 255), min_size=6, max_size=6))
+def test_hostile_detected_objects_give_finite_detections_or_value_error(values, labels):
+    """A message from a broken publisher must not hand NaN/inf or inverted boxes to the tracker."""
+    message = DetectedObjects(header=HEADER)
+    for (x0, y0, x1, y1, score), label in zip(values, labels):
+        obj = DetectedObject(score=score)
+        obj.box.x_min, obj.box.y_min, obj.box.x_max, obj.box.y_max = x0, y0, x1, y1
+        obj.classification = [ObjectClassification(label=label, probability=1.0)] if label % 2 else []
+        message.objects.append(obj)
+    try:
+        detections = detections_from_msg(message)
+    except ValueError as error:
+        assert str(error)
+        return
+    assert np.all(np.isfinite(detections.boxes)) and np.all(np.isfinite(detections.scores))
+    assert np.all(detections.boxes[:, 2:] >= detections.boxes[:, :2])
+
+
+@st.composite
+def valid_tracks(draw, with_ground=None):
+    tracks = []
+    for track_id in draw(st.lists(st.integers(0, 2**63), max_size=6, unique=True)):
+        ground = None
+        if with_ground or (with_ground is None and draw(st.booleans())):
+            ground = GroundState(*(draw(hnp.arrays(np.float64, shape, elements=finite(-1e6, 1e6, 64)))
+                                   for shape in ((2,), (2,), (2, 2), (2, 2))))
+        probabilities = draw(st.dictionaries(LABELS.map(int), finite(0, 1), max_size=3))
+        tracks.append(Track(
+            track_id=track_id, label=draw(LABELS), score=draw(finite(0, 1)),
+            box=draw(hnp.arrays(np.float32, 4, elements=finite(-1e4, 1e4))).astype(np.float64),
+            age=draw(finite(0, 1e5)), hits=draw(st.integers(0, 2**32 - 1)),
+            frames_since_update=draw(st.integers(0, 2**32 - 1)), ground=ground, class_probabilities=probabilities))
+    return tracks
+
+
+@SETTINGS
+@given(tracks=valid_tracks())
+def test_tracks_round_trip(tracks):
+    back = tracks_from_msg(cdr_round_trip(tracks_to_msg(tracks, HEADER, "base_link")))
+    assert [t.track_id for t in back] == [t.track_id for t in tracks]
+    for got, sent in zip(back, tracks):
+        probabilities = sent.class_probabilities or {int(sent.label): 1.0}
+        assert got.class_probabilities == pytest.approx(probabilities, rel=1e-6)
+        assert got.score == pytest.approx(sent.score, rel=1e-6) and np.allclose(got.box, sent.box, rtol=1e-6)
+        assert (got.hits, got.frames_since_update) == (sent.hits, sent.frames_since_update)
+        assert (got.ground is None) == (sent.ground is None)
+        if sent.ground is not None:
+            for field in ("position", "velocity", "position_covariance", "velocity_covariance"):
+                assert np.array_equal(getattr(got.ground, field), getattr(sent.ground, field))
+
+
+@SETTINGS
+@given(track_id=st.integers(-2**70, 2**70), hits=st.integers(-5, 2**40), label=st.integers(-3, 300),
+       score=ANY_FLOAT, box=st.lists(st.floats(), min_size=0, max_size=6))
+def test_arbitrary_track_values_convert_or_raise_value_error(track_id, hits, label, score, box):
+    track = Track(track_id=track_id, label=label, score=score, box=np.array(box), age=1.0, hits=hits,
+                  frames_since_update=0)
+    try:
+        message = tracks_to_msg([track], HEADER)
+    except ValueError:
+        return
+    assert cdr_round_trip(message).objects[0].track_id == track_id
+
+
+@SETTINGS
+@given(label=st.integers(0, 255), x=ANY_FLOAT, vx=ANY_FLOAT)
+def test_hostile_tracked_objects_give_tracks_or_value_error(label, x, vx):
+    obj = TrackedObject(track_id=1, has_kinematics=True)
+    obj.classification = [ObjectClassification(label=label, probability=1.0)] if label else []
+    obj.position.x, obj.velocity.x = float(x), float(vx)
+    try:
+        tracks = tracks_from_msg(TrackedObjects(header=HEADER, objects=[obj]))
+    except ValueError as error:
+        assert str(error)
+        return
+    assert tracks[0].label in list(ObjectClass)
+    assert np.all(np.isfinite(tracks[0].ground.position)) and np.all(np.isfinite(tracks[0].ground.velocity))
+
+
+@SETTINGS
+@given(tracks=valid_tracks(with_ground=True), steps=st.integers(0, 8), data=st.data())
+def test_predictions_to_message_and_back_over_cdr(tracks, steps, data):
+    paths = {}
+    for track in tracks:
+        paths[track.track_id] = [PredictedPath(
+            positions=data.draw(hnp.arrays(np.float64, (steps, 2), elements=finite(-1e6, 1e6, 64))),
+            covariances=data.draw(hnp.arrays(np.float64, (steps, 3), elements=finite(0, 1e6, 64))),
+            time_step=data.draw(finite(0.01, 5, 64)), confidence=1.0, model=data.draw(st.sampled_from(
+                ["rnn", "constant_velocity"])))]
+    message = cdr_round_trip(predictions_to_msg(tracks, paths, HEADER, "base_link"))
+    assert isinstance(message, PredictedObjects) and [o.track_id for o in message.objects] == list(paths)
+    for obj, track in zip(message.objects, tracks):
+        (sent,), (got,) = paths[track.track_id], obj.paths
+        assert [(p.x, p.y) for p in got.positions] == [tuple(row) for row in sent.positions]
+        assert list(got.position_covariance_xy) == sent.covariances.ravel().tolist()
+        assert got.model == sent.model
+        assert got.time_step.sec + got.time_step.nanosec * 1e-9 == pytest.approx(sent.time_step, abs=1e-9)
+        assert math.isclose(obj.position.x, track.ground.position[0])
+
+
+@SETTINGS
+@given(steps=st.integers(0, 4), width=st.integers(1, 4), values=ANY_FLOAT, time_step=ANY_FLOAT)
+def test_arbitrary_paths_convert_or_raise_value_error(steps, width, values, time_step):
+    track = Track(track_id=1, label=ObjectClass.CAR, score=1.0, box=np.zeros(4), age=0.0, hits=1,
+                  frames_since_update=0, ground=GroundState(np.zeros(2), np.zeros(2), np.eye(2), np.eye(2)))
+    path = PredictedPath(np.full((steps, width), values), np.full((steps, 3), values), float(time_step), 1.0, "rnn")
+    try:
+        message = predictions_to_msg([track], {1: [path]}, HEADER, "base_link")
+    except ValueError:
+        return
+    assert len(cdr_round_trip(message).objects[0].paths[0].positions) == steps

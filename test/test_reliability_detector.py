@@ -1,0 +1,180 @@
+"""Detector nodes on bad input, bad models and bad parameters: a clear reason in the log, a /diagnostics counter
+by reason, and the node keeps running. One graph of four detector processes serves the whole module."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import CompressedImage, Image
+
+from conftest import (
+    RunningGraph, diagnostic_count, diagnostic_values, frames_unaccounted, get_parameters, latest_status,
+    set_parameters,
+)
+from perception.msg import DetectedObjects
+from perception.resources import model_path
+
+NS = "/perception"
+GOOD, RAW, NO_MODEL, CORRUPT = (f"{NS}/{camera}/detector" for camera in ("good", "raw", "nomodel", "corrupt"))
+
+
+def camera(topic: str, transport: str = "compressed", model: str = "", imgsz=320, conf=0.25, iou=0.45,
+           backend="onnxruntime") -> dict:
+    return {"image": topic, "transport": transport, "model": model, "imgsz": imgsz, "conf": conf, "iou": iou,
+            "backend": backend}
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory, ros_module):
+    folder = tmp_path_factory.mktemp("detectors")
+    onnx = model_path("yolov8n_coco_320.onnx").read_bytes()
+    corrupt = folder / "truncated_320.onnx"
+    corrupt.write_bytes(onnx[: len(onnx) // 3])
+    document = {
+        "cameras": {
+            "good": camera("/rel/good/image/compressed"),
+            # Out-of-range and wrongly typed start-up values: each is rejected and its default used.
+            "raw": camera("/rel/raw/image", "raw", imgsz=0, conf=5.0, iou=1, backend="banana"),
+            "nomodel": camera("/rel/nomodel/image/compressed", model=str(folder / "missing_320.onnx")),
+            "corrupt": camera("/rel/corrupt/image/compressed", model=str(corrupt)),
+        },
+        "nodes": {"detector": {"per_camera": True, "remappings": {"image": "{image}"}, "parameters": {
+            "image_transport": "{transport}", "model": "{model}", "imgsz": "{imgsz}", "conf_threshold": "{conf}",
+            "iou_threshold": "{iou}", "backend": "{backend}"}}},
+    }
+    with RunningGraph(folder, document) as running:
+        running.diagnostics = ros_module.collect(DiagnosticArray, "/diagnostics", 100)
+        running.detections = {name: ros_module.collect(DetectedObjects, f"{name.rsplit('/', 1)[0]}/detections", 50)
+                              for name in (GOOD, RAW)}
+        yield running
+        for node in running.runner.nodes:
+            assert node.process.poll() is None, f"{node.spec.full_name} died during the module"
+
+
+def publisher(ros, message_type: type, topic: str):
+    pub = ros.node.create_publisher(message_type, topic, 10)
+    assert ros.wait_for(lambda: pub.get_subscription_count() > 0, 20), f"nobody subscribed to {topic}"
+    return pub
+
+
+def stamped(message, sec: int):
+    message.header.stamp.sec, message.header.frame_id = sec, "camera_optical_frame"
+    return message
+
+
+def raw_image(frame: np.ndarray, sec: int, **fields) -> Image:
+    message = Image(height=frame.shape[0], width=frame.shape[1], encoding="bgr8", step=frame.shape[1] * 3)
+    message.data = frame.tobytes()
+    for key, value in fields.items():
+        setattr(message, key, value)
+    return stamped(message, sec)
+
+
+def jpeg(frame: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", frame)[1].tobytes()
+
+
+def publish_until_detected(ros, pub, message, received: list, sec: int, timeout_s: float = 60) -> None:
+    """Publish every 0.5 s until detections with this stamp arrive (the model may still be loading)."""
+    def arrived():
+        return any(m.header.stamp.sec == sec for m in received)
+
+    for _ in range(int(timeout_s / 0.5)):
+        pub.publish(message)
+        if ros.wait_for(arrived, 0.5):
+            return
+    pytest.fail(f"no detections for the frame stamped {sec}")
+
+
+def reject_one_by_one(ros, graph, node: str, pub, bad: list[tuple[object, str]]) -> None:
+    """Publish each bad message (again every 0.5 s: images are best-effort) until /diagnostics counts it as
+    rejected.bad_image with the expected reason; the first reason must also be in the node's log."""
+    first = diagnostic_count(graph.diagnostics, node, "rejected.bad_image") + 1
+    for message, reason in bad:
+        before = diagnostic_count(graph.diagnostics, node, "rejected.bad_image")
+
+        def counted():
+            values = diagnostic_values(graph.diagnostics, node)
+            return (int(values.get("rejected.bad_image", 0)) > before
+                    and reason in values.get("last_rejection.bad_image", ""))
+
+        for _ in range(20):
+            pub.publish(message)
+            if ros.wait_for(counted, 0.5):
+                break
+        assert counted(), f"bad input ({reason}) was not counted as rejected.bad_image with its reason"
+    assert ros.wait_for(lambda: f"rejected input (bad_image, {first} so far): {bad[0][1]}" in graph.log(node), 5)
+
+
+def test_startup_parameters_out_of_range_or_of_the_wrong_type_are_rejected_and_defaults_used(graph, ros_module):
+    log = graph.log(RAW)
+    assert "parameter conf_threshold rejected" in log and "out of range" in log
+    assert "parameter imgsz rejected" in log
+    assert "parameter iou_threshold rejected" in log and "expecting type 'DOUBLE'" in log
+    assert "backend='banana' is not one of auto, tensorrt, torch, onnxruntime; using default 'auto'" in log
+    assert get_parameters(ros_module, RAW, ["conf_threshold", "imgsz", "iou_threshold", "backend"]) == {
+        "conf_threshold": 0.25, "imgsz": 640, "iou_threshold": 0.45, "backend": "auto"}
+    assert ros_module.wait_for(lambda: diagnostic_values(graph.diagnostics, RAW).get("backend") == "onnxruntime", 60)
+
+
+def test_runtime_parameter_changes_are_rejected_with_a_reason(graph, ros_module):
+    results = set_parameters(ros_module, GOOD, {"conf_threshold": 5.0, "backend": "banana", "imgsz": 64})
+    assert [r.successful for r in results] == [False, False, False]
+    assert all("read-only" in r.reason for r in results), [r.reason for r in results]
+    assert get_parameters(ros_module, GOOD, ["conf_threshold", "backend", "imgsz"]) == {
+        "conf_threshold": 0.25, "backend": "onnxruntime", "imgsz": 320}
+    graph.runner.check()
+
+
+def test_bad_raw_images_are_rejected_by_reason_and_a_good_frame_still_detected(graph, ros_module, highway_frames):
+    frame = highway_frames[0]
+    pub = publisher(ros_module, Image, "/rel/raw/image")
+    publish_until_detected(ros_module, pub, raw_image(frame, 10), graph.detections[RAW], 10)
+    reject_one_by_one(ros_module, graph, RAW, pub, [
+        (raw_image(frame, 11, encoding="32FC1"), "unsupported encoding '32FC1'"),
+        (raw_image(frame[:0, :0], 12), "empty image (0x0)"),
+        (raw_image(frame, 13, step=100), "step 100 is smaller than a row"),
+        (raw_image(frame, 14, height=frame.shape[0] * 2), "needs 5529600"),  # data shorter than height * step
+    ])
+    publish_until_detected(ros_module, pub, raw_image(frame, 15), graph.detections[RAW], 15, timeout_s=10)
+    assert ros_module.wait_for(lambda: frames_unaccounted(diagnostic_values(graph.diagnostics, RAW)) == 0, 5)
+
+
+def test_truncated_and_non_jpeg_compressed_images_are_rejected(graph, ros_module, highway_frames):
+    data = jpeg(highway_frames[1])
+    pub = publisher(ros_module, CompressedImage, "/rel/good/image/compressed")
+    publish_until_detected(ros_module, pub, stamped(CompressedImage(format="jpeg", data=data), 20),
+                           graph.detections[GOOD], 20)
+    reject_one_by_one(ros_module, graph, GOOD, pub, [
+        (stamped(CompressedImage(format="jpeg", data=data[: len(data) // 2]), 21),
+         f"cannot decode {len(data) // 2} bytes of JPEG (truncated or corrupt)"),
+        (stamped(CompressedImage(format="jpeg", data=b"GIF89a" + bytes(200)), 22),
+         "cannot decode 206 bytes of data that is not JPEG or PNG"),
+        (stamped(CompressedImage(format="jpeg", data=b""), 23), "compressed image is empty"),
+    ])
+    publish_until_detected(ros_module, pub, stamped(CompressedImage(format="jpeg", data=data), 24),
+                           graph.detections[GOOD], 24, timeout_s=10)
+    assert ros_module.wait_for(lambda: frames_unaccounted(diagnostic_values(graph.diagnostics, GOOD)) == 0, 5)
+
+
+@pytest.mark.parametrize("node, topic, reason", [
+    (NO_MODEL, "/rel/nomodel/image/compressed", "model file not found"),
+    (CORRUPT, "/rel/corrupt/image/compressed", "is not a readable ONNX model (corrupt or truncated?)"),
+])
+def test_missing_or_corrupt_model_keeps_the_node_up_reporting_error_and_counting_frames(
+        graph, ros_module, highway_frames, node, topic, reason):
+    assert ros_module.wait_for(lambda: (s := latest_status(graph.diagnostics, node)) is not None
+                               and s.level == DiagnosticStatus.ERROR, 10)
+    assert reason in latest_status(graph.diagnostics, node).message
+    assert "detector cannot start" in graph.log(node) and reason in graph.log(node)
+    pub = publisher(ros_module, CompressedImage, topic)
+    message = stamped(CompressedImage(format="jpeg", data=jpeg(highway_frames[2])), 30)
+    for _ in range(3):
+        pub.publish(message)
+        time.sleep(0.1)
+    assert ros_module.wait_for(lambda: diagnostic_count(graph.diagnostics, node, "rejected.no_model") >= 1, 5)
+    assert ros_module.wait_for(lambda: frames_unaccounted(diagnostic_values(graph.diagnostics, node)) == 0, 5)
+    assert diagnostic_count(graph.diagnostics, node, "frames_processed") == 0
+    assert "rejected input (no_model" in graph.log(node)
+    graph.runner.check()
