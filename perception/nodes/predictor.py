@@ -18,8 +18,7 @@ from perception.ros.diagnostics import ERROR, OK, NodeDiagnostics
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stages import SKIPPED, PredictionStage
-from perception.stamps import StampVerdict
+from perception.stages import PredictionStage
 
 PARAMETERS = [
     ParameterSpec("model", "", "predictor checkpoint (.pt); empty = bundled model"),
@@ -63,18 +62,13 @@ class PredictorNode(Node):
         except ValueError as error:  # unknown labels or NaN kinematics from a broken publisher
             self.diagnostics.reject("bad_tracks", str(error))
             return
+        last = self.stage.stamps.last
         output = self.stage.process(tracks, stamp)
-        if output.verdict in SKIPPED:
-            self.diagnostics.reject(output.verdict.value, f"stamp {stamp:.3f} after {self.stage.stamps.last:.3f}; skipped")
+        if not self.diagnostics.accept_stamp(output.verdict, stamp, last, "histories cleared"):
             return
-        if output.verdict is StampVerdict.TIME_JUMPED_BACK:
-            self.get_logger().warning(f"time jumped back to {stamp:.3f}: histories cleared")
-            self.diagnostics.count("resets_time_jumped_back")
         self.publisher.publish(predictions_to_msg(output.tracks, output.paths, message.header,
                                                   message.ground_frame_id))
-        self.diagnostics.count("messages_processed")
-        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
-        self.diagnostics.record_timing((time.perf_counter() - start) * 1e3, latency_ms)
+        self.diagnostics.processed(start, stamp)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -22,8 +22,7 @@ from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.node_main import run_node
 from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stages import SKIPPED, TrackingStage
-from perception.stamps import StampVerdict
+from perception.stages import TrackingStage
 from perception.tracking.tracker import TrackerConfig
 
 PARAMETERS = CAMERA_POSE_PARAMETERS + [
@@ -71,20 +70,14 @@ class TrackerNode(Node):
         except ValueError as error:  # e.g. NaN boxes from a broken publisher: they would poison the filters
             self.diagnostics.reject("bad_detections", str(error))
             return
+        last = self.stage.stamps.last
         output = self.stage.process(detections, stamp)
-        if output.verdict in SKIPPED:
-            self.diagnostics.reject(output.verdict.value, f"stamp {stamp:.3f} after {self.stage.stamps.last:.3f}; skipped")
+        if not self.diagnostics.accept_stamp(output.verdict, stamp, last, "tracker reset"):
             return
-        if output.verdict is StampVerdict.TIME_JUMPED_BACK:
-            self.get_logger().warning(f"time jumped back to {stamp:.3f}: tracker reset")
-            self.diagnostics.count("resets_time_jumped_back")
-        tracks = output.tracks
         frame = self.params["vehicle_frame"] if self.stage.projector else ""
-        self.tracks_publisher.publish(tracks_to_msg(tracks, message.header, frame))
-        self.diagnostics.count("messages_processed")
-        self.diagnostics.extra["live_tracks"] = str(len(tracks))
-        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
-        self.diagnostics.record_timing((time.perf_counter() - start) * 1e3, latency_ms)
+        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, frame))
+        self.diagnostics.extra["live_tracks"] = str(len(output.tracks))
+        self.diagnostics.processed(start, stamp)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
+from perception.stamps import StampVerdict
+
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 REJECTION_LOG_PERIOD_S = 5.0  # at most one log line per rejection reason in this time
 
@@ -71,6 +73,22 @@ class NodeDiagnostics:
         self._processing_publisher.publish(Float64(data=float(processing_ms)))
         if latency_ms is not None:
             self._latency_publisher.publish(Float64(data=float(latency_ms)))
+
+    def accept_stamp(self, verdict: StampVerdict, stamp: float, last: float | None, reset_what: str) -> bool:
+        """False for a duplicate or out-of-order stamp (rejected, counted); a backward jump is logged and counted."""
+        if verdict in (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER):
+            self.reject(verdict.value, f"stamp {stamp:.3f} after {last:.3f}; skipped")
+            return False
+        if verdict is StampVerdict.TIME_JUMPED_BACK:
+            self.node.get_logger().warning(f"time jumped back to {stamp:.3f}: {reset_what}")
+            self.count("resets_time_jumped_back")
+        return True
+
+    def processed(self, start: float, stamp: float) -> None:
+        """Count a processed input: processing time since perf_counter() `start`, latency from its `stamp`."""
+        self.count("messages_processed")
+        latency_ms = (self.node.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
+        self.record_timing((time.perf_counter() - start) * 1e3, latency_ms)
 
     def status(self) -> DiagnosticStatus:
         with self._lock:
