@@ -11,7 +11,7 @@ from perception.datasets import eth_ucy
 from perception.prediction import sources
 from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
 from perception.prediction.evaluation import check_protocol, evaluate, format_table, write_predictions_csv
-from perception.prediction.training import TrainingSettings, train_predictor
+from perception.prediction.training import TrainingSettings, choose_correction_scale, train_predictor
 from perception.prediction.windows import Windows, extract_windows
 
 
@@ -56,12 +56,23 @@ def run_training(args: argparse.Namespace) -> int:
         protocol = sources.KITTI_PROTOCOL
         train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
         data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split)}
-    train, val = windows_of(args, train_split), windows_of(args, val_split)
-    print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
-    settings = TrainingSettings(args.epochs, args.batch_size, args.learning_rate, args.hidden_size, args.seed)
-    model, best = train_predictor(train, val, protocol, settings, data)
+    val = windows_of(args, val_split)
+    if args.calibrate_only:
+        model = load_checkpoint(args.out)
+        check_protocol(model, protocol)
+        if model.config.data != data:
+            args.parser.error(f"{args.out} was trained on {model.config.data}, not {data}")
+        print(f"{len(val)} validation windows", file=sys.stderr)
+    else:
+        train = windows_of(args, train_split)
+        print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
+        settings = TrainingSettings(args.epochs, args.batch_size, args.learning_rate, args.hidden_size, args.seed)
+        model, best = train_predictor(train, val, protocol, settings, data)
+        print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
+    val_ade = choose_correction_scale(model, val)
+    print("validation ADE per correction scale: " + ", ".join(f"{alpha}: {ade:.4f}" for alpha, ade in val_ade.items()))
     save_checkpoint(model, args.out)
-    print(f"saved {args.out}: epoch {best['epoch']}, validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
+    print(f"saved {args.out}: correction scale {model.config.correction_scale}")
     return 0
 
 
@@ -90,6 +101,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--train-sequences", default=",".join(sources.KITTI_TRAIN_SEQUENCES), help="kitti")
     train.add_argument("--val-sequences", default=",".join(sources.KITTI_VAL_SEQUENCES), help="kitti")
     train.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    train.add_argument(
+        "--calibrate-only",
+        action="store_true",
+        help="no training: choose the correction scale of the existing --out checkpoint on the validation split",
+    )
     train.add_argument("--epochs", type=int, default=TrainingSettings.epochs)
     train.add_argument("--batch-size", type=int, default=TrainingSettings.batch_size)
     train.add_argument("--learning-rate", type=float, default=TrainingSettings.learning_rate)

@@ -6,6 +6,8 @@ Inputs are the observed displacements in a frame centred on the last observed po
 along the observed heading (last minus first position), so a prediction moves and turns with its
 track; outputs come back in the caller's frame. Future displacements are predicted as corrections
 to the last observed one, so the untrained network starts out as the constant-velocity model.
+The corrections are scaled by the checkpoint's correction_scale (alpha in [0, 1], chosen on the
+validation split): alpha = 0 is exactly constant velocity, alpha = 1 the network as trained.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class PredictorConfig:
     # used as the uncertainty of constant-velocity fallback paths
     constant_velocity_rmse: list[float] = field(default_factory=list)
     data: dict[str, str] = field(default_factory=dict)  # dataset, splits / sequences trained on
+    # alpha: the fraction of the learned correction added to constant velocity (1.0: as trained)
+    correction_scale: float = 1.0
 
 
 def heading_rotations(observed: torch.Tensor) -> torch.Tensor:
@@ -44,12 +48,27 @@ def heading_rotations(observed: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
 
 
+def constant_velocity_covariances(config: PredictorConfig) -> torch.Tensor:
+    """(pred_len, 3) isotropic covariances (var_x, var_y, cov_xy) of constant velocity from its RMSE per step."""
+    if len(config.constant_velocity_rmse) != config.pred_len:
+        raise ValueError(f"constant_velocity_rmse needs {config.pred_len} values")
+    variance = torch.tensor(config.constant_velocity_rmse, dtype=torch.float32) ** 2 / 2.0
+    return torch.stack([variance, variance, torch.zeros_like(variance)], -1)
+
+
 class TrajectoryRNN(nn.Module):
-    """observed (B, obs_len, 2) -> means (B, pred_len, 2), covariances (B, pred_len, 3) in metres."""
+    """observed (B, obs_len, 2) -> means (B, pred_len, 2), covariances (B, pred_len, 3) in metres.
+
+    With alpha = config.correction_scale, means = CV + alpha * learned correction and covariances =
+    alpha * learned + (1 - alpha) * CV covariances. The latter bounds the second moment of the blended
+    prediction's error from above (by alpha (1 - alpha) c c^T, c the correction), so it never gets
+    overconfident, and is exact at both ends.
+    """
 
     def __init__(self, config: PredictorConfig):
         super().__init__()
         self.config = config
+        self.constant_velocity_covariances = constant_velocity_covariances(config)  # not a buffer: not saved
         self.encoder = nn.GRU(2, config.hidden_size, batch_first=True)
         # per future step: displacement mean (2), log standard deviations (2), correlation (1)
         self.decoder = nn.Sequential(
@@ -66,8 +85,9 @@ class TrajectoryRNN(nn.Module):
         steps = local.diff(dim=1)
         _, hidden = self.encoder(steps / scale)
         out = self.decoder(hidden[-1]).view(-1, self.config.pred_len, 5)
+        alpha = self.config.correction_scale
         # future displacements are corrections to the last observed one (constant velocity)
-        local_means = (out[..., :2] * scale + steps[:, -1:]).cumsum(dim=1)
+        local_means = (out[..., :2] * (alpha * scale) + steps[:, -1:]).cumsum(dim=1)
         sigma = out[..., 2:4].clamp(-8.0, 6.0).exp() * scale
         correlation = MAX_CORRELATION * torch.tanh(out[..., 4])
         off_diagonal = correlation * sigma[..., 0] * sigma[..., 1]
@@ -77,7 +97,8 @@ class TrajectoryRNN(nn.Module):
         turn = rotation.unsqueeze(1)
         covariance = turn @ local_covariance @ turn.transpose(-1, -2)
         means = local_means @ rotation.transpose(-1, -2) + origin
-        return means, torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
+        learned = torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
+        return means, alpha * learned + (1.0 - alpha) * self.constant_velocity_covariances
 
 
 def gaussian_nll(means: torch.Tensor, covariances: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -49,8 +49,9 @@ class TrajectoryPredictor:
         model_times = config.time_step * np.arange(config.pred_len + 1)  # 0 = the current position
         self._to_output = interpolation_matrix(model_times, self._output_times)
         self._history_offsets = config.time_step * np.arange(1 - config.obs_len, 1)
-        fallback_rmse = self._to_output @ np.concatenate([[0.0], config.constant_velocity_rmse])
-        self._fallback_variance = fallback_rmse**2 / 2.0  # per axis
+        # constant velocity's covariances: the RNN's at correction scale 0, interpolated the same way
+        fallback = self.model.constant_velocity_covariances.numpy()
+        self._fallback_covariances = self._to_output @ np.concatenate([np.zeros((1, 3)), fallback])
 
     def predict(self, histories: dict[int, History]) -> dict[int, list[PredictedPath]]:
         """Paths per track id: model="rnn" for long enough histories, else "constant_velocity"."""
@@ -82,11 +83,9 @@ class TrajectoryPredictor:
     def constant_velocity_path(self, stamps: np.ndarray, positions: np.ndarray) -> PredictedPath:
         duration = stamps[-1] - stamps[0]
         velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
-        covariances = np.zeros((len(self._output_times), 3))
-        covariances[:, :2] = self._fallback_variance[:, None]
         return PredictedPath(
             positions[-1] + self._output_times[:, None] * velocity,
-            covariances,
+            self._fallback_covariances.copy(),
             self.time_step_s,
             FALLBACK_CONFIDENCE,
             "constant_velocity",

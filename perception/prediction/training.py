@@ -1,4 +1,7 @@
-"""Training of the trajectory RNN: ADE loss on the means, Gaussian NLL for the covariances."""
+"""Training of the trajectory RNN: ADE loss on the means, Gaussian NLL for the covariances.
+
+After training, the correction scale (alpha) is chosen on the validation windows.
+"""
 from __future__ import annotations
 
 import copy
@@ -13,6 +16,8 @@ from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
+
+CORRECTION_SCALES = tuple(round(0.1 * step, 1) for step in range(11))  # alpha grid, 0 = constant velocity
 
 
 @dataclass
@@ -82,3 +87,16 @@ def train_predictor(
         progress.set_postfix(loss=f"{loss.item():.3f}", val_ade=f"{val_ade:.3f}", best=f"{best['val_ade']:.3f}")
     model.load_state_dict(best_state)
     return model.eval(), best
+
+
+def choose_correction_scale(model: TrajectoryRNN, val: Windows) -> dict[float, float]:
+    """Set the model's correction scale to the grid value with the lowest validation ADE (the smallest on ties).
+
+    Returns the validation ADE per grid value.
+    """
+    val_ade = {}
+    for alpha in CORRECTION_SCALES:
+        model.config.correction_scale = alpha
+        val_ade[alpha] = float(displacement_errors(predict_windows(model, val), val.future)[0].mean())
+    model.config.correction_scale = min(val_ade, key=val_ade.__getitem__)
+    return val_ade
