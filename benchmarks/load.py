@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from perception.resources import config_path
+from perception.ros.background_node import BackgroundNode
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "udacity_highway_1280x720.mp4"
 IMAGE_TOPIC, INFO_TOPIC = "/load/front/image", "/load/front/camera_info"
@@ -68,22 +69,18 @@ def load_frames(raw: bool) -> list:
     return [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for f in frames]
 
 
-class Probe:
+class Probe(BackgroundNode):
     """The benchmark's own node: publishes frames, records arrivals of outputs and the newest diagnostics."""
 
     def __init__(self, raw: bool) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
         from perception.msg import PredictedObjects, TrackedObjects
         from perception.runtime.video_to_bag import PinholeCamera
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("load_benchmark", context=self.context)
+        super().__init__("load_benchmark")
         self.raw = raw
         self.image_type = Image if raw else CompressedImage
         topic = IMAGE_TOPIC if raw else IMAGE_TOPIC + "/compressed"
@@ -98,17 +95,6 @@ class Probe:
         for message_type, name in ((TrackedObjects, TRACKS_TOPIC), (PredictedObjects, PREDICTED_TOPIC)):
             self.node.create_subscription(message_type, name, lambda m, n=name: self._arrived(n, m), qos)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 100)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # shut down while spinning
-                return
 
     def _arrived(self, topic: str, message) -> None:
         now = self.node.get_clock().now().nanoseconds
@@ -142,13 +128,6 @@ class Probe:
         with self.lock:
             values = self.status.get(node, {})
             return {k: int(v) for k, v in values.items() if k.startswith(("frames_", "messages_", "rejected."))}
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 def percentiles(values: list[float]) -> str:

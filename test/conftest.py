@@ -27,6 +27,7 @@ if Path(perception.__file__).resolve().is_relative_to(REPO_ROOT / "perception"):
     sys.exit("tests must import the installed perception package, not the source tree: run `make test`")
 
 from perception.resources import config_path  # noqa: E402
+from perception.ros.background_node import BackgroundNode  # noqa: E402
 
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm.xml")))
 
@@ -39,29 +40,11 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-class RosTestNode:
+class RosTestNode(BackgroundNode):
     """A node of the test process, spun by a background executor thread."""
 
     def __init__(self, name: str = "test_probe") -> None:
-        import threading
-
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(f"{name}_{os.getpid()}", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # context shut down while spinning
-                return
+        super().__init__(name)
 
     def collect(self, message_type: type, topic: str, qos=10) -> list:
         """Subscribe and return the list that received messages are appended to."""
@@ -78,14 +61,6 @@ class RosTestNode:
                 return True
             time.sleep(0.02)
         return predicate()
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self.thread.join(timeout=2)
 
 
 @pytest.fixture
