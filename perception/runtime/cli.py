@@ -5,6 +5,7 @@ import argparse
 import logging
 import signal
 import statistics
+import sys
 from pathlib import Path
 
 
@@ -29,6 +30,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from perception.runtime.bags import BagReadError
     from perception.runtime.replay import replay
 
     _setup_logging()
@@ -39,6 +41,9 @@ def run_replay(args: argparse.Namespace) -> int:
                        subscribers=args.subscribers)
     except KeyboardInterrupt:
         return 0
+    except BagReadError as error:  # a clear message and a non-zero exit, not a traceback
+        print(f"perception replay: {error}", file=sys.stderr)
+        return 1
     errors_ms = sorted(1000 * e for e in stats.timing_errors) or [0.0]
     print(f"replayed {stats.published} messages; timing error median {statistics.median(errors_ms):.2f} ms, "
           f"max {errors_ms[-1]:.2f} ms")

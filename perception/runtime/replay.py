@@ -12,7 +12,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 
 from perception.ros.message_types import message_class
-from perception.runtime.bags import BagMessage, BagReadError, bag_topics, read_messages
+from perception.runtime.bags import BagMessage, bag_topics, read_messages
 
 log = logging.getLogger("perception.replay")
 
@@ -110,8 +110,6 @@ def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, cloc
                 player.topics, wait_for_subscribers_s, subscribers):
             log.warning("no subscriber on some topics after %.1f s; playing anyway", wait_for_subscribers_s)
         return player.play(loop=loop)
-    except BagReadError as error:  # a clear message and a non-zero exit, not a traceback
-        raise SystemExit(f"perception replay: {error}") from None
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
