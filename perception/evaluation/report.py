@@ -16,13 +16,14 @@ from PIL import Image  # noqa: E402
 
 from perception.evaluation.online_prediction import PredictionRecord, online_errors  # noqa: E402
 from perception.evaluation.run_summary import RunSummary, summarize_run  # noqa: E402
-from perception.imaging import decode_compressed  # noqa: E402
+from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
 from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
 from perception.types import ObjectClass  # noqa: E402
 from perception.visualization.draw import draw_boxes, draw_paths, track_caption  # noqa: E402
 from perception.visualization.style import CLASS_COLORS  # noqa: E402
 
+IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 GIF_WIDTH = 480
 GIF_MAX_FRAMES = 150  # longer runs show every n-th frame, to keep the page light
 BEV_PATH_EVERY = 10  # draw the predicted paths of every n-th prediction message
@@ -36,7 +37,7 @@ def _stamp_ns(message) -> int:
 class RunData:
     """What the report needs from a recording, keyed by the source image's header stamp (ns)."""
 
-    images: dict[int, bytes] = field(default_factory=dict)
+    images: dict[int, object] = field(default_factory=dict)  # camera messages (compressed or raw)
     intrinsics: np.ndarray | None = None
     tracks: dict[int, object] = field(default_factory=dict)
     predictions: dict[int, object] = field(default_factory=dict)
@@ -46,9 +47,9 @@ def load_run(path: Path) -> RunData:
     typestore = perception_typestore()
     data = RunData()
     for record in read_messages(path):
-        if record.msgtype == "sensor_msgs/msg/CompressedImage":
+        if record.msgtype in IMAGE_TYPES:
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.images[_stamp_ns(message)] = bytes(message.data)
+            data.images[_stamp_ns(message)] = message
         elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:
             data.intrinsics = np.asarray(typestore.deserialize_cdr(record.raw, record.msgtype).k).reshape(3, 3)
         elif record.msgtype == "perception/msg/TrackedObjects":
@@ -75,7 +76,7 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
     every = -(-len(stamps) // GIF_MAX_FRAMES)
     shown = stamps[::max(every, 1)]
     for stamp in shown:
-        image = decode_compressed(data.images[stamp])
+        image = image_to_bgr(data.images[stamp])
         objects = data.tracks[stamp].objects
         boxes = np.array([[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max] for o in objects]).reshape(-1, 4)
         image = draw_boxes(image, boxes, [_label(o) for o in objects],
@@ -185,13 +186,15 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
                  + [", ".join(f"{k[9:]}={v}" for k, v in values.items() if k.startswith("rejected.")) or "none"]
                  for node, values in sorted(summary.diagnostics.items())]
     error_rows = [[model, f"{e.ade:.2f}", f"{e.fde:.2f}", e.paths, e.complete_paths] for model, e in sorted(errors.items())]
-    input_frames = sum(s.count for s in summary.topics.values() if s.msgtype == "sensor_msgs/msg/CompressedImage")
+    input_frames = sum(s.count for s in summary.topics.values() if s.msgtype in IMAGE_TYPES)
+    received = [int(v["frames_received"]) for v in summary.diagnostics.values() if "frames_received" in v]
+    lost = f"{input_frames - received[0]} of them never reached the detector (lost in transport); " if received else ""
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #999;padding:4px 8px;text-align:right}} th{{background:#eee}} img{{max-width:100%}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {len(summary.track_ids)} distinct
+<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {lost}{len(summary.track_ids)} distinct
 track ids.</p>
 <h2>Camera view</h2><p>Track boxes with id and class; predicted paths (most probable) projected onto the image
 ({gif_frames} frames with tracker output).</p><img src="report_files/annotated.gif">

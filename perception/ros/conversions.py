@@ -64,8 +64,8 @@ def stamp_seconds(header: Header) -> float:
 
 
 def image_to_bgr(message: Image | CompressedImage) -> np.ndarray:
-    """Decode a camera message into a BGR array; raises perception.imaging.ImageDecodeError."""
-    if isinstance(message, CompressedImage):
+    """Decode a camera message (rclpy or rosbags) into a BGR array; raises perception.imaging.ImageDecodeError."""
+    if not hasattr(message, "encoding"):  # CompressedImage
         return decode_compressed(message.data)
     return decode_raw(message.data, message.width, message.height, message.encoding, message.step,
                       bool(message.is_bigendian))

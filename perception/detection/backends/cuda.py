@@ -1,10 +1,19 @@
 """CUDA device checks shared by the GPU backends (torch is imported only when asked)."""
 from __future__ import annotations
 
+import os
+
 from perception.detection.errors import BackendUnavailableError
 
 
+# Device nodes of an NVIDIA driver: discrete GPUs (/dev/nvidia0) and Jetson's integrated GPU (/dev/nvhost-ctrl).
+NVIDIA_DEVICE_NODES = ("/dev/nvidia0", "/dev/nvhost-ctrl", "/proc/driver/nvidia/version")
+
+
 def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU; without an NVIDIA driver on the machine, torch (~0.5 GB) is not loaded."""
+    if not any(os.path.exists(node) for node in NVIDIA_DEVICE_NODES):
+        return False
     try:
         import torch
     except ImportError:
