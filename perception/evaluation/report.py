@@ -145,8 +145,13 @@ def plot_birds_eye_view(data: RunData, out: Path) -> None:
     plt.close(figure)
 
 
+def _outputs_in_pipeline_order(summary: RunSummary) -> list:
+    """Topics with latencies, earliest stage (lowest median latency) first."""
+    return sorted((s for s in summary.topics.values() if s.latencies_ms), key=lambda s: np.median(s.latencies_ms))
+
+
 def plot_latency(summary: RunSummary, out: Path) -> None:
-    outputs = [s for s in summary.topics.values() if s.latencies_ms]
+    outputs = _outputs_in_pipeline_order(summary)
     figure, axes = plt.subplots(len(outputs), 1, figsize=(8, 2.2 * max(len(outputs), 1)), squeeze=False)
     for axis, topic in zip(axes[:, 0], outputs):
         axis.hist(topic.latencies_ms, bins=40, color="tab:blue")
@@ -178,10 +183,9 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
     errors = online_errors(prediction_records(data), track_observations(data))
 
     latency_rows = []
-    for topic in summary.topics.values():
-        if topic.latencies_ms:
-            p50, p90, p99, top = np.percentile(topic.latencies_ms, [50, 90, 99, 100])
-            latency_rows.append([topic.topic, topic.count, f"{p50:.1f}", f"{p90:.1f}", f"{p99:.1f}", f"{top:.1f}"])
+    for topic in _outputs_in_pipeline_order(summary):
+        p50, p90, p99, top = np.percentile(topic.latencies_ms, [50, 90, 99, 100])
+        latency_rows.append([topic.topic, topic.count, f"{p50:.1f}", f"{p90:.1f}", f"{p99:.1f}", f"{top:.1f}"])
     drop_rows = [[node] + [values.get(k, "-") for k in ("frames_received", "frames_processed", "frames_skipped")]
                  + [", ".join(f"{k[9:]}={v}" for k, v in values.items() if k.startswith("rejected.")) or "none"]
                  for node, values in sorted(summary.diagnostics.items())]
