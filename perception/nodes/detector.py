@@ -7,7 +7,6 @@ Publishes   detections   perception/DetectedObjects, header = the image's stamp 
 """
 from __future__ import annotations
 
-import threading
 import time
 
 from rclpy.node import Node
@@ -19,7 +18,7 @@ from perception.imaging import ImageDecodeError
 from perception.msg import DetectedObjects
 from perception.ros.conversions import bgr_to_image, detections_to_msg, image_to_bgr, stamp_seconds
 from perception.ros.diagnostics import ERROR, OK, WARN, NodeDiagnostics
-from perception.ros.latest import LatestSlot
+from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
@@ -53,19 +52,13 @@ class DetectorNode(Node):
         self.detections_publisher = self.create_publisher(DetectedObjects, "detections", 10)
         self.annotated_publisher = (self.create_publisher(Image, "detections/image", 2)
                                     if self.params["publish_annotated"] else None)
-        self.frames: LatestSlot = LatestSlot()
+        # Topics are advertised before the model loads (in the worker), so a long engine build does not
+        # look like a dead node.
+        self.worker = NewestMessageWorker("detector", self.diagnostics, self.process, setup=self.load_detector,
+                                          unit="frames")
         image_type = CompressedImage if self.params["image_transport"] == "compressed" else Image
-        self.create_subscription(image_type, "image", self.on_image,
+        self.create_subscription(image_type, "image", self.worker.submit,
                                  qos_profile(self.params["qos_reliability"], self.params["qos_depth"]))
-        self._stop = threading.Event()
-        # Topics are advertised before the model loads, so a long engine build does not look like a dead node.
-        self.worker = threading.Thread(target=self.run_worker, name="detector-worker", daemon=True)
-        self.worker.start()
-
-    def on_image(self, message: Image | CompressedImage) -> None:
-        self.diagnostics.count("frames_received")
-        if self.frames.put(message):
-            self.diagnostics.count("frames_skipped")
 
     def load_detector(self) -> bool:
         self.diagnostics.set_status(WARN, "loading model")
@@ -83,21 +76,6 @@ class DetectorNode(Node):
     def report_setup(self, message: str) -> None:
         self.get_logger().info(message)
         self.diagnostics.set_status(WARN, message)  # e.g. "building engine ..."
-
-    def run_worker(self) -> None:
-        ready = self.load_detector()
-        while not self._stop.is_set():
-            message = self.frames.take(timeout_s=0.2)
-            if message is None:
-                continue
-            if not ready:
-                self.diagnostics.reject("no_model", "frame not processed: the detector failed to start")
-                continue
-            try:
-                self.process(message)
-            except Exception as error:  # keep the node alive on any per-frame failure, but count and log it
-                self.get_logger().error(f"frame failed: {error!r}", throttle_duration_sec=5.0)
-                self.diagnostics.reject("processing_error", repr(error))
 
     def process(self, message: Image | CompressedImage) -> None:
         start = time.perf_counter()
@@ -121,8 +99,7 @@ class DetectorNode(Node):
             f"{timings.inference_ms:.1f}, postprocess {timings.postprocess_ms:.1f}; {len(detections)} objects")
 
     def close(self) -> None:
-        self._stop.set()
-        self.worker.join(timeout=2.0)
+        self.worker.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from rclpy.node import Node
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_from_msg
 from perception.ros.diagnostics import ERROR, OK, NodeDiagnostics
+from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
@@ -47,14 +48,13 @@ class PredictorNode(Node):
             self.diagnostics.set_status(ERROR, f"no predictor: {reason}")
             self.stage = None
         self.publisher = self.create_publisher(PredictedObjects, "predicted_objects", 10)
-        self.create_subscription(TrackedObjects, "tracks", self.on_tracks,
+        # Always the newest tracks: when prediction falls behind, older messages are skipped and counted.
+        self.worker = NewestMessageWorker("predictor", self.diagnostics, self.process,
+                                          setup=lambda: self.stage is not None)
+        self.create_subscription(TrackedObjects, "tracks", self.worker.submit,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
 
-    def on_tracks(self, message: TrackedObjects) -> None:
-        self.diagnostics.count("messages_received")
-        if self.stage is None:
-            self.diagnostics.reject("no_model", "tracks not processed: the predictor failed to start")
-            return
+    def process(self, message: TrackedObjects) -> None:
         stamp = stamp_seconds(message.header)
         start = time.perf_counter()
         try:
@@ -69,6 +69,9 @@ class PredictorNode(Node):
         self.publisher.publish(predictions_to_msg(output.tracks, output.paths, message.header,
                                                   message.ground_frame_id))
         self.diagnostics.processed(start, stamp)
+
+    def close(self) -> None:
+        self.worker.close()
 
 
 def main(args: list[str] | None = None) -> int:

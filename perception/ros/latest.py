@@ -1,8 +1,11 @@
-"""A one-slot mailbox that keeps only the newest message (no backlog), counting what it replaced."""
+"""Newest-message policy: a one-slot mailbox (no backlog) and a worker thread that processes what it holds."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from perception.ros.diagnostics import NodeDiagnostics
 
 T = TypeVar("T")
 
@@ -27,3 +30,43 @@ class LatestSlot(Generic[T]):
                 self._condition.wait(timeout_s)
             value, self._value = self._value, None
             return value
+
+
+class NewestMessageWorker:
+    """Processes the newest message in a thread of its own.
+
+    The subscription callback only stores the message, so the executor never blocks and DDS queues never
+    overflow unseen; a message replaced before it was processed is counted as `<unit>_skipped`. A failing
+    `setup` (e.g. a model that cannot load) leaves the node up, rejecting each message as `no_model`.
+    """
+
+    def __init__(self, name: str, diagnostics: NodeDiagnostics, process: Callable[[T], None],
+                 setup: Callable[[], bool] | None = None, unit: str = "messages") -> None:
+        self.diagnostics, self.process, self.setup, self.unit = diagnostics, process, setup, unit
+        self.slot: LatestSlot[T] = LatestSlot()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, message: T) -> None:
+        self.diagnostics.count(f"{self.unit}_received")
+        if self.slot.put(message):
+            self.diagnostics.count(f"{self.unit}_skipped")
+
+    def _run(self) -> None:
+        ready = self.setup() if self.setup else True
+        while not self._stop.is_set():
+            message = self.slot.take(timeout_s=0.2)
+            if message is None:
+                continue
+            if not ready:
+                self.diagnostics.reject("no_model", f"not processed: {self._thread.name} failed to start")
+                continue
+            try:
+                self.process(message)
+            except Exception as error:  # keep the node alive on any per-message failure, but count and log it
+                self.diagnostics.reject("processing_error", repr(error))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
