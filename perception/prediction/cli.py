@@ -11,7 +11,7 @@ from perception.datasets import eth_ucy
 from perception.prediction import sources
 from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
 from perception.prediction.evaluation import check_protocol, evaluate, format_table, write_predictions_csv
-from perception.prediction.training import TrainingSettings, choose_correction_scale, train_predictor
+from perception.prediction.training import MIRROR_MODES, TrainingSettings, choose_correction_scale, train_predictor
 from perception.prediction.windows import Windows, extract_windows
 
 
@@ -66,7 +66,9 @@ def run_training(args: argparse.Namespace) -> int:
     else:
         train = windows_of(args, train_split)
         print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
-        settings = TrainingSettings(args.epochs, args.batch_size, args.learning_rate, args.hidden_size, args.seed)
+        settings = TrainingSettings(
+            args.epochs, args.batch_size, args.learning_rate, args.hidden_size, args.seed, args.mirror
+        )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
     val_ade = choose_correction_scale(model, val)
@@ -111,6 +113,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--learning-rate", type=float, default=TrainingSettings.learning_rate)
     train.add_argument("--hidden-size", type=int, default=TrainingSettings.hidden_size)
     train.add_argument("--seed", type=int, default=TrainingSettings.seed)
+    train.add_argument(
+        "--mirror",
+        choices=MIRROR_MODES,
+        default=TrainingSettings.mirror,
+        help="random: each window reflected with probability 1/2 per batch; both: every window in both "
+        "orientations (twice the windows per epoch)",
+    )
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.set_defaults(func=run_training, parser=train)
 

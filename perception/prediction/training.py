@@ -18,6 +18,8 @@ from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
 
 CORRECTION_SCALES = tuple(round(0.1 * step, 1) for step in range(11))  # alpha grid, 0 = constant velocity
+# "random": each window reflected with probability 1/2 per batch; "both": every window in both orientations
+MIRROR_MODES = ("random", "both")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class TrainingSettings:
     learning_rate: float = 2e-3
     hidden_size: int = 64
     seed: int = 0
+    mirror: str = "both"  # one of MIRROR_MODES
 
 
 def model_config(train: Windows, protocol: Protocol, hidden_size: int, data: dict[str, str]) -> PredictorConfig:
@@ -44,12 +47,23 @@ def model_config(train: Windows, protocol: Protocol, hidden_size: int, data: dic
     )
 
 
+def reflected(windows: torch.Tensor) -> torch.Tensor:
+    """(N, T, 2) windows reflected across the x axis (y -> -y in the heading-aligned frame too)."""
+    return windows * torch.tensor([1.0, -1.0])
+
+
 def mirrored(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each window reflected across the x axis with probability 1/2 (left/right symmetry)."""
     flip = torch.rand(len(windows), generator=generator) < 0.5
-    signs = torch.ones(len(windows), 1, 2)
-    signs[flip, 0, 1] = -1.0
-    return windows * signs
+    return torch.where(flip[:, None, None], reflected(windows), windows)
+
+
+def training_windows(train: Windows, mirror: str) -> torch.Tensor:
+    """The windows one epoch draws from: the training windows, with their reflections for mirror "both"."""
+    if mirror not in MIRROR_MODES:
+        raise ValueError(f"mirror must be one of {MIRROR_MODES}, not {mirror!r}")
+    positions = torch.tensor(train.positions, dtype=torch.float32)
+    return torch.cat([positions, reflected(positions)]) if mirror == "both" else positions
 
 
 def train_predictor(
@@ -59,7 +73,7 @@ def train_predictor(
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model = TrajectoryRNN(model_config(train, protocol, settings.hidden_size, data))
-    positions = torch.tensor(train.positions, dtype=torch.float32)
+    positions = training_windows(train, settings.mirror)
     batches_per_epoch = -(-len(positions) // settings.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -71,7 +85,7 @@ def train_predictor(
     for epoch in progress:
         model.train()
         for batch in torch.randperm(len(positions), generator=generator).split(settings.batch_size):
-            window = mirrored(positions[batch], generator)
+            window = positions[batch] if settings.mirror == "both" else mirrored(positions[batch], generator)
             future = window[:, protocol.obs_len :]
             means, covariances = model(window[:, : protocol.obs_len])
             ade = (means - future).norm(dim=-1).mean()
