@@ -173,7 +173,9 @@ def run_graph(graph: Graph, *, respawn: bool | None, ready_timeout_s: float, log
     def stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Explicitly: a process started in the background of a script inherits SIGINT as ignored.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     with GraphRunner(graph, respawn=respawn, log_dir=log_dir) as runner:
         try:
             runner.wait_until_up(ready_timeout_s)

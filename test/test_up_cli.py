@@ -1,0 +1,44 @@
+"""`perception up`: stops its nodes and exits 0 on SIGINT or SIGTERM; exits 1 naming a node that dies."""
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+def start_up(tmp_path: Path, nodes: dict) -> subprocess.Popen:
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(yaml.safe_dump({"cameras": {"front": {"camera_info": "/test/up/camera_info"}}, "nodes": nodes}))
+    return subprocess.Popen([sys.executable, "-m", "perception", "up", "--config", str(graph)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def read_until(process: subprocess.Popen, text: str, timeout_s: float) -> str:
+    output, deadline = "", time.monotonic() + timeout_s
+    while time.monotonic() < deadline and text not in output:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output += line
+    return output
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_up_stops_all_nodes_on_a_signal(tmp_path, stop_signal):
+    process = start_up(tmp_path, {"tracker": {"per_camera": True, "remappings": {"camera_info": "{camera_info}"}}})
+    output = read_until(process, "nodes running", 60)
+    assert "1 nodes running (/perception/front/tracker)" in output, output
+    process.send_signal(stop_signal)
+    assert process.wait(timeout=20) == 0
+    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "perception.nodes.tracker" not in listing
+
+
+def test_up_exits_non_zero_naming_the_node_that_died(tmp_path):
+    process = start_up(tmp_path, {"broken": {"executable": "no_such_node"}})
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "node /perception/broken exited with code 1" in output
