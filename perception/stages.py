@@ -48,7 +48,8 @@ class TrackingStage:
 
     @classmethod
     def from_parameters(cls, p: dict[str, Any]) -> "TrackingStage":
-        config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"])
+        config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
+                               report_coasting=p["report_coasting"])
         return cls(config, camera_pose_from_parameters(p), p["reset_after_backward_jump_s"])
 
     def __init__(self, config: TrackerConfig, pose: CameraPose, reset_after_backward_jump_s: float = 2.0) -> None:

@@ -31,6 +31,8 @@ PARAMETERS = CAMERA_POSE_PARAMETERS + [
     ParameterSpec("max_coast_time", TrackerConfig.max_coast_time,
                   "seconds a track survives without detections (keeps ids through detector restarts)",
                   min=0.0, max=60.0),
+    ParameterSpec("report_coasting", True,
+                  "also publish confirmed tracks without a detection in this frame (frames_since_update > 0)"),
     ParameterSpec("reset_after_backward_jump_s", 2.0, "stamps this far back reset the tracker (a bag restarting)",
                   min=0.0, max=3600.0),
     ParameterSpec("qos_reliability", "reliable", "reliability of the detections subscription",

@@ -36,6 +36,7 @@ class TrackerConfig:
     box_initial_velocity_std: float = 10 * 30 / 160  # 1/s
     ground_acceleration_std: float = 2.0  # m/s^2, white-noise acceleration of ground motion
     ground_initial_speed_std: float = 5.0  # m/s
+    report_coasting: bool = False  # also return confirmed tracks not matched at this stamp (benchmarks: False)
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Tracker:
         self, detections: Detections, stamp: float, ground: GroundMeasurements | None = None
     ) -> list[Track]:
         """Advance to `stamp` (seconds, non-decreasing), associate `detections` and return the confirmed
-        tracks matched at this stamp. `ground` holds the detections' ground positions, row for row."""
+        tracks matched at this stamp (with report_coasting, also the confirmed ones coasting without a match). `ground` holds the detections' ground positions, row for row."""
         if self._stamp is not None and stamp < self._stamp:
             raise ValueError(f"stamp {stamp} is earlier than the previous stamp {self._stamp}")
         first_update = self._stamp is None
@@ -243,7 +244,7 @@ class Tracker:
 
     def _confirmed_tracks(self, stamp: float) -> list[Track]:
         t = self._tracks
-        t = t.select(t.confirmed & (t.frames_since_update == 0))
+        t = t.select(t.confirmed & ((t.frames_since_update == 0) | self.config.report_coasting))
         grounds = [_ground_state(t, i) if has else None for i, has in enumerate(t.has_ground.tolist())]
         return [
             Track(
@@ -253,11 +254,12 @@ class Tracker:
                 box=box,
                 age=stamp - birth,
                 hits=hits,
-                frames_since_update=0,
+                frames_since_update=missed,
                 ground=ground,
             )
-            for track_id, label, score, box, birth, hits, ground in zip(
-                t.ids.tolist(), t.labels.tolist(), t.scores.tolist(), t.boxes(), t.birth.tolist(), t.hits.tolist(), grounds
+            for track_id, label, score, box, birth, hits, missed, ground in zip(
+                t.ids.tolist(), t.labels.tolist(), t.scores.tolist(), t.boxes(), t.birth.tolist(), t.hits.tolist(),
+                t.frames_since_update.tolist(), grounds
             )
         ]
 
