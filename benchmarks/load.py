@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import yaml
 
-from perception.resources import config_path
+from perception.resources import DDS_PROFILE_VARIABLES, config_path, use_local_dds_profile
 from perception.ros.background_node import BackgroundNode
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "udacity_highway_1280x720.mp4"
@@ -35,7 +35,8 @@ NODES = ("detector", "tracker", "predictor")
 def graph_file(folder: Path, raw: bool) -> Path:
     """The installed graph with this benchmark's camera topics, an absolute Fast DDS profile, no visualizer."""
     document = yaml.safe_load(config_path("perception.yaml").read_text())
-    document["environment"]["FASTDDS_DEFAULT_PROFILES_FILE"] = str(config_path("fastdds_shm.xml"))
+    for variable in DDS_PROFILE_VARIABLES:
+        document["environment"][variable] = str(config_path("fastdds_shm.xml"))
     document["nodes"] = {name: document["nodes"][name] for name in NODES}
     document["cameras"] = {"front": document["cameras"]["front"]}
     document["cameras"]["front"].update(image=IMAGE_TOPIC if raw else IMAGE_TOPIC + "/compressed",
@@ -146,7 +147,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm.xml")))
+    use_local_dds_profile(os.environ)
     from perception.graph import load_graph
     from perception.runtime.runner import GraphRunner
 

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = "perception"
+# Environment variables that select a Fast DDS XML profile: Fast DDS 2.x (Humble, Jazzy), Fast DDS 3 (Kilted).
+DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def share_dir() -> Path:
@@ -36,3 +38,9 @@ def model_path(name: str) -> Path:
 
 def data_path(name: str) -> Path:
     return share_dir() / "data" / name
+
+
+def use_local_dds_profile(environment: dict[str, str]) -> None:
+    """Select the shipped shared-memory Fast DDS profile in `environment`, unless a profile is already chosen."""
+    for variable in DDS_PROFILE_VARIABLES:
+        environment.setdefault(variable, str(config_path("fastdds_shm.xml")))

@@ -26,10 +26,10 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 if Path(perception.__file__).resolve().is_relative_to(REPO_ROOT / "perception"):
     sys.exit("tests must import the installed perception package, not the source tree: run `make test`")
 
-from perception.resources import config_path  # noqa: E402
+from perception.resources import use_local_dds_profile  # noqa: E402
 from perception.ros.background_node import BackgroundNode  # noqa: E402
 
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm.xml")))
+use_local_dds_profile(os.environ)
 
 
 @pytest.fixture(scope="session")

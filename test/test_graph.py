@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from perception.graph import load_graph
-from perception.resources import config_path
+from perception.resources import DDS_PROFILE_VARIABLES, config_path
 from perception.runtime.runner import graph_environment, node_command
 
 
@@ -20,7 +20,8 @@ def test_installed_graph_has_a_detector_per_camera():
     detectors = [n for n in graph.nodes if n.executable == "detector"]
     assert len(detectors) == len(graph.cameras) >= 1
     assert graph.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
-    assert Path(graph.environment["FASTDDS_DEFAULT_PROFILES_FILE"]).is_file()
+    for variable in DDS_PROFILE_VARIABLES:  # Fast DDS 2.x and 3 read different variables
+        assert Path(graph.environment[variable]).is_file()
 
 
 def test_per_camera_nodes_get_namespaces_and_substituted_remappings(tmp_path):

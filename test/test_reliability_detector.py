@@ -137,7 +137,7 @@ def test_bad_raw_images_are_rejected_by_reason_and_a_good_frame_still_detected(g
         (raw_image(frame, 13, step=100), "step 100 is smaller than a row"),
         (raw_image(frame, 14, height=frame.shape[0] * 2), "needs 5529600"),  # data shorter than height * step
     ])
-    publish_until_detected(ros_module, pub, raw_image(frame, 15), graph.detections[RAW], 15, timeout_s=10)
+    publish_until_detected(ros_module, pub, raw_image(frame, 15), graph.detections[RAW], 15, timeout_s=30)
     assert ros_module.wait_for(lambda: frames_unaccounted(diagnostic_values(graph.diagnostics, RAW)) == 0, 5)
 
 
@@ -154,7 +154,7 @@ def test_truncated_and_non_jpeg_compressed_images_are_rejected(graph, ros_module
         (stamped(CompressedImage(format="jpeg", data=b""), 23), "compressed image is empty"),
     ])
     publish_until_detected(ros_module, pub, stamped(CompressedImage(format="jpeg", data=data), 24),
-                           graph.detections[GOOD], 24, timeout_s=10)
+                           graph.detections[GOOD], 24, timeout_s=30)
     assert ros_module.wait_for(lambda: frames_unaccounted(diagnostic_values(graph.diagnostics, GOOD)) == 0, 5)
 
 
