@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from perception.graph import Graph
+from perception.ros.background_node import BackgroundNode
 from perception.runtime.bags import bag_topics
 from perception.runtime.runner import GraphRunner
 
@@ -45,8 +46,20 @@ def run_demo(graph: Graph, bag: Path, out_dir: Path, rate: float = 1.0, ready_ti
     with GraphRunner(graph, log_dir=out_dir / "logs") as runner:
         waited = runner.wait_until_up(ready_timeout_s)
         print(f"demo: {len(runner.nodes)} nodes up after {waited:.1f} s; node logs in {out_dir / 'logs'}", flush=True)
-        # cwd=out_dir: see GraphRunner._spawn on why not the caller's directory.
-        recorder = subprocess.Popen(_perception("record", str(mcap), "--topics", *topics), cwd=out_dir)
+        outputs = [topic for topic in topics if topic not in bag_topics(bag)]
+        probe = BackgroundNode("demo_probe")
+        try:
+            before = {topic: probe.node.count_subscribers(topic) for topic in outputs}
+            # cwd=out_dir: see GraphRunner._spawn on why not the caller's directory.
+            recorder = subprocess.Popen(_perception("record", str(mcap), "--topics", *topics), cwd=out_dir)
+            # The recorder subscribes to each output once it sees its publisher; start the bag only after that.
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline and any(
+                    probe.node.count_subscribers(topic) <= before[topic] for topic in outputs):
+                runner.check()
+                time.sleep(0.1)
+        finally:
+            probe.close()
         # Two subscribers per input topic: the graph's node and the recorder.
         player = subprocess.Popen(_perception("replay", str(bag), "--rate", str(rate), "--restamp",
                                               "--wait-for-subscribers", "30", "--subscribers", "2"), cwd=out_dir)
