@@ -38,7 +38,7 @@ def test_offline_run_and_report_on_a_real_clip(tmp_path, shared_data):
     assert len(images) == 15
     for topic in ("/perception/front/detections", "/perception/front/tracks", "/perception/predicted_objects"):
         assert stamps[topic] == images, topic  # every frame, each output with its image's stamp
-    report = write_report(recording, tmp_path, CameraPose(1.0, 0.0, 1.2, pitch=0.048), "test")
+    report = write_report(recording, tmp_path, CameraPose(1.0, 0.0, 1.2, pitch=-0.048), "test")
     html = report.read_text()
     for name in ("annotated.gif", "birds_eye_view.png", "latency.png"):
         assert (tmp_path / "report_files" / name).stat().st_size > 1000 and name in html

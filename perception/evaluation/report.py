@@ -120,7 +120,8 @@ def plot_birds_eye_view(data: RunData, out: Path) -> None:
     """Tracks' ground positions (x forward, up; y left, left) with predicted paths at regular instants."""
     figure, axes = plt.subplots(figsize=(7, 7))
     labels = {o.track_id: _label(o) for m in data.tracks.values() for o in m.objects}
-    for track_id, samples in track_observations(data).items():
+    observations = track_observations(data)
+    for track_id, samples in observations.items():
         samples = np.array(sorted(samples))
         color = CLASS_COLORS[ObjectClass(labels[track_id])]
         axes.plot(-samples[:, 2], samples[:, 1], "-", color=color, linewidth=2)
@@ -137,7 +138,12 @@ def plot_birds_eye_view(data: RunData, out: Path) -> None:
     axes.set_xlabel("lateral position, m (left is negative)")
     axes.set_ylabel("forward position, m")
     axes.set_title("Tracks (solid) and predicted paths (dashed, every %d-th frame)" % BEV_PATH_EVERY)
-    axes.set_aspect("equal", adjustable="datalim")
+    # The view follows the tracks (and the ego vehicle), not far-flung paths of noisy distant tracks.
+    points = np.array([[0.0, 0.0]] + [(-y, x) for samples in observations.values() for _, x, y in samples])
+    low, high = points.min(axis=0) - 10.0, points.max(axis=0) + 10.0
+    axes.set_xlim(low[0], high[0])
+    axes.set_ylim(low[1], high[1])
+    axes.set_aspect("equal", adjustable="box")
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()
