@@ -89,10 +89,7 @@ class DetectorNode(Node):
         self.detections_publisher.publish(detections_to_msg(detections, message.header))
         if self.annotated_publisher is not None:
             self.annotated_publisher.publish(bgr_to_image(draw_detections(image, detections), message.header))
-        done = time.perf_counter()
-        self.diagnostics.count("frames_processed")
-        latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp_seconds(message.header)) * 1e3
-        self.diagnostics.record_timing((done - start) * 1e3, latency_ms)
+        self.diagnostics.processed(start, stamp_seconds(message.header), counter="frames_processed")
         timings = self.detector.last_timings
         self.get_logger().debug(
             f"decode {(decoded - start) * 1e3:.1f} ms, preprocess {timings.preprocess_ms:.1f}, inference "

@@ -95,6 +95,12 @@ def _classification(label: int, probability: float) -> ObjectClassification:
     return ObjectClassification(label=int(label), probability=float(probability))
 
 
+def _classifications(track: Track) -> list[ObjectClassification]:
+    """A track's class hypotheses, most probable first."""
+    probabilities = track.class_probabilities or {int(track.label): 1.0}
+    return [_classification(label, p) for label, p in sorted(probabilities.items(), key=lambda item: -item[1])]
+
+
 def _box(values: np.ndarray) -> BoundingBox2D:
     x_min, y_min, x_max, y_max = (float(v) for v in values)
     return BoundingBox2D(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
@@ -110,29 +116,21 @@ def _covariance_3x3(covariance_2x2: np.ndarray) -> list[float]:
     return full.ravel().tolist()
 
 
-def detections_to_msg(detections: Detections, header: Header, ground_positions: np.ndarray | None = None,
-                      ground_covariances: np.ndarray | None = None, ground_frame_id: str = "") -> DetectedObjects:
-    """Detections -> DetectedObjects; ground_positions (N, 2) may hold NaN rows for boxes above the horizon."""
+def detections_to_msg(detections: Detections, header: Header) -> DetectedObjects:
+    """Detections -> DetectedObjects, in descending score (ground positions are the tracker's job)."""
     n = len(np.asarray(detections.scores))
     _shape(detections.scores, (n,), "scores")
     _float32s(_shape(detections.boxes, (n, 4), "boxes"), "boxes")
     _float32s(detections.scores, "scores")
     _labels(_shape(detections.labels, (n,), "labels"), "labels")
     _integers(_shape(detections.source_class_ids, (n,), "source_class_ids"), "source_class_ids", -2**31, 2**31 - 1)
-    if ground_positions is not None:
-        _shape(ground_positions, (n, 2), "ground_positions")
-        _shape(ground_covariances, (n, 2, 2), "ground_covariances")
-    message = DetectedObjects(header=header, ground_frame_id=ground_frame_id if ground_positions is not None else "")
+    message = DetectedObjects(header=header)
     for i in np.argsort(-detections.scores):
         obj = DetectedObject(
             classification=[_classification(detections.labels[i], detections.scores[i])],
             score=float(detections.scores[i]), box=_box(detections.boxes[i]),
             source_class_id=int(detections.source_class_ids[i]),
         )
-        if ground_positions is not None and np.all(np.isfinite(ground_positions[i])):
-            obj.has_position = True
-            obj.position = Point(x=float(ground_positions[i, 0]), y=float(ground_positions[i, 1]), z=0.0)
-            obj.position_covariance = _covariance_3x3(ground_covariances[i])
         message.objects.append(obj)
     return message
 
@@ -170,8 +168,7 @@ def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = ""
         _float32s(_shape(track.box, (4,), "track box"), "track box")
         obj = TrackedObject(
             track_id=int(track.track_id),
-            classification=[_classification(label, p) for label, p in
-                            sorted(probabilities.items(), key=lambda item: -item[1])],
+            classification=_classifications(track),
             existence_probability=float(track.score), age=float(track.age), hits=int(track.hits),
             frames_since_update=int(track.frames_since_update), box=_box(track.box),
         )
@@ -238,11 +235,9 @@ def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]
     for track in tracks:
         if track.ground is None or track.track_id not in paths:
             continue
-        probabilities = track.class_probabilities or {int(track.label): 1.0}
         message.objects.append(PredictedObject(
             track_id=int(track.track_id),
-            classification=[_classification(label, p) for label, p in
-                            sorted(probabilities.items(), key=lambda item: -item[1])],
+            classification=_classifications(track),
             position=Point(x=float(track.ground.position[0]), y=float(track.ground.position[1]), z=0.0),
             velocity=Vector3(x=float(track.ground.velocity[0]), y=float(track.ground.velocity[1]), z=0.0),
             paths=[path_to_msg(p) for p in paths[track.track_id]],

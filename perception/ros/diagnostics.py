@@ -84,9 +84,9 @@ class NodeDiagnostics:
             self.count("resets_time_jumped_back")
         return True
 
-    def processed(self, start: float, stamp: float) -> None:
+    def processed(self, start: float, stamp: float, counter: str = "messages_processed") -> None:
         """Count a processed input: processing time since perf_counter() `start`, latency from its `stamp`."""
-        self.count("messages_processed")
+        self.count(counter)
         latency_ms = (self.node.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
         self.record_timing((time.perf_counter() - start) * 1e3, latency_ms)
 

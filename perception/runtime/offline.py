@@ -53,9 +53,10 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
         if topic not in available:
             raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
     detector = detector_from_parameters(node_parameters(graph, "detector", namespace))
-    tracking = TrackingStage.from_parameters(node_parameters(graph, "tracker", namespace))
+    tracker_parameters = node_parameters(graph, "tracker", namespace)
+    tracking = TrackingStage.from_parameters(tracker_parameters)
     prediction = PredictionStage.from_parameters(node_parameters(graph, "predictor", namespace))
-    ground_frame = node_parameters(graph, "tracker", namespace)["vehicle_frame"]
+    ground_frame = tracker_parameters["vehicle_frame"]
     topics = {"detections": output_topic(graph, "detector", namespace, "detections"),
               "tracks": output_topic(graph, "tracker", namespace, "tracks"),
               "predicted_objects": output_topic(graph, "predictor", namespace, "predicted_objects")}
