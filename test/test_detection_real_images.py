@@ -1,5 +1,6 @@
 """The bundled COCO YOLOv8n on real images, through every CPU backend and the CLI."""
 import argparse
+import importlib.util
 import itertools
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import ultralytics
 
 from perception.detection import create_detector
+from perception.detection.backends.cuda import cuda_available
 from perception.detection.cli import register
 from perception.detection.frames import read_frames
 from perception.detection.postprocess import box_iou
@@ -21,12 +23,24 @@ DETECTORS = {
     "onnxruntime": dict(backend="onnxruntime"),  # the default CPU path: dynamic-shape ONNX
     "onnxruntime-static": dict(backend="onnxruntime", model=model_path("yolov8n_coco_640.onnx")),
     "torch": dict(backend="torch", device="cpu"),
+    "torch-cuda-fp16": dict(backend="torch", device="cuda", half=True),
+    "tensorrt-fp16": dict(backend="tensorrt", device="cuda", precision="fp16"),
 }
+NO_CUDA = pytest.mark.skipif(not cuda_available(), reason="needs an NVIDIA GPU visible to torch")
+NO_TENSORRT = pytest.mark.skipif(
+    not cuda_available() or importlib.util.find_spec("tensorrt") is None,
+    reason="needs an NVIDIA GPU and the tensorrt Python package",
+)
+GPU_MARKS = {"torch-cuda-fp16": [NO_CUDA], "tensorrt-fp16": [NO_TENSORRT]}
+GPU_DETECTORS = [pytest.param(name, marks=GPU_MARKS[name]) for name in GPU_MARKS]
 
 
-@pytest.fixture(scope="module", params=list(DETECTORS))
-def detector(request):
-    return create_detector(**DETECTORS[request.param])
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=GPU_MARKS.get(name, [])) for name in DETECTORS])
+def detector(request, tmp_path_factory):
+    options = dict(DETECTORS[request.param])
+    if options["backend"] == "tensorrt":
+        options["cache_dir"] = tmp_path_factory.mktemp("engines")
+    return create_detector(**options)
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +81,39 @@ def test_stop_sign_on_gtsdb_scene(detector, shared_data):
     assert detector.class_names[int(signs.source_class_ids[0])] == "stop sign"
 
 
-@pytest.mark.parametrize("image", ["bus", "udacity/test1.jpg", "gtsdb/00074.jpg"])
-def test_onnxruntime_and_torch_agree(onnxruntime_and_torch, shared_data, image):
-    path = BUS_IMAGE if image == "bus" else shared_data / "images" / image
-    ours, reference = (detector.detect(read_image(path)) for detector in onnxruntime_and_torch)
+AGREEMENT_IMAGES = ["bus", "udacity/test1.jpg", "gtsdb/00074.jpg"]
+
+
+def assert_detections_agree(ours, reference) -> None:
+    """Every detection has a same-class match with IoU > 0.95 and a score within 0.02."""
     assert len(ours) == len(reference) > 0
     for index in range(len(ours)):
         ious = box_iou(ours.boxes[index], reference.boxes) * (reference.labels == ours.labels[index])
         match = int(ious.argmax())
         assert ious[match] > 0.95
         assert abs(ours.scores[index] - reference.scores[match]) < 0.02
+
+
+def agreement_image(shared_data, image: str) -> np.ndarray:
+    return read_image(BUS_IMAGE if image == "bus" else shared_data / "images" / image)
+
+
+@pytest.mark.parametrize("image", AGREEMENT_IMAGES)
+def test_onnxruntime_and_torch_agree(onnxruntime_and_torch, shared_data, image):
+    ours, reference = (detector.detect(agreement_image(shared_data, image)) for detector in onnxruntime_and_torch)
+    assert_detections_agree(ours, reference)
+
+
+@pytest.mark.parametrize("gpu_detector", GPU_DETECTORS)
+def test_gpu_backends_agree_with_onnxruntime(onnxruntime_and_torch, gpu_detector, shared_data, tmp_path):
+    """FP16 on the GPU finds the same objects as the float CPU path (run where a GPU is, skipped elsewhere)."""
+    options = dict(DETECTORS[gpu_detector])
+    if options["backend"] == "tensorrt":
+        options["cache_dir"] = tmp_path
+    gpu = create_detector(**options)
+    for image in AGREEMENT_IMAGES:
+        frame = agreement_image(shared_data, image)
+        assert_detections_agree(gpu.detect(frame), onnxruntime_and_torch[0].detect(frame))
 
 
 def test_keeping_unknown_classes_adds_unknown_labels():
