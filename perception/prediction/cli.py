@@ -19,6 +19,20 @@ def sequence_list(text: str) -> list[str]:
     return [f"{int(item):04d}" for item in text.split(",") if item.strip()]
 
 
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=["eth_ucy", "kitti"], required=True)
     parser.add_argument("--root", help="eth_ucy: folder holding <scene>/{train,val,test}/")
@@ -67,7 +81,14 @@ def run_training(args: argparse.Namespace) -> int:
         train = windows_of(args, train_split)
         print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
         settings = TrainingSettings(
-            args.epochs, args.batch_size, args.learning_rate, args.hidden_size, args.seed, args.mirror
+            args.epochs,
+            args.batch_size,
+            args.learning_rate,
+            args.hidden_size,
+            args.seed,
+            args.mirror,
+            args.observation_noise,
+            args.noisy_fraction,
         )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
@@ -119,6 +140,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=TrainingSettings.mirror,
         help="random: each window reflected with probability 1/2 per batch; both: every window in both "
         "orientations (twice the windows per epoch)",
+    )
+    train.add_argument(
+        "--observation-noise",
+        type=non_negative,
+        default=TrainingSettings.observation_noise,
+        help="metres: the largest standard deviation of the Gaussian noise added to the observed positions of "
+        "--noisy-fraction of the windows (drawn per window from [0, this]; 0: no noise)",
+    )
+    train.add_argument(
+        "--noisy-fraction",
+        type=fraction,
+        default=TrainingSettings.noisy_fraction,
+        help="share of the windows that get observation noise",
     )
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.set_defaults(func=run_training, parser=train)

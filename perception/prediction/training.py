@@ -30,6 +30,10 @@ class TrainingSettings:
     hidden_size: int = 64
     seed: int = 0
     mirror: str = "both"  # one of MIRROR_MODES
+    # annotation-noise augmentation: a noisy_fraction of the windows get Gaussian noise on their observed
+    # positions, with a standard deviation drawn per window from [0, observation_noise] metres
+    observation_noise: float = 0.0
+    noisy_fraction: float = 0.5
 
 
 def model_config(train: Windows, protocol: Protocol, hidden_size: int, data: dict[str, str]) -> PredictorConfig:
@@ -56,6 +60,21 @@ def mirrored(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each window reflected across the x axis with probability 1/2 (left/right symmetry)."""
     flip = torch.rand(len(windows), generator=generator) < 0.5
     return torch.where(flip[:, None, None], reflected(windows), windows)
+
+
+def with_observation_noise(
+    observed: torch.Tensor, max_noise: float, noisy_fraction: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Observed positions (B, T, 2), a noisy_fraction of the windows with Gaussian noise added.
+
+    The noise's standard deviation is drawn per window, uniformly from [0, max_noise] metres. The future
+    stays as annotated, so the network learns to see through noise that will not be in the targets.
+    """
+    if max_noise <= 0.0 or noisy_fraction <= 0.0:
+        return observed
+    sigma = torch.rand(len(observed), 1, 1, generator=generator) * max_noise
+    sigma = sigma * (torch.rand(len(observed), 1, 1, generator=generator) >= 1.0 - noisy_fraction)
+    return observed + sigma * torch.randn(observed.shape, generator=generator)
 
 
 def training_windows(train: Windows, mirror: str) -> torch.Tensor:
@@ -87,7 +106,10 @@ def train_predictor(
         for batch in torch.randperm(len(positions), generator=generator).split(settings.batch_size):
             window = positions[batch] if settings.mirror == "both" else mirrored(positions[batch], generator)
             future = window[:, protocol.obs_len :]
-            means, covariances = model(window[:, : protocol.obs_len])
+            observed = with_observation_noise(
+                window[:, : protocol.obs_len], settings.observation_noise, settings.noisy_fraction, generator
+            )
+            means, covariances = model(observed)
             ade = (means - future).norm(dim=-1).mean()
             loss = ade + gaussian_nll(means.detach(), covariances, future)
             optimizer.zero_grad()
