@@ -3,10 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from perception.prediction.evaluation import predict_windows
+from perception.prediction.evaluation import predict_windows, with_position_noise
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.sources import Protocol
-from perception.prediction.training import TrainingSettings, train_predictor, with_observation_noise
+from perception.prediction.training import (
+    TrainingSettings,
+    train_predictor,
+    with_noisy_observations,
+    with_observation_noise,
+)
 from perception.prediction.windows import Windows
 
 PROTOCOL = Protocol(obs_len=8, pred_len=12, frame_step=1, time_step=0.4)
@@ -55,3 +60,23 @@ def test_training_with_noise_sees_through_noisy_observations() -> None:
         ades[noise] = displacement_errors(predict_windows(model, test), test.future)[0].mean()
     assert ades[0.08] < 0.6 * cv_ade
     assert ades[0.08] < 0.6 * ades[0.0]
+
+
+def test_noisy_validation_copies_are_reproducible_and_leave_the_future_alone() -> None:
+    windows = straight_walkers(400, seed=4)
+    original = windows.positions.copy()
+    first = with_noisy_observations(windows, 0.1, 0.5, seed=0)
+    again = with_noisy_observations(windows, 0.1, 0.5, seed=0)
+    np.testing.assert_array_equal(windows.positions, original)
+    np.testing.assert_array_equal(first.positions, again.positions)
+    np.testing.assert_array_equal(first.future, windows.future)
+    changed = np.abs(first.observed - windows.observed).reshape(len(windows), -1).max(1) > 0
+    assert 0.35 < changed.mean() < 0.65
+
+
+def test_evaluation_noise_has_the_given_deviation_on_the_observed_part_only() -> None:
+    windows = straight_walkers(400, seed=5)
+    noisy = with_position_noise(windows, 0.1, seed=1)
+    np.testing.assert_array_equal(noisy.future, windows.future)
+    assert float(np.std(noisy.observed - windows.observed)) == pytest.approx(0.1, rel=0.05)
+    np.testing.assert_array_equal(with_position_noise(windows, 0.1, seed=1).positions, noisy.positions)

@@ -10,8 +10,20 @@ import torch
 from perception.datasets import eth_ucy
 from perception.prediction import sources
 from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
-from perception.prediction.evaluation import check_protocol, evaluate, format_table, write_predictions_csv
-from perception.prediction.training import MIRROR_MODES, TrainingSettings, choose_correction_scale, train_predictor
+from perception.prediction.evaluation import (
+    check_protocol,
+    evaluate,
+    format_table,
+    with_position_noise,
+    write_predictions_csv,
+)
+from perception.prediction.training import (
+    MIRROR_MODES,
+    TrainingSettings,
+    choose_correction_scale,
+    train_predictor,
+    with_noisy_observations,
+)
 from perception.prediction.windows import Windows, extract_windows
 
 
@@ -71,6 +83,8 @@ def run_training(args: argparse.Namespace) -> int:
         train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
         data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split)}
     val = windows_of(args, val_split)
+    if args.noisy_validation:
+        val = with_noisy_observations(val, args.observation_noise, args.noisy_fraction, args.seed)
     if args.calibrate_only:
         model = load_checkpoint(args.out)
         check_protocol(model, protocol)
@@ -111,6 +125,8 @@ def run_evaluation(args: argparse.Namespace) -> int:
     if args.dataset == "kitti" and trained_on & set(split):
         print(f"warning: the model was trained on sequences {sorted(trained_on & set(split))}", file=sys.stderr)
     windows = windows_of(args, split)
+    if args.observation_noise > 0.0:
+        windows = with_position_noise(windows, args.observation_noise, args.seed)
     metrics, predictions = evaluate(model, windows)
     if args.out:
         write_predictions_csv(args.out, windows, predictions)
@@ -154,6 +170,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=TrainingSettings.noisy_fraction,
         help="share of the windows that get observation noise",
     )
+    train.add_argument(
+        "--noisy-validation",
+        action="store_true",
+        help="validation windows get the same observation noise (drawn once): the epoch and the correction scale "
+        "are chosen for noisy input, as a tracker delivers it",
+    )
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.set_defaults(func=run_training, parser=train)
 
@@ -165,6 +187,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate_parser.add_argument(
         "--model", help="checkpoint; default: models/predictor/eth_ucy_<scene>.pt or kitti.pt"
     )
+    evaluate_parser.add_argument(
+        "--observation-noise",
+        type=non_negative,
+        default=0.0,
+        help="metres: Gaussian noise of this standard deviation on the observed positions (future untouched), "
+        "to measure robustness to tracker jitter",
+    )
+    evaluate_parser.add_argument("--seed", type=int, default=0, help="seed of --observation-noise")
     evaluate_parser.add_argument("--out", help="CSV of every prediction")
     evaluate_parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate_parser.set_defaults(func=run_evaluation, parser=evaluate_parser)

@@ -77,6 +77,16 @@ def with_observation_noise(
     return observed + sigma * torch.randn(observed.shape, generator=generator)
 
 
+def with_noisy_observations(windows: Windows, max_noise: float, noisy_fraction: float, seed: int) -> Windows:
+    """A copy of the windows with observation noise drawn once (validation that looks like noisy runtime input)."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = with_observation_noise(torch.zeros(windows.observed.shape), max_noise, noisy_fraction, generator)
+    noisy = windows.select(np.arange(len(windows)))
+    noisy.positions = windows.positions.copy()
+    noisy.positions[:, : windows.obs_len] += noise.numpy()
+    return noisy
+
+
 def training_windows(train: Windows, mirror: str) -> torch.Tensor:
     """The windows one epoch draws from: the training windows, with their reflections for mirror "both"."""
     if mirror not in MIRROR_MODES:
