@@ -95,14 +95,14 @@ def run_training(args: argparse.Namespace) -> int:
         train = windows_of(args, train_split)
         print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
         settings = TrainingSettings(
-            args.epochs,
-            args.batch_size,
-            args.learning_rate,
-            args.hidden_size,
-            args.seed,
-            args.mirror,
-            args.observation_noise,
-            args.noisy_fraction,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            hidden_size=args.hidden_size,
+            seed=args.seed,
+            mirror=args.mirror,
+            observation_noise=args.observation_noise,
+            noisy_fraction=args.noisy_fraction,
         )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")

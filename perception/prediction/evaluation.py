@@ -28,11 +28,7 @@ def check_protocol(model: TrajectoryRNN, protocol: Protocol) -> None:
 
 def with_position_noise(windows: Windows, sigma: float, seed: int = 0) -> Windows:
     """A copy whose observed positions carry Gaussian noise of standard deviation sigma (m), as from a tracker."""
-    noisy = windows.select(np.arange(len(windows)))
-    noisy.positions = windows.positions.copy()
-    noise = np.random.default_rng(seed).normal(scale=sigma, size=windows.observed.shape)
-    noisy.positions[:, : windows.obs_len] += noise
-    return noisy
+    return windows.with_observed_offsets(np.random.default_rng(seed).normal(scale=sigma, size=windows.observed.shape))
 
 
 def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:

@@ -81,10 +81,7 @@ def with_noisy_observations(windows: Windows, max_noise: float, noisy_fraction: 
     """A copy of the windows with observation noise drawn once (validation that looks like noisy runtime input)."""
     generator = torch.Generator().manual_seed(seed)
     noise = with_observation_noise(torch.zeros(windows.observed.shape), max_noise, noisy_fraction, generator)
-    noisy = windows.select(np.arange(len(windows)))
-    noisy.positions = windows.positions.copy()
-    noisy.positions[:, : windows.obs_len] += noise.numpy()
-    return noisy
+    return windows.with_observed_offsets(noise.numpy())
 
 
 def training_windows(train: Windows, mirror: str) -> torch.Tensor:

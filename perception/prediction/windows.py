@@ -39,6 +39,12 @@ class Windows:
     def future(self) -> np.ndarray:
         return self.positions[:, self.obs_len :]
 
+    def with_observed_offsets(self, offsets: np.ndarray) -> "Windows":
+        """A copy with `offsets` (N, obs_len, 2) added to the observed positions; the future stays as it is."""
+        shifted = self.select(np.arange(len(self)))  # index arrays copy the positions
+        shifted.positions[:, : self.obs_len] += offsets
+        return shifted
+
     def select(self, mask_or_index: np.ndarray) -> "Windows":
         return Windows(
             self.positions[mask_or_index],

@@ -102,7 +102,8 @@ class Tracker:
         self, detections: Detections, stamp: float, ground: GroundMeasurements | None = None
     ) -> list[Track]:
         """Advance to `stamp` (seconds, non-decreasing), associate `detections` and return the confirmed
-        tracks matched at this stamp (with report_coasting, also the confirmed ones coasting without a match). `ground` holds the detections' ground positions, row for row."""
+        tracks matched at this stamp (with report_coasting, also the confirmed ones coasting without a match).
+        `ground` holds the detections' ground positions, row for row."""
         if self._stamp is not None and stamp < self._stamp:
             raise ValueError(f"stamp {stamp} is earlier than the previous stamp {self._stamp}")
         first_update = self._stamp is None
