@@ -1,17 +1,22 @@
 """Latency of TrajectoryPredictor.predict for 100 real KITTI tracks vs the constant-velocity fallback.
 
+The row "with neighbours" times the same architecture with the neighbour input (`train-predictor
+--neighbours`, 10 m radius) on the same tracks: untrained weights, for its cost only.
+
 Usage: python benchmarks/predictor.py [--kitti ../shared/data/tracking/kitti] [--tracks 100] [--repeats 200]
 Histories are the first 1.5 s (15 label frames, 10 Hz) of KITTI tracking ground-truth tracks.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from perception.prediction.model import TrajectoryRNN
 from perception.prediction.runtime import History, TrajectoryPredictor
 from perception.prediction.sources import kitti_tracks
 
@@ -57,6 +62,10 @@ def main() -> None:
     histories = kitti_histories(args.kitti, args.tracks)
     predictor = TrajectoryPredictor(args.model, args.horizon_s, args.time_step_s)
     observed = torch.zeros(args.tracks, predictor.model.config.obs_len, 2)
+    social = copy.copy(predictor)
+    social_config = copy.deepcopy(predictor.model.config)
+    social_config.neighbour_radius = 10.0
+    social.model = TrajectoryRNN(social_config).eval()
 
     def forward_only() -> None:
         with torch.no_grad():
@@ -64,6 +73,7 @@ def main() -> None:
 
     rows = {
         "predict(): RNN, all tracks": lambda: predictor.predict(histories),
+        "predict(): with neighbours": lambda: social.predict(histories),
         "RNN forward pass only": forward_only,
         "constant velocity, all tracks": lambda: [
             predictor.constant_velocity_path(*history) for history in histories.values()

@@ -14,7 +14,7 @@ from perception.prediction.training import (
 )
 from perception.prediction.windows import Windows
 
-PROTOCOL = Protocol(obs_len=8, pred_len=12, frame_step=1, time_step=0.4)
+PROTOCOL = Protocol(obs_len=8, pred_len=12, frame_step=1, time_step=0.4, neighbour_radius=5.0)
 
 
 def straight_walkers(count: int, seed: int, noise: float = 0.0) -> Windows:

@@ -27,7 +27,9 @@ def test_every_full_window_of_a_hand_made_file(tmp_path: Path) -> None:
     rows += [(10 * k + (10 if k > 4 else 0), 3, float(k), 0.0) for k in range(20)]
     write_scene(tmp_path, sorted(rows))
     protocol = ETH_UCY_PROTOCOL
-    windows = extract_windows(eth_ucy_tracks(tmp_path, "eth", "test"), protocol.obs_len, protocol.pred_len, 10)
+    windows = extract_windows(
+        eth_ucy_tracks(tmp_path, "eth", "test"), protocol.obs_len, protocol.pred_len, 10, neighbour_radius=5.0
+    )
     assert len(windows) == 2
     assert windows.object_ids.tolist() == [1, 1]
     assert windows.sources.tolist() == ["tiny.txt", "tiny.txt"]

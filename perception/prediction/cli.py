@@ -65,7 +65,9 @@ def windows_of(args: argparse.Namespace, split: str | list[str]) -> Windows:
         protocol, tracks = sources.ETH_UCY_PROTOCOL, sources.eth_ucy_tracks(args.root, args.scene, split)
     else:
         protocol, tracks = sources.KITTI_PROTOCOL, sources.kitti_tracks(args.labels, args.calib, split)
-    return extract_windows(tracks, protocol.obs_len, protocol.pred_len, protocol.frame_step)
+    return extract_windows(
+        tracks, protocol.obs_len, protocol.pred_len, protocol.frame_step, neighbour_radius=protocol.neighbour_radius
+    )
 
 
 def dataset_requirements(args: argparse.Namespace) -> list[str]:
@@ -103,6 +105,7 @@ def run_training(args: argparse.Namespace) -> int:
             mirror=args.mirror,
             observation_noise=args.observation_noise,
             noisy_fraction=args.noisy_fraction,
+            neighbours=args.neighbours,
         )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
@@ -175,6 +178,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="validation windows get the same observation noise (drawn once): the epoch and the correction scale "
         "are chosen for noisy input, as a tracker delivers it",
+    )
+    train.add_argument(
+        "--neighbours",
+        action="store_true",
+        help="the model also sees the nearest other objects (ETH/UCY: within 5 m, KITTI: 10 m) at the last "
+        "observed instant, their positions and last steps relative to the track's",
     )
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.set_defaults(func=run_training, parser=train)

@@ -9,6 +9,7 @@ import torch
 
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import TrajectoryRNN
+from perception.prediction.neighbours import MAX_NEIGHBOURS, Neighbours
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
 
@@ -32,11 +33,17 @@ def with_position_noise(windows: Windows, sigma: float, seed: int = 0) -> Window
 
 
 def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:
-    """(N, pred_len, 2) mean predictions made from the observed part of each window only."""
+    """(N, pred_len, 2) mean predictions made from the observed part of each window (and its neighbours) only."""
     model.eval()
     observed = torch.tensor(windows.observed, dtype=torch.float32)
+    neighbours = windows.neighbours or Neighbours.none(len(windows), MAX_NEIGHBOURS)
+    states = torch.tensor(neighbours.states, dtype=torch.float32)
+    present = torch.tensor(neighbours.present)
     with torch.no_grad():
-        means = [model(chunk)[0] for chunk in observed.split(BATCH_SIZE)]
+        means = [
+            model(*chunk)[0]
+            for chunk in zip(observed.split(BATCH_SIZE), states.split(BATCH_SIZE), present.split(BATCH_SIZE))
+        ]
     return torch.cat(means).numpy().astype(np.float64) if means else np.zeros((0, model.config.pred_len, 2))
 
 

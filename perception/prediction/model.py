@@ -4,7 +4,10 @@ The decoder emits all future steps at once (no recurrence) to keep 100 tracks wi
 
 Inputs are the observed displacements in a frame centred on the last observed position with x
 along the observed heading (last minus first position), so a prediction moves and turns with its
-track; outputs come back in the caller's frame. Future displacements are predicted as corrections
+track; outputs come back in the caller's frame. Models with a neighbour radius also encode the
+nearest other objects (their positions and last steps relative to the track's, in the same frame)
+one by one and max-pool them, as in social pooling: whether a walker has company, someone in the
+way or a crowd around reaches the decoder. Future displacements are predicted as corrections
 to the last observed one, so the untrained network starts out as the constant-velocity model.
 The corrections are scaled by the checkpoint's correction_scale (alpha in [0, 1], chosen on the
 validation split): alpha = 0 is exactly constant velocity, alpha = 1 the network as trained.
@@ -17,8 +20,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from perception.prediction.neighbours import MAX_NEIGHBOURS, STATE_SIZE
+
 MIN_HEADING_DISTANCE_M = 1e-3  # below this the observed track has no heading: identity frame
 MAX_CORRELATION = 0.95
+NEIGHBOUR_FEATURES = 32  # width of the pooled encoding of the neighbours
 
 
 @dataclass
@@ -36,6 +42,9 @@ class PredictorConfig:
     data: dict[str, str] = field(default_factory=dict)  # dataset, splits / sequences trained on
     # alpha: the fraction of the learned correction added to constant velocity (1.0: as trained)
     correction_scale: float = 1.0
+    # metres: neighbours are the other objects within it (their positions reach the network divided by it);
+    # None: the model has no neighbour input
+    neighbour_radius: float | None = None
 
 
 def heading_rotations(observed: torch.Tensor) -> torch.Tensor:
@@ -57,7 +66,12 @@ def constant_velocity_covariances(config: PredictorConfig) -> torch.Tensor:
 
 
 class TrajectoryRNN(nn.Module):
-    """observed (B, obs_len, 2) -> means (B, pred_len, 2), covariances (B, pred_len, 3) in metres.
+    """observed (B, obs_len, 2) [, neighbours (B, K, 4), present (B, K)] -> means (B, pred_len, 2),
+    covariances (B, pred_len, 3) in metres.
+
+    Neighbours are the states (x, y, step x, step y) of other objects at the last observed instant,
+    present marks the real ones; without them every track is alone. A model whose config has no
+    neighbour_radius has no neighbour input and ignores them.
 
     With alpha = config.correction_scale, means = CV + alpha * learned correction and covariances =
     alpha * learned + (1 - alpha) * CV covariances. The latter bounds the second moment of the blended
@@ -70,21 +84,37 @@ class TrajectoryRNN(nn.Module):
         self.config = config
         self.constant_velocity_covariances = constant_velocity_covariances(config)  # not a buffer: not saved
         self.encoder = nn.GRU(2, config.hidden_size, batch_first=True)
+        self.neighbour_encoder = (
+            None
+            if config.neighbour_radius is None
+            else nn.Sequential(
+                nn.Linear(STATE_SIZE, NEIGHBOUR_FEATURES),
+                nn.ReLU(),
+                nn.Linear(NEIGHBOUR_FEATURES, NEIGHBOUR_FEATURES),
+                nn.ReLU(),
+            )
+        )
+        code_size = config.hidden_size + (0 if self.neighbour_encoder is None else NEIGHBOUR_FEATURES)
         # per future step: displacement mean (2), log standard deviations (2), correlation (1)
         self.decoder = nn.Sequential(
-            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.Linear(code_size, config.hidden_size),
             nn.ReLU(),
             nn.Linear(config.hidden_size, config.pred_len * 5),
         )
 
-    def forward(self, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, observed: torch.Tensor, neighbours: torch.Tensor | None = None, present: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self.config.displacement_scale
         origin = observed[:, -1:]
         rotation = heading_rotations(observed)
         local = (observed - origin) @ rotation
         steps = local.diff(dim=1)
         _, hidden = self.encoder(steps / scale)
-        out = self.decoder(hidden[-1]).view(-1, self.config.pred_len, 5)
+        code = hidden[-1]
+        if self.neighbour_encoder is not None:
+            code = torch.cat([code, self.encode_neighbours(observed, rotation, neighbours, present)], -1)
+        out = self.decoder(code).view(-1, self.config.pred_len, 5)
         alpha = self.config.correction_scale
         # future displacements are corrections to the last observed one (constant velocity)
         local_means = (out[..., :2] * (alpha * scale) + steps[:, -1:]).cumsum(dim=1)
@@ -99,6 +129,24 @@ class TrajectoryRNN(nn.Module):
         means = local_means @ rotation.transpose(-1, -2) + origin
         learned = torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
         return means, alpha * learned + (1.0 - alpha) * self.constant_velocity_covariances
+
+    def encode_neighbours(
+        self,
+        observed: torch.Tensor,
+        rotation: torch.Tensor,
+        neighbours: torch.Tensor | None,
+        present: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """(B, NEIGHBOUR_FEATURES): the neighbours relative to the track, encoded and max-pooled (0: alone)."""
+        if neighbours is None or present is None:
+            neighbours = observed.new_zeros(len(observed), MAX_NEIGHBOURS, STATE_SIZE)
+            present = torch.zeros(len(observed), MAX_NEIGHBOURS, dtype=torch.bool)
+        assert self.neighbour_encoder is not None and self.config.neighbour_radius is not None
+        position = (neighbours[..., :2] - observed[:, -1:]) @ rotation / self.config.neighbour_radius
+        own_step = observed[:, -1:] - observed[:, -2:-1]
+        step = (neighbours[..., 2:] - own_step) @ rotation / self.config.displacement_scale
+        encoded = self.neighbour_encoder(torch.cat([position, step], -1))
+        return (encoded * present.unsqueeze(-1)).amax(dim=1)  # encodings are >= 0: absent rows never win
 
 
 def gaussian_nll(means: torch.Tensor, covariances: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

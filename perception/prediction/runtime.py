@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from perception.prediction.checkpoint import bundled_model_path, load_checkpoint
+from perception.prediction.neighbours import MAX_NEIGHBOURS, nearest_neighbours
 from perception.types import PredictedPath
 
 RNN_CONFIDENCE = 1.0  # the model's single hypothesis
@@ -59,13 +60,24 @@ class TrajectoryPredictor:
         long_ids = [i for i, long in is_long.items() if long]
         paths = {i: [self.constant_velocity_path(*histories[i])] for i, long in is_long.items() if not long}
         if long_ids:
-            paths.update(zip(long_ids, self._rnn_paths([histories[i] for i in long_ids])))
+            paths.update(zip(long_ids, self._rnn_paths(histories, long_ids)))
         return paths
 
-    def _rnn_paths(self, histories: list[History]) -> list[list[PredictedPath]]:
-        observed = np.stack([self._resample(*history) for history in histories])
+    def _rnn_paths(self, histories: dict[int, History], track_ids: list[int]) -> list[list[PredictedPath]]:
+        """Model paths of track_ids; every history given (short ones too) is a neighbour of the others."""
+        radius = self.model.config.neighbour_radius
+        resampled = {i: self._resample(*histories[i]) for i in (track_ids if radius is None else histories)}
+        observed = np.stack([resampled[i] for i in track_ids])
+        inputs = [torch.from_numpy(observed).float()]
+        if radius is not None:
+            # (x, y, step x, step y) now, from the last two instants resampled at the model's time step
+            last_two = np.stack(list(resampled.values()))[:, -2:]
+            states = np.concatenate([last_two[:, 1], last_two[:, 1] - last_two[:, 0]], -1)
+            excluded = np.array(track_ids)[:, None] == np.array(list(resampled))[None, :]
+            neighbours = nearest_neighbours(observed[:, -1], states, excluded, MAX_NEIGHBOURS, radius)
+            inputs += [torch.from_numpy(neighbours.states).float(), torch.from_numpy(neighbours.present)]
         with torch.no_grad():
-            means, covariances = self.model(torch.from_numpy(observed).float())
+            means, covariances = self.model(*inputs)
         current = observed[:, -1:]
         means = self._to_output @ np.concatenate([current, means.numpy()], 1)
         zero = np.zeros((len(observed), 1, 3))

@@ -34,10 +34,14 @@ class Protocol:
     pred_len: int
     frame_step: int  # frame numbers between consecutive steps
     time_step: float  # seconds between consecutive steps
+    neighbour_radius: float  # metres: other objects within it are a window's neighbours
 
 
-ETH_UCY_PROTOCOL = Protocol(obs_len=8, pred_len=12, frame_step=eth_ucy.FRAME_STEP, time_step=eth_ucy.TIME_STEP_S)
-KITTI_PROTOCOL = Protocol(obs_len=10, pred_len=20, frame_step=1, time_step=0.1)
+ETH_UCY_PROTOCOL = Protocol(
+    obs_len=8, pred_len=12, frame_step=eth_ucy.FRAME_STEP, time_step=eth_ucy.TIME_STEP_S, neighbour_radius=5.0
+)
+# vehicles keep larger distances than pedestrians
+KITTI_PROTOCOL = Protocol(obs_len=10, pred_len=20, frame_step=1, time_step=0.1, neighbour_radius=10.0)
 
 
 def eth_ucy_tracks(root: str | Path, scene: str, split: str) -> list[GroundTrack]:

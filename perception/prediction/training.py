@@ -14,6 +14,7 @@ from tqdm import tqdm
 from perception.prediction.evaluation import predict_windows
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll
+from perception.prediction.neighbours import MAX_NEIGHBOURS, Neighbours
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
 
@@ -34,9 +35,12 @@ class TrainingSettings:
     # positions, with a standard deviation drawn per window from [0, observation_noise] metres
     observation_noise: float = 0.0
     noisy_fraction: float = 0.5
+    neighbours: bool = False  # give the model the other objects within the protocol's neighbour radius
 
 
-def model_config(train: Windows, protocol: Protocol, hidden_size: int, data: dict[str, str]) -> PredictorConfig:
+def model_config(
+    train: Windows, protocol: Protocol, hidden_size: int, data: dict[str, str], neighbours: bool
+) -> PredictorConfig:
     """Config whose input scale and fallback uncertainty come from the training windows."""
     steps = np.diff(train.observed, axis=1)
     cv_errors = np.linalg.norm(constant_velocity(train.observed, protocol.pred_len) - train.future, axis=-1)
@@ -48,18 +52,57 @@ def model_config(train: Windows, protocol: Protocol, hidden_size: int, data: dic
         displacement_scale=float(np.sqrt((steps**2).sum(-1).mean())),
         constant_velocity_rmse=np.sqrt((cv_errors**2).mean(0)).tolist(),
         data=data,
+        neighbour_radius=protocol.neighbour_radius if neighbours else None,
     )
 
 
-def reflected(windows: torch.Tensor) -> torch.Tensor:
-    """(N, T, 2) windows reflected across the x axis (y -> -y in the heading-aligned frame too)."""
-    return windows * torch.tensor([1.0, -1.0])
+@dataclass
+class WindowTensors:
+    """Training windows as tensors: positions (N, T, 2), neighbour states (N, K, 4) and presence (N, K)."""
 
+    positions: torch.Tensor
+    neighbours: torch.Tensor
+    present: torch.Tensor
 
-def mirrored(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each window reflected across the x axis with probability 1/2 (left/right symmetry)."""
-    flip = torch.rand(len(windows), generator=generator) < 0.5
-    return torch.where(flip[:, None, None], reflected(windows), windows)
+    @classmethod
+    def of(cls, windows: Windows) -> "WindowTensors":
+        neighbours = windows.neighbours or Neighbours.none(len(windows), MAX_NEIGHBOURS)
+        return cls(
+            torch.tensor(windows.positions, dtype=torch.float32),
+            torch.tensor(neighbours.states, dtype=torch.float32),
+            torch.tensor(neighbours.present),
+        )
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: torch.Tensor) -> "WindowTensors":
+        return WindowTensors(self.positions[index], self.neighbours[index], self.present[index])
+
+    def reflected(self) -> "WindowTensors":
+        """Reflected across the x axis (y -> -y, in the heading-aligned frame too), neighbours included."""
+        return WindowTensors(
+            self.positions * torch.tensor([1.0, -1.0]),
+            self.neighbours * torch.tensor([1.0, -1.0, 1.0, -1.0]),
+            self.present,
+        )
+
+    def mirrored(self, generator: torch.Generator) -> "WindowTensors":
+        """Each window reflected with probability 1/2 (left/right symmetry)."""
+        flip = torch.rand(len(self), generator=generator) < 0.5
+        reflection = self.reflected()
+        return WindowTensors(
+            torch.where(flip[:, None, None], reflection.positions, self.positions),
+            torch.where(flip[:, None, None], reflection.neighbours, self.neighbours),
+            self.present,
+        )
+
+    def concatenated(self, other: "WindowTensors") -> "WindowTensors":
+        return WindowTensors(
+            torch.cat([self.positions, other.positions]),
+            torch.cat([self.neighbours, other.neighbours]),
+            torch.cat([self.present, other.present]),
+        )
 
 
 def with_observation_noise(
@@ -84,12 +127,12 @@ def with_noisy_observations(windows: Windows, max_noise: float, noisy_fraction: 
     return windows.with_observed_offsets(noise.numpy())
 
 
-def training_windows(train: Windows, mirror: str) -> torch.Tensor:
+def training_windows(train: Windows, mirror: str) -> WindowTensors:
     """The windows one epoch draws from: the training windows, with their reflections for mirror "both"."""
     if mirror not in MIRROR_MODES:
         raise ValueError(f"mirror must be one of {MIRROR_MODES}, not {mirror!r}")
-    positions = torch.tensor(train.positions, dtype=torch.float32)
-    return torch.cat([positions, reflected(positions)]) if mirror == "both" else positions
+    windows = WindowTensors.of(train)
+    return windows.concatenated(windows.reflected()) if mirror == "both" else windows
 
 
 def train_predictor(
@@ -98,9 +141,9 @@ def train_predictor(
     """The model at the epoch with the lowest validation ADE, and that epoch's validation figures."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = TrajectoryRNN(model_config(train, protocol, settings.hidden_size, data))
-    positions = training_windows(train, settings.mirror)
-    batches_per_epoch = -(-len(positions) // settings.batch_size)
+    model = TrajectoryRNN(model_config(train, protocol, settings.hidden_size, data, settings.neighbours))
+    windows = training_windows(train, settings.mirror)
+    batches_per_epoch = -(-len(windows) // settings.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
@@ -110,13 +153,13 @@ def train_predictor(
     progress = tqdm(range(1, settings.epochs + 1), desc="train-predictor", unit="epoch")
     for epoch in progress:
         model.train()
-        for batch in torch.randperm(len(positions), generator=generator).split(settings.batch_size):
-            window = positions[batch] if settings.mirror == "both" else mirrored(positions[batch], generator)
-            future = window[:, protocol.obs_len :]
+        for batch in torch.randperm(len(windows), generator=generator).split(settings.batch_size):
+            window = windows[batch] if settings.mirror == "both" else windows[batch].mirrored(generator)
+            future = window.positions[:, protocol.obs_len :]
             observed = with_observation_noise(
-                window[:, : protocol.obs_len], settings.observation_noise, settings.noisy_fraction, generator
+                window.positions[:, : protocol.obs_len], settings.observation_noise, settings.noisy_fraction, generator
             )
-            means, covariances = model(observed)
+            means, covariances = model(observed, window.neighbours, window.present)
             ade = (means - future).norm(dim=-1).mean()
             loss = ade + gaussian_nll(means.detach(), covariances, future)
             optimizer.zero_grad()

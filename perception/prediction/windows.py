@@ -1,9 +1,12 @@
 """Ground-plane tracks and the fixed-length observe/predict windows cut from them."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+
+from perception.prediction.neighbours import MAX_NEIGHBOURS, Neighbours, nearest_neighbours
 
 
 @dataclass
@@ -27,6 +30,8 @@ class Windows:
     first_future_frames: np.ndarray  # (N,) int
     object_classes: np.ndarray  # (N,) str
     obs_len: int
+    # other objects near each window's last observed position; None: every window alone
+    neighbours: Neighbours | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -53,6 +58,7 @@ class Windows:
             self.first_future_frames[mask_or_index],
             self.object_classes[mask_or_index],
             self.obs_len,
+            None if self.neighbours is None else self.neighbours.select(mask_or_index),
         )
 
 
@@ -66,8 +72,10 @@ def window_starts(frames: np.ndarray, frame_step: int, length: int) -> np.ndarra
     return np.flatnonzero(run_sums == length - 1)
 
 
-def extract_windows(tracks: list[GroundTrack], obs_len: int, pred_len: int, frame_step: int) -> Windows:
-    """Every full window of every track (a track contributes one per start frame)."""
+def extract_windows(
+    tracks: list[GroundTrack], obs_len: int, pred_len: int, frame_step: int, *, neighbour_radius: float
+) -> Windows:
+    """Every full window of every track (a track contributes one per start frame), with its neighbours."""
     length = obs_len + pred_len
     positions, sources, object_ids, first_future_frames, classes = [], [], [], [], []
     for track in tracks:
@@ -77,7 +85,7 @@ def extract_windows(tracks: list[GroundTrack], obs_len: int, pred_len: int, fram
         object_ids.extend([track.object_id] * len(starts))
         first_future_frames.extend(track.frames[starts + obs_len].tolist())
         classes.extend([track.object_class] * len(starts))
-    return Windows(
+    windows = Windows(
         positions=np.array(positions, np.float64).reshape(-1, length, 2),
         sources=np.array(sources, dtype=str),
         object_ids=np.array(object_ids, np.int64),
@@ -85,3 +93,35 @@ def extract_windows(tracks: list[GroundTrack], obs_len: int, pred_len: int, fram
         object_classes=np.array(classes, dtype=str),
         obs_len=obs_len,
     )
+    windows.neighbours = window_neighbours(tracks, windows, frame_step, neighbour_radius)
+    return windows
+
+
+def window_neighbours(tracks: list[GroundTrack], windows: Windows, frame_step: int, radius: float) -> Neighbours:
+    """Each window's neighbours at its last observed frame, among every track of the same source there.
+
+    Only that frame and the one before it are read: nothing from the future.
+    """
+    states: dict[tuple[str, int], list[tuple[int, np.ndarray]]] = defaultdict(list)
+    for track in tracks:
+        index_of = {int(frame): index for index, frame in enumerate(track.frames)}
+        for index, frame in enumerate(track.frames.tolist()):
+            previous = index_of.get(frame - frame_step)
+            if previous is not None:
+                step = track.positions[index] - track.positions[previous]
+                states[track.source, frame].append((track.object_id, np.concatenate([track.positions[index], step])))
+    last_frames = windows.first_future_frames - frame_step
+    by_snapshot: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for window, key in enumerate(zip(windows.sources.tolist(), last_frames.tolist())):
+        by_snapshot[key].append(window)
+    result = Neighbours.none(len(windows), MAX_NEIGHBOURS)
+    centres = windows.observed[:, -1]
+    for key, members in by_snapshot.items():
+        if not states[key]:
+            continue
+        ids = np.array([object_id for object_id, _ in states[key]])
+        others = np.stack([state for _, state in states[key]])
+        excluded = windows.object_ids[members][:, None] == ids[None, :]
+        found = nearest_neighbours(centres[members], others, excluded, MAX_NEIGHBOURS, radius)
+        result.states[members], result.present[members] = found.states, found.present
+    return result
