@@ -9,7 +9,6 @@ import torch
 
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import TrajectoryRNN
-from perception.prediction.neighbours import MAX_NEIGHBOURS, Neighbours
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
 
@@ -36,7 +35,7 @@ def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:
     """(N, pred_len, 2) mean predictions made from the observed part of each window (and its neighbours) only."""
     model.eval()
     observed = torch.tensor(windows.observed, dtype=torch.float32)
-    neighbours = windows.neighbours or Neighbours.none(len(windows), MAX_NEIGHBOURS)
+    neighbours = windows.neighbours_or_alone()
     states = torch.tensor(neighbours.states, dtype=torch.float32)
     present = torch.tensor(neighbours.present)
     with torch.no_grad():

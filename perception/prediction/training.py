@@ -14,7 +14,6 @@ from tqdm import tqdm
 from perception.prediction.evaluation import predict_windows
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll
-from perception.prediction.neighbours import MAX_NEIGHBOURS, Neighbours
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
 
@@ -66,7 +65,7 @@ class WindowTensors:
 
     @classmethod
     def of(cls, windows: Windows) -> "WindowTensors":
-        neighbours = windows.neighbours or Neighbours.none(len(windows), MAX_NEIGHBOURS)
+        neighbours = windows.neighbours_or_alone()
         return cls(
             torch.tensor(windows.positions, dtype=torch.float32),
             torch.tensor(neighbours.states, dtype=torch.float32),

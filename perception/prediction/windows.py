@@ -44,6 +44,10 @@ class Windows:
     def future(self) -> np.ndarray:
         return self.positions[:, self.obs_len :]
 
+    def neighbours_or_alone(self) -> Neighbours:
+        """The windows' neighbours; none at all where they were not extracted."""
+        return Neighbours.none(len(self), MAX_NEIGHBOURS) if self.neighbours is None else self.neighbours
+
     def with_observed_offsets(self, offsets: np.ndarray) -> "Windows":
         """A copy with `offsets` (N, obs_len, 2) added to the observed positions; the future stays as it is."""
         shifted = self.select(np.arange(len(self)))  # index arrays copy the positions
