@@ -88,6 +88,13 @@ def tiny_predictor_checkpoint(tmp_path: Path) -> Path:
     return path
 
 
+def write_eth_ucy_scene(root: Path, rows: list[tuple[int, int, float, float]]) -> None:
+    """`root`/eth/test/tiny.txt with the rows (frame, pedestrian id, x, y) in the given order."""
+    folder = root / "eth" / "test"
+    folder.mkdir(parents=True)
+    (folder / "tiny.txt").write_text("".join(f"{f}\t{p}\t{x}\t{y}\n" for f, p, x, y in rows))
+
+
 # --- Reliability tests: module-scoped graphs, node logs, /diagnostics and parameter services ---
 
 HIGHWAY_CLIP = "clips/udacity_highway_1280x720.mp4"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_eth_ucy_scene
 from perception.prediction.checkpoint import load_checkpoint, save_checkpoint
 from perception.prediction.model import TrajectoryRNN
 from perception.prediction.neighbours import nearest_neighbours
@@ -34,12 +35,6 @@ def test_more_slots_than_objects_leaves_the_rest_absent() -> None:
     assert found.states.shape == (1, 8, 4) and found.present.tolist() == [[True] + [False] * 7]
 
 
-def write_scene(root: Path, rows: list[tuple[int, int, float, float]]) -> None:
-    folder = root / "eth" / "test"
-    folder.mkdir(parents=True)
-    (folder / "walkers.txt").write_text("".join(f"{f}\t{p}\t{x}\t{y}\n" for f, p, x, y in sorted(rows)))
-
-
 def test_window_neighbours_come_from_the_last_observed_frame_only(tmp_path: Path) -> None:
     # 1 walks along x for 20 frames; 2 walks beside it 1 m to the left at 0.3 m a step; 3 stands 8 m away;
     # 4 appears next to 1 only in its future (frames 80 on): it must not be a neighbour of that window
@@ -47,7 +42,7 @@ def test_window_neighbours_come_from_the_last_observed_frame_only(tmp_path: Path
     rows += [(10 * k, 2, 0.3 * k, 1.0) for k in range(20)]
     rows += [(10 * k, 3, 0.0, 8.0) for k in range(20)]
     rows += [(10 * k, 4, 0.5 * k, -0.5) for k in range(8, 20)]
-    write_scene(tmp_path, rows)
+    write_eth_ucy_scene(tmp_path, sorted(rows))
     windows = extract_windows(eth_ucy_tracks(tmp_path, "eth", "test"), 8, 12, 10, neighbour_radius=5.0)
     first = {object_id: index for index, object_id in enumerate(windows.object_ids)}
     walker = windows.neighbours.select(first[1])

@@ -3,14 +3,9 @@ from pathlib import Path
 
 import numpy as np
 
+from conftest import write_eth_ucy_scene
 from perception.prediction.sources import ETH_UCY_PROTOCOL, eth_ucy_tracks, kitti_tracks
 from perception.prediction.windows import extract_windows, window_starts
-
-
-def write_scene(root: Path, rows: list[tuple[int, int, float, float]]) -> None:
-    folder = root / "eth" / "test"
-    folder.mkdir(parents=True)
-    (folder / "tiny.txt").write_text("".join(f"{f}\t{p}\t{x}\t{y}\n" for f, p, x, y in rows))
 
 
 def test_window_starts_skip_gaps() -> None:
@@ -25,7 +20,7 @@ def test_every_full_window_of_a_hand_made_file(tmp_path: Path) -> None:
     rows = [(10 * k, 1, 0.5 * k, 1.0) for k in range(21)]
     rows += [(10 * k, 2, 0.0, 0.1 * k) for k in range(19)]
     rows += [(10 * k + (10 if k > 4 else 0), 3, float(k), 0.0) for k in range(20)]
-    write_scene(tmp_path, sorted(rows))
+    write_eth_ucy_scene(tmp_path, sorted(rows))
     protocol = ETH_UCY_PROTOCOL
     windows = extract_windows(
         eth_ucy_tracks(tmp_path, "eth", "test"), protocol.obs_len, protocol.pred_len, 10, neighbour_radius=5.0
