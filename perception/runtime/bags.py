@@ -1,6 +1,7 @@
 """ROS 2 bag access with rosbags (sqlite3 or MCAP), including our own message types (no rclpy)."""
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 from collections.abc import Iterator
@@ -52,11 +53,24 @@ def _bag_error(path: Path, error: BaseException) -> BagReadError:
     return BagReadError(f"{path}: cannot read the bag (corrupt or truncated?): {type(error).__name__}: {detail}")
 
 
+# a fully qualified ROS 2 topic name, as bags store them: /token[/token...], tokens not starting with a digit
+_TOPIC_NAME = re.compile(r"(/[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _checked_topic(path: Path, topic: str) -> str:
+    """The topic name; BagReadError where a corrupt bag gives a name no ROS 2 topic can have."""
+    if not _TOPIC_NAME.fullmatch(topic):
+        raise BagReadError(f"{path}: cannot read the bag (corrupt?): invalid topic name {topic!r}")
+    return topic
+
+
 def read_messages(path: str | Path, topics: list[str] | None = None) -> Iterator[BagMessage]:
     """Messages of a bag (directory, .mcap or .db3) in log-time order; raises BagReadError on a bad bag."""
     path = Path(path)
     try:
         with Reader(path) as reader:
+            for connection in reader.connections:
+                _checked_topic(path, connection.topic)
             connections = [c for c in reader.connections if not topics or c.topic in topics]
             for connection, timestamp, raw in reader.messages(connections=connections):
                 yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(raw))
@@ -69,7 +83,7 @@ def bag_topics(path: str | Path) -> dict[str, str]:
     path = Path(path)
     try:
         with Reader(path) as reader:
-            return {c.topic: c.msgtype for c in reader.connections}
+            return {_checked_topic(path, c.topic): c.msgtype for c in reader.connections}
     except (OSError, *_CORRUPT_DATA_ERRORS) as error:
         raise _bag_error(path, error) from error
 
