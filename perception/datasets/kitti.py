@@ -78,3 +78,21 @@ def read_calibration(path: str | Path) -> KittiCalibration:
     if "P2" not in entries or rect is None or velo is None:
         raise ValueError(f"{path}: missing P2, R0_rect or Tr_velo_to_cam")
     return KittiCalibration(entries["P2"].reshape(3, 4), rect.reshape(3, 3), velo.reshape(3, 4))
+
+
+def read_poses(path: str | Path) -> np.ndarray:
+    """Camera poses in KITTI odometry layout: one row-major 3x4 camera-to-world matrix per line (frame 0 first).
+
+    Returns (N, 4, 4) homogeneous world_from_camera transforms in rectified camera axes (x right, y down, z forward).
+    """
+    rows = []
+    for line_number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 12:
+            raise ValueError(f"{path}:{line_number}: expected 12 values (a 3x4 pose), got {len(fields)}")
+        rows.append([float(v) for v in fields])
+    poses = np.tile(np.eye(4), (len(rows), 1, 1))
+    poses[:, :3, :] = np.array(rows).reshape(-1, 3, 4)
+    return poses

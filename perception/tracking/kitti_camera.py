@@ -49,3 +49,12 @@ class KittiRig:
         """Pose of image_02: the rectified frame shifted by P2's baseline, P2 = K [I | t]."""
         centre_rect = -np.linalg.solve(self.intrinsics, calibration.P2[:, 3])
         return CameraPose.from_optical_rotation(self.vehicle_from_rect[:3, :3], self.to_vehicle(centre_rect[None])[0])
+
+    def odom_from_vehicle(self, world_from_camera: np.ndarray) -> np.ndarray:
+        """(N, 4, 4) camera poses (KITTI odometry layout, rectified axes) -> vehicle poses in an odom frame.
+
+        The odom frame is the vehicle frame at the first pose (REP 105: fixed to the world, x forward, y left,
+        z up at the start), so odom_from_vehicle[k] = V world_from_camera[k] V^-1 with V = vehicle_from_rect.
+        """
+        first_inverse = np.linalg.inv(world_from_camera[0])
+        return self.vehicle_from_rect @ first_inverse @ world_from_camera @ np.linalg.inv(self.vehicle_from_rect)
