@@ -78,8 +78,8 @@ class Probe(BackgroundNode):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+        from perception.camera_calibration import pinhole_intrinsics
         from perception.msg import PredictedObjects, TrackedObjects
-        from perception.runtime.video_to_bag import PinholeCamera
 
         super().__init__("load_benchmark")
         self.raw = raw
@@ -88,7 +88,7 @@ class Probe(BackgroundNode):
         self.image_publisher = self.node.create_publisher(self.image_type, topic, 10)
         self.info_publisher = self.node.create_publisher(CameraInfo, INFO_TOPIC, 10)
         self.info = CameraInfo(width=1280, height=720, distortion_model="plumb_bob")
-        self.info.k = PinholeCamera(1280, 720, 60.0).intrinsics.ravel().tolist()
+        self.info.k = pinhole_intrinsics(1280, 720, 60.0).ravel().tolist()
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = defaultdict(list)  # topic -> ms, this interval
         self.status: dict[str, dict[str, str]] = {}

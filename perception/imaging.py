@@ -57,6 +57,40 @@ def decode_raw(data: bytes | memoryview | np.ndarray, width: int, height: int, e
         raise ImageDecodeError(f"cannot convert {width}x{height} {encoding} to BGR: {error.err}") from None
 
 
+# Bayer pattern -> (row, column) of the red and of the blue sample in each 2x2 cell (greens fill the others)
+_BAYER_CELLS = {"bayer_rggb8": ((0, 0), (1, 1)), "bayer_bggr8": ((1, 1), (0, 0)),
+                "bayer_gbrg8": ((1, 0), (0, 1)), "bayer_grbg8": ((0, 1), (1, 0))}
+
+
+ENCODABLE = ("bgr8", "rgb8", "bgra8", "rgba8", "mono8", "mono16", *_BAYER_CELLS)
+
+
+def encode_raw(image: np.ndarray, encoding: str) -> tuple[bytes, int]:
+    """A BGR uint8 array as a sensor_msgs/Image payload in `encoding` (what a camera driver would send):
+    (data, step). Bayer encodings keep one colour sample per pixel; mono16 spreads 8 bits over 16."""
+    if encoding == "bgr8":
+        pixels = image
+    elif encoding == "rgb8":
+        pixels = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif encoding == "bgra8":
+        pixels = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    elif encoding == "rgba8":
+        pixels = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+    elif encoding == "mono8":
+        pixels = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif encoding == "mono16":
+        pixels = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype("<u2") * 257
+    elif encoding in _BAYER_CELLS:
+        (red_row, red_column), (blue_row, blue_column) = _BAYER_CELLS[encoding]
+        pixels = image[..., 1].copy()
+        pixels[red_row::2, red_column::2] = image[red_row::2, red_column::2, 2]
+        pixels[blue_row::2, blue_column::2] = image[blue_row::2, blue_column::2, 0]
+    else:
+        raise ImageDecodeError(f"cannot encode to {encoding!r}; supported: {', '.join(ENCODABLE)}")
+    pixels = np.ascontiguousarray(pixels)
+    return pixels.tobytes(), pixels.strides[0]
+
+
 def decode_compressed(data: bytes | memoryview | np.ndarray) -> np.ndarray:
     """JPEG or PNG bytes (sensor_msgs/CompressedImage.data) as an (h, w, 3) uint8 BGR array."""
     buffer = np.frombuffer(data, np.uint8)

@@ -9,16 +9,13 @@ from geometry_msgs.msg import Point, Vector3
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from perception.camera_calibration import CalibrationError as CameraInfoError, camera_matrix
 from perception.imaging import decode_compressed, decode_raw
 from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
 )
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
-
-
-class CameraInfoError(ValueError):
-    """CameraInfo that cannot describe a pinhole camera."""
 
 
 # Valid ObjectClassification.label values; message fields are checked here because rclpy does not reject
@@ -79,16 +76,8 @@ def bgr_to_image(image: np.ndarray, header: Header) -> Image:
 
 
 def intrinsics_from_camera_info(message: CameraInfo) -> np.ndarray:
-    """The 3x3 camera matrix (rectified P if set, else K), checked for NaN and zero focal lengths."""
-    projection = np.asarray(message.p, dtype=float).reshape(3, 4)
-    matrix = projection[:, :3] if projection[0, 0] > 0 else np.asarray(message.k, dtype=float).reshape(3, 3)
-    if not np.all(np.isfinite(matrix)):
-        raise CameraInfoError("camera matrix contains NaN or infinity")
-    if matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
-        raise CameraInfoError(f"focal lengths must be > 0, got fx={matrix[0, 0]}, fy={matrix[1, 1]}")
-    if message.width == 0 or message.height == 0:
-        raise CameraInfoError("image size is zero")
-    return matrix
+    """The 3x3 camera matrix (rectified P if set, else K); CameraInfoError for NaN, zero focal lengths or size."""
+    return camera_matrix(message.k, message.p, message.width, message.height)
 
 
 def _classification(label: int, probability: float) -> ObjectClassification:

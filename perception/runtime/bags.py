@@ -1,13 +1,18 @@
-"""ROS 2 bag access with rosbags (sqlite3 or MCAP), including our own message types (no rclpy)."""
+"""Bag access with rosbags (no rclpy): ROS 2 bags (sqlite3 or MCAP), including our own message types, and
+ROS 1 `.bag` files, whose messages are converted to ROS 2 (CDR) as they are read."""
 from __future__ import annotations
 
 import re
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rosbags.convert.converter import STATIC_MSGTYPE_RENAMES, generate_message_converter
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag1 import ReaderError as Ros1ReaderError
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
@@ -42,13 +47,18 @@ class BagReadError(RuntimeError):
 
 
 # What rosbags raises, besides its ReaderError, on corrupt or truncated files (found by test/test_fuzz_bags.py).
-_CORRUPT_DATA_ERRORS = (ReaderError, UnicodeDecodeError, OverflowError, MemoryError, TypeError, ValueError,
-                        KeyError, IndexError, EOFError, struct.error)
+_CORRUPT_DATA_ERRORS = (ReaderError, Ros1ReaderError, AnyReaderError, UnicodeDecodeError, OverflowError, MemoryError,
+                        TypeError, ValueError, KeyError, IndexError, EOFError, struct.error)
+BAG_SUFFIXES = (".mcap", ".db3", ".bag")
 
 
 def _bag_error(path: Path, error: BaseException) -> BagReadError:
-    if isinstance(error, FileNotFoundError) or not path.exists():
+    if not path.exists():
         return BagReadError(f"{path}: no such bag")
+    if path.is_dir() and not (path / "metadata.yaml").exists():
+        return BagReadError(f"{path}: a folder without metadata.yaml is not a ROS 2 bag")
+    if path.is_file() and path.suffix not in BAG_SUFFIXES:
+        return BagReadError(f"{path}: not a bag (expected a .mcap, .db3 or ROS 1 .bag file, or a ROS 2 bag folder)")
     detail = str(error) or type(error).__name__
     return BagReadError(f"{path}: cannot read the bag (corrupt or truncated?): {type(error).__name__}: {detail}")
 
@@ -64,28 +74,91 @@ def _checked_topic(path: Path, topic: str) -> str:
     return topic
 
 
-def read_messages(path: str | Path, topics: list[str] | None = None) -> Iterator[BagMessage]:
-    """Messages of a bag (directory, .mcap or .db3) in log-time order; raises BagReadError on a bad bag."""
+def is_ros1_bag(path: str | Path) -> bool:
+    return Path(path).suffix == ".bag"
+
+
+@contextmanager
+def _open_reader(path: Path) -> Iterator[Reader | AnyReader]:
+    """rosbags' rosbag2 reader, or its AnyReader for a ROS 1 .bag (which parses the bag's message definitions)."""
+    reader = AnyReader([path]) if is_ros1_bag(path) else Reader(path)
+    with reader:
+        yield reader
+
+
+def _ros2_msgtype(msgtype: str) -> str:
+    """The ROS 2 name of a (normalised) ROS 1 message type, e.g. tf/msg/tfMessage -> tf2_msgs/msg/TFMessage."""
+    return STATIC_MSGTYPE_RENAMES.get(msgtype, msgtype)
+
+
+def _ros1_converters(reader: AnyReader, typestore: Typestore) -> dict[str, Callable[[bytes], memoryview]]:
+    """ROS 1 message type -> function turning its serialized bytes into ROS 2 CDR (rosbags' own converter).
+
+    Standard types (sensor_msgs/Image, CameraInfo, ...) map onto the ROS 2 Jazzy definitions; types that ROS 2
+    does not have are registered in `typestore` from the bag's own definitions.
+    """
+    converters = {}
+    for connection in reader.connections:
+        msgtype = _ros2_msgtype(connection.msgtype)
+        if msgtype not in typestore.fielddefs:
+            text = reader.typestore.generate_msgdef(connection.msgtype, ros_version=2)[0]
+            types = get_types_from_msg(text, msgtype)
+            types.pop("std_msgs/msg/Header", None)
+            typestore.register(types)
+        converters[connection.msgtype] = generate_message_converter(
+            reader.typestore, typestore, connection.msgtype, msgtype, {}, src_is2=False, dst_is2=True)
+    return converters
+
+
+def read_messages(path: str | Path, topics: list[str] | None = None,
+                  typestore: Typestore | None = None) -> Iterator[BagMessage]:
+    """Messages of a bag (directory, .mcap, .db3 or ROS 1 .bag) in log-time order, as ROS 2 CDR bytes;
+    raises BagReadError on a bad bag. `typestore` learns the types of a ROS 1 bag that ROS 2 does not have."""
     path = Path(path)
     try:
-        with Reader(path) as reader:
+        with _open_reader(path) as reader:
             for connection in reader.connections:
                 _checked_topic(path, connection.topic)
             connections = [c for c in reader.connections if not topics or c.topic in topics]
+            if isinstance(reader, AnyReader):
+                converters = _ros1_converters(reader, typestore or get_typestore(Stores.ROS2_JAZZY))
+                for connection, timestamp, raw in reader.messages(connections=connections):
+                    yield BagMessage(connection.topic, _ros2_msgtype(connection.msgtype), timestamp,
+                                     bytes(converters[connection.msgtype](raw)))
+                return
             for connection, timestamp, raw in reader.messages(connections=connections):
                 yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(raw))
     except (OSError, *_CORRUPT_DATA_ERRORS) as error:
         raise _bag_error(path, error) from error
 
 
-def bag_topics(path: str | Path) -> dict[str, str]:
-    """Topic name -> message type of a bag; raises BagReadError on a bad bag."""
+@dataclass
+class TopicInfo:
+    topic: str
+    msgtype: str  # the ROS 2 type
+    count: int
+    rate_hz: float  # mean rate over the bag's duration
+
+
+def topic_infos(path: str | Path) -> list[TopicInfo]:
+    """Each topic of a bag with its type, message count and mean rate, from the bag's index (no message is read)."""
     path = Path(path)
     try:
-        with Reader(path) as reader:
-            return {_checked_topic(path, c.topic): c.msgtype for c in reader.connections}
+        with _open_reader(path) as reader:
+            counts: dict[tuple[str, str], int] = {}
+            for c in reader.connections:
+                key = (_checked_topic(path, c.topic), _ros2_msgtype(c.msgtype))
+                counts[key] = counts.get(key, 0) + c.msgcount
+            duration_s = reader.duration / 1e9 if reader.message_count > 1 else 0.0
     except (OSError, *_CORRUPT_DATA_ERRORS) as error:
         raise _bag_error(path, error) from error
+    return [TopicInfo(topic, msgtype, count, (count - 1) / duration_s if duration_s > 0 and count > 1 else 0.0)
+            for (topic, msgtype), count in sorted(counts.items())]
+
+
+def bag_topics(path: str | Path) -> dict[str, str]:
+    """Topic name -> (ROS 2) message type of a bag; raises BagReadError on a bad bag."""
+    return {info.topic: info.msgtype for info in topic_infos(path)}
 
 
 class McapFileWriter:

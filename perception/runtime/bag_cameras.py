@@ -1,0 +1,97 @@
+"""Finding the cameras of a bag (no ROS): image topics by message type, each paired with its CameraInfo by namespace.
+
+`/ns/image_raw`, `/ns/image_raw/compressed`, `/ns/image/compressed`, `/ns/image_rect_color`, ... all belong to
+the camera namespace `/ns`, whose calibration is `/ns/camera_info`; where that topic is missing, the nearest
+enclosing namespace's `camera_info` is used (one calibration topic shared by several cameras), else none.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+# image_transport's names for encoded streams: /ns/image_raw/compressed is the image /ns/image_raw, compressed
+TRANSPORT_SUFFIXES = ("compressed", "compressedDepth", "theora", "ffmpeg", "h264", "zstd")
+# topic tokens that name a stream, not a camera, skipped when a camera is named after its namespace
+GENERIC_TOKENS = {"image", "image_raw", "image_color", "image_rect", "image_rect_color", "image_mono", "camera",
+                  "cameras", "sensing", "sensors", "compressed"}
+
+
+class CameraSelectionError(ValueError):
+    """The bag's cameras do not allow the requested choice; the message lists what the bag has."""
+
+
+@dataclass(frozen=True)
+class BagCamera:
+    name: str  # a valid namespace token, e.g. cam_left
+    image_topic: str
+    image_type: str  # sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage
+    info_topic: str | None  # None: the bag has no calibration for this camera
+
+    @property
+    def transport(self) -> str:
+        """The detector's image_transport parameter for this camera."""
+        return "compressed" if self.image_type.endswith("CompressedImage") else "raw"
+
+
+def camera_namespace(image_topic: str) -> str:
+    """`/a/b/image_raw/compressed` -> `/a/b`; `/image_raw` -> `` (the root)."""
+    tokens = image_topic.strip("/").split("/")
+    if len(tokens) > 1 and tokens[-1] in TRANSPORT_SUFFIXES:
+        tokens = tokens[:-1]
+    return "".join(f"/{token}" for token in tokens[:-1])
+
+
+def _info_topic(namespace: str, info_topics: set[str]) -> str | None:
+    while True:
+        if f"{namespace}/camera_info" in info_topics:
+            return f"{namespace}/camera_info"
+        if not namespace:
+            return None
+        namespace = namespace.rsplit("/", 1)[0]
+
+
+def _names(namespaces: list[str]) -> list[str]:
+    """Short distinct names: the last specific token of each namespace, more tokens where two would clash."""
+    tokens = [[t for t in ns.strip("/").split("/") if t and t not in GENERIC_TOKENS] or ["camera"] for ns in namespaces]
+    for depth in range(1, max(len(t) for t in tokens) + 2):
+        names = ["_".join(t[-depth:]) for t in tokens]
+        if len(set(names)) == len(names):
+            return names
+    return [f"camera{index}" for index in range(len(namespaces))]
+
+
+def find_cameras(topics: dict[str, str]) -> list[BagCamera]:
+    """The cameras among a bag's topics (topic -> message type), sorted by image topic."""
+    images = sorted(topic for topic, msgtype in topics.items() if msgtype in IMAGE_TYPES)
+    if not images:
+        return []
+    info_topics = {topic for topic, msgtype in topics.items() if msgtype == CAMERA_INFO_TYPE}
+    namespaces = [camera_namespace(topic) for topic in images]
+    return [BagCamera(name, topic, topics[topic], _info_topic(namespace, info_topics))
+            for name, topic, namespace in zip(_names(namespaces), images, namespaces)]
+
+
+def select_cameras(cameras: list[BagCamera], bag: object, camera_topic: str | None = None) -> list[BagCamera]:
+    """All cameras, or the one whose image topic is `camera_topic`; CameraSelectionError when there is none."""
+    if not cameras:
+        raise CameraSelectionError(f"{bag}: no image topics (sensor_msgs/Image or CompressedImage) in the bag")
+    if camera_topic is None:
+        return cameras
+    chosen = [camera for camera in cameras if camera.image_topic == camera_topic]
+    if not chosen:
+        raise CameraSelectionError(f"{bag}: no image topic {camera_topic}; its image topics: "
+                                   + ", ".join(camera.image_topic for camera in cameras))
+    return chosen
+
+
+def format_topic_list(infos: list, cameras: list[BagCamera]) -> str:
+    """`--list` output: every topic with type, count and rate, then the cameras found and their calibration."""
+    width = max([len(info.topic) for info in infos] + [5])
+    lines = [f"{'topic':<{width}}  {'type':<40} {'messages':>8} {'rate Hz':>8}"]
+    lines += [f"{info.topic:<{width}}  {info.msgtype:<40} {info.count:>8} {info.rate_hz:>8.2f}" for info in infos]
+    lines.append(f"cameras: {len(cameras)}")
+    for camera in cameras:
+        info = camera.info_topic or "no CameraInfo (image-space tracking unless --camera-info or --fov)"
+        lines.append(f"  {camera.name}: {camera.image_topic} ({camera.transport}) + {info}")
+    return "\n".join(lines)
