@@ -5,6 +5,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -16,13 +17,16 @@ from perception.msg import DetectedObjects
 from perception.resources import model_path
 
 NS = "/perception"
-GOOD, RAW, NO_MODEL, CORRUPT = (f"{NS}/{camera}/detector" for camera in ("good", "raw", "nomodel", "corrupt"))
+GOOD, RAW, NO_MODEL, CORRUPT, BROKEN, FALLBACK = (
+    f"{NS}/{camera}/detector" for camera in ("good", "raw", "nomodel", "corrupt", "broken", "fallback"))
+# torch.save([1, 2]) is a checkpoint Ultralytics cannot read: it raises AttributeError, a type no backend expects.
+BROKEN_REASON = "AttributeError: 'list' object has no attribute 'model'"
 
 
 def camera(topic: str, transport: str = "compressed", model: str = "", imgsz=320, conf=0.25, iou=0.45,
-           backend="onnxruntime") -> dict:
+           backend="onnxruntime", fallback=True) -> dict:
     return {"image": topic, "transport": transport, "model": model, "imgsz": imgsz, "conf": conf, "iou": iou,
-            "backend": backend}
+            "backend": backend, "fallback": fallback}
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +35,9 @@ def graph(tmp_path_factory, ros_module):
     onnx = model_path("yolov8n_coco_320.onnx").read_bytes()
     corrupt = folder / "truncated_320.onnx"
     corrupt.write_bytes(onnx[: len(onnx) // 3])
+    broken = folder / "broken.pt"
+    torch.save([1, 2], broken)
+    (folder / "broken_320.onnx").write_bytes(onnx)  # what the fallback backend (onnxruntime) loads
     document = {
         "cameras": {
             "good": camera("/rel/good/image/compressed"),
@@ -38,15 +45,17 @@ def graph(tmp_path_factory, ros_module):
             "raw": camera("/rel/raw/image", "raw", imgsz=0, conf=5.0, iou=1, backend="banana"),
             "nomodel": camera("/rel/nomodel/image/compressed", model=str(folder / "missing_320.onnx")),
             "corrupt": camera("/rel/corrupt/image/compressed", model=str(corrupt)),
+            "broken": camera("/rel/broken/image/compressed", model=str(broken), backend="torch", fallback=False),
+            "fallback": camera("/rel/fallback/image/compressed", model=str(broken), backend="torch"),
         },
         "nodes": {"detector": {"per_camera": True, "remappings": {"image": "{image}"}, "parameters": {
             "image_transport": "{transport}", "model": "{model}", "imgsz": "{imgsz}", "conf_threshold": "{conf}",
-            "iou_threshold": "{iou}", "backend": "{backend}"}}},
+            "iou_threshold": "{iou}", "backend": "{backend}", "fallback": "{fallback}"}}},
     }
     with RunningGraph(folder, document) as running:
         running.diagnostics = ros_module.collect(DiagnosticArray, "/diagnostics", 100)
         running.detections = {name: ros_module.collect(DetectedObjects, f"{name.rsplit('/', 1)[0]}/detections", 50)
-                              for name in (GOOD, RAW)}
+                              for name in (GOOD, RAW, FALLBACK)}
         yield running
         for node in running.runner.nodes:
             assert node.process.poll() is None, f"{node.spec.full_name} died during the module"
@@ -161,6 +170,7 @@ def test_truncated_and_non_jpeg_compressed_images_are_rejected(graph, ros_module
 @pytest.mark.parametrize("node, topic, reason", [
     (NO_MODEL, "/rel/nomodel/image/compressed", "model file not found"),
     (CORRUPT, "/rel/corrupt/image/compressed", "is not a readable ONNX model (corrupt or truncated?)"),
+    (BROKEN, "/rel/broken/image/compressed", BROKEN_REASON),  # an unexpected exception type
 ])
 def test_missing_or_corrupt_model_keeps_the_node_up_reporting_error_and_counting_frames(
         graph, ros_module, highway_frames, node, topic, reason):
@@ -178,3 +188,13 @@ def test_missing_or_corrupt_model_keeps_the_node_up_reporting_error_and_counting
     assert diagnostic_count(graph.diagnostics, node, "frames_processed") == 0
     assert "rejected input (no_model" in graph.log(node)
     graph.runner.check()
+
+
+def test_a_backend_failing_with_an_unexpected_exception_falls_back_to_the_next(graph, ros_module, highway_frames):
+    assert ros_module.wait_for(lambda: diagnostic_values(graph.diagnostics, FALLBACK).get("backend") == "onnxruntime",
+                               60)
+    assert f"detector backend torch unavailable: {BROKEN_REASON}" in graph.log(FALLBACK)
+    assert latest_status(graph.diagnostics, FALLBACK).level == DiagnosticStatus.OK
+    pub = publisher(ros_module, CompressedImage, "/rel/fallback/image/compressed")
+    publish_until_detected(ros_module, pub, stamped(CompressedImage(format="jpeg", data=jpeg(highway_frames[3])), 40),
+                           graph.detections[FALLBACK], 40)

@@ -28,6 +28,13 @@ def backend_candidates(backend: str, fallback: bool, gpu: bool) -> tuple[str, ..
     return FALLBACK_ORDER[FALLBACK_ORDER.index(backend) :] if fallback else (backend,)
 
 
+def setup_failure_reason(error: Exception) -> str:
+    """One line saying why a backend could not start; unexpected exception types are named."""
+    if isinstance(error, DetectorSetupError):
+        return str(error)
+    return f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}"
+
+
 def open_backend(name: str, model_path: Path, imgsz: int, device: str | None, options: Mapping) -> InferenceBackend:
     """Instantiate one backend; its module is imported only now, so missing libraries fail here."""
     if name == "onnxruntime":
@@ -71,7 +78,8 @@ def create_detector(
     model: Ultralytics .pt, Ultralytics-exported ONNX, or TensorRT engine (default: the installed
         models/yolov8n_coco.pt and its ONNX siblings).
     backend: "auto", "tensorrt", "torch" or "onnxruntime"; with fallback=True the ones after it in
-        FALLBACK_ORDER are tried when it cannot run (each failure is logged).
+        FALLBACK_ORDER are tried when it cannot run, whatever it raised (each failure is logged); an
+        unexpected exception of the last candidate is raised as DetectorSetupError naming its type.
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
     status_callback: called with progress messages, e.g. while a TensorRT engine builds.
@@ -90,11 +98,15 @@ def create_detector(
             model_path = model_for_backend(model, name, imgsz)
             report(f"starting {name} backend with {model_path}")
             instance = open_backend(name, model_path, imgsz, device, {**backend_options, "status_callback": report})
-        except DetectorSetupError as error:
+        except Exception as error:  # any failure of one backend (a library's own exception too) tries the next
+            reason = setup_failure_reason(error)
+            expected = isinstance(error, DetectorSetupError)
+            LOGGER.warning("detector backend %s unavailable: %s", name, reason, exc_info=not expected)
             if len(candidates) == 1:
-                raise
-            failures.append(f"{name}: {error}")
-            LOGGER.warning("detector backend %s unavailable: %s", name, error)
+                if expected:
+                    raise
+                raise DetectorSetupError(f"the {name} backend failed to start: {reason}") from error
+            failures.append(f"{name}: {reason}")
             continue
         if instance.input_hw not in (None, (imgsz, imgsz)):
             raise ValueError(f"{model_path} takes {instance.input_hw} inputs, but imgsz={imgsz} was requested")

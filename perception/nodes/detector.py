@@ -8,12 +8,13 @@ Publishes   detections   perception/DetectedObjects, header = the image's stamp 
 from __future__ import annotations
 
 import time
+import traceback
 
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
 from perception.detection.errors import DetectorSetupError
-from perception.detection.factory import BACKENDS
+from perception.detection.factory import BACKENDS, setup_failure_reason
 from perception.imaging import ImageDecodeError
 from perception.msg import DetectedObjects
 from perception.ros.conversions import bgr_to_image, detections_to_msg, image_to_bgr, stamp_seconds
@@ -64,9 +65,12 @@ class DetectorNode(Node):
         self.diagnostics.set_status(WARN, "loading model")
         try:
             self.detector = detector_from_parameters(self.params, status_callback=self.report_setup)
-        except (DetectorSetupError, ValueError, OSError) as error:
-            self.get_logger().error(f"detector cannot start: {error}")
-            self.diagnostics.set_status(ERROR, f"no detector: {error}")
+        except Exception as error:  # whatever a backend raises, the node stays up and says why on /diagnostics
+            reason = setup_failure_reason(error)
+            self.get_logger().error(f"detector cannot start: {reason}")
+            if not isinstance(error, (DetectorSetupError, ValueError, OSError)):
+                self.get_logger().error(traceback.format_exc())
+            self.diagnostics.set_status(ERROR, f"no detector: {reason}")
             return False
         self.diagnostics.extra["backend"] = self.detector.backend_name
         self.diagnostics.set_status(OK, f"running ({self.detector.backend_name})")

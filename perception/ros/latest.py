@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from perception.ros.diagnostics import NodeDiagnostics
+from perception.ros.diagnostics import ERROR, NodeDiagnostics
 
 T = TypeVar("T")
 
@@ -37,7 +38,8 @@ class NewestMessageWorker:
 
     The subscription callback only stores the message, so the executor never blocks and DDS queues never
     overflow unseen; a message replaced before it was processed is counted as `<unit>_skipped`. A failing
-    `setup` (e.g. a model that cannot load) leaves the node up, rejecting each message as `no_model`.
+    `setup` (e.g. a model that cannot load; False or any exception) leaves the node up, rejecting each message
+    as `no_model`.
     """
 
     def __init__(self, name: str, diagnostics: NodeDiagnostics, process: Callable[[T], None],
@@ -54,7 +56,7 @@ class NewestMessageWorker:
             self.diagnostics.count(f"{self.unit}_skipped")
 
     def _run(self) -> None:
-        ready = self.setup() if self.setup else True
+        ready = self._set_up()
         while not self._stop.is_set():
             message = self.slot.take(timeout_s=0.2)
             if message is None:
@@ -66,6 +68,18 @@ class NewestMessageWorker:
                 self.process(message)
             except Exception as error:  # keep the node alive on any per-message failure, but count and log it
                 self.diagnostics.reject("processing_error", repr(error))
+
+    def _set_up(self) -> bool:
+        """Run `setup`; one that raises (not only one that returns False) leaves the node up reporting ERROR."""
+        if self.setup is None:
+            return True
+        try:
+            return self.setup()
+        except Exception as error:
+            self.diagnostics.set_status(ERROR, f"{self._thread.name} failed to start: {error!r}")
+            self.diagnostics.node.get_logger().error(
+                f"{self._thread.name} failed to start:\n{traceback.format_exc()}")
+            return False
 
     def close(self) -> None:
         self._stop.set()
