@@ -30,3 +30,7 @@ print("colcon install OK:", perception.__file__, "|", share_dir(), "|", type(mes
       "|", len(load_graph(config_path("perception.yaml")).nodes), "nodes in the graph")
 PY
 test -x "$WORKSPACE/install/perception/lib/perception/detector"
+# Executables start the Python the build was configured with, not whichever python3 PATH finds first.
+shebang=$(head -n 1 "$WORKSPACE/install/perception/lib/perception/detector")
+test "$shebang" = "#!$VENV/bin/python3" || { echo "detector starts with '$shebang', expected #!$VENV/bin/python3"; exit 1; }
+echo "entry points run $VENV/bin/python3"
