@@ -10,7 +10,8 @@ import numpy as np
 
 from perception.prediction.history import TrackHistories
 from perception.stamps import StampGuard, StampVerdict
-from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
+from perception.tracking.ego_motion import EgoMotion, FrameMotion, ground_to_odom
+from perception.tracking.ground_plane import CameraPose, GroundMeasurements, GroundPlaneProjector
 from perception.tracking.tracker import Tracker, TrackerConfig
 from perception.types import Detections, PredictedPath, Track
 
@@ -26,6 +27,7 @@ class StageOutput:
     verdict: StampVerdict  # DUPLICATE / OUT_OF_ORDER: input skipped, nothing else set
     tracks: list[Track] | None = None
     paths: dict[int, list[PredictedPath]] | None = None
+    ground_frame_id: str = ""  # frame of the tracks' ground positions and velocities; empty when there are none
 
 
 def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None) -> "Detector":
@@ -44,16 +46,25 @@ def camera_pose_from_parameters(p: dict[str, Any]) -> CameraPose:
 
 
 class TrackingStage:
-    """Ground-plane projection (once intrinsics are known) + tracker + stamp checks."""
+    """Ground-plane projection (once intrinsics are known) + ego-motion (odometry) + tracker + stamp checks.
+
+    Ground measurements are moved into the odom frame with the vehicle pose at the image stamp when odometry
+    gives one (velocities over the ground), and stay in the vehicle frame otherwise (see EgoMotion)."""
 
     @classmethod
     def from_parameters(cls, p: dict[str, Any]) -> "TrackingStage":
         config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
                                report_coasting=p["report_coasting"])
-        return cls(config, camera_pose_from_parameters(p), p["reset_after_backward_jump_s"])
+        ego_motion = None
+        if p["odometry_source"] != "none":
+            ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],
+                                   p["odometry_timeout_s"])
+        return cls(config, camera_pose_from_parameters(p), p["reset_after_backward_jump_s"], p["vehicle_frame"],
+                   ego_motion)
 
-    def __init__(self, config: TrackerConfig, pose: CameraPose, reset_after_backward_jump_s: float = 2.0) -> None:
-        self.config, self.pose = config, pose
+    def __init__(self, config: TrackerConfig, pose: CameraPose, reset_after_backward_jump_s: float = 2.0,
+                 vehicle_frame: str = "base_link", ego_motion: EgoMotion | None = None) -> None:
+        self.config, self.pose, self.vehicle_frame, self.ego_motion = config, pose, vehicle_frame, ego_motion
         self.tracker = Tracker(config)
         self.stamps = StampGuard(reset_after_backward_jump_s)
         self.projector: GroundPlaneProjector | None = None
@@ -73,8 +84,27 @@ class TrackingStage:
             return StageOutput(verdict)
         if verdict is StampVerdict.TIME_JUMPED_BACK:
             self.tracker.reset()
+            if self.ego_motion is not None:
+                self.ego_motion.restart()
+        motion = self.ego_motion.at(stamp) if self.ego_motion is not None else None
+        if motion is not None and motion.frame_changed:
+            self.tracker.forget_ground()
         ground = self.projector.project_boxes(detections.boxes) if self.projector and len(detections) else None
-        return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground))
+        ground, frame = self._in_ground_frame(ground, motion)
+        return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame)
+
+    def _in_ground_frame(
+        self, ground: GroundMeasurements | None, motion: FrameMotion | None
+    ) -> tuple[GroundMeasurements | None, str]:
+        """This frame's measurements in its ground frame, and that frame's id; no measurements while the ground
+        state coasts in the odom frame without a pose."""
+        if self.projector is None:
+            return None, ""
+        if motion is None or motion.ground_frame_id == self.vehicle_frame:
+            return ground, self.vehicle_frame
+        if motion.pose is None:
+            return None, motion.ground_frame_id
+        return (None if ground is None else ground_to_odom(ground, motion.pose)), motion.ground_frame_id
 
 
 class PredictionStage:
@@ -94,17 +124,21 @@ class PredictionStage:
         self.predictor = predictor
         self.histories = TrackHistories(history_s)
         self.stamps = StampGuard(reset_after_backward_jump_s)
+        self.ground_frame_id = ""
 
     def warm_up(self) -> None:
         """One forward pass, so that the first real message does not pay for initialisation."""
         stamps = np.linspace(0.0, self.predictor.min_history_s + 0.5, 20)
         self.predictor.predict({0: (stamps, np.column_stack([stamps, np.zeros_like(stamps)]))})
 
-    def process(self, tracks: list[Track], stamp: float) -> StageOutput:
+    def process(self, tracks: list[Track], stamp: float, ground_frame_id: str = "") -> StageOutput:
+        """Paths for the tracks; histories restart when the tracks' ground frame changes (odometry started or
+        stopped: positions of the two frames do not mix)."""
         verdict = self.stamps.check(stamp)
         if verdict in SKIPPED:
             return StageOutput(verdict)
-        if verdict is StampVerdict.TIME_JUMPED_BACK:
+        if verdict is StampVerdict.TIME_JUMPED_BACK or ground_frame_id != self.ground_frame_id:
             self.histories.reset()
+            self.ground_frame_id = ground_frame_id
         histories = self.histories.update(stamp, tracks)
         return StageOutput(verdict, tracks=tracks, paths=self.predictor.predict(histories) if histories else {})

@@ -63,7 +63,7 @@ class PredictorNode(Node):
             self.diagnostics.reject("bad_tracks", str(error))
             return
         last = self.stage.stamps.last
-        output = self.stage.process(tracks, stamp)
+        output = self.stage.process(tracks, stamp, message.ground_frame_id)
         if not self.diagnostics.accept_stamp(output.verdict, stamp, last, "histories cleared"):
             return
         self.publisher.publish(predictions_to_msg(output.tracks, output.paths, message.header,

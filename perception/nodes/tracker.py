@@ -2,27 +2,35 @@
 
 Subscribes  detections   perception/DetectedObjects
             camera_info  sensor_msgs/CameraInfo (intrinsics for the ground-plane projection)
+            odometry     nav_msgs/Odometry (odometry_source: topic): the vehicle's pose in the odom frame
 Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and frame_id
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
 The camera pose on the vehicle comes from parameters (camera_x/y/z in metres, camera_roll/pitch/yaw in
-radians, vehicle frame REP 103); without CameraInfo, tracks carry image boxes only.
+radians, vehicle frame REP 103); without CameraInfo, tracks carry image boxes only. With the vehicle pose at the
+image stamp (odometry, or the odom -> vehicle_frame transform with odometry_source: tf where tf2_ros is installed)
+ground positions and velocities are in the odom frame (over the ground); without it in vehicle_frame (relative to
+the moving vehicle). ground_frame_id of every message and /diagnostics say which (see perception.tracking.ego_motion).
 """
 from __future__ import annotations
 
 import time
 
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 
 from perception.msg import DetectedObjects, TrackedObjects
 from perception.ros.conversions import (
-    CameraInfoError, detections_from_msg, intrinsics_from_camera_info, stamp_seconds, tracks_to_msg,
+    CameraInfoError, detections_from_msg, intrinsics_from_camera_info, odometry_from_msg, pose_from_transform,
+    stamp_seconds, tracks_to_msg,
 )
 from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.node_main import run_node
 from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
 from perception.stages import TrackingStage
+from perception.tracking.ego_motion import OdometryVerdict
 from perception.tracking.tracker import TrackerConfig
 
 PARAMETERS = CAMERA_POSE_PARAMETERS + [
@@ -38,7 +46,19 @@ PARAMETERS = CAMERA_POSE_PARAMETERS + [
     ParameterSpec("qos_reliability", "reliable", "reliability of the detections subscription",
                   choices=tuple(RELIABILITY)),
     ParameterSpec("qos_depth", 10, "queue depth of the detections subscription", min=1, max=1000),
+    ParameterSpec("odometry_source", "topic",
+                  "vehicle pose for the odom frame: the odometry topic, the odom -> vehicle_frame transform (tf, "
+                  "needs tf2_ros) or none (ground positions in vehicle_frame)", choices=("topic", "tf", "none")),
+    ParameterSpec("odom_frame", "", "expected frame of the odometry poses; empty: the first odometry's frame "
+                  "(tf: 'odom')"),
+    ParameterSpec("odometry_tolerance_s", 0.1, "farthest odometry stamp from an image stamp still used "
+                  "(interpolated or extrapolated)", min=0.0, max=10.0),
+    ParameterSpec("odometry_timeout_s", 1.0, "seconds without a pose after which ground tracking falls back to "
+                  "vehicle_frame (until then the ground state coasts in the odom frame)", min=0.0, max=60.0),
+    ParameterSpec("odometry_qos_reliability", "reliable", "reliability of the odometry subscription",
+                  choices=tuple(RELIABILITY)),
 ]
+REJECTED_ODOMETRY = (OdometryVerdict.DUPLICATE, OdometryVerdict.TOO_OLD)
 
 
 class TrackerNode(Node):
@@ -51,7 +71,53 @@ class TrackerNode(Node):
         self.create_subscription(DetectedObjects, "detections", self.on_detections,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
         self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, qos_profile("best_effort", 1))
+        self.tf_buffer = None
+        if p["odometry_source"] == "topic":
+            self.create_subscription(Odometry, "odometry", self.on_odometry,
+                                     qos_profile(p["odometry_qos_reliability"], 100))
+        elif p["odometry_source"] == "tf":
+            self.tf_buffer = self.start_tf_listener()
+        self.diagnostics.extra["ground_frame_id"] = ""
         self.diagnostics.set_status(WARN, "waiting for camera_info (tracking image boxes only)")
+
+    def start_tf_listener(self):
+        """A tf2 buffer filled by a listener, or None where tf2_ros is not installed (no PyPI wheel: said so)."""
+        try:
+            import tf2_ros
+        except ImportError:
+            self.get_logger().error("odometry_source is tf but tf2_ros is not installed: no ego-motion")
+            self.diagnostics.extra["odometry"] = "tf2_ros not installed"
+            return None
+        buffer = tf2_ros.Buffer()
+        self.tf_listener = tf2_ros.TransformListener(buffer, self)
+        return buffer
+
+    def on_odometry(self, message: Odometry) -> None:
+        try:
+            stamp, frame, pose = odometry_from_msg(message, self.params["vehicle_frame"])
+            self.add_pose(stamp, frame, pose)
+        except ValueError as error:
+            self.diagnostics.reject("bad_odometry", str(error))
+
+    def add_pose(self, stamp: float, frame: str, pose) -> None:
+        verdict = self.stage.ego_motion.add_odometry(stamp, frame, pose)
+        if verdict in REJECTED_ODOMETRY:
+            self.diagnostics.reject(verdict.value, f"odometry stamp {stamp:.3f} ({verdict.name.lower()}); skipped")
+        self.diagnostics.extra.update({k: str(v) for k, v in self.stage.ego_motion.counters.items()})
+
+    def pose_from_tf(self, stamp_ns: int) -> None:
+        """Look the vehicle pose at the image stamp up in tf2 and store it; failed lookups are counted."""
+        import tf2_ros
+
+        try:
+            transform = self.tf_buffer.lookup_transform(self.params["odom_frame"] or "odom",
+                                                        self.params["vehicle_frame"], Time(nanoseconds=stamp_ns))
+            self.add_pose(*pose_from_transform(transform))
+        except tf2_ros.TransformException as error:
+            self.diagnostics.count("tf_lookup_failed")
+            self.diagnostics.last_rejection["tf_lookup"] = str(error)
+        except ValueError as error:
+            self.diagnostics.reject("bad_transform", str(error))
 
     def on_camera_info(self, message: CameraInfo) -> None:
         try:
@@ -62,6 +128,7 @@ class TrackerNode(Node):
         if self.stage.set_intrinsics(intrinsics):
             self.get_logger().info(f"ground-plane projection from camera_info (fx={intrinsics[0, 0]:.1f})")
             self.diagnostics.set_status(OK, "tracking on the ground plane")
+            self.diagnostics.extra["ground_frame_id"] = ""  # the next frame says which ground frame
 
     def on_detections(self, message: DetectedObjects) -> None:
         self.diagnostics.count("messages_received")
@@ -73,13 +140,32 @@ class TrackerNode(Node):
             self.diagnostics.reject("bad_detections", str(error))
             return
         last = self.stage.stamps.last
+        if self.tf_buffer is not None:
+            self.pose_from_tf(message.header.stamp.sec * 10**9 + message.header.stamp.nanosec)
         output = self.stage.process(detections, stamp)
         if not self.diagnostics.accept_stamp(output.verdict, stamp, last, "tracker reset"):
             return
-        frame = self.params["vehicle_frame"] if self.stage.projector else ""
-        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, frame))
+        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id))
         self.diagnostics.extra["live_tracks"] = str(len(output.tracks))
+        self.report_ground_frame(output.ground_frame_id)
         self.diagnostics.processed(start, stamp)
+
+    def report_ground_frame(self, frame: str) -> None:
+        """Say on /diagnostics which frame the ground output is in, and why."""
+        ego_motion = self.stage.ego_motion
+        if ego_motion is not None:
+            self.diagnostics.extra.update({k: str(v) for k, v in ego_motion.counters.items()})
+        if frame == self.diagnostics.extra["ground_frame_id"] or not frame:
+            return
+        self.diagnostics.extra["ground_frame_id"] = frame
+        if ego_motion is None:
+            self.diagnostics.set_status(OK, f"tracking on the ground plane in {frame} (odometry_source: none)")
+        elif frame == ego_motion.vehicle_frame:
+            self.diagnostics.set_status(WARN, f"tracking on the ground plane in {frame}: no odometry, positions and "
+                                              "velocities are relative to the moving vehicle")
+        else:
+            self.diagnostics.set_status(OK, f"tracking on the ground plane in {frame} (odometry): velocities over "
+                                            "the ground")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point, Vector3
+from geometry_msgs.msg import Point, Quaternion, TransformStamped, Vector3
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -15,6 +16,7 @@ from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
 )
+from perception.tracking.ego_motion import PlanarPose, yaw_from_quaternion
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
 
 
@@ -232,3 +234,29 @@ def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]
             paths=[path_to_msg(p) for p in paths[track.track_id]],
         ))
     return message
+
+def _planar_pose(x: float, y: float, orientation: Quaternion, what: str) -> PlanarPose:
+    """Position and heading of a pose; ValueError when not finite or the quaternion is not a unit quaternion."""
+    q = [orientation.x, orientation.y, orientation.z, orientation.w]
+    if not all(math.isfinite(v) for v in [x, y, *q]):
+        raise ValueError(f"{what}: position ({x}, {y}) or orientation {q} is not finite")
+    if abs(math.sqrt(sum(v * v for v in q)) - 1.0) > 1e-3:
+        raise ValueError(f"{what}: orientation {q} is not a unit quaternion")
+    return PlanarPose(float(x), float(y), yaw_from_quaternion(*q))
+
+
+def odometry_from_msg(message: Odometry, vehicle_frame: str) -> tuple[float, str, PlanarPose]:
+    """Odometry -> (stamp, odom frame, planar vehicle pose in it); ValueError for a pose of another child frame,
+    a non-finite pose or a non-unit quaternion."""
+    if message.child_frame_id and message.child_frame_id != vehicle_frame:
+        raise ValueError(f"odometry of frame {message.child_frame_id!r}, expected the vehicle frame {vehicle_frame!r}")
+    pose = message.pose.pose
+    return (stamp_seconds(message.header), message.header.frame_id,
+            _planar_pose(pose.position.x, pose.position.y, pose.orientation, "odometry"))
+
+
+def pose_from_transform(transform: TransformStamped) -> tuple[float, str, PlanarPose]:
+    """A tf2 odom -> vehicle transform -> (stamp, odom frame, planar vehicle pose in it)."""
+    t = transform.transform
+    return (stamp_seconds(transform.header), transform.header.frame_id,
+            _planar_pose(t.translation.x, t.translation.y, t.rotation, "transform"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Odometry
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
@@ -21,12 +22,13 @@ from tqdm import tqdm
 from perception.graph import Graph
 from perception.imaging import ImageDecodeError
 from perception.ros.conversions import (
-    CameraInfoError, detections_to_msg, image_to_bgr, intrinsics_from_camera_info, predictions_to_msg,
-    stamp_seconds, tracks_to_msg,
+    CameraInfoError, detections_to_msg, image_to_bgr, intrinsics_from_camera_info, odometry_from_msg,
+    predictions_to_msg, stamp_seconds, tracks_to_msg,
 )
 from perception.ros.message_types import message_class
 from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.stages import SKIPPED, PredictionStage, TrackingStage, detector_from_parameters
+from perception.tracking.ego_motion import OdometryVerdict
 
 
 def node_parameters(graph: Graph, executable: str, namespace: str) -> dict[str, Any]:
@@ -46,7 +48,8 @@ def output_topic(graph: Graph, executable: str, namespace: str, topic: str) -> s
 
 
 def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str) -> Path:
-    """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`."""
+    """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
+    tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame)."""
     namespace = f"/perception/{camera}"
     available = bag_topics(bag)
     for topic in (camera_topic, info_topic):
@@ -56,7 +59,10 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
     tracker_parameters = node_parameters(graph, "tracker", namespace)
     tracking = TrackingStage.from_parameters(tracker_parameters)
     prediction = PredictionStage.from_parameters(node_parameters(graph, "predictor", namespace))
-    ground_frame = tracker_parameters["vehicle_frame"]
+    odometry_topic = output_topic(graph, "tracker", namespace, "odometry")
+    inputs = [camera_topic, info_topic]
+    if tracking.ego_motion is not None and available.get(odometry_topic) == "nav_msgs/msg/Odometry":
+        inputs.append(odometry_topic)
     topics = {"detections": output_topic(graph, "detector", namespace, "detections"),
               "tracks": output_topic(graph, "tracker", namespace, "tracks"),
               "predicted_objects": output_topic(graph, "predictor", namespace, "predicted_objects")}
@@ -64,18 +70,28 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
     image_type = message_class(available[camera_topic])
     out.unlink(missing_ok=True)
     with McapFileWriter(out, perception_typestore()) as writer:
-        for topic in (camera_topic, info_topic):
+        for topic in inputs:
             writer.add_topic(topic, available[topic])
         writer.add_topic(topics["detections"], "perception/msg/DetectedObjects")
         writer.add_topic(topics["tracks"], "perception/msg/TrackedObjects")
         writer.add_topic(topics["predicted_objects"], "perception/msg/PredictedObjects")
         writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
         frames = sum(1 for _ in read_messages(bag, [camera_topic]))
-        messages = read_messages(bag, [camera_topic, info_topic])
+        messages = read_messages(bag, inputs)
         last_ns = 0
-        for record in tqdm(messages, total=2 * frames, desc="offline eval", unit="msg"):
+        for record in tqdm(messages, total=len(inputs) * frames, desc="offline eval", unit="msg"):
             writer.write(record.topic, record.timestamp_ns, record.raw)
             last_ns = record.timestamp_ns
+            if record.topic == odometry_topic:
+                try:
+                    verdict = tracking.ego_motion.add_odometry(*odometry_from_msg(
+                        deserialize_message(record.raw, Odometry), tracker_parameters["vehicle_frame"]))
+                except ValueError:
+                    counters["rejected.bad_odometry"] += 1
+                    continue
+                if verdict in (OdometryVerdict.DUPLICATE, OdometryVerdict.TOO_OLD):
+                    counters[f"rejected.{verdict.value}"] += 1
+                continue
             if record.topic == info_topic:
                 try:
                     tracking.set_intrinsics(intrinsics_from_camera_info(deserialize_message(record.raw, CameraInfo)))
@@ -100,15 +116,18 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
             if tracked.verdict in SKIPPED:
                 counters[f"rejected.{tracked.verdict.value}"] += 1
                 continue
-            frame = ground_frame if tracking.projector else ""
+            frame = tracked.ground_frame_id
+            counters[f"frames_ground_frame.{frame or 'none'}"] += 1
             elapsed_ns = round((time.perf_counter() - start) * 1e9)
             writer.write(topics["tracks"], stamp_ns + elapsed_ns,
                          serialize_message(tracks_to_msg(tracked.tracks, message.header, frame)))
-            predicted = prediction.process(tracked.tracks, stamp)
+            predicted = prediction.process(tracked.tracks, stamp, frame)
             elapsed_ns = round((time.perf_counter() - start) * 1e9)
             writer.write(topics["predicted_objects"], stamp_ns + elapsed_ns,
                          serialize_message(predictions_to_msg(predicted.tracks, predicted.paths, message.header, frame)))
             counters["frames_processed"] += 1
+        if tracking.ego_motion is not None:
+            counters.update(tracking.ego_motion.counters)
         status = DiagnosticStatus(name=f"{namespace}/offline", message="offline run",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in sorted(counters.items())])
         writer.write("/diagnostics", last_ns, serialize_message(DiagnosticArray(status=[status])))

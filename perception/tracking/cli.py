@@ -7,13 +7,14 @@ from pathlib import Path
 from perception.datasets import kitti, mot
 from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
 from perception.tracking.ground_eval import ground_error_table
-from perception.tracking.ground_plane import GroundPlaneProjector
 from perception.tracking.kitti_camera import KittiRig
 from perception.tracking.sequences import (
     FrameTracker,
     kitti_frames,
+    kitti_tracking_stage,
     mot_frames,
     mot_result_rows,
+    run_stage,
     run_tracker,
     write_kitti_results,
 )
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     track.add_argument("--detections", type=Path, required=True)
     track.add_argument("--seqinfo", type=Path, help="mot: seqinfo.ini (frame rate, length)")
     track.add_argument("--calib", type=Path, help="kitti: calib file; adds ground positions to the results")
+    track.add_argument("--poses", type=Path,
+                       help="kitti (with --calib): camera poses (KITTI odometry layout, one per frame) fed to the "
+                            "tracker as odometry at the frame stamps (10 Hz): ground state in the odom frame")
     track.add_argument("--from-frame", type=int, default=1, help="mot: track frames >= N only")
     track.add_argument("--tracker", choices=["perception", "ultralytics"], default="perception",
                        help="ultralytics: its BYTETracker with default settings (baseline)")
@@ -51,6 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="camera pose: level at 1.65 m (KITTI setup) or from the Velodyne calibration")
     ground.set_defaults(func=_evaluate_ground_plane)
 
+    ego = subparsers.add_parser("eval-ego-motion",
+                                help="KITTI with the camera poses as odometry: position / velocity-over-ground errors "
+                                     "and HOTA with and without ego-motion")
+    ego.add_argument("--kitti-dir", type=Path, required=True,
+                     help="folder with label_02/, calib/, poses_orbslam3/ and the detections folder")
+    ego.add_argument("--sequences", nargs="*", help="default: every label_02 file")
+    ego.add_argument("--detections", default="det_2d_permatrack", help="detections folder for HOTA")
+    ego.add_argument("--no-hota", action="store_true", help="only the position and velocity errors")
+    ego.set_defaults(func=_evaluate_ego_motion)
+
 
 def _track(args: argparse.Namespace) -> int:
     tracker: FrameTracker = Tracker() if args.tracker == "perception" else UltralyticsByteTrack()
@@ -61,12 +75,16 @@ def _track(args: argparse.Namespace) -> int:
         mot.write_results(args.out, mot_result_rows(run_tracker(tracker, frames)))
         return 0
     frames = kitti_frames(kitti.read_objects(args.detections))
-    rig = projector = None
-    if args.calib is not None and args.tracker == "perception":
-        calibration = kitti.read_calibration(args.calib)
-        rig = KittiRig.level(calibration)
-        projector = GroundPlaneProjector(rig.intrinsics, rig.camera_pose(calibration))
-    write_kitti_results(args.out, run_tracker(tracker, frames, projector), rig)
+    if args.poses is not None and (args.calib is None or args.tracker != "perception"):
+        raise SystemExit("--poses needs --calib and the perception tracker")
+    if args.calib is None or args.tracker != "perception":
+        write_kitti_results(args.out, run_tracker(tracker, frames))
+        return 0
+    calibration = kitti.read_calibration(args.calib)
+    rig = KittiRig.level(calibration)
+    poses = None if args.poses is None else rig.odom_from_vehicle(kitti.read_poses(args.poses))
+    stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None)
+    write_kitti_results(args.out, run_stage(stage, frames, poses), rig, poses)
     return 0
 
 
@@ -113,4 +131,21 @@ def _evaluate_ground_plane(args: argparse.Namespace) -> int:
     rows = ground_error_table(args.kitti_dir, sequences, args.max_range, args.pose)
     print(f"KITTI tracking {', '.join(sequences)}: objects within {args.max_range:g} m, {args.pose} camera pose")
     _print_table(["type", "objects", "rejected", "median error [m]"], [[*row[:3], f"{row[3]:.2f}"] for row in rows])
+    return 0
+
+
+def _evaluate_ego_motion(args: argparse.Namespace) -> int:
+    from perception.tracking.ego_eval import MIN_TRACK_AGE_S, error_table, hota_table
+
+    sequences = args.sequences or sorted(p.stem for p in (args.kitti_dir / "label_02").glob("*.txt"))
+    print(f"KITTI tracking {', '.join(sequences)}: ground-truth boxes through the tracker stage, tracks older than "
+          f"{MIN_TRACK_AGE_S:g} s; positions in the odom frame (poses as odometry), velocities against the "
+          "velocity over the ground (median errors)")
+    rows = error_table(args.kitti_dir, sequences)
+    _print_table(["class", "range", "samples", "position [m]", "velocity, ego-motion [m/s]",
+                  "velocity, no ego-motion [m/s]"], [[*row[:3], *(f"{v:.2f}" for v in row[3:])] for row in rows])
+    if not args.no_hota:
+        print(f"\nHOTA / MOTA / IDF1 with {args.detections} detections, without and with ego-motion")
+        _print_table(["class", "HOTA without", "HOTA with", "MOTA without", "MOTA with", "IDF1 without", "IDF1 with"],
+                     hota_table(args.kitti_dir, sequences, args.detections))
     return 0

@@ -8,9 +8,13 @@ from typing import Protocol
 import numpy as np
 
 from perception.datasets.kitti import KittiObject
+from perception.datasets.kitti import KittiCalibration
 from perception.datasets.mot import SequenceInfo
+from perception.stages import TrackingStage
+from perception.tracking.ego_motion import EgoMotion, PlanarPose
 from perception.tracking.ground_plane import GroundPlaneProjector
 from perception.tracking.kitti_camera import KittiRig
+from perception.tracking.tracker import TrackerConfig
 from perception.types import Detections, ObjectClass, Track
 
 KITTI_FRAME_RATE = 10.0
@@ -93,6 +97,30 @@ def run_tracker(
     return results
 
 
+def kitti_tracking_stage(calibration: KittiCalibration, rig: KittiRig, odometry: bool,
+                         config: TrackerConfig | None = None) -> TrackingStage:
+    """The tracker node's stage for a KITTI sequence: image_02 intrinsics and pose, with or without ego-motion."""
+    ego_motion = EgoMotion("base_link", "odom") if odometry else None
+    stage = TrackingStage(config or TrackerConfig(), rig.camera_pose(calibration), ego_motion=ego_motion)
+    stage.set_intrinsics(rig.intrinsics)
+    return stage
+
+
+def run_stage(
+    stage: TrackingStage, frames: list[Frame], odom_from_vehicle: np.ndarray | None = None
+) -> list[tuple[int, list[Track]]]:
+    """Feed the frames through the tracker node's stage (ground projection, ego-motion, tracker); with
+    odom_from_vehicle (one (4, 4) vehicle pose per frame number), pose k arrives as odometry stamped like frame k."""
+    results = []
+    for frame in frames:
+        if odom_from_vehicle is not None:
+            if frame.number >= len(odom_from_vehicle):
+                raise ValueError(f"no pose for frame {frame.number}: the poses cover frames 0-{len(odom_from_vehicle) - 1}")
+            stage.ego_motion.add_odometry(frame.stamp, "odom", PlanarPose.from_matrix(odom_from_vehicle[frame.number]))
+        results.append((frame.number, stage.process(frame.detections, frame.stamp).tracks))
+    return results
+
+
 def mot_result_rows(results: list[tuple[int, list[Track]]]) -> np.ndarray:
     """(N, 7) `frame, id, left, top, width, height, score` rows."""
     rows = [
@@ -103,14 +131,19 @@ def mot_result_rows(results: list[tuple[int, list[Track]]]) -> np.ndarray:
     return np.array(rows, float).reshape(-1, 7)
 
 
-def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], rig: KittiRig | None = None) -> None:
-    """KITTI tracking result lines; with a rig, the ground position fills the location (camera coordinates)."""
+def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], rig: KittiRig | None = None,
+                        odom_from_vehicle: np.ndarray | None = None) -> None:
+    """KITTI tracking result lines; with a rig, the ground position fills the location (camera coordinates of the
+    frame; positions in the odom frame are moved back with the frame's pose from odom_from_vehicle)."""
     with open(path, "w") as file:
         for number, tracks in results:
             for t in tracks:
                 location = np.full(3, -1000.0)
                 if rig is not None and t.ground is not None:
-                    location = rig.to_rect(np.append(t.ground.position, 0.0)[None])[0]
+                    position = t.ground.position[None]
+                    if odom_from_vehicle is not None:
+                        position = PlanarPose.from_matrix(odom_from_vehicle[number]).to_vehicle(position)
+                    location = rig.to_rect(np.append(position[0], 0.0)[None])[0]
                 left, top, right, bottom = t.box
                 file.write(
                     f"{number} {t.track_id} {CLASS_KITTI_TYPES.get(t.label, 'Misc')} -1 -1 -10 "

@@ -98,6 +98,11 @@ class Tracker:
         self._tracks = _TrackTable.empty()
         self._stamp = None
 
+    def forget_ground(self) -> None:
+        """Drop every ground state (the ground frame changed); tracks keep their ids and boxes, and restart their
+        ground state at their next ground measurement."""
+        self._tracks.has_ground[:] = False
+
     def update(
         self, detections: Detections, stamp: float, ground: GroundMeasurements | None = None
     ) -> list[Track]:

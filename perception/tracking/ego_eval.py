@@ -1,0 +1,139 @@
+"""KITTI with ego-motion: position and velocity-over-ground errors of the tracker's ground state, and HOTA, with and
+without odometry (the sequence's camera poses fed as odometry at the frame stamps).
+
+Position and velocity errors use the ground-truth 2D boxes as detections (as eval-ground-plane does) through the
+tracker node's own stage (perception.stages.TrackingStage: ground projection, ego-motion, tracker), so a better
+ground projection shows here unchanged. Truth: each label's 3D location moved into the odom frame with the frame's
+pose; truth velocity by central differences of a labelled object's odom positions (frames k-1 and k+1).
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perception.datasets.kitti import read_calibration, read_objects, read_poses
+from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
+from perception.tracking.association import assign, iou_matrix
+from perception.tracking.kitti_camera import KittiRig
+from perception.tracking.sequences import (
+    KITTI_FRAME_RATE, kitti_frames, kitti_tracking_stage, run_stage, write_kitti_results,
+)
+
+CLASS_GROUPS = {"Car": ("Car", "Van"), "Pedestrian": ("Pedestrian",), "Cyclist": ("Cyclist",)}
+RANGE_BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, np.inf))
+MIN_TRACK_AGE_S = 1.0
+MIN_BOX_IOU = 0.5  # a track is compared with the labelled object whose box it overlaps this much
+
+
+@dataclass
+class Samples:
+    """One row per (frame, track matched to a labelled object): class group, true range, track age and errors."""
+
+    classes: np.ndarray
+    ranges: np.ndarray  # m, true distance from the vehicle origin
+    ages: np.ndarray  # s
+    position_errors: np.ndarray  # m, in the run's ground frame
+    velocity_errors: np.ndarray  # m/s against the velocity over the ground; NaN where truth has no neighbours
+
+    @classmethod
+    def concatenate(cls, parts: list["Samples"]) -> "Samples":
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls.__dataclass_fields__))
+
+
+def _truth(objects: list, rig: KittiRig, odom_from_vehicle: np.ndarray) -> dict[tuple[int, int], tuple]:
+    """(frame, label track id) -> (class group, vehicle-frame xy, odom xy, odom velocity or None)."""
+    group_of = {kitti_type: group for group, types in CLASS_GROUPS.items() for kitti_type in types}
+    odom = {}
+    vehicle = {}
+    for o in objects:
+        if o.type in group_of:
+            point = np.append(rig.to_vehicle(o.location[None])[0], 1.0)
+            vehicle[o.frame, o.track_id] = (group_of[o.type], point[:2])
+            odom[o.frame, o.track_id] = (odom_from_vehicle[o.frame] @ point)[:2]
+    truth = {}
+    for (frame, track_id), (group, position) in vehicle.items():
+        before, after = odom.get((frame - 1, track_id)), odom.get((frame + 1, track_id))
+        velocity = None if before is None or after is None else (after - before) * KITTI_FRAME_RATE / 2
+        truth[frame, track_id] = (group, position, odom[frame, track_id], velocity)
+    return truth
+
+
+def sequence_samples(kitti_dir: Path, sequence: str, odometry: bool) -> Samples:
+    """Track the labelled boxes of one sequence and compare each matched track's ground state with the truth."""
+    calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
+    rig = KittiRig.level(calibration)
+    poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt"))
+    labels = [o for o in read_objects(kitti_dir / "label_02" / f"{sequence}.txt") if o.type != "DontCare"]
+    truth = _truth(labels, rig, poses)
+    stage = kitti_tracking_stage(calibration, rig, odometry)
+    results = run_stage(stage, kitti_frames(labels), poses if odometry else None)
+    rows = []
+    for frame, tracks in results:
+        tracks = [t for t in tracks if t.ground is not None and t.frames_since_update == 0]
+        objects = [(key, o.box) for o in labels if o.frame == frame and (key := (frame, o.track_id)) in truth]
+        if not tracks or not objects:
+            continue
+        overlap = iou_matrix(np.array([t.box for t in tracks]), np.array([box for _, box in objects]))
+        for row, column in zip(*assign(1.0 - overlap, 1.0 - MIN_BOX_IOU)):
+            track, (group, vehicle_xy, odom_xy, velocity) = tracks[row], truth[objects[column][0]]
+            true_position = odom_xy if odometry else vehicle_xy
+            velocity_error = np.nan if velocity is None else float(np.linalg.norm(track.ground.velocity - velocity))
+            rows.append((group, float(np.linalg.norm(vehicle_xy)), track.age,
+                         float(np.linalg.norm(track.ground.position - true_position)), velocity_error))
+    if not rows:
+        return Samples(*(np.zeros(0) for _ in range(5)))
+    columns = list(zip(*rows))
+    return Samples(np.array(columns[0]), *(np.array(c, float) for c in columns[1:]))
+
+
+def _median(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if len(values) else np.nan
+
+
+def error_table(kitti_dir: Path, sequences: list[str]) -> list[list[object]]:
+    """Rows: class, range bin, samples, median position error with ego-motion, median velocity-over-ground error
+    with and without ego-motion; tracks older than MIN_TRACK_AGE_S only."""
+    runs = {odometry: Samples.concatenate([sequence_samples(kitti_dir, s, odometry) for s in sequences])
+            for odometry in (True, False)}
+    rows = []
+    for group in CLASS_GROUPS:
+        for low, high in [*RANGE_BINS, (0.0, 30.0)]:
+            selected = {}
+            for odometry, samples in runs.items():
+                selected[odometry] = ((samples.classes == group) & (samples.ranges >= low) & (samples.ranges < high)
+                                      & (samples.ages > MIN_TRACK_AGE_S + 1e-6))
+            with_ego, without = runs[True], runs[False]
+            name = f"{low:g}-{high:g} m" if np.isfinite(high) else f"{low:g}+ m"
+            rows.append([group, name, int(selected[True].sum()),
+                         _median(with_ego.position_errors[selected[True]]),
+                         _median(with_ego.velocity_errors[selected[True]]),
+                         _median(without.velocity_errors[selected[False]])])
+    return rows
+
+
+def hota_table(kitti_dir: Path, sequences: list[str], detections: str = "det_2d_permatrack") -> list[list[object]]:
+    """Rows: class (TrackEval's KITTI classes car and pedestrian), HOTA / MOTA / IDF1 without and with ego-motion."""
+    with tempfile.TemporaryDirectory() as folder:
+        folders = {"without": Path(folder) / "without", "with": Path(folder) / "with"}
+        for name, out in folders.items():
+            out.mkdir()
+            for sequence in sequences:
+                calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
+                rig = KittiRig.level(calibration)
+                poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt"))
+                poses = poses if name == "with" else None
+                stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None)
+                frames = kitti_frames(read_objects(kitti_dir / detections / f"{sequence}.txt"))
+                write_kitti_results(out / f"{sequence}.txt", run_stage(stage, frames, poses), rig, poses)
+        labels = [kitti_dir / "label_02" / f"{s}.txt" for s in sequences]
+        scores = evaluate_kitti(labels, folders)
+    rows = []
+    for class_name in scores["without"]:
+        without, with_ego = scores["without"][class_name][COMBINED], scores["with"][class_name][COMBINED]
+        rows.append([class_name, without.hota, with_ego.hota, without.mota, with_ego.mota, without.idf1, with_ego.idf1])
+    return rows
+
