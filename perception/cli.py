@@ -14,17 +14,44 @@ SUBCOMMAND_MODULES = [
 ]
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A bad option value gives one line (`perception eval: error: ...`) and exit status 2, without the usage."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="perception", description=__doc__)
+    parser = OneLineErrorParser(prog="perception", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
+def explained_error_types() -> tuple[type[Exception], ...]:
+    """Errors whose message says all a user needs (a bad bag, model or camera choice): one line, no traceback.
+
+    Imported only once a command has failed, so that starting a command never loads these modules.
+    """
+    from perception.camera_calibration import CalibrationError
+    from perception.detection.errors import DetectorSetupError
+    from perception.runtime.bag_cameras import CameraSelectionError
+    from perception.runtime.bags import BagReadError, BagWriteError
+    from perception.runtime.video_to_bag import VideoReadError
+
+    return BagReadError, BagWriteError, CalibrationError, CameraSelectionError, DetectorSetupError, VideoReadError
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as error:
+        if not isinstance(error, explained_error_types()):
+            raise
+        print(f"perception {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

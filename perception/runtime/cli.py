@@ -1,11 +1,11 @@
-"""Subcommands: up, demo, eval, replay, record, video-to-bag."""
+"""Subcommands: up, env, demo, eval, replay, record, video-to-bag, convert-bag."""
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import statistics
-import sys
 from pathlib import Path
 
 
@@ -24,26 +24,98 @@ def run_up(args: argparse.Namespace) -> int:
     from perception.runtime.runner import run_graph
 
     _setup_logging(args.verbose)
-    graph = load_graph(args.config or config_path("perception.yaml"))
+    graph = load_graph(args.config or config_path("perception.yaml"), network=args.network)
     return run_graph(graph, respawn=True if args.respawn else None, ready_timeout_s=args.ready_timeout,
                      log_dir=args.log_dir)
 
 
+def run_env(args: argparse.Namespace) -> int:
+    """POSIX shell lines that put this install first on each search path (once, however often they run)."""
+    from perception.resources import install_paths
+
+    for name, path in install_paths().items():
+        entry = shlex.quote(str(path))
+        print(f'case ":${name}:" in *:{entry}:*) ;; *) export {name}={entry}"${{{name}:+:${name}}}" ;; esac')
+    return 0
+
+
+def _topic_list(bag: Path) -> str:
+    """`--list`: the bag's topics (type, count, rate) and the cameras found among them."""
+    from perception.runtime.bag_cameras import find_cameras, format_topic_list
+    from perception.runtime.bags import topic_infos
+
+    infos = topic_infos(bag)
+    return format_topic_list(infos, find_cameras({info.topic: info.msgtype for info in infos}))
+
+
+def _bag_cameras(bag: Path, camera_topic: str | None, info_topic: str | None) -> list:
+    """The bag's cameras (or the one on `camera_topic`), with `info_topic` as their CameraInfo when given."""
+    from dataclasses import replace
+
+    from perception.runtime.bag_cameras import CAMERA_INFO_TYPE, CameraSelectionError, find_cameras, select_cameras
+    from perception.runtime.bags import bag_topics
+
+    topics = bag_topics(bag)
+    cameras = select_cameras(find_cameras(topics), bag, camera_topic)
+    if info_topic is None:
+        return cameras
+    if topics.get(info_topic) != CAMERA_INFO_TYPE:
+        raise CameraSelectionError(f"{bag}: no CameraInfo topic {info_topic}; its CameraInfo topics: "
+                                   + (", ".join(t for t, m in topics.items() if m == CAMERA_INFO_TYPE) or "none"))
+    return [replace(camera, info_topic=info_topic) for camera in cameras]
+
+
+def _replay_remapping(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, str]]:
+    """Topics to play and their remapping: with --as-camera, the bag's camera goes to that graph camera's topics."""
+    from perception.graph import load_graph
+    from perception.resources import config_path
+    from perception.runtime.bag_cameras import CameraSelectionError
+
+    if args.as_camera is None:
+        if args.camera_topic is None:
+            return args.topics, {}
+        (camera,) = _bag_cameras(args.bag, args.camera_topic, None)
+        return [camera.image_topic] + ([camera.info_topic] if camera.info_topic else []), {}
+    cameras = _bag_cameras(args.bag, args.camera_topic, None)
+    if len(cameras) > 1:
+        raise CameraSelectionError(f"{args.bag}: several cameras ({', '.join(c.image_topic for c in cameras)}): "
+                                   "pick one with --camera-topic")
+    config = args.config or config_path("perception.yaml")
+    graph = load_graph(config)
+    if args.as_camera not in graph.cameras:
+        raise CameraSelectionError(f"{config}: no camera {args.as_camera!r} (cameras: {', '.join(graph.cameras)})")
+    (camera,) = cameras
+    detector = next(n for n in graph.nodes if n.executable == "detector"
+                    and n.namespace.endswith(f"/{args.as_camera}"))
+    if detector.parameters.get("image_transport", "compressed") != camera.transport:
+        raise CameraSelectionError(
+            f"{camera.image_topic} holds {camera.transport} images but the {args.as_camera} detector of {config} "
+            f"subscribes to {detector.parameters.get('image_transport', 'compressed')} ones: set its "
+            f"image_transport: {camera.transport}")
+    entry = graph.cameras[args.as_camera]
+    remap = {camera.image_topic: entry["image"]}
+    if camera.info_topic:
+        remap[camera.info_topic] = entry["camera_info"]
+    return args.topics, remap
+
+
 def run_replay(args: argparse.Namespace) -> int:
-    from perception.runtime.bags import BagReadError
     from perception.runtime.replay import replay
 
+    if args.list:
+        print(_topic_list(args.bag))
+        return 0
+    topics, remap = _replay_remapping(args)
+    for source, target in remap.items():
+        print(f"{source} -> {target}")
     _setup_logging()
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        stats = replay(args.bag, rate=args.rate, loop=args.loop, topics=args.topics, clock=args.clock,
+        stats = replay(args.bag, rate=args.rate, loop=args.loop, topics=topics, clock=args.clock,
                        restamp=args.restamp, wait_for_subscribers_s=args.wait_for_subscribers,
-                       subscribers=args.subscribers)
+                       subscribers=args.subscribers, remap=remap)
     except KeyboardInterrupt:
         return 0
-    except BagReadError as error:  # a clear message and a non-zero exit, not a traceback
-        print(f"perception replay: {error}", file=sys.stderr)
-        return 1
     errors_ms = sorted(1000 * e for e in stats.timing_errors) or [0.0]
     print(f"replayed {stats.published} messages; timing error median {statistics.median(errors_ms):.2f} ms, "
           f"max {errors_ms[-1]:.2f} ms")
@@ -63,46 +135,79 @@ def run_record(args: argparse.Namespace) -> int:
 def run_video_to_bag(args: argparse.Namespace) -> int:
     from perception.runtime.video_to_bag import video_to_bag
 
-    frames = video_to_bag(args.video, args.out, camera_topic=args.camera_topic, info_topic=args.info_topic,
-                          frame_id=args.frame_id, horizontal_fov_deg=args.fov, jpeg_quality=args.jpeg_quality)
+    frames = video_to_bag(args.video, args.out, camera_topic=args.camera_topic, info_topic=args.info_topic or None,
+                          frame_id=args.frame_id, horizontal_fov_deg=args.fov, jpeg_quality=args.jpeg_quality,
+                          encoding=args.encoding, max_frames=args.max_frames)
     print(f"wrote {args.out}: {frames} frames")
     return 0
 
 
-def _graph_for_bag(config: Path | None, camera: str, camera_topic: str | None, info_topic: str | None):
-    """The graph file, with the camera's input topics replaced by the bag's when given."""
-    from perception.graph import load_graph
-    from perception.resources import config_path
+def run_convert_bag(args: argparse.Namespace) -> int:
+    from perception.runtime.convert_bag import convert_bag
 
-    topics = {key: value for key, value in (("image", camera_topic), ("camera_info", info_topic)) if value}
-    return load_graph(config or config_path("perception.yaml"), {camera: topics})
+    counts = convert_bag(args.bag, args.out)
+    print(f"wrote {args.out}: " + ", ".join(f"{topic} {count}" for topic, count in counts.items()))
+    return 0
+
+
+def _intrinsics_parameters(args: argparse.Namespace) -> dict:
+    """Tracker parameters for --camera-info / --fov, checked before anything runs."""
+    from perception.camera_calibration import read_camera_info_yaml
+
+    if args.camera_info:
+        read_camera_info_yaml(args.camera_info)
+        return {"camera_info_file": str(args.camera_info.resolve())}
+    return {"fov_deg": args.fov} if args.fov else {}
 
 
 def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.evaluation.report import write_report
     from perception.evaluation.run_summary import summarize_run
+    from perception.resources import config_path
+    from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras
     from perception.runtime.demo import run_demo as run_live
-    from perception.runtime.offline import node_parameters, run_offline
+    from perception.runtime.offline import first_image_size, node_parameters, run_offline
     from perception.stages import camera_pose_from_parameters
 
+    if args.list:
+        print(_topic_list(args.bag))
+        return 0
+    parameters = _intrinsics_parameters(args)
+    cameras = _bag_cameras(args.bag, args.camera_topic, args.info_topic)
+    if len(cameras) > 1 and (mode == "live" or args.gt):
+        raise CameraSelectionError(
+            f"{args.bag}: several cameras ({', '.join(c.image_topic for c in cameras)}); "
+            f"{'live mode' if mode == 'live' else '--gt'} takes one: pick it with --camera-topic "
+            "(offline mode without --gt evaluates every camera)")
+    if mode == "live" and "fov_deg" in parameters:  # the tracker node does not see the images
+        parameters["image_width"], parameters["image_height"] = first_image_size(args.bag, cameras[0].image_topic)
     _setup_logging()
-    graph = _graph_for_bag(args.config, args.camera, args.camera_topic, args.info_topic)
-    camera = graph.cameras[args.camera]
+    graph, chosen = graph_for_cameras(args.config or config_path("perception.yaml"), args.camera, cameras,
+                                      parameters)
     out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    for name, camera in chosen.items():
+        print(f"camera {name}: {camera.image_topic} ({camera.transport}), "
+              f"CameraInfo: {camera.info_topic or 'none'}")
+    recordings = {}
     if mode == "live":
-        recording = run_live(graph, args.bag, out, rate=args.rate)
+        out.mkdir(parents=True, exist_ok=True)
+        recordings[next(iter(chosen))] = (run_live(graph, args.bag, out, rate=args.rate), out)
     else:
-        recording = run_offline(graph, args.camera, args.bag, out / "eval.mcap", camera["image"], camera["camera_info"])
-    print(summarize_run(recording).table())
-    pose = camera_pose_from_parameters(node_parameters(graph, "tracker", f"/perception/{args.camera}"))
-    report = write_report(recording, out, pose, f"perception {mode} run on {args.bag.name}")
-    if args.gt:
-        from perception.evaluation.ground_truth import evaluate_against_ground_truth
+        for name, camera in chosen.items():
+            folder = out if len(chosen) == 1 else out / name
+            folder.mkdir(parents=True, exist_ok=True)
+            recording = run_offline(graph, name, args.bag, folder / "eval.mcap", camera.image_topic, camera.info_topic)
+            recordings[name] = (recording, folder)
+    for name, (recording, folder) in recordings.items():
+        print(summarize_run(recording).table())
+        pose = camera_pose_from_parameters(node_parameters(graph, "tracker", f"/perception/{name}"))
+        report = write_report(recording, folder, pose, f"perception {mode} run on {args.bag.name}, camera {name}")
+        if args.gt:
+            from perception.evaluation.ground_truth import evaluate_against_ground_truth
 
-        for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format):
-            print(line)
-    print(f"recording: {recording} (open it in Foxglove)\nreport: {report}")
+            for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format):
+                print(line)
+        print(f"recording: {recording} (open it in Foxglove)\nreport: {report}")
     return 0
 
 
@@ -111,6 +216,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     args.bag = args.bag or data_path("sample_highway_960x540.mcap")
     args.camera, args.camera_topic, args.info_topic, args.gt = "front", None, None, None
+    args.list, args.camera_info, args.fov = False, None, None
     return _evaluate(args, "live")
 
 
@@ -120,7 +226,23 @@ def run_eval(args: argparse.Namespace) -> int:
     return _evaluate(args, args.mode)
 
 
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def degrees(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 180:
+        raise argparse.ArgumentTypeError(f"a horizontal field of view in degrees, in (0, 180), got {text}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from perception.graph import NETWORKS
+
     demo = subparsers.add_parser("demo", help="run the whole graph on a bag (default: the bundled sample)")
     demo.add_argument("--bag", type=Path, help="input bag (default: data/sample_highway_960x540.mcap)")
     demo.add_argument("--config", type=Path, help="graph file (default: the installed config/perception.yaml)")
@@ -128,16 +250,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     demo.set_defaults(func=run_demo)
 
-    evaluate = subparsers.add_parser("eval", help="run the stack on a bag and write a report (offline or live)")
+    evaluate = subparsers.add_parser(
+        "eval", help="run the stack on a bag and write a report (offline or live)",
+        description="Any ROS 2 bag (sqlite3, MCAP) or ROS 1 .bag: the cameras are found by message type (Image, "
+                    "CompressedImage) and paired with the CameraInfo of their namespace. Several cameras: each is "
+                    "evaluated as its own camera of the graph (offline mode), or pick one with --camera-topic.")
     evaluate.add_argument("bag", type=Path)
+    evaluate.add_argument("--list", action="store_true", help="print the bag's topics and cameras, then exit")
     evaluate.add_argument("--mode", choices=("offline", "live"), default="offline",
                           help="offline: every frame, deterministic, no DDS; live: the running graph at bag rate")
-    evaluate.add_argument("--camera", default="front", help="camera of the graph file whose nodes to use")
-    evaluate.add_argument("--camera-topic", help="image topic in the bag (default: the camera's in the graph file)")
-    evaluate.add_argument("--info-topic", help="CameraInfo topic in the bag (default: the camera's)")
+    evaluate.add_argument("--camera", default="front",
+                          help="camera of the graph file whose nodes and pose a camera of the bag takes (default: "
+                               "front; a camera whose image topic the graph file names keeps its own entry)")
+    evaluate.add_argument("--camera-topic", help="evaluate only the camera on this image topic")
+    evaluate.add_argument("--info-topic", help="CameraInfo topic to use (default: the camera's namespace's)")
+    intrinsics = evaluate.add_mutually_exclusive_group()
+    intrinsics.add_argument("--camera-info", type=Path, metavar="FILE.yaml",
+                            help="intrinsics from a camera_calibration / camera_info_manager YAML file, for bags "
+                                 "without (valid) CameraInfo")
+    intrinsics.add_argument("--fov", type=degrees, metavar="DEG",
+                            help="pinhole guess of the intrinsics from the horizontal field of view, for bags "
+                                 "without (valid) CameraInfo")
     evaluate.add_argument("--config", type=Path, help="graph file (default: the installed config/perception.yaml)")
-    evaluate.add_argument("--out", type=Path, default=Path("out/eval"), help="output folder (default: out/eval)")
-    evaluate.add_argument("--rate", type=float, default=1.0, help="replay speed factor (live mode)")
+    evaluate.add_argument("--out", type=Path, default=Path("out/eval"),
+                          help="output folder (default: out/eval; one subfolder per camera when there are several)")
+    evaluate.add_argument("--rate", type=positive, default=1.0, help="replay speed factor (live mode)")
     evaluate.add_argument("--gt", type=Path, help="ground truth: a MOT sequence folder or a KITTI label_02 file")
     evaluate.add_argument("--gt-format", choices=("mot", "kitti"))
     evaluate.set_defaults(func=run_eval)
@@ -147,12 +284,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--respawn", action="store_true", help="restart nodes that exit (all nodes)")
     up.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for all nodes")
     up.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
+    up.add_argument("--network", choices=NETWORKS,
+                    help="local: loopback discovery, shared memory only; vehicle: ROS 2 discovery, UDP + shared "
+                         "memory (default: the graph file's `network`)")
     up.add_argument("--verbose", action="store_true")
     up.set_defaults(func=run_up)
 
-    replay = subparsers.add_parser("replay", help="publish a ROS 2 bag (sqlite3 or MCAP) at its original timing")
+    env = subparsers.add_parser(
+        "env", help="print the shell exports that let ROS 2 tools find this install (ros2 launch, ros2 run)",
+        description='eval "$(perception env)" sets AMENT_PREFIX_PATH, PYTHONPATH, LD_LIBRARY_PATH and PATH for '
+                    "the prefix perception is installed in (the venv), like a colcon setup.bash does.")
+    env.set_defaults(func=run_env)
+
+    replay = subparsers.add_parser(
+        "replay", help="publish a bag (ROS 2 sqlite3 or MCAP, ROS 1 .bag) at its original timing")
     replay.add_argument("bag", type=Path)
-    replay.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
+    replay.add_argument("--list", action="store_true", help="print the bag's topics and cameras, then exit")
+    replay.add_argument("--camera-topic", help="play only the camera on this image topic (and its CameraInfo)")
+    replay.add_argument("--as-camera", metavar="NAME",
+                        help="publish the bag's camera on the image and camera_info topics of this camera of the "
+                             "graph file, for `perception up`")
+    replay.add_argument("--config", type=Path, help="graph file for --as-camera (default: the installed one)")
+    replay.add_argument("--rate", type=positive, default=1.0, help="speed factor (2 = twice as fast)")
     replay.add_argument("--loop", action="store_true", help="start again at the end")
     replay.add_argument("--topics", nargs="+", help="only these topics")
     replay.add_argument("--clock", action="store_true", help="publish /clock with the bag's time")
@@ -173,8 +326,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("video", type=Path)
     video.add_argument("out", type=Path, help="output file, ending in .mcap")
     video.add_argument("--camera-topic", default="/sensing/camera/front/image_raw/compressed")
-    video.add_argument("--info-topic", default="/sensing/camera/front/camera_info")
+    video.add_argument("--info-topic", default="/sensing/camera/front/camera_info",
+                       help="CameraInfo topic; '' for none")
     video.add_argument("--frame-id", default="camera_front_optical_frame")
     video.add_argument("--fov", type=float, default=60.0, help="horizontal field of view, degrees")
     video.add_argument("--jpeg-quality", type=int, default=80)
+    video.add_argument("--encoding", help="raw sensor_msgs/Image in this encoding instead of JPEG: bgr8, rgb8, bgra8, "
+                                          "rgba8, mono8, mono16 or bayer_{rggb,bggr,gbrg,grbg}8")
+    video.add_argument("--max-frames", type=int, help="stop after this many frames")
     video.set_defaults(func=run_video_to_bag)
+
+    convert = subparsers.add_parser("convert-bag", help="convert a ROS 1 .bag into one ROS 2 MCAP file")
+    convert.add_argument("bag", type=Path, help="ROS 1 bag (.bag)")
+    convert.add_argument("out", type=Path, help="output file, ending in .mcap")
+    convert.set_defaults(func=run_convert_bag)
