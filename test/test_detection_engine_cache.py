@@ -11,7 +11,8 @@ from perception.detection.cli import register
 from perception.detection.errors import BackendUnavailableError
 from perception.detection.factory import backend_candidates, create_detector
 
-KEY = EngineKey("ab" * 32, "10.3.0", "NVIDIA H100", "fp16", (1, 3, 640, 640))
+PROFILE = ((1, 3, 32, 32), (1, 3, 384, 640), (1, 3, 640, 640))
+KEY = EngineKey("ab" * 32, "10.3.0", "NVIDIA H100", "fp16", PROFILE)
 
 
 @pytest.fixture
@@ -34,8 +35,10 @@ class FakeTensorRT:
         return None if serialized == self.refuse else ("engine", serialized)
 
 
-def test_engine_path_names_model_precision_and_shape(cache):
-    assert cache.engine_path.name == "yolov8n_coco_640_fp16_640x640.engine"
+def test_engine_path_names_model_precision_and_input_shapes(cache, tmp_path):
+    assert cache.engine_path.name == "yolov8n_coco_640_fp16_32x32_384x640_640x640.engine"
+    static = EngineKey.from_json({**KEY.to_json(), "input_profile": [[1, 3, 640, 640]] * 3})
+    assert CachedEngine.for_model(tmp_path, tmp_path / "m.onnx", static).engine_path.name == "m_fp16_640x640.engine"
 
 
 def test_first_use_builds_and_second_use_loads_the_cache(cache):
@@ -51,7 +54,7 @@ def test_first_use_builds_and_second_use_loads_the_cache(cache):
 @pytest.mark.parametrize(
     "field, value",
     [("tensorrt_version", "10.4.0"), ("gpu_name", "Orin"), ("onnx_sha256", "cd" * 32), ("precision", "int8"),
-     ("input_shape", (1, 3, 320, 320))],
+     ("input_profile", ((1, 3, 32, 32), (1, 3, 480, 640), (1, 3, 640, 640)))],
 )
 def test_any_key_change_triggers_a_rebuild(cache, field, value):
     trt = FakeTensorRT()

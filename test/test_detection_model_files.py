@@ -40,8 +40,10 @@ def test_one_model_argument_serves_every_backend(tmp_path):
         shutil.copy(model_path(name), tmp_path / name)
     pt = tmp_path / DEFAULT_MODEL
     assert model_for_backend(pt, "onnxruntime", 320).name == "yolov8n_coco_dynamic.onnx"
-    assert model_for_backend(pt, "tensorrt", 320).name == "yolov8n_coco_320.onnx"
+    assert model_for_backend(pt, "tensorrt", 320).name == "yolov8n_coco_dynamic.onnx"
     assert model_for_backend(tmp_path / "yolov8n_coco_320.onnx", "torch", 320) == pt
+    (tmp_path / "yolov8n_coco_dynamic.onnx").unlink()
+    assert model_for_backend(pt, "tensorrt", 320).name == "yolov8n_coco_320.onnx"
     with pytest.raises(ModelFileError, match="yolov8n_coco_640.onnx"):
         model_for_backend(pt, "tensorrt", 640)
 

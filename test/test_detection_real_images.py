@@ -12,6 +12,7 @@ import ultralytics
 
 from perception.detection import create_detector
 from perception.detection.backends.cuda import cuda_available
+from perception.detection.backends.tensorrt_build import network_onnx
 from perception.detection.cli import register
 from perception.detection.frames import read_frames
 from perception.detection.postprocess import box_iou
@@ -114,6 +115,18 @@ def test_gpu_backends_agree_with_onnxruntime(onnxruntime_and_torch, gpu_detector
     for image in AGREEMENT_IMAGES:
         frame = agreement_image(shared_data, image)
         assert_detections_agree(gpu.detect(frame), onnxruntime_and_torch[0].detect(frame))
+
+
+def test_fp16_network_tensorrt_builds_from_finds_what_the_float_model_finds(onnxruntime_and_torch, shared_data,
+                                                                            tmp_path):
+    """The fp16 copy of the ONNX that fp16 engines are built from (float32 inputs and outputs), run here by ONNX
+    Runtime on the CPU: the conversion keeps every detection (TensorRT's own fp16 kernels run only on a GPU)."""
+    fp16 = tmp_path / "yolov8n_coco_fp16_dynamic.onnx"
+    fp16.write_bytes(network_onnx(model_path("yolov8n_coco_dynamic.onnx"), "fp16"))
+    detector = create_detector(model=fp16, backend="onnxruntime")
+    for image in AGREEMENT_IMAGES:
+        frame = agreement_image(shared_data, image)
+        assert_detections_agree(detector.detect(frame), onnxruntime_and_torch[0].detect(frame))
 
 
 def test_keeping_unknown_classes_adds_unknown_labels():

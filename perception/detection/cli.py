@@ -86,7 +86,7 @@ def run_build_engine(args: argparse.Namespace) -> int:
 
     backend = TensorRTBackend(
         model_for_backend(args.model, "tensorrt", args.imgsz), args.imgsz, args.device, precision=args.precision,
-        workspace_gb=args.workspace_gb, calibration_dir=args.calibration_dir, cache_dir=args.cache_dir, report=report,
+        workspace_gb=args.workspace_gb, cache_dir=args.cache_dir, report=report,
     )
     print(backend.engine_path)
     return 0
@@ -108,10 +108,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.set_defaults(func=run_detect)
 
     build = subparsers.add_parser("build-engine", help="build (or refresh) the cached TensorRT engine ahead of time")
-    build.add_argument("--model", help="ONNX, or a .pt with a <stem>_<imgsz>.onnx beside it (default: bundled)")
+    build.add_argument("--model", help="ONNX (a Q/DQ ONNX for int8), or a .pt with a <stem>_dynamic.onnx or "
+                       "<stem>_<imgsz>.onnx beside it (default: bundled)")
     build.add_argument("--imgsz", type=int, default=640)
-    build.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
-    build.add_argument("--calibration-dir", type=Path, help="folder of images for INT8 calibration")
+    build.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16",
+                       help="fp16: built from an fp16 copy of the float ONNX; int8: the model must be a Q/DQ ONNX")
     build.add_argument("--workspace-gb", type=float, default=4.0, help="TensorRT builder workspace limit")
     build.add_argument("--cache-dir", type=Path, help="engine cache folder (default: $PERCEPTION_ENGINE_CACHE)")
     build.add_argument("--device", default="cuda:0")

@@ -29,7 +29,7 @@ class StageTimings:
 class Detector:
     """Detects objects in BGR images; `last_timings` holds the per-stage latency of the latest call.
 
-    Backends with a fixed input get a square imgsz letterbox; the others the smallest stride-aligned
+    Backends with a fixed input get a letterbox of that size; the others the smallest stride-aligned
     rectangle whose long side is imgsz (as Ultralytics does), which skips most of the padding.
     """
 

@@ -53,7 +53,6 @@ def open_backend(name: str, model_path: Path, imgsz: int, device: str | None, op
         device,
         precision=options.get("precision", "fp16"),
         workspace_gb=options.get("workspace_gb", 4.0),
-        calibration_dir=options.get("calibration_dir"),
         cache_dir=options.get("cache_dir"),
         report=options.get("status_callback") or LOGGER.info,
     )
@@ -83,8 +82,8 @@ def create_detector(
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
     status_callback: called with progress messages, e.g. while a TensorRT engine builds.
-    backend_options: threads (onnxruntime); half (torch); precision, workspace_gb, calibration_dir,
-        cache_dir (tensorrt).
+    backend_options: threads (onnxruntime); half (torch); precision ("fp16" builds an fp16 copy of a float
+        ONNX, "int8" needs a Q/DQ ONNX), workspace_gb, cache_dir (tensorrt).
     """
     if imgsz % STRIDE:
         raise ValueError(f"imgsz must be a multiple of {STRIDE}, got {imgsz}")
@@ -108,7 +107,7 @@ def create_detector(
                 raise DetectorSetupError(f"the {name} backend failed to start: {reason}") from error
             failures.append(f"{name}: {reason}")
             continue
-        if instance.input_hw not in (None, (imgsz, imgsz)):
+        if instance.input_hw is not None and max(instance.input_hw) != imgsz:
             raise ValueError(f"{model_path} takes {instance.input_hw} inputs, but imgsz={imgsz} was requested")
         LOGGER.info("detector backend: %s (%s)", name, model_path)
         return Detector(instance, class_map.resolve(instance.class_names), imgsz, conf, iou, max_detections)

@@ -42,8 +42,8 @@ def model_for_backend(model: str | Path | None, backend: str, imgsz: int) -> Pat
 
     `<stem>.pt`, `<stem>_dynamic.onnx` and `<stem>_<imgsz>.onnx` stand for the same network, so one
     `model` argument serves every backend (this lets a detector fall back from TensorRT to PyTorch to
-    ONNX Runtime). ONNX Runtime prefers the dynamic-shape ONNX (no compute spent on letterbox
-    padding); TensorRT builds from the static one.
+    ONNX Runtime). ONNX Runtime and TensorRT prefer the dynamic-shape ONNX (each frame's own letterbox,
+    no compute spent on square padding; TensorRT gives it an optimization profile), else the static one.
     """
     path = Path(model) if model is not None else resources.model_path(DEFAULT_MODEL)
     wanted = BACKEND_SUFFIXES[backend]
@@ -51,7 +51,7 @@ def model_for_backend(model: str | Path | None, backend: str, imgsz: int) -> Pat
         return require_file(path)
     if path.suffix == ".pt" and ".onnx" in wanted:
         dynamic = path.with_name(f"{path.stem}_dynamic.onnx")
-        if backend == "onnxruntime" and dynamic.is_file():
+        if dynamic.is_file():
             return dynamic
         return require_file(path.with_name(f"{path.stem}_{imgsz}.onnx"))
     sized = SIZED_ONNX_PATTERN.match(path.stem)

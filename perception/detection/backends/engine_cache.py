@@ -1,7 +1,7 @@
-"""TensorRT engine cache: which engine fits this ONNX/TensorRT/GPU/precision/shape, and when to rebuild.
+"""TensorRT engine cache: which engine fits this ONNX/TensorRT/GPU/precision/input shapes, and when to rebuild.
 
 Pure Python (no TensorRT import), so the decisions are testable anywhere. An engine lives at a path
-named after the ONNX stem, precision and input shape; a JSON file beside it records the full key.
+named after the ONNX stem, precision and input shapes; a JSON file beside it records the full key.
 A key mismatch (new TensorRT, other GPU, edited ONNX, ...) or an engine TensorRT refuses to
 deserialize ("version tag does not match") triggers a rebuild that overwrites it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -28,15 +28,14 @@ class EngineKey:
     tensorrt_version: str
     gpu_name: str
     precision: str
-    input_shape: tuple[int, ...]
-    calibration_sha256: str = ""  # INT8 only: the calibration images
+    input_profile: tuple[tuple[int, ...], ...]  # (min, opt, max) input shapes; all three equal for a static input
 
     def to_json(self) -> dict:
-        return {**asdict(self), "input_shape": list(self.input_shape)}
+        return {**asdict(self), "input_profile": [list(shape) for shape in self.input_profile]}
 
     @classmethod
     def from_json(cls, content: dict) -> "EngineKey":
-        return cls(**{**content, "input_shape": tuple(content["input_shape"])})
+        return cls(**{**content, "input_profile": tuple(tuple(shape) for shape in content["input_profile"])})
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,8 @@ class CachedEngine:
 
     @classmethod
     def for_model(cls, cache_dir: Path, onnx_path: Path, key: EngineKey) -> "CachedEngine":
-        shape = "x".join(str(size) for size in key.input_shape[2:])
-        engine_path = Path(cache_dir) / f"{onnx_path.stem}_{key.precision}_{shape}.engine"
+        shapes = dict.fromkeys("x".join(str(size) for size in shape[2:]) for shape in key.input_profile)
+        engine_path = Path(cache_dir) / f"{onnx_path.stem}_{key.precision}_{'_'.join(shapes)}.engine"
         return cls(engine_path, engine_path.with_suffix(".json"))
 
     def rebuild_reason(self, key: EngineKey) -> str | None:
@@ -83,15 +82,6 @@ def file_sha256(path: Path) -> str:
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
-
-
-def files_sha256(paths: Iterable[Path]) -> str:
-    """One digest over the names and contents of several files (order-independent)."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode())
-        digest.update(file_sha256(path).encode())
     return digest.hexdigest()
 
 

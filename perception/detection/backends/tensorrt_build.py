@@ -1,21 +1,83 @@
-"""Build a serialized TensorRT engine from an ONNX file (imported only when TensorRT is installed)."""
+"""Build a serialized TensorRT engine from an ONNX file: a strongly typed network whose precision is the ONNX's.
+
+fp32 builds the float ONNX as it is; fp16 builds an fp16 copy of it (float32 inputs and outputs, converted
+here); int8 builds a Q/DQ ONNX (explicit quantization) as it is. TensorRT 11 has no other way, and TensorRT 10
+gets the same engine types this way.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
+from perception.detection.backends.tensorrt_api import strongly_typed_network_flags
+from perception.detection.errors import BackendUnavailableError, ModelFileError
 
-from perception.detection.preprocess import preprocess
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+# (min, opt, max) (batch, channels, height, width) of the network input
+InputProfile = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+def onnx_precision(model) -> str:
+    """"int8" for a Q/DQ (explicitly quantized) model, "fp16" if it holds fp16 weights, else "fp32"."""
+    import onnx
+
+    if any(node.op_type in QDQ_OPS for node in model.graph.node):
+        return "int8"
+    float16 = onnx.TensorProto.FLOAT16
+    return "fp16" if any(tensor.data_type == float16 for tensor in model.graph.initializer) else "fp32"
 
 
-def calibration_images(folder: Path) -> list[Path]:
-    images = sorted(path for path in Path(folder).iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return images
+def topologically_sorted(model):
+    """`model` with its graph's nodes in an order where every input is produced before it is used."""
+    produced = {tensor.name for tensor in model.graph.input} | {tensor.name for tensor in model.graph.initializer}
+    produced.add("")  # an omitted optional input
+    pending, ordered = list(model.graph.node), []
+    while pending:
+        ready = [node for node in pending if all(name in produced for name in node.input)]
+        if not ready:
+            raise ModelFileError(f"the ONNX graph {model.graph.name!r} has a cycle or an input nothing produces")
+        for node in ready:
+            produced.update(node.output)
+        ordered += ready
+        done = {id(node) for node in ready}
+        pending = [node for node in pending if id(node) not in done]
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+    return model
+
+
+def to_float16(model):
+    """The float32 model with fp16 weights and arithmetic, keeping float32 inputs and outputs.
+
+    Uses ONNX Runtime's float16 converter (the maintained copy of onnxconverter-common's), which casts at the
+    inputs and outputs and leaves ops that need float32 (e.g. Resize scales) alone.
+    """
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as error:
+        raise BackendUnavailableError(
+            f"fp16 engines are built from an fp16 copy of the ONNX, made with onnxruntime ({error}): "
+            "pip install onnxruntime, or pass an fp16 ONNX"
+        ) from error
+    return topologically_sorted(convert_float_to_float16(model, keep_io_types=True))
+
+
+def network_onnx(onnx_path: Path, precision: str) -> bytes:
+    """The serialized ONNX whose strongly typed network has `precision`."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    stored = onnx_precision(model)
+    if stored == precision:
+        return model.SerializeToString()
+    if (stored, precision) == ("fp32", "fp16"):
+        return to_float16(model).SerializeToString()
+    if precision == "int8":
+        raise ModelFileError(
+            f"INT8 engines are built from an explicitly quantized (Q/DQ) ONNX, and {onnx_path} has no "
+            "QuantizeLinear/DequantizeLinear nodes: quantize it first, or choose precision fp16"
+        )
+    raise ModelFileError(f"{onnx_path} is an {stored} model: build it with precision {stored}, not {precision}")
 
 
 def make_progress_monitor(trt, report: Callable[[str], None]):
@@ -40,74 +102,29 @@ def make_progress_monitor(trt, report: Callable[[str], None]):
     return BuildProgress()
 
 
-def make_calibrator(trt, images: list[Path], input_hw: tuple[int, int], device: str, cache_file: Path):
-    """An entropy calibrator feeding letterboxed images (the detector's own preprocessing) one at a time."""
-    import torch
-
-    class ImageCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.remaining = list(images)
-            self.buffer = torch.empty((1, 3, *input_hw), dtype=torch.float32, device=device)
-
-        def get_batch_size(self) -> int:
-            return 1
-
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            while self.remaining:
-                image = cv2.imread(str(self.remaining.pop(0)), cv2.IMREAD_COLOR)
-                if image is not None:
-                    tensor, _ = preprocess(image, input_hw, max(input_hw))
-                    self.buffer.copy_(torch.from_numpy(tensor))
-                    return [int(self.buffer.data_ptr())]
-            return None
-
-        def read_calibration_cache(self) -> bytes | None:
-            return cache_file.read_bytes() if cache_file.is_file() else None
-
-        def write_calibration_cache(self, cache: bytes) -> None:
-            cache_file.write_bytes(bytes(cache))
-
-    return ImageCalibrator()
-
-
 def build_serialized_engine(
-    trt,
-    onnx_path: Path,
-    input_shape: tuple[int, ...],
-    precision: str,
-    workspace_bytes: int,
-    report: Callable[[str], None],
-    calibrator=None,
+    trt, onnx: bytes, source: Path, profile: InputProfile, workspace_bytes: int, report: Callable[[str], None]
 ) -> bytes:
-    """Parse `onnx_path`, configure precision and workspace, and return the serialized engine.
+    """Parse the ONNX into a strongly typed network and return the serialized engine.
 
-    A dynamic-shape ONNX gets an optimization profile pinned to `input_shape`.
+    A network with a dynamic input gets one optimization profile: `profile` (min, opt, max shapes).
     """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode since TensorRT 10
+    network = builder.create_network(strongly_typed_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
+    if not parser.parse(onnx):
         errors = "; ".join(str(parser.get_error(index)) for index in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT cannot parse {onnx_path}: {errors}")
+        raise ModelFileError(f"TensorRT cannot parse {source}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     network_input = network.get_input(0)
     if any(size < 0 for size in network_input.shape):
-        profile = builder.create_optimization_profile()
-        profile.set_shape(network_input.name, input_shape, input_shape, input_shape)
-        config.add_optimization_profile(profile)
-        if calibrator is not None:
-            config.set_calibration_profile(profile)
-    monitor = make_progress_monitor(trt, report)
-    config.progress_monitor = monitor
-    if precision in ("fp16", "int8"):
-        config.set_flag(trt.BuilderFlag.FP16)  # INT8 engines keep FP16 for layers without INT8 kernels
-    if precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = calibrator
+        optimization_profile = builder.create_optimization_profile()
+        optimization_profile.set_shape(network_input.name, *profile)
+        config.add_optimization_profile(optimization_profile)
+    config.progress_monitor = make_progress_monitor(trt, report)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see its log above)")
+        raise RuntimeError(f"TensorRT failed to build an engine from {source} (see its log above)")
     return bytes(serialized)
