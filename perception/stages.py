@@ -11,7 +11,8 @@ import numpy as np
 from perception.prediction.history import TrackHistories
 from perception.stamps import StampGuard, StampVerdict
 from perception.tracking.ego_motion import EgoMotion, FrameMotion, ground_to_odom
-from perception.tracking.ground_plane import CameraPose, GroundMeasurements, GroundPlaneProjector
+from perception.tracking.ground_plane import CameraPose, GroundMeasurements
+from perception.tracking.metric_position import MetricPositionEstimator
 from perception.tracking.tracker import Tracker, TrackerConfig
 from perception.types import Detections, PredictedPath, Track
 
@@ -67,15 +68,18 @@ class TrackingStage:
         self.config, self.pose, self.vehicle_frame, self.ego_motion = config, pose, vehicle_frame, ego_motion
         self.tracker = Tracker(config)
         self.stamps = StampGuard(reset_after_backward_jump_s)
-        self.projector: GroundPlaneProjector | None = None
+        self.projector: MetricPositionEstimator | None = None
         self.intrinsics: np.ndarray | None = None
+        self.image_size: tuple[int, int] | None = None
 
-    def set_intrinsics(self, intrinsics: np.ndarray) -> bool:
-        """Use these camera intrinsics from now on; True when they changed."""
-        if self.intrinsics is not None and np.allclose(intrinsics, self.intrinsics):
+    def set_intrinsics(self, intrinsics: np.ndarray, image_size: tuple[int, int] | None = None) -> bool:
+        """Use these camera intrinsics (and image (width, height), which tells boxes cut at the border; None:
+        unknown) from now on; True when they changed."""
+        if (self.intrinsics is not None and np.allclose(intrinsics, self.intrinsics)
+                and image_size == self.image_size):
             return False
-        self.intrinsics = intrinsics
-        self.projector = GroundPlaneProjector(intrinsics, self.pose)
+        self.intrinsics, self.image_size = intrinsics, image_size
+        self.projector = MetricPositionEstimator(intrinsics, self.pose, image_size)
         return True
 
     def process(self, detections: Detections, stamp: float) -> StageOutput:
@@ -89,7 +93,8 @@ class TrackingStage:
         motion = self.ego_motion.at(stamp) if self.ego_motion is not None else None
         if motion is not None and motion.frame_changed:
             self.tracker.forget_ground()
-        ground = self.projector.project_boxes(detections.boxes) if self.projector and len(detections) else None
+        ground = (self.projector.project_boxes(detections.boxes, detections.labels)
+                  if self.projector and len(detections) else None)
         ground, frame = self._in_ground_frame(ground, motion)
         return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame)
 

@@ -104,8 +104,9 @@ def test_frames_coast_in_odom_while_odometry_pauses_then_fall_back_to_the_vehicl
 
 
 def _detections(box: list[float]) -> Detections:
+    # UNKNOWN: no class size prior, so the position is the box bottom on the ground (where _box_of_ground_point puts it)
     return Detections(np.array([box], np.float32), np.array([0.9], np.float32),
-                      np.array([int(ObjectClass.CAR)]), np.array([-1]))
+                      np.array([int(ObjectClass.UNKNOWN)]), np.array([-1]))
 
 
 def _box_of_ground_point(x: float, y: float, width: float = 60.0) -> list[float]:

@@ -125,7 +125,7 @@ class TrackerNode(Node):
         except CameraInfoError as error:
             self.diagnostics.reject("bad_camera_info", str(error))
             return
-        if self.stage.set_intrinsics(intrinsics):
+        if self.stage.set_intrinsics(intrinsics, (message.width, message.height)):
             self.get_logger().info(f"ground-plane projection from camera_info (fx={intrinsics[0, 0]:.1f})")
             self.diagnostics.set_status(OK, "tracking on the ground plane")
             self.diagnostics.extra["ground_frame_id"] = ""  # the next frame says which ground frame

@@ -94,7 +94,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                 continue
             if record.topic == info_topic:
                 try:
-                    tracking.set_intrinsics(intrinsics_from_camera_info(deserialize_message(record.raw, CameraInfo)))
+                    info = deserialize_message(record.raw, CameraInfo)
+                    tracking.set_intrinsics(intrinsics_from_camera_info(info), (info.width, info.height))
                 except CameraInfoError:
                     counters["rejected.bad_camera_info"] += 1
                 continue

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from perception.datasets import kitti, mot
 from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
-from perception.tracking.ground_eval import ground_error_table
+from perception.tracking.ground_eval import GAUSSIAN_COVERAGE, position_error_table
 from perception.tracking.kitti_camera import KittiRig
 from perception.tracking.sequences import (
     FrameTracker,
@@ -47,10 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="mot: evaluate frames >= N, or 'half' for frames > seqLength/2 (val-half)")
     evaluate.set_defaults(func=_evaluate)
 
-    ground = subparsers.add_parser("eval-ground-plane", help="median ground-projection error on KITTI labels")
+    ground = subparsers.add_parser("eval-ground-plane",
+                                   help="metric position errors and covariance coverage on KITTI labels, by class "
+                                        "and range")
     ground.add_argument("--kitti-dir", type=Path, required=True, help="folder with label_02/ and calib/")
     ground.add_argument("--sequences", nargs="*", help="default: every label_02 file")
-    ground.add_argument("--max-range", type=float, default=30.0, help="metres")
     ground.add_argument("--pose", choices=["level", "lidar"], default="level",
                         help="camera pose: level at 1.65 m (KITTI setup) or from the Velodyne calibration")
     ground.set_defaults(func=_evaluate_ground_plane)
@@ -128,9 +129,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_ground_plane(args: argparse.Namespace) -> int:
     sequences = args.sequences or sorted(p.stem for p in (args.kitti_dir / "label_02").glob("*.txt"))
-    rows = ground_error_table(args.kitti_dir, sequences, args.max_range, args.pose)
-    print(f"KITTI tracking {', '.join(sequences)}: objects within {args.max_range:g} m, {args.pose} camera pose")
-    _print_table(["type", "objects", "rejected", "median error [m]"], [[*row[:3], f"{row[3]:.2f}"] for row in rows])
+    rows = position_error_table(args.kitti_dir, sequences, args.pose)
+    print(f"KITTI tracking {', '.join(sequences)}: ground-truth boxes, {args.pose} camera pose; error of the object's "
+          "centre on the ground (3D box bottom-face centre), by true range from the vehicle origin")
+    print(f"fused (ground contact + class height + footprint) vs bottom-centre (box bottom on flat ground); share of "
+          f"errors inside the fused covariance's 1-/2-sigma ellipse (2D Gaussian: {100 * GAUSSIAN_COVERAGE[0]:.1f} / "
+          f"{100 * GAUSSIAN_COVERAGE[1]:.1f} %)")
+    _print_table(
+        ["class", "range [m]", "objects", "no position", "median [m]", "p90 [m]", "in 1 sigma [%]", "in 2 sigma [%]",
+         "bottom-centre median [m]", "bottom-centre p90 [m]"],
+        [[r.object_class, r.range_bin, r.objects, r.invalid, f"{r.median:.2f}", f"{r.p90:.2f}",
+          f"{100 * r.within_1_sigma:.1f}", f"{100 * r.within_2_sigma:.1f}", f"{r.baseline_median:.2f}",
+          f"{r.baseline_p90:.2f}"] for r in rows],
+    )
     return 0
 
 

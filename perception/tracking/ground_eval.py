@@ -1,4 +1,8 @@
-"""Accuracy of flat-ground projection on KITTI tracking labels: box bottom-centre vs. 3D box bottom-centre."""
+"""Accuracy and covariance consistency of metric ground positions on KITTI tracking labels (ground-truth boxes).
+
+Each labelled 2D box is placed on the ground by MetricPositionEstimator (and, for comparison, by the bottom-centre
+flat-ground projection GroundPlaneProjector) and compared with the bottom-face centre of its 3D box (the KITTI
+`location`), i.e. the object's centre on the ground."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,47 +11,118 @@ from pathlib import Path
 import numpy as np
 
 from perception.datasets.kitti import read_calibration, read_objects
-from perception.tracking.ground_plane import GroundPlaneProjector
-from perception.tracking.kitti_camera import KittiRig
+from perception.tracking.ground_plane import GroundMeasurements, GroundPlaneProjector
+from perception.tracking.kitti_camera import KITTI_IMAGE_SIZE, KittiRig
+from perception.tracking.metric_position import MetricPositionEstimator
+from perception.tracking.sequences import KITTI_TYPE_CLASSES
+from perception.types import ObjectClass
+
+# A tram is far longer than any bus: no size prior fits it.
+EVALUATED_TYPES = {**KITTI_TYPE_CLASSES, "Tram": ObjectClass.UNKNOWN, "Misc": ObjectClass.UNKNOWN}
+RANGE_BINS = [(0.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, np.inf), (0.0, 30.0), (0.0, np.inf)]
+# Share of a 2D Gaussian inside its 1-sigma and 2-sigma ellipses: 1 - exp(-k^2 / 2).
+GAUSSIAN_COVERAGE = (1.0 - np.exp(-0.5), 1.0 - np.exp(-2.0))
 
 
 @dataclass
-class GroundErrors:
-    types: np.ndarray  # (N,) KITTI type per labelled object within range
-    errors: np.ndarray  # (N,) metres; NaN where the projection was rejected
+class MethodErrors:
+    errors: np.ndarray  # (N,) metres; NaN where the method gave no valid position
+    mahalanobis: np.ndarray  # (N,) squared Mahalanobis distance of the error under the reported covariance
+
+    @classmethod
+    def of(cls, measured: GroundMeasurements, truth: np.ndarray) -> "MethodErrors":
+        difference = measured.positions - truth
+        with np.errstate(invalid="ignore"):
+            solved = np.linalg.solve(measured.covariances[measured.valid], difference[measured.valid][..., None])
+        squared = np.full(len(truth), np.nan)
+        squared[measured.valid] = np.einsum("ni,ni->n", difference[measured.valid], solved[..., 0])
+        return cls(np.where(measured.valid, np.linalg.norm(difference, axis=1), np.nan), squared)
+
+    @classmethod
+    def concatenate(cls, parts: list["MethodErrors"]) -> "MethodErrors":
+        return cls(np.concatenate([p.errors for p in parts]), np.concatenate([p.mahalanobis for p in parts]))
+
+    def select(self, mask: np.ndarray) -> "MethodErrors":
+        return MethodErrors(self.errors[mask], self.mahalanobis[mask])
+
+
+@dataclass
+class PositionErrors:
+    classes: np.ndarray  # (N,) ObjectClass values of the labelled objects (DontCare excluded)
     ranges: np.ndarray  # (N,) true distance from the vehicle origin, metres
+    fused: MethodErrors  # MetricPositionEstimator
+    bottom_centre: MethodErrors  # GroundPlaneProjector, the box bottom-centre on flat ground
 
 
-def sequence_ground_errors(label_path: Path, calib_path: Path, max_range: float, pose: str) -> GroundErrors:
-    """Project every labelled 2D box (DontCare excluded) within max_range and compare with its 3D location.
-    pose: "level" (KittiRig.level) or "lidar" (KittiRig.from_lidar)."""
+@dataclass
+class ErrorRow:
+    object_class: str
+    range_bin: str
+    objects: int
+    invalid: int  # objects the method gave no position
+    median: float
+    p90: float
+    within_1_sigma: float  # share of errors inside the 1-sigma ellipse
+    within_2_sigma: float
+    baseline_median: float  # the bottom-centre method on the same objects
+    baseline_p90: float
+
+
+def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "level") -> PositionErrors:
+    """Errors of every labelled object of one sequence. pose: "level" (KittiRig.level) or "lidar" (from_lidar)."""
     calibration = read_calibration(calib_path)
     rig = KittiRig.level(calibration) if pose == "level" else KittiRig.from_lidar(calibration)
-    projector = GroundPlaneProjector(rig.intrinsics, rig.camera_pose(calibration))
-    objects = [o for o in read_objects(label_path) if o.type != "DontCare"]
-    if not objects:
-        return GroundErrors(np.zeros(0, str), np.zeros(0), np.zeros(0))
-    truth = rig.to_vehicle(np.array([o.location for o in objects]))[:, :2]  # KITTI location = bottom-face centre
-    ranges = np.linalg.norm(truth, axis=1)
-    measured = projector.project_boxes(np.array([o.box for o in objects]))
-    errors = np.where(measured.valid, np.linalg.norm(measured.positions - truth, axis=1), np.nan)
-    within = ranges <= max_range
-    return GroundErrors(np.array([o.type for o in objects])[within], errors[within], ranges[within])
+    camera = rig.camera_pose(calibration)
+    objects = [o for o in read_objects(label_path) if o.type in EVALUATED_TYPES]
+    boxes = np.array([o.box for o in objects]).reshape(-1, 4)
+    classes = np.array([int(EVALUATED_TYPES[o.type]) for o in objects], int)
+    truth = rig.to_vehicle(np.array([o.location for o in objects]).reshape(-1, 3))[:, :2]  # bottom-face centres
+    estimator = MetricPositionEstimator(rig.intrinsics, camera, KITTI_IMAGE_SIZE)
+    baseline = GroundPlaneProjector(rig.intrinsics, camera)
+    return PositionErrors(
+        classes,
+        np.linalg.norm(truth, axis=1),
+        MethodErrors.of(estimator.project_boxes(boxes, classes), truth),
+        MethodErrors.of(baseline.project_boxes(boxes), truth),
+    )
 
 
-def ground_error_table(
-    kitti_dir: Path, sequences: list[str], max_range: float, pose: str = "level"
-) -> list[tuple[str, int, int, float]]:
-    """Rows (type, objects, rejected, median error in m) per KITTI type and for all types together."""
+def position_error_table(kitti_dir: Path, sequences: list[str], pose: str = "level") -> list[ErrorRow]:
+    """Rows per class (and all classes) and range bin (RANGE_BINS) over the given sequences."""
     parts = [
-        sequence_ground_errors(kitti_dir / "label_02" / f"{s}.txt", kitti_dir / "calib" / f"{s}.txt", max_range, pose)
+        sequence_position_errors(kitti_dir / "label_02" / f"{s}.txt", kitti_dir / "calib" / f"{s}.txt", pose)
         for s in sequences
     ]
-    types = np.concatenate([p.types for p in parts])
-    errors = np.concatenate([p.errors for p in parts])
+    classes = np.concatenate([p.classes for p in parts])
+    ranges = np.concatenate([p.ranges for p in parts])
+    fused = MethodErrors.concatenate([p.fused for p in parts])
+    bottom_centre = MethodErrors.concatenate([p.bottom_centre for p in parts])
     rows = []
-    for name in [*sorted(set(types.tolist())), "all"]:
-        selected = errors if name == "all" else errors[types == name]
-        valid = selected[~np.isnan(selected)]
-        rows.append((name, len(selected), int(np.isnan(selected).sum()), float(np.median(valid)) if len(valid) else np.nan))
+    for object_class in [*sorted(set(classes.tolist())), None]:
+        name = "all" if object_class is None else ObjectClass(object_class).name.lower()
+        of_class = np.ones(len(classes), bool) if object_class is None else classes == object_class
+        for low, high in RANGE_BINS:
+            selected = of_class & (ranges >= low) & (ranges < high)
+            if selected.any():
+                label = f"{low:g}+" if np.isinf(high) and low > 0 else "any" if np.isinf(high) else f"{low:g}-{high:g}"
+                rows.append(_row(name, label, fused.select(selected), bottom_centre.select(selected)))
     return rows
+
+
+def _row(name: str, range_bin: str, fused: MethodErrors, baseline: MethodErrors) -> ErrorRow:
+    valid = fused.errors[~np.isnan(fused.errors)]
+    squared = fused.mahalanobis[~np.isnan(fused.mahalanobis)]
+    baseline_valid = baseline.errors[~np.isnan(baseline.errors)]
+    return ErrorRow(
+        name, range_bin, len(fused.errors), len(fused.errors) - len(valid),
+        *_median_p90(valid),
+        float(np.mean(squared <= 1.0)) if len(squared) else np.nan,
+        float(np.mean(squared <= 4.0)) if len(squared) else np.nan,
+        *_median_p90(baseline_valid),
+    )
+
+
+def _median_p90(errors: np.ndarray) -> tuple[float, float]:
+    if not len(errors):
+        return np.nan, np.nan
+    return float(np.median(errors)), float(np.percentile(errors, 90))

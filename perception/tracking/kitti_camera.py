@@ -11,6 +11,7 @@ from perception.tracking.ground_plane import CameraPose
 # KITTI recording platform (Geiger et al. 2013): cameras 1.65 m and the Velodyne 1.73 m above the ground.
 CAMERA_HEIGHT = 1.65
 LIDAR_HEIGHT = 1.73
+KITTI_IMAGE_SIZE = (1242, 375)  # image_02 (width, height) of tracking sequences 0000-0010 (labels are clipped to it)
 # Rectified camera axes (x right, y down, z forward) -> vehicle axes (x forward, y left, z up).
 VEHICLE_FROM_LEVEL_CAMERA = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 

@@ -13,7 +13,7 @@ from perception.datasets.mot import SequenceInfo
 from perception.stages import TrackingStage
 from perception.tracking.ego_motion import EgoMotion, PlanarPose
 from perception.tracking.ground_plane import GroundPlaneProjector
-from perception.tracking.kitti_camera import KittiRig
+from perception.tracking.kitti_camera import KITTI_IMAGE_SIZE, KittiRig
 from perception.tracking.tracker import TrackerConfig
 from perception.types import Detections, ObjectClass, Track
 
@@ -102,7 +102,7 @@ def kitti_tracking_stage(calibration: KittiCalibration, rig: KittiRig, odometry:
     """The tracker node's stage for a KITTI sequence: image_02 intrinsics and pose, with or without ego-motion."""
     ego_motion = EgoMotion("base_link", "odom") if odometry else None
     stage = TrackingStage(config or TrackerConfig(), rig.camera_pose(calibration), ego_motion=ego_motion)
-    stage.set_intrinsics(rig.intrinsics)
+    stage.set_intrinsics(rig.intrinsics, KITTI_IMAGE_SIZE)
     return stage
 
 
