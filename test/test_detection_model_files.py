@@ -56,3 +56,24 @@ def test_static_onnx_of_another_size_is_refused():
 def test_all_backends_failing_lists_every_reason(tmp_path):
     with pytest.raises(DetectorSetupError, match="(?s)torch: .*onnxruntime: "):
         create_detector(model=tmp_path / "absent.pt", backend="torch", fallback=True)
+
+
+@pytest.fixture
+def unreadable_checkpoint(tmp_path):
+    """A .pt Ultralytics fails on with AttributeError (not a setup error type), and the ONNX beside it."""
+    import torch
+
+    torch.save([1, 2], tmp_path / "broken.pt")
+    shutil.copy(model_path("yolov8n_coco_320.onnx"), tmp_path / "broken_320.onnx")
+    return tmp_path / "broken.pt"
+
+
+def test_a_backend_raising_an_unexpected_exception_falls_back_to_the_next(unreadable_checkpoint, caplog):
+    detector = create_detector(model=unreadable_checkpoint, backend="torch", fallback=True, imgsz=320)
+    assert detector.backend_name == "onnxruntime"
+    assert "detector backend torch unavailable: AttributeError: 'list' object has no attribute 'model'" in caplog.text
+
+
+def test_an_unexpected_exception_of_the_only_backend_is_a_setup_error_naming_it(unreadable_checkpoint):
+    with pytest.raises(DetectorSetupError, match="the torch backend failed to start: AttributeError: 'list' object"):
+        create_detector(model=unreadable_checkpoint, backend="torch", imgsz=320)
