@@ -1,5 +1,4 @@
 """Tracker and predictor nodes as separate processes over DDS, fed real KITTI detections and calibration."""
-import time
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +63,11 @@ def stamp(message) -> float:
     return message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
 
 
+def fed(outputs: list, input_stamps: list[float]) -> list:
+    """The outputs for the fed frames (an answer to a warm-up message may arrive late)."""
+    return [m for m in outputs if stamp(m) >= input_stamps[0]]
+
+
 def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, shared_data):
     kitti = shared_data / "tracking" / "kitti"
     inputs = detection_messages(kitti)
@@ -74,47 +78,47 @@ def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, 
         tracks = ros.collect(TrackedObjects, "/perception/kitti/tracks", 100)
         predictions = ros.collect(PredictedObjects, "/perception/kitti/predicted_objects", 100)
         diagnostics = ros.collect(DiagnosticArray, "/diagnostics", 100)
+        # Generous: the predictor subscribes only once torch and its model are loaded, slow on a busy machine.
         assert ros.wait_for(lambda: detections_publisher.get_subscription_count() > 0
                             and info_publisher.get_subscription_count() > 0
-                            and ros.node.count_subscribers("/perception/kitti/tracks") >= 2, 20)
+                            and ros.node.count_subscribers("/perception/kitti/tracks") >= 2, 90)
         # DDS discovery is per process pair: the tracker's publisher may match the predictor only after the probe
         # sees both. Empty detections with early stamps go through until a prediction comes out of the chain.
-        warm_up_stamp = 90.0
-        while not predictions and warm_up_stamp < 99.0:
+        warm_up_stamp = 10
+        while not predictions and warm_up_stamp < 90:
             warm_up = DetectedObjects()
             warm_up.header.frame_id = "camera_kitti"
-            warm_up.header.stamp.sec, warm_up.header.stamp.nanosec = int(warm_up_stamp), 0
+            warm_up.header.stamp.sec = warm_up_stamp
             info_publisher.publish(camera_info(kitti))
             detections_publisher.publish(warm_up)
             ros.wait_for(lambda: bool(predictions), 1.0)
-            warm_up_stamp += 1.0
-        assert predictions, "no prediction came out of detector -> tracker -> predictor within 9 s"
-        assert ros.wait_for(lambda: diagnostic_count(diagnostics, "/perception/kitti/predictor", "messages_processed")
-                            == len(predictions), 5)
-        skipped_before = diagnostic_count(diagnostics, "/perception/kitti/predictor", "messages_skipped")
-        tracks.clear()
-        predictions.clear()
+            warm_up_stamp += 1
+        assert predictions, "no prediction came out of detector -> tracker -> predictor within 80 s"
+        predictor = "/perception/kitti/predictor"
+        # One frame at a time: the next goes out once this one's prediction is back. The predictor skips older
+        # tracks only when it falls behind (NewestMessageWorker, tested with the detector), so here every frame must
+        # be predicted, however fast or busy the machine is.
         for message in inputs:
             info_publisher.publish(camera_info(kitti))
             detections_publisher.publish(message)
-            time.sleep(0.1)
-        # A duplicate and an out-of-order stamp: skipped and counted, no output for them.
+            assert ros.wait_for(lambda: predictions and stamp(predictions[-1]) == stamp(message), 30), (
+                f"no prediction for the frame stamped {stamp(message):.1f}: {len(tracks)} tracks, {len(predictions)} "
+                f"predictions, predictor diagnostics {diagnostic_values(diagnostics, predictor)}")
+        # A duplicate and an out-of-order stamp: rejected and counted, no output for them.
         detections_publisher.publish(inputs[-1])
         detections_publisher.publish(inputs[-5])
-        # The predictor works on the newest tracks: any message it skipped to keep up is counted.
-        predictor = "/perception/kitti/predictor"
-        assert ros.wait_for(lambda: len(predictions) + diagnostic_count(diagnostics, predictor, "messages_skipped")
-                            - skipped_before >= FRAMES, 20), (f"{len(tracks)} tracks, {len(predictions)} predictions, predictor diagnostics "
-                                           f"{diagnostic_values(diagnostics, predictor)}")
-        assert ros.wait_for(lambda: diagnostic_count(diagnostics, "/perception/kitti/tracker", "rejected.duplicate_stamp") == 1
-                            and diagnostic_count(diagnostics, "/perception/kitti/tracker", "rejected.out_of_order_stamp") == 1, 5)
+        tracker = "/perception/kitti/tracker"
+        assert ros.wait_for(lambda: diagnostic_count(diagnostics, tracker, "rejected.duplicate_stamp") == 1
+                            and diagnostic_count(diagnostics, tracker, "rejected.out_of_order_stamp") == 1, 20), (
+            f"tracker diagnostics {diagnostic_values(diagnostics, tracker)}")
+        input_stamps = [stamp(m) for m in inputs]
+        assert ros.wait_for(lambda: len(fed(tracks, input_stamps)) == FRAMES, 20), (
+            f"{len(fed(tracks, input_stamps))} of {FRAMES} tracks arrived")
         runner.check()
 
-    input_stamps = [stamp(m) for m in inputs]
+    tracks, predictions = fed(tracks, input_stamps), fed(predictions, input_stamps)
     assert [stamp(m) for m in tracks] == pytest.approx(input_stamps)
-    predicted_stamps = [stamp(m) for m in predictions]
-    assert len(predicted_stamps) >= FRAMES // 2 and predicted_stamps == sorted(predicted_stamps)
-    assert all(any(abs(p - i) < 1e-6 for i in input_stamps) for p in predicted_stamps)
+    assert [stamp(m) for m in predictions] == pytest.approx(input_stamps)
     assert {m.header.frame_id for m in tracks + predictions} == {"camera_kitti"}
     assert {m.ground_frame_id for m in tracks[5:] + predictions[5:]} == {"base_link"}
 

@@ -16,6 +16,20 @@ def start_up(tmp_path: Path, nodes: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def child_pids(pid: int) -> set[int]:
+    """The processes `pid` started (the node processes of `perception up`), from /proc."""
+    return {int(child) for children in Path(f"/proc/{pid}/task").glob("*/children")
+            for child in children.read_text().split()}
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def read_until(process: subprocess.Popen, text: str, timeout_s: float) -> str:
     output, deadline = "", time.monotonic() + timeout_s
     while time.monotonic() < deadline and text not in output:
@@ -31,10 +45,12 @@ def test_up_stops_all_nodes_on_a_signal(tmp_path, stop_signal):
     process = start_up(tmp_path, {"tracker": {"per_camera": True, "remappings": {"camera_info": "{camera_info}"}}})
     output = read_until(process, "nodes running", 60)
     assert "1 nodes running (/perception/front/tracker)" in output, output
+    # Its own node processes, not every tracker on the machine (other test runs may have theirs).
+    nodes = child_pids(process.pid)
+    assert len(nodes) == 1, nodes
     process.send_signal(stop_signal)
-    assert process.wait(timeout=20) == 0
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "perception.nodes.tracker" not in listing
+    assert process.wait(timeout=60) == 0
+    assert not any(running(pid) for pid in nodes), f"node processes left running: {nodes}"
 
 
 def test_up_exits_non_zero_naming_the_node_that_died(tmp_path):
