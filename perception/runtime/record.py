@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 from perception.ros.message_types import message_class
 from perception.runtime.bags import McapFileWriter, perception_typestore
@@ -54,10 +56,23 @@ class TopicRecorder:
         self.writer.write(topic, self.node.get_clock().now().nanoseconds, raw)
         self.counts[topic] += 1
 
+    def drain(self, executor: SingleThreadedExecutor, idle_s: float = 0.2) -> None:
+        """Write what has already arrived: take messages until none has come for idle_s."""
+        self.timer.cancel()
+        while True:
+            written = sum(self.counts.values())
+            executor.spin_once(timeout_sec=idle_s)
+            if sum(self.counts.values()) == written:
+                return
+
 
 def record(out: Path, topics: list[str], duration_s: float | None = None) -> dict[str, int]:
-    """Record until Ctrl-C/SIGTERM or `duration_s`; returns messages written per topic."""
-    rclpy.init()
+    """Record until Ctrl-C/SIGTERM or `duration_s`; returns messages written per topic. Messages that arrived
+    before the stop are written too."""
+    # Ctrl-C as KeyboardInterrupt (also when started in the background, where SIGINT is inherited as ignored),
+    # not rclpy's handler: that one shuts the context down before the drain.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("recorder", namespace="/perception")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -70,6 +85,7 @@ def record(out: Path, topics: list[str], duration_s: float | None = None) -> dic
                     executor.spin_once(timeout_sec=0.1)
             except KeyboardInterrupt:
                 pass
+            recorder.drain(executor)
             if recorder.pending:
                 log.warning("never saw a publisher on: %s", ", ".join(recorder.pending))
         return recorder.counts
