@@ -17,11 +17,12 @@ export YOLO_AUTOINSTALL := 0
 export YOLO_CONFIG_DIR := $(VENV)/ultralytics
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup install demo test benchmarks colcon-check clean
+.PHONY: setup install demo test test-py310 check-vehicle-installs benchmarks colcon-check clean
 
 setup: $(VENV)/.deps-installed install
 
-$(VENV)/.deps-installed: requirements.txt requirements-runtime.txt cmake/fix_wheel_cmake_paths.py
+$(VENV)/.deps-installed: requirements.txt requirements-runtime.txt requirements-eval.txt requirements-test.txt \
+                         cmake/fix_wheel_cmake_paths.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | $(PIP_FILTER)
 	$(BIN)/python -m pip install --quiet -r requirements.txt 2>&1 | $(PIP_FILTER)
@@ -46,6 +47,33 @@ demo: setup
 
 test: setup
 	cd test && $(BIN)/pytest -q
+
+# CI's second run: the ROS-free tests under Python 3.10 with numpy 1.x (what Humble and JetPack 6 have) in .venv310:
+# the exact versions of constraints-numpy1.txt, TrackEval without its numpy>=2 metadata (as on a vehicle, README)
+# and torch 2.5 (PyPI's build, used on the CPU; JetPack 6.1 ships a torch 2.5). No ROS 2 there: the package is
+# installed with pip plus its share/ files, and tests that need rclpy or the built interfaces are skipped.
+PYTHON310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
+VENV310 ?= $(CURDIR)/.venv310
+TORCH_PY310 := torch==2.5.1 torchvision==0.20.1
+
+$(VENV310)/.deps-installed: requirements-runtime.txt requirements-eval.txt requirements-test.txt constraints-numpy1.txt
+	test -x $(VENV310)/bin/python || $(PYTHON310) -m venv $(VENV310)
+	$(VENV310)/bin/python -m pip install --quiet --upgrade pip 2>&1 | $(PIP_FILTER)
+	$(VENV310)/bin/python -m pip install --quiet -r requirements-runtime.txt -r requirements-test.txt \
+	  $(TORCH_PY310) -c constraints-numpy1.txt 2>&1 | $(PIP_FILTER)
+	$(VENV310)/bin/python -m pip install --quiet --no-deps -r requirements-eval.txt -c constraints-numpy1.txt 2>&1 \
+	  | $(PIP_FILTER)
+	touch $@
+
+test-py310: $(VENV310)/.deps-installed
+	$(VENV310)/bin/python -m pip install --quiet --no-deps --no-compile . 2>&1 | $(PIP_FILTER)
+	rm -rf perception_ros.egg-info $(VENV310)/share/perception && mkdir -p $(VENV310)/share/perception
+	cp -r launch config models data msg $(VENV310)/share/perception/
+	cd test && YOLO_CONFIG_DIR=$(VENV310)/ultralytics $(VENV310)/bin/pytest -q --without-ros
+
+# pip's resolver on the README's Jetson (aarch64, Python 3.10) and Jazzy (Python 3.12) install commands.
+check-vehicle-installs: $(VENV310)/.deps-installed
+	$(VENV310)/bin/python test/resolve_vehicle_installs.py $(VENV310)/bin/pip
 
 benchmarks: setup
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done

@@ -3,9 +3,19 @@
 Tests import the *installed* package (what `make setup` or colcon put in site-packages, with the
 generated perception.msg), never the source tree: run them with `make test` (pytest from test/).
 ROS tests talk over real DDS on loopback, in a domain of their own.
+
+`pytest --without-ros` (`make test-py310`) runs where ROS 2 is not installed: an import of a ROS 2 package
+(rclpy, *_msgs, *_interfaces, launch, perception.msg) that is not installed skips the test module or test
+that makes it, and so does a test that fails on such a missing module in a subprocess it started (the
+`perception` command); the summary names the module. Without the option, nothing is skipped for it.
 """
+from __future__ import annotations
+
+import functools
+import importlib.abc
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -27,9 +37,51 @@ if Path(perception.__file__).resolve().is_relative_to(REPO_ROOT / "perception"):
     sys.exit("tests must import the installed perception package, not the source tree: run `make test`")
 
 from perception.resources import use_local_dds_profile  # noqa: E402
-from perception.ros.background_node import BackgroundNode  # noqa: E402
 
 use_local_dds_profile(os.environ)
+
+ROS_PACKAGES = frozenset({"rclpy", "launch", "launch_ros", "launch_testing", "ros2launch", "rosidl_runtime_py"})
+
+
+def is_ros_module(name: str) -> bool:
+    """A module of ROS 2 itself or of our generated interfaces (perception.msg)."""
+    root = name.partition(".")[0]
+    return (root in ROS_PACKAGES or root.endswith(("_msgs", "_interfaces"))
+            or name == "perception.msg" or name.startswith("perception.msg."))
+
+
+class SkipMissingRos(importlib.abc.MetaPathFinder):
+    """Last finder of `--without-ros` runs: a ROS 2 module that no other finder found skips its importer."""
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if is_ros_module(fullname):
+            raise pytest.skip.Exception(f"needs ROS 2 ({fullname} is not installed)", allow_module_level=True)
+        return None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--without-ros", action="store_true",
+                     help="skip the tests that need ROS 2 (rclpy, message packages, perception.msg) when it is absent")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--without-ros"):
+        sys.meta_path.append(SkipMissingRos())
+
+
+MISSING_MODULE = re.compile(r"No module named \\?'([\w.]+)")  # also inside the repr of captured output
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """In `--without-ros` runs, a failure on a missing ROS 2 module (in a subprocess) is reported as a skip."""
+    report = (yield).get_result()
+    if report.failed and item.config.getoption("--without-ros"):
+        missing = [name for name in MISSING_MODULE.findall(report.longreprtext) if is_ros_module(name)]
+        if missing:
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] + 1,
+                               f"Skipped: needs ROS 2 ({missing[0]} is not installed, in a subprocess)")
 
 
 @pytest.fixture(scope="session")
@@ -40,32 +92,45 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-class RosTestNode(BackgroundNode):
-    """A node of the test process, spun by a background executor thread."""
+def __getattr__(name: str) -> type:
+    """`from conftest import RosTestNode`: the class is built on first use, as its base class needs rclpy."""
+    if name == "RosTestNode":
+        return ros_test_node_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def __init__(self, name: str = "test_probe") -> None:
-        super().__init__(name)
 
-    def collect(self, message_type: type, topic: str, qos=10) -> list:
-        """Subscribe and return the list that received messages are appended to."""
-        received: list = []
-        self.node.create_subscription(message_type, topic, received.append, qos)
-        return received
+@functools.lru_cache(maxsize=None)
+def ros_test_node_class() -> type:
+    from perception.ros.background_node import BackgroundNode
 
-    def wait_for(self, predicate, timeout_s: float) -> bool:
-        import time
+    class RosTestNode(BackgroundNode):
+        """A node of the test process, spun by a background executor thread."""
 
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        def __init__(self, name: str = "test_probe") -> None:
+            super().__init__(name)
+
+        def collect(self, message_type: type, topic: str, qos=10) -> list:
+            """Subscribe and return the list that received messages are appended to."""
+            received: list = []
+            self.node.create_subscription(message_type, topic, received.append, qos)
+            return received
+
+        def wait_for(self, predicate, timeout_s: float) -> bool:
+            import time
+
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if predicate():
+                    return True
+                time.sleep(0.02)
+            return predicate()
+
+    return RosTestNode
 
 
 @pytest.fixture
 def ros():
-    probe = RosTestNode()
+    probe = ros_test_node_class()()
     yield probe
     probe.close()
 
@@ -190,7 +255,7 @@ def set_parameters(probe: RosTestNode, node: str, values: dict) -> list:
 @pytest.fixture(scope="module")
 def ros_module():
     """Like `ros`, for a whole test module (shared with its module-scoped graph)."""
-    probe = RosTestNode()
+    probe = ros_test_node_class()()
     yield probe
     probe.close()
 
