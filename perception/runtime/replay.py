@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -15,6 +16,7 @@ from perception.ros.message_types import message_class
 from perception.runtime.bags import BagMessage, bag_topics, read_messages
 
 log = logging.getLogger("perception.replay")
+ACKNOWLEDGEMENT_TIMEOUT_S = 10.0  # after the last message, for reliable subscribers to receive everything
 
 
 @dataclass
@@ -58,6 +60,11 @@ class BagPlayer:
                 return True
             time.sleep(0.05)
         return False
+
+    def wait_for_acknowledgements(self, timeout_s: float) -> bool:
+        """Wait until reliable subscribers have every message: a process that exits right after the last publish
+        takes unacknowledged messages with it."""
+        return all(publisher.wait_for_all_acked(Duration(seconds=timeout_s)) for publisher in self.publishers.values())
 
     def _publish_clock(self, timestamp_ns: int) -> None:
         from rosgraph_msgs.msg import Clock
@@ -109,7 +116,11 @@ def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, cloc
         if wait_for_subscribers_s > 0 and not player.wait_for_subscribers(
                 player.topics, wait_for_subscribers_s, subscribers):
             log.warning("no subscriber on some topics after %.1f s; playing anyway", wait_for_subscribers_s)
-        return player.play(loop=loop)
+        stats = player.play(loop=loop)
+        if not player.wait_for_acknowledgements(ACKNOWLEDGEMENT_TIMEOUT_S):
+            log.warning("a reliable subscriber did not acknowledge every message within %.0f s",
+                        ACKNOWLEDGEMENT_TIMEOUT_S)
+        return stats
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
