@@ -95,8 +95,9 @@ class TensorRTBackend:
         self.input_hw = None if -1 in shape else shape[2:]  # None: any letterbox within the profile
         self.buffers: dict[str, torch.Tensor] = {}
         self._bound_shape: tuple[int, ...] | None = None
+        built_as = precision if model_path.suffix == ".onnx" else f"prebuilt {model_path.name}"
         report(f"TensorRT {trt.__version__} engine ready on {self.device} "
-               f"({precision}, input {self.input_hw or 'letterbox of each frame'})")
+               f"({built_as}, input {self.input_hw or 'letterbox of each frame'})")
 
     def _engine_from_onnx(self, onnx_path, imgsz, precision, workspace_gb, cache_dir, frame_hw, report):
         from perception.detection.backends.tensorrt_build import build_serialized_engine, network_onnx
@@ -166,6 +167,7 @@ class TensorRTBackend:
         with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
             self._bind(tensor.shape)
             self.buffers[self.input_name].copy_(torch.from_numpy(tensor), non_blocking=True)
-            self.context.execute_async_v3(self.stream.cuda_stream)
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise RuntimeError(f"TensorRT could not enqueue the engine for a {tensor.shape} input (see its log)")
             output = self.buffers[self.output_name].float().cpu()  # waits for the stream
         return output.numpy()
