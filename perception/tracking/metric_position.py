@@ -17,6 +17,9 @@ from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 from perception.types import ObjectClass
 
 
+HEADINGS = 16  # footprint headings considered (the footprint is symmetric: over half a turn)
+
+
 @dataclass(frozen=True)
 class SizePrior:
     """Typical size of a class: height mean and std, footprint length and width (metres)."""
@@ -26,10 +29,10 @@ class SizePrior:
     length: float
     width: float
 
-    def footprint_corners(self, headings: int = 16) -> np.ndarray:
-        """(headings, 4, 2) corners of the footprint (across, along the optical axis) relative to its centre, for
+    def footprint_corners(self) -> np.ndarray:
+        """(HEADINGS, 4, 2) corners of the footprint (across, along the optical axis) relative to its centre, for
         headings spread uniformly over half a turn (a single camera does not know the heading)."""
-        phi = (np.arange(headings) + 0.5) * np.pi / headings
+        phi = (np.arange(HEADINGS) + 0.5) * np.pi / HEADINGS
         half = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]]) * [self.length / 2.0, self.width / 2.0]
         rotation = np.stack([np.stack([np.cos(phi), -np.sin(phi)], -1), np.stack([np.sin(phi), np.cos(phi)], -1)], -2)
         return np.einsum("gij,cj->gci", rotation, half)
@@ -212,7 +215,7 @@ class _PriorTables:
     def __init__(self, priors: dict[ObjectClass, SizePrior]) -> None:
         size = max(int(c) for c in ObjectClass) + 1
         self._heights = np.full((size, 2), np.nan)
-        self._corners = np.zeros((size, *SizePrior(0, 0, 0, 0).footprint_corners().shape))
+        self._corners = np.zeros((size, HEADINGS, 4, 2))
         for object_class, prior in priors.items():
             self._heights[int(object_class)] = prior.height, prior.height_std
             self._corners[int(object_class)] = prior.footprint_corners()
