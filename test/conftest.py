@@ -11,6 +11,7 @@ that makes it, and so does a test that fails on such a missing module in a subpr
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import importlib.abc
 import os
@@ -21,9 +22,28 @@ from pathlib import Path
 
 import pytest
 
+DOMAIN_LOCKS = []  # open lock files: each holds a ROS_DOMAIN_ID for this test session
+
+
+def reserve_domain_id() -> str:
+    """A ROS_DOMAIN_ID (100-200) that no other test session on this machine holds: a randomly chosen id, locked
+    (flock on a file under /tmp) until this process exits, so concurrent runs never share a domain."""
+    for domain in random.Random(os.getpid()).sample(range(100, 201), 101):
+        lock = open(f"/tmp/perception-test-domain-{domain}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        DOMAIN_LOCKS.append(lock)
+        return str(domain)
+    raise RuntimeError("every ROS_DOMAIN_ID from 100 to 200 is held by another test session")
+
+
 # Before anything imports rclpy: loopback discovery, a domain no other run uses, shared-memory transport.
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(100, 200)))
+if "ROS_DOMAIN_ID" not in os.environ:
+    os.environ["ROS_DOMAIN_ID"] = reserve_domain_id()
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/perception-test-ultralytics")
