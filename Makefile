@@ -17,7 +17,7 @@ export YOLO_AUTOINSTALL := 0
 export YOLO_CONFIG_DIR := $(VENV)/ultralytics
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup install demo test test-py310 check-vehicle-installs benchmarks colcon-check clean
+.PHONY: setup install demo test test-py310 check-vehicle-installs benchmarks colcon-check launch-test-deps clean
 
 setup: $(VENV)/.deps-installed install
 
@@ -45,7 +45,7 @@ install: $(VENV)/.deps-installed
 demo: setup
 	$(BIN)/perception demo
 
-test: setup
+test: setup launch-test-deps
 	cd test && $(BIN)/pytest -q
 
 # CI's second run: the ROS-free tests under Python 3.10 with numpy 1.x (what Humble and JetPack 6 have) in .venv310:
@@ -82,6 +82,34 @@ benchmarks: setup
 colcon-check: setup
 	$(BIN)/python -m pip install --quiet -r requirements-colcon.txt 2>&1 | $(PIP_FILTER)
 	PATH=$(BIN):$$PATH bash test/colcon_check.sh $(VENV)
+
+# The real ROS 2 launch tools for the launch tests (Jazzy sources in ../shared/ros2-launch, see its README),
+# in build/launch-test/ and never in the venv: the Python packages with pip --target, composition_interfaces
+# (which launch_ros imports) with the CMake recipe of our own interfaces. Tests find them there (test/real_launch.py).
+SHARED ?= $(CURDIR)/../shared
+LAUNCH_SOURCES := $(SHARED)/ros2-launch/src
+LAUNCH_TEST_DIR := $(CURDIR)/build/launch-test
+LAUNCH_PACKAGES := osrf_pycommon launch launch_xml launch_yaml launch_ros ros2launch
+
+launch-test-deps:
+	@if [ -d $(LAUNCH_SOURCES) ]; then $(MAKE) --no-print-directory $(LAUNCH_TEST_DIR)/.ready; \
+	else echo "$(LAUNCH_SOURCES) not found: the launch tests will be skipped"; fi
+
+$(LAUNCH_TEST_DIR)/.ready: $(VENV)/.deps-installed
+	rm -rf $(LAUNCH_TEST_DIR) && mkdir -p $(LAUNCH_TEST_DIR)/src
+	cp -r $(LAUNCH_SOURCES)/. $(LAUNCH_TEST_DIR)/src && chmod -R u+w $(LAUNCH_TEST_DIR)/src
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target $(LAUNCH_TEST_DIR)/site \
+	  $(addprefix $(LAUNCH_TEST_DIR)/src/,$(LAUNCH_PACKAGES)) lark==1.1.9 > $(LAUNCH_TEST_DIR).log 2>&1 \
+	  || (cat $(LAUNCH_TEST_DIR).log; exit 1)
+	PATH=$(BIN):$$PATH AMENT_PREFIX_PATH=$(VENV) $(BIN)/cmake -S $(LAUNCH_TEST_DIR)/src/composition_interfaces \
+	  -B $(LAUNCH_TEST_DIR)/build -G Ninja -Wno-dev \
+	  -DCMAKE_INSTALL_PREFIX=$(LAUNCH_TEST_DIR)/install -DCMAKE_PREFIX_PATH=$(VENV) \
+	  -DPython3_EXECUTABLE=$(BIN)/python3 -DBUILD_TESTING=OFF >> $(LAUNCH_TEST_DIR).log 2>&1 \
+	  || (cat $(LAUNCH_TEST_DIR).log; exit 1)
+	PATH=$(BIN):$$PATH $(BIN)/cmake --build $(LAUNCH_TEST_DIR)/build >> $(LAUNCH_TEST_DIR).log 2>&1 \
+	  || (cat $(LAUNCH_TEST_DIR).log; exit 1)
+	$(BIN)/cmake --install $(LAUNCH_TEST_DIR)/build >> $(LAUNCH_TEST_DIR).log 2>&1 || (cat $(LAUNCH_TEST_DIR).log; exit 1)
+	touch $@
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR).log build/colcon out

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import yaml
 
-from perception.resources import DDS_PROFILE_VARIABLES, config_path, use_local_dds_profile
+from perception.resources import config_path, use_local_dds_profile
 from perception.ros.background_node import BackgroundNode
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "udacity_highway_1280x720.mp4"
@@ -33,10 +33,8 @@ NODES = ("detector", "tracker", "predictor")
 
 
 def graph_file(folder: Path, raw: bool) -> Path:
-    """The installed graph with this benchmark's camera topics, an absolute Fast DDS profile, no visualizer."""
+    """The installed graph with this benchmark's camera topics, no visualizer."""
     document = yaml.safe_load(config_path("perception.yaml").read_text())
-    for variable in DDS_PROFILE_VARIABLES:
-        document["environment"][variable] = str(config_path("fastdds_shm.xml"))
     document["nodes"] = {name: document["nodes"][name] for name in NODES}
     document["cameras"] = {"front": document["cameras"]["front"]}
     document["cameras"]["front"].update(image=IMAGE_TOPIC if raw else IMAGE_TOPIC + "/compressed",

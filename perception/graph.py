@@ -1,15 +1,19 @@
 """The node graph described in config/perception.yaml, shared by `perception up` and the launch file.
 
-A graph file has three sections:
-  environment: variables set for local runs unless already set (relative file paths resolve
-               against the graph file's folder)
+A graph file has these sections:
+  network:     local (default) or vehicle: how the nodes discover peers and which transports they use
+               (see network_environment); `network:=` of the launch file and `perception up --network` override it
+  environment: further variables for the nodes, replacing the network's (relative .xml paths resolve against
+               the graph file's folder)
   cameras:     name -> topics of that camera; each camera gets the namespace /perception/<name>
   nodes:       name -> executable, per_camera, respawn, parameters, remappings
+Variables already set in the environment of `perception up` or `ros2 launch` win over the graph's.
 Strings in parameters and remappings may use {camera} and any key of the camera entry
 ({pose[pitch]} for nested values); a string that is a single placeholder takes the value's type.
 """
 from __future__ import annotations
 
+import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -18,7 +22,10 @@ from typing import Any
 
 import yaml
 
+from perception.resources import dds_profile_environment
+
 NAMESPACE_ROOT = "/perception"
+NETWORKS = ("local", "vehicle")
 
 
 @dataclass
@@ -42,6 +49,25 @@ class Graph:
     nodes: list[NodeSpec]
     environment: dict[str, str]
     cameras: dict[str, dict[str, Any]]
+    network: str = "local"
+
+
+def network_environment(network: str, ros_distro: str | None = None) -> dict[str, str]:
+    """Discovery and Fast DDS transport variables of a network setting.
+
+    local:   this computer only (desk, demo, tests): discovery on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE from
+             Iron on, ROS_LOCALHOST_ONLY on Humble) and the shared-memory-only profile.
+    vehicle: ROS 2's own discovery (nothing set: peers on other computers, e.g. the planner, find the nodes) and
+             the profile with UDP plus shared memory (large images still go through shared memory within the computer).
+    """
+    if network not in NETWORKS:
+        raise ValueError(f"network {network!r}: expected one of {', '.join(NETWORKS)}")
+    environment = dds_profile_environment(network)
+    if network == "local":
+        environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        if ros_distro == "humble":  # Humble has no discovery range; Jazzy warns about ROS_LOCALHOST_ONLY
+            environment["ROS_LOCALHOST_ONLY"] = "1"
+    return environment
 
 
 def _substitute(value: Any, context: dict[str, Any]) -> Any:
@@ -76,14 +102,22 @@ def _node_spec(name: str, entry: dict[str, Any], namespace: str, context: dict[s
     )
 
 
-def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | None = None) -> Graph:
+def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | None = None,
+               network: str | None = None, cameras: dict[str, dict[str, Any]] | None = None) -> Graph:
     """Read a graph file and expand per-camera nodes into one NodeSpec per camera.
 
     camera_overrides: camera name -> entries replacing those of the file (e.g. the topics of a bag).
+    network: "local" or "vehicle" instead of the file's `network`.
+    cameras: replaces the file's cameras section (e.g. the cameras found in a bag).
     """
     path = Path(path)
     document = yaml.safe_load(path.read_text()) or {}
-    cameras = document.get("cameras") or {}
+    network = network or document.get("network") or "local"
+    try:
+        environment = network_environment(network, os.environ.get("ROS_DISTRO"))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    cameras = (document.get("cameras") or {}) if cameras is None else cameras
     for camera, entries in (camera_overrides or {}).items():
         if camera not in cameras:
             raise ValueError(f"{path}: no camera {camera!r} (cameras: {', '.join(cameras) or 'none'})")
@@ -91,7 +125,6 @@ def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | N
     nodes_section = document.get("nodes") or {}
     if not nodes_section:
         raise ValueError(f"{path}: the graph has no nodes")
-    environment = {}
     for key, value in (document.get("environment") or {}).items():
         value = str(value)
         if value.endswith(".xml") and not Path(value).is_absolute():
@@ -108,4 +141,4 @@ def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | N
                 nodes.append(_node_spec(name, entry, f"{NAMESPACE_ROOT}/{camera}", context))
         else:
             nodes.append(_node_spec(name, entry, NAMESPACE_ROOT, {}))
-    return Graph(nodes=nodes, environment=environment, cameras=cameras)
+    return Graph(nodes=nodes, environment=environment, cameras=cameras, network=network)

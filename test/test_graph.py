@@ -19,9 +19,9 @@ def test_installed_graph_has_a_detector_per_camera():
     graph = load_graph(config_path("perception.yaml"))
     detectors = [n for n in graph.nodes if n.executable == "detector"]
     assert len(detectors) == len(graph.cameras) >= 1
-    assert graph.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert graph.network == "local" and graph.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     for variable in DDS_PROFILE_VARIABLES:  # Fast DDS 2.x and 3 read different variables
-        assert Path(graph.environment[variable]).is_file()
+        assert Path(graph.environment[variable]) == config_path("fastdds_shm.xml")
 
 
 def test_per_camera_nodes_get_namespaces_and_substituted_remappings(tmp_path):
@@ -63,7 +63,20 @@ def test_node_command_carries_name_namespace_params_and_remappings(tmp_path):
 
 
 def test_environment_defaults_do_not_override_the_caller(tmp_path):
-    graph = load_graph(write(tmp_path, {"environment": {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "A": "1"},
-                                        "nodes": {"x": {}}}))
-    environment = graph_environment(graph, {"A": "2"})
-    assert environment == {"A": "2", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    graph = load_graph(write(tmp_path, {"environment": {"A": "1", "B": "1"}, "nodes": {"x": {}}}))
+    environment = graph_environment(graph, {"A": "2", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"})
+    assert environment["A"] == "2" and environment["B"] == "1"
+    assert environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"  # the caller's, not the local network's
+
+
+def test_network_comes_from_the_file_or_the_caller(tmp_path):
+    path = write(tmp_path, {"network": "vehicle", "environment": {"FASTRTPS_DEFAULT_PROFILES_FILE": "mine.xml"},
+                            "nodes": {"x": {}}})
+    vehicle = load_graph(path)
+    assert vehicle.network == "vehicle" and "ROS_AUTOMATIC_DISCOVERY_RANGE" not in vehicle.environment
+    assert vehicle.environment["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(tmp_path / "mine.xml")  # the file's own
+    assert vehicle.environment["FASTDDS_DEFAULT_PROFILES_FILE"] == str(config_path("fastdds_vehicle.xml"))
+    local = load_graph(path, network="local")  # launch's network:= and `perception up --network`
+    assert local.network == "local" and local.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    with pytest.raises(ValueError, match="network 'lan'"):
+        load_graph(write(tmp_path, {"network": "lan", "nodes": {"x": {}}}))

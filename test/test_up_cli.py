@@ -1,4 +1,5 @@
 """`perception up`: stops its nodes and exits 0 on SIGINT or SIGTERM; exits 1 naming a node that dies."""
+import os
 import signal
 import subprocess
 import sys
@@ -8,12 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from perception.resources import DDS_PROFILE_VARIABLES, config_path
+from real_launch import children, process_environment
 
-def start_up(tmp_path: Path, nodes: dict) -> subprocess.Popen:
+
+def start_up(tmp_path: Path, nodes: dict, *options: str, environment: dict | None = None) -> subprocess.Popen:
     graph = tmp_path / "graph.yaml"
     graph.write_text(yaml.safe_dump({"cameras": {"front": {"camera_info": "/test/up/camera_info"}}, "nodes": nodes}))
-    return subprocess.Popen([sys.executable, "-m", "perception", "up", "--config", str(graph)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, "-m", "perception", "up", "--config", str(graph), *options],
+                            cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def child_pids(pid: int) -> set[int]:
@@ -58,3 +62,21 @@ def test_up_exits_non_zero_naming_the_node_that_died(tmp_path):
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "node /perception/broken exited with code 1" in output
+
+
+def test_up_network_vehicle_starts_nodes_with_the_vehicle_profile(tmp_path):
+    """--network vehicle: the UDP + shared-memory profile; discovery stays what the environment says (loopback
+    here, from conftest: the vehicle setting itself sets no discovery range)."""
+    environment = {key: value for key, value in os.environ.items() if key not in DDS_PROFILE_VARIABLES}
+    tracker = {"tracker": {"per_camera": True, "remappings": {"camera_info": "{camera_info}"}}}
+    process = start_up(tmp_path, tracker, "--network", "vehicle", environment=environment)
+    try:
+        assert "1 nodes running" in read_until(process, "nodes running", 60)
+        (node_pid,) = children(process.pid)
+        node_environment = process_environment(node_pid)
+        for variable in DDS_PROFILE_VARIABLES:
+            assert node_environment[variable] == str(config_path("fastdds_vehicle.xml"))
+        assert node_environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
