@@ -10,7 +10,7 @@ import numpy as np
 
 from perception.prediction.history import TrackHistories
 from perception.stamps import StampGuard, StampVerdict
-from perception.tracking.ego_motion import EgoMotion, FrameMotion, ground_to_odom
+from perception.tracking.ego_motion import EgoMotion, FrameMotion, PlanarPose, ground_to_odom, rotation_homography
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 from perception.tracking.metric_position import MetricPositionEstimator
 from perception.tracking.tracker import Tracker, TrackerConfig
@@ -66,6 +66,7 @@ class TrackingStage:
     def __init__(self, config: TrackerConfig, pose: CameraPose, reset_after_backward_jump_s: float = 2.0,
                  vehicle_frame: str = "base_link", ego_motion: EgoMotion | None = None) -> None:
         self.config, self.pose, self.vehicle_frame, self.ego_motion = config, pose, vehicle_frame, ego_motion
+        self.previous_vehicle_pose: PlanarPose | None = None
         self.tracker = Tracker(config)
         self.stamps = StampGuard(reset_after_backward_jump_s)
         self.projector: MetricPositionEstimator | None = None
@@ -93,10 +94,18 @@ class TrackingStage:
         motion = self.ego_motion.at(stamp) if self.ego_motion is not None else None
         if motion is not None and motion.frame_changed:
             self.tracker.forget_ground()
+        self._compensate_rotation(motion, verdict)
         ground = (self.projector.project_boxes(detections.boxes, detections.labels)
                   if self.projector and len(detections) else None)
         ground, frame = self._in_ground_frame(ground, motion)
         return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame)
+
+    def _compensate_rotation(self, motion: FrameMotion | None, verdict: StampVerdict) -> None:
+        """Move the tracks' image boxes by the camera's rotation since the previous frame (known from odometry)."""
+        pose = motion.pose if motion is not None else None
+        previous, self.previous_vehicle_pose = self.previous_vehicle_pose, pose
+        if pose is not None and previous is not None and self.intrinsics is not None and verdict is StampVerdict.OK:
+            self.tracker.warp_boxes(rotation_homography(self.intrinsics, self.pose, pose.yaw - previous.yaw))
 
     def _in_ground_frame(
         self, ground: GroundMeasurements | None, motion: FrameMotion | None

@@ -6,8 +6,8 @@ import pytest
 
 from perception.stages import TrackingStage
 from perception.tracking.ego_motion import (
-    EgoMotion, OdometryVerdict, PlanarPose, PoseBuffer, PoseVerdict, ground_to_odom, interpolate, wrap_angle,
-    yaw_from_quaternion,
+    EgoMotion, OdometryVerdict, PlanarPose, PoseBuffer, PoseVerdict, ground_to_odom, interpolate,
+    rotation_homography, wrap_angle, yaw_from_quaternion,
 )
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 from perception.tracking.tracker import TrackerConfig
@@ -164,3 +164,32 @@ def test_odometry_stopping_mid_run_coasts_then_restarts_the_ground_state_in_the_
     np.testing.assert_allclose(restarted.velocity, [0.0, 0.0])  # a new state, from this frame's measurement
     assert np.linalg.norm(restarted.position - [31.0, 3.0]) < 0.5
     assert stage.ego_motion.counters["frames_without_odometry.stale_odometry"] == 6
+
+
+def test_turning_left_moves_far_pixels_right_by_the_rotation():
+    homography = rotation_homography(INTRINSICS, CAMERA, math.radians(5))
+    u, v, w = homography @ [640.0, 360.0, 1.0]
+    assert u / w == pytest.approx(640.0 + 700.0 * math.tan(math.radians(5))) and v / w == pytest.approx(360.0)
+    np.testing.assert_allclose(rotation_homography(INTRINSICS, CAMERA, 0.0), np.eye(3), atol=1e-12)
+
+
+def test_track_boxes_follow_the_camera_rotation_from_odometry():
+    """A standing object far ahead while the vehicle turns in place: its image box sweeps sideways; with odometry the
+    predicted box moves with it and the track keeps its id, without it the id is lost."""
+    def run(stage: TrackingStage) -> set[int]:
+        ids = set()
+        for k in range(6):
+            yaw = math.radians(4) * k
+            if stage.ego_motion is not None:
+                stage.ego_motion.add_odometry(0.1 * k, "odom", PlanarPose(0.0, 0.0, yaw))
+            x, y = PlanarPose(0.0, 0.0, yaw).to_vehicle(np.array([[60.0, 0.0]]))[0]
+            ids |= {t.track_id for t in stage.process(_detections(_box_of_ground_point(x, y, width=30.0)), 0.1 * k).tracks}
+        return ids
+
+    config = TrackerConfig(high_score=0.5, confirm_hits=1)
+    with_odometry = TrackingStage(config, CAMERA, ego_motion=EgoMotion("base_link"))
+    without = TrackingStage(config, CAMERA)
+    for stage in (with_odometry, without):
+        stage.set_intrinsics(INTRINSICS)
+    assert len(run(with_odometry)) == 1
+    assert len(run(without)) > 1

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from perception.evaluation.online_prediction import PredictionRecord, online_errors  # noqa: E402
-from perception.evaluation.run_summary import RunSummary, summarize_run  # noqa: E402
+from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
 from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
@@ -82,7 +82,8 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
         image = draw_boxes(image, boxes, [_label(o) for o in objects],
                            [track_caption(o.track_id, _label(o)) for o in objects])
         prediction = data.predictions.get(stamp)
-        if prediction is not None and data.intrinsics is not None:
+        # Paths in an odom frame would need the vehicle pose at this stamp to be drawn into the image.
+        if prediction is not None and data.intrinsics is not None and prediction.ground_frame_id in VEHICLE_FRAMES:
             paths = [(_label(o), np.vstack([[o.position.x, o.position.y], _path_array(o.paths[0])]))
                      for o in prediction.objects if o.paths]
             image = draw_paths(image, paths, data.intrinsics, pose)
@@ -134,7 +135,9 @@ def plot_birds_eye_view(data: RunData, out: Path) -> None:
                 path = np.vstack([[obj.position.x, obj.position.y], _path_array(obj.paths[0])])
                 axes.plot(-path[:, 1], path[:, 0], "--", color=CLASS_COLORS[ObjectClass(_label(obj))],
                           linewidth=1, alpha=0.7)
-    axes.plot(0, 0, "k^", markersize=12, label="ego vehicle (base_link)")
+    frames = {m.ground_frame_id for m in data.tracks.values() if m.ground_frame_id}
+    origin = "ego vehicle" if frames <= VEHICLE_FRAMES else "odom origin (the vehicle where odometry started)"
+    axes.plot(0, 0, "k^", markersize=12, label=f"{origin} ({', '.join(sorted(frames))})")
     axes.set_xlabel("lateral position, m (left is negative)")
     axes.set_ylabel("forward position, m")
     axes.set_title("Tracks (solid) and predicted paths (dashed, every %d-th frame)" % BEV_PATH_EVERY)
@@ -208,15 +211,16 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:right}} th{{background:#
 track ids.</p>
 <h2>Camera view</h2><p>Track boxes with id and class; predicted paths (most probable) projected onto the image
 ({gif_frames} frames with tracker output).</p><img src="report_files/annotated.gif">
-<h2>Bird's-eye view</h2><img src="report_files/birds_eye_view.png">
+<h2>Bird's-eye view</h2><p>Ground frame: {html.escape(summary.ground_frame_note())}.</p>
+<img src="report_files/birds_eye_view.png">
 <h2>Latency: image stamp to each output</h2>
 {_table(["topic", "messages", "p50 ms", "p90 ms", "p99 ms", "max ms"], latency_rows)}
 <img src="report_files/latency.png">
 <h2>Frames and rejected inputs (from /diagnostics)</h2>
 {_table(["node", "frames received", "processed", "skipped (newest-frame policy)", "rejected"], drop_rows)}
 <h2>Online prediction error</h2><p>Each predicted path against the positions the tracker reported later for the
-same track (vehicle frame, linear interpolation). ADE over every observed future step; FDE over the paths whose
-whole horizon was observed.</p>
+same track (in the tracks' ground frame, see above; linear interpolation). ADE over every observed future step;
+FDE over the paths whose whole horizon was observed.</p>
 {_table(["model", "ADE m", "FDE m", "paths", "complete paths"], error_rows)}
 </body></html>"""
     report = out_dir / "report.html"

@@ -9,6 +9,8 @@ import numpy as np
 
 from perception.runtime.bags import perception_typestore, read_messages
 
+VEHICLE_FRAMES = {"base_link", "base_footprint"}  # ground frames that move with the vehicle (REP 105)
+
 
 @dataclass
 class TopicSummary:
@@ -25,6 +27,19 @@ class RunSummary:
     track_ids: set[int]
     path_models: dict[str, int]
     diagnostics: dict[str, dict[str, str]]  # node -> last key/values
+    ground_frames: dict[str, int] = field(default_factory=dict)  # ground_frame_id of TrackedObjects -> messages
+
+    def ground_frame_note(self) -> str:
+        """Which frame the recorded positions and velocities are in, and what that means."""
+        frames = {frame: n for frame, n in self.ground_frames.items() if frame}
+        if not frames:
+            return "no ground positions (no camera intrinsics): tracks are in image space only"
+        listed = ", ".join(f"{frame} ({n} messages)" for frame, n in sorted(frames.items()))
+        if set(frames) <= VEHICLE_FRAMES:
+            return (f"positions and velocities in {listed}: relative to the moving vehicle, the recording has no "
+                    "odometry (a parked car moves at minus our speed)")
+        return (f"positions and velocities in {listed}; frames other than the vehicle frame are odom frames "
+                "(odometry): velocities over the ground")
 
     def table(self) -> str:
         lines = [f"{'topic':<48} {'messages':>8} {'objects':>8} {'latency p50 ms':>15} {'p95':>8} {'max':>8}"]
@@ -35,6 +50,7 @@ class RunSummary:
             else:
                 latency = f"{'-':>15} {'-':>8} {'-':>8}"
             lines.append(f"{summary.topic:<48} {summary.count:>8} {summary.objects:>8} {latency}")
+        lines.append(f"ground frame: {self.ground_frame_note()}")
         lines.append(f"distinct track ids: {len(self.track_ids)}; predicted paths by model: "
                      + (", ".join(f"{k} {v}" for k, v in sorted(self.path_models.items())) or "none"))
         for node, values in sorted(self.diagnostics.items()):
@@ -54,6 +70,7 @@ def summarize_run(path: str | Path) -> RunSummary:
     track_ids: set[int] = set()
     path_models: dict[str, int] = defaultdict(int)
     diagnostics: dict[str, dict[str, str]] = {}
+    ground_frames: dict[str, int] = defaultdict(int)
     for record in read_messages(path):
         summary = topics.setdefault(record.topic, TopicSummary(record.topic, record.msgtype))
         summary.count += 1
@@ -71,8 +88,9 @@ def summarize_run(path: str | Path) -> RunSummary:
         summary.objects += _object_count(message)
         if record.msgtype == "perception/msg/TrackedObjects":
             track_ids.update(obj.track_id for obj in message.objects)
+            ground_frames[message.ground_frame_id] += 1
         if record.msgtype == "perception/msg/PredictedObjects":
             for obj in message.objects:
                 for predicted in obj.paths:
                     path_models[predicted.model] += 1
-    return RunSummary(topics, track_ids, dict(path_models), diagnostics)
+    return RunSummary(topics, track_ids, dict(path_models), diagnostics, dict(ground_frames))

@@ -14,7 +14,7 @@ from enum import Enum
 
 import numpy as np
 
-from perception.tracking.ground_plane import GroundMeasurements
+from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 
 
 def wrap_angle(angle: float) -> float:
@@ -67,6 +67,17 @@ def ground_to_odom(ground: GroundMeasurements, pose: PlanarPose) -> GroundMeasur
     The pose is taken as exact (odometry is far more precise over a frame than monocular range)."""
     rotation = pose.rotation
     return GroundMeasurements(pose.to_odom(ground.positions), rotation @ ground.covariances @ rotation.T, ground.valid)
+
+
+def rotation_homography(intrinsics: np.ndarray, camera: CameraPose, yaw_change: float) -> np.ndarray:
+    """Image homography of the vehicle turning by yaw_change (rad): where a pixel of the previous image lies in the
+    current one for directions far away (pure rotation K R K^-1; translation moves pixels by depth and is left to
+    the box filter)."""
+    c, s = math.cos(yaw_change), math.sin(yaw_change)
+    current_from_previous = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])  # Rz(-yaw_change), vehicle axes
+    vehicle_from_optical = camera.vehicle_from_optical
+    rotation = vehicle_from_optical.T @ current_from_previous @ vehicle_from_optical
+    return intrinsics @ rotation @ np.linalg.inv(intrinsics)
 
 
 class OdometryVerdict(Enum):

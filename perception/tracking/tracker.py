@@ -98,6 +98,12 @@ class Tracker:
         self._tracks = _TrackTable.empty()
         self._stamp = None
 
+    def warp_boxes(self, homography: np.ndarray) -> None:
+        """Move every track's box centre by a 3x3 image homography (the camera's rotation since the last update,
+        from odometry); sizes and rates stay."""
+        centres = np.column_stack([self._tracks.box_means[:, :2], np.ones(len(self._tracks.ids))]) @ homography.T
+        self._tracks.box_means[:, :2] = centres[:, :2] / centres[:, 2:3]
+
     def forget_ground(self) -> None:
         """Drop every ground state (the ground frame changed); tracks keep their ids and boxes, and restart their
         ground state at their next ground measurement."""
