@@ -100,11 +100,19 @@ def read_camera_info_yaml(path: str | Path) -> CameraCalibration:
     return calibration
 
 
-def fallback_intrinsics(camera_info_file: str, fov_deg: float, width: int, height: int) -> np.ndarray | None:
-    """Intrinsics for a camera without (usable) CameraInfo: from a calibration file, else a field-of-view guess,
-    else None (image-space tracking only)."""
-    if camera_info_file:
-        return read_camera_info_yaml(camera_info_file).intrinsics
-    if fov_deg:
-        return pinhole_intrinsics(width, height, fov_deg)
-    return None
+NO_METRIC_POSITIONS = ("no: no valid CameraInfo, camera_info_file or fov_deg; detections and tracks in image space "
+                       "only, no metric positions")
+
+
+def fallback_intrinsics(p: dict) -> tuple[np.ndarray | None, tuple[int, int] | None, str]:
+    """Intrinsics for a camera without (valid) CameraInfo, from the tracker parameters camera_info_file, else
+    fov_deg with image_width and image_height: (matrix or None, image (width, height), where they come from, for
+    /diagnostics)."""
+    if p["camera_info_file"]:
+        calibration = read_camera_info_yaml(p["camera_info_file"])
+        return calibration.intrinsics, (calibration.width, calibration.height), f"yes: from {p['camera_info_file']}"
+    if p["fov_deg"]:
+        size = (p["image_width"], p["image_height"])
+        return (pinhole_intrinsics(*size, p["fov_deg"]), size,
+                f"yes: a pinhole guess from a {p['fov_deg']:g} degree field of view (not calibrated)")
+    return None, None, NO_METRIC_POSITIONS

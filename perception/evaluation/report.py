@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from perception.camera_calibration import CalibrationError, camera_matrix  # noqa: E402
 from perception.evaluation.online_prediction import PredictionRecord, online_errors  # noqa: E402
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
@@ -51,7 +53,9 @@ def load_run(path: Path) -> RunData:
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
             data.images[_stamp_ns(message)] = message
         elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:
-            data.intrinsics = np.asarray(typestore.deserialize_cdr(record.raw, record.msgtype).k).reshape(3, 3)
+            info = typestore.deserialize_cdr(record.raw, record.msgtype)
+            with suppress(CalibrationError):  # a zero or NaN matrix is no calibration
+                data.intrinsics = camera_matrix(info.k, info.p, info.width, info.height)
         elif record.msgtype == "perception/msg/TrackedObjects":
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
             data.tracks[_stamp_ns(message)] = message
@@ -187,7 +191,16 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
     summary = summarize_run(recording)
     data = load_run(recording)
     gif_frames = write_annotated_gif(data, pose, files / "annotated.gif")
-    plot_birds_eye_view(data, files / "birds_eye_view.png")
+    metric = any(o.has_kinematics for message in data.tracks.values() for o in message.objects)
+    birds_eye_view = '<img src="report_files/birds_eye_view.png">'
+    if metric:
+        plot_birds_eye_view(data, files / "birds_eye_view.png")
+    else:
+        reasons = sorted({v["metric_positions"] for v in summary.diagnostics.values() if "metric_positions" in v})
+        birds_eye_view = (f"<p><b>No metric positions</b>{': ' + html.escape('; '.join(reasons)) if reasons else ''}. "
+                          "Detections, tracks and the camera view are in image space; the bird's-eye view and the "
+                          "prediction error need the camera intrinsics: a CameraInfo in the bag, or `perception eval "
+                          "--camera-info FILE.yaml` or `--fov DEG`.</p>")
     plot_latency(summary, files / "latency.png")
     errors = online_errors(prediction_records(data), track_observations(data))
 
@@ -208,11 +221,10 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:right}} th{{background:#
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {lost}{len(summary.track_ids)} distinct
-track ids.</p>
+track ids{"" if metric else "; no metric positions (image space only, see the bird's-eye view)"}.</p>
 <h2>Camera view</h2><p>Track boxes with id and class; predicted paths (most probable) projected onto the image
 ({gif_frames} frames with tracker output).</p><img src="report_files/annotated.gif">
-<h2>Bird's-eye view</h2><p>Ground frame: {html.escape(summary.ground_frame_note())}.</p>
-<img src="report_files/birds_eye_view.png">
+<h2>Bird's-eye view</h2><p>Ground frame: {html.escape(summary.ground_frame_note())}.</p>{birds_eye_view}
 <h2>Latency: image stamp to each output</h2>
 {_table(["topic", "messages", "p50 ms", "p90 ms", "p99 ms", "max ms"], latency_rows)}
 <img src="report_files/latency.png">

@@ -20,6 +20,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 
+from perception.camera_calibration import NO_METRIC_POSITIONS, CalibrationError, fallback_intrinsics
 from perception.msg import DetectedObjects, TrackedObjects
 from perception.ros.conversions import (
     CameraInfoError, detections_from_msg, intrinsics_from_camera_info, odometry_from_msg, pose_from_transform,
@@ -27,13 +28,15 @@ from perception.ros.conversions import (
 )
 from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.node_main import run_node
-from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
+from perception.ros.parameters import (
+    CAMERA_POSE_PARAMETERS, FALLBACK_INTRINSICS_PARAMETERS, ParameterSpec, declare_parameters,
+)
 from perception.ros.qos import RELIABILITY, qos_profile
 from perception.stages import TrackingStage
 from perception.tracking.ego_motion import OdometryVerdict
 from perception.tracking.tracker import TrackerConfig
 
-PARAMETERS = CAMERA_POSE_PARAMETERS + [
+PARAMETERS = CAMERA_POSE_PARAMETERS + FALLBACK_INTRINSICS_PARAMETERS + [
     ParameterSpec("high_score", TrackerConfig.high_score, "first-stage detection score", min=0.0, max=1.0),
     ParameterSpec("low_score", TrackerConfig.low_score, "lowest score used (second stage)", min=0.0, max=1.0),
     ParameterSpec("max_coast_time", TrackerConfig.max_coast_time,
@@ -78,7 +81,21 @@ class TrackerNode(Node):
         elif p["odometry_source"] == "tf":
             self.tf_buffer = self.start_tf_listener()
         self.diagnostics.extra["ground_frame_id"] = ""
-        self.diagnostics.set_status(WARN, "waiting for camera_info (tracking image boxes only)")
+        self.use_fallback_intrinsics()
+
+    def use_fallback_intrinsics(self) -> None:
+        """Intrinsics from camera_info_file / fov_deg until a valid CameraInfo arrives; /diagnostics says which."""
+        try:
+            intrinsics, image_size, metric_positions = fallback_intrinsics(self.params)
+        except CalibrationError as error:
+            self.get_logger().error(f"no fallback intrinsics: {error}")
+            intrinsics, image_size, metric_positions = None, None, NO_METRIC_POSITIONS
+        self.diagnostics.extra["metric_positions"] = metric_positions
+        if intrinsics is None:
+            self.diagnostics.set_status(WARN, "waiting for camera_info: image-space tracking, no metric positions")
+        else:
+            self.stage.set_intrinsics(intrinsics, image_size)
+            self.diagnostics.set_status(OK, "tracking on the ground plane (intrinsics " + metric_positions + ")")
 
     def start_tf_listener(self):
         """A tf2 buffer filled by a listener, or None where tf2_ros is not installed (no PyPI wheel: said so)."""
@@ -128,6 +145,7 @@ class TrackerNode(Node):
         if self.stage.set_intrinsics(intrinsics, (message.width, message.height)):
             self.get_logger().info(f"ground-plane projection from camera_info (fx={intrinsics[0, 0]:.1f})")
             self.diagnostics.set_status(OK, "tracking on the ground plane")
+            self.diagnostics.extra["metric_positions"] = "yes: from camera_info"
             self.diagnostics.extra["ground_frame_id"] = ""  # the next frame says which ground frame
 
     def on_detections(self, message: DetectedObjects) -> None:

@@ -81,3 +81,12 @@ CAMERA_POSE_PARAMETERS = [
     ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
     ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
 ]
+
+# Intrinsics for a camera without (valid) CameraInfo; a valid CameraInfo replaces them.
+FALLBACK_INTRINSICS_PARAMETERS = [
+    ParameterSpec("camera_info_file", "", "camera_calibration / camera_info_manager YAML file with the intrinsics"),
+    ParameterSpec("fov_deg", 0.0, "horizontal field of view for a pinhole guess of the intrinsics; 0: none",
+                  min=0.0, max=179.0),
+    ParameterSpec("image_width", 0, "image width in pixels, for the fov_deg guess", min=0, max=100000),
+    ParameterSpec("image_height", 0, "image height in pixels, for the fov_deg guess", min=0, max=100000),
+]

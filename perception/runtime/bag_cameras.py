@@ -7,6 +7,10 @@ enclosing namespace's `camera_info` is used (one calibration topic shared by sev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perception.graph import Graph, load_graph
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
@@ -18,7 +22,7 @@ GENERIC_TOKENS = {"image", "image_raw", "image_color", "image_rect", "image_rect
 
 
 class CameraSelectionError(ValueError):
-    """The bag's cameras do not allow the requested choice; the message lists what the bag has."""
+    """The bag's topics do not allow the requested choice of camera or topics; the message lists what it has."""
 
 
 @dataclass(frozen=True)
@@ -95,3 +99,34 @@ def format_topic_list(infos: list, cameras: list[BagCamera]) -> str:
         info = camera.info_topic or "no CameraInfo (image-space tracking unless --camera-info or --fov)"
         lines.append(f"  {camera.name}: {camera.image_topic} ({camera.transport}) + {info}")
     return "\n".join(lines)
+
+
+def graph_for_cameras(config: Path, template: str, cameras: list[BagCamera],
+                      tracker_parameters: dict[str, Any] | None = None) -> tuple[Graph, dict[str, BagCamera]]:
+    """The graph of `config` with the bag's cameras as its cameras, and graph camera name -> bag camera.
+
+    A camera whose image topic the graph file names keeps that entry (its pose and frame); otherwise a single
+    camera takes the place of the file's camera `template`, and each of several cameras gets an entry of its own,
+    named after its namespace, with the template's pose. Each detector subscribes with its camera's transport;
+    every tracker gets `tracker_parameters` (e.g. fallback intrinsics).
+    """
+    file_cameras = load_graph(config).cameras
+    if template not in file_cameras:
+        raise CameraSelectionError(f"{config}: no camera {template!r} (cameras: {', '.join(file_cameras) or 'none'})")
+    by_image_topic = {entry.get("image"): name for name, entry in file_cameras.items()}
+    chosen: dict[str, BagCamera] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for camera in cameras:
+        name = by_image_topic.get(camera.image_topic) or (template if len(cameras) == 1 else camera.name)
+        base = file_cameras.get(name, file_cameras[template])
+        chosen[name] = camera
+        entries[name] = {**base, "image": camera.image_topic,
+                         "camera_info": camera.info_topic or base.get("camera_info") or f"/{name}/camera_info"}
+    graph = load_graph(config, cameras=entries)
+    for node in graph.nodes:
+        camera = chosen.get(node.namespace.rsplit("/", 1)[-1])
+        if camera is not None and node.executable == "detector":
+            node.parameters["image_transport"] = camera.transport
+        if camera is not None and node.executable == "tracker":
+            node.parameters.update(tracker_parameters or {})
+    return graph, chosen

@@ -46,6 +46,10 @@ class BagReadError(RuntimeError):
     """A bag that cannot be read: missing, corrupt or truncated; the message names the file and the reason."""
 
 
+class BagWriteError(RuntimeError):
+    """An output bag that cannot be written (exists already, or not an .mcap name); the message says why."""
+
+
 # What rosbags raises, besides its ReaderError, on corrupt or truncated files (found by test/test_fuzz_bags.py).
 _CORRUPT_DATA_ERRORS = (ReaderError, Ros1ReaderError, AnyReaderError, UnicodeDecodeError, OverflowError, MemoryError,
                         TypeError, ValueError, KeyError, IndexError, EOFError, struct.error)
@@ -171,9 +175,9 @@ class McapFileWriter:
     def __init__(self, path: str | Path, typestore: Typestore) -> None:
         self.path = Path(path)
         if self.path.suffix != ".mcap":
-            raise ValueError(f"{self.path}: the output file must end in .mcap")
+            raise BagWriteError(f"{self.path}: the output file must end in .mcap")
         if self.path.exists():
-            raise FileExistsError(f"{self.path} exists already, not overwriting")
+            raise BagWriteError(f"{self.path} exists already, not overwriting")
         self.folder = self.path.with_name(self.path.name + ".partial")
         if self.folder.exists():
             shutil.rmtree(self.folder)

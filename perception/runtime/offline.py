@@ -19,6 +19,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
 
+from perception.camera_calibration import fallback_intrinsics
 from perception.graph import Graph
 from perception.imaging import ImageDecodeError
 from perception.ros.conversions import (
@@ -47,12 +48,35 @@ def output_topic(graph: Graph, executable: str, namespace: str, topic: str) -> s
     return dict(node.remappings).get(topic, f"{namespace}/{topic}")
 
 
-def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str) -> Path:
+def first_image_size(bag: Path, topic: str) -> tuple[int, int]:
+    """(width, height) of the first image on `topic` of `bag`; (0, 0) when it has none."""
+    first = next(read_messages(bag, [topic]), None)
+    if first is None:
+        return 0, 0
+    height, width = image_to_bgr(deserialize_message(first.raw, message_class(first.msgtype))).shape[:2]
+    return width, height
+
+
+def _use_fallback_intrinsics(tracking: TrackingStage, p: dict[str, Any], bag: Path, camera_topic: str) -> str:
+    """Give the tracker the intrinsics of its camera_info_file / fov_deg parameters (for fov_deg without an image
+    size, that of the bag's first image); returns what /diagnostics says about metric positions."""
+    if p["fov_deg"] and not (p["image_width"] and p["image_height"]):
+        width, height = first_image_size(bag, camera_topic)
+        p = {**p, "image_width": width, "image_height": height}
+    intrinsics, image_size, metric_positions = fallback_intrinsics(p)
+    if intrinsics is not None:
+        tracking.set_intrinsics(intrinsics, image_size)
+    return metric_positions
+
+
+def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None) -> Path:
     """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
-    tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame)."""
+    tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame).
+    Without `info_topic` (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give the
+    intrinsics; without those, everything stays in image space and /diagnostics says so."""
     namespace = f"/perception/{camera}"
     available = bag_topics(bag)
-    for topic in (camera_topic, info_topic):
+    for topic in filter(None, (camera_topic, info_topic)):
         if topic not in available:
             raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
     detector = detector_from_parameters(node_parameters(graph, "detector", namespace))
@@ -60,7 +84,7 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
     tracking = TrackingStage.from_parameters(tracker_parameters)
     prediction = PredictionStage.from_parameters(node_parameters(graph, "predictor", namespace))
     odometry_topic = output_topic(graph, "tracker", namespace, "odometry")
-    inputs = [camera_topic, info_topic]
+    inputs = [camera_topic] + ([info_topic] if info_topic else [])
     if tracking.ego_motion is not None and available.get(odometry_topic) == "nav_msgs/msg/Odometry":
         inputs.append(odometry_topic)
     topics = {"detections": output_topic(graph, "detector", namespace, "detections"),
@@ -68,6 +92,7 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
               "predicted_objects": output_topic(graph, "predictor", namespace, "predicted_objects")}
     counters: Counter[str] = Counter()
     image_type = message_class(available[camera_topic])
+    metric_positions = _use_fallback_intrinsics(tracking, tracker_parameters, bag, camera_topic)
     out.unlink(missing_ok=True)
     with McapFileWriter(out, perception_typestore()) as writer:
         for topic in inputs:
@@ -96,7 +121,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                 try:
                     info = deserialize_message(record.raw, CameraInfo)
                     tracking.set_intrinsics(intrinsics_from_camera_info(info), (info.width, info.height))
-                except CameraInfoError:
+                    metric_positions = f"yes: from {info_topic}"
+                except CameraInfoError:  # e.g. a zero or NaN matrix: as if there were none, and counted
                     counters["rejected.bad_camera_info"] += 1
                 continue
             message = deserialize_message(record.raw, image_type)
@@ -129,7 +155,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
             counters["frames_processed"] += 1
         if tracking.ego_motion is not None:
             counters.update(tracking.ego_motion.counters)
+        values = {**counters, "metric_positions": metric_positions}
         status = DiagnosticStatus(name=f"{namespace}/offline", message="offline run",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in sorted(counters.items())])
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in sorted(values.items())])
         writer.write("/diagnostics", last_ns, serialize_message(DiagnosticArray(status=[status])))
     return out

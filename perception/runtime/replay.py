@@ -1,4 +1,4 @@
-"""Publish a ROS 2 bag (sqlite3 or MCAP) at its original timing: `perception replay`."""
+"""Publish a bag (ROS 2 sqlite3 or MCAP, or ROS 1 .bag as ROS 2 messages) at its original timing: `perception replay`."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +13,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 
 from perception.ros.message_types import message_class
+from perception.runtime.bag_cameras import CameraSelectionError
 from perception.runtime.bags import BagMessage, bag_topics, read_messages
 
 log = logging.getLogger("perception.replay")
@@ -28,23 +29,26 @@ class ReplayStats:
 
 
 class BagPlayer:
-    """Publishes the messages of a bag with the spacing of their log times, divided by `rate`."""
+    """Publishes the messages of a bag with the spacing of their log times, divided by `rate`; `remap` maps bag
+    topics to the topics to publish them on (others keep their names)."""
 
     def __init__(self, node: Node, bag: Path, *, rate: float = 1.0, topics: list[str] | None = None,
-                 publish_clock: bool = False, restamp: bool = False, qos_depth: int = 10) -> None:
+                 publish_clock: bool = False, restamp: bool = False, qos_depth: int = 10,
+                 remap: dict[str, str] | None = None) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be > 0, got {rate}")
         self.node, self.bag, self.rate = node, Path(bag), rate
         available = bag_topics(self.bag)
         missing = [t for t in topics or [] if t not in available]
         if missing:
-            raise ValueError(f"{bag}: no topics {missing}; the bag has {sorted(available)}")
+            raise CameraSelectionError(f"{bag}: no topics {missing}; the bag has {sorted(available)}")
         self.topics = topics or sorted(available)
         self.message_types = {t: message_class(available[t]) for t in self.topics}
         self.restamp = restamp
         # Reliable publishers match both reliable and best-effort subscribers.
         qos = QoSProfile(depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE)
-        self.publishers = {t: node.create_publisher(self.message_types[t], t, qos) for t in self.topics}
+        remap = remap or {}
+        self.publishers = {t: node.create_publisher(self.message_types[t], remap.get(t, t), qos) for t in self.topics}
         self.clock_publisher = None
         if publish_clock:
             from rosgraph_msgs.msg import Clock
@@ -107,12 +111,13 @@ class BagPlayer:
 
 
 def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, clock: bool, restamp: bool = False,
-           wait_for_subscribers_s: float = 0.0, subscribers: int = 1) -> ReplayStats:
+           wait_for_subscribers_s: float = 0.0, subscribers: int = 1, remap: dict[str, str] | None = None
+           ) -> ReplayStats:
     """`perception replay`: play a bag in a node of its own."""
     rclpy.init()
     node = rclpy.create_node("bag_player", namespace="/perception")
     try:
-        player = BagPlayer(node, bag, rate=rate, topics=topics, publish_clock=clock, restamp=restamp)
+        player = BagPlayer(node, bag, rate=rate, topics=topics, publish_clock=clock, restamp=restamp, remap=remap)
         if wait_for_subscribers_s > 0 and not player.wait_for_subscribers(
                 player.topics, wait_for_subscribers_s, subscribers):
             log.warning("no subscriber on some topics after %.1f s; playing anyway", wait_for_subscribers_s)

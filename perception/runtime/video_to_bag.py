@@ -12,6 +12,10 @@ from perception.imaging import ENCODABLE, encode_raw
 from perception.runtime.bags import McapFileWriter, perception_typestore
 
 
+class VideoReadError(ValueError):
+    """A video that cannot be read (missing, not a video, no frame rate, no frames); the message names the file."""
+
+
 def video_to_bag(
     video: str | Path,
     out: str | Path,
@@ -31,13 +35,16 @@ def video_to_bag(
     info_topic None: no CameraInfo (a pinhole guess from `horizontal_fov_deg` otherwise).
     """
     if encoding is not None and encoding not in ENCODABLE:
-        raise ValueError(f"cannot write images in encoding {encoding!r}; supported: {', '.join(ENCODABLE)}")
+        raise VideoReadError(f"cannot write images in encoding {encoding!r}; supported: {', '.join(ENCODABLE)}")
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
-        raise ValueError(f"{video}: cannot open video")
+        raise VideoReadError(f"{video}: cannot open as a video")
     fps = capture.get(cv2.CAP_PROP_FPS)
     if not fps or fps <= 0:
-        raise ValueError(f"{video}: unknown frame rate")
+        raise VideoReadError(f"{video}: unknown frame rate (not a video?)")
+    ok, image = capture.read()
+    if not ok:
+        raise VideoReadError(f"{video}: no frames could be decoded")
     typestore = perception_typestore()
     CompressedImage = typestore.types["sensor_msgs/msg/CompressedImage"]
     Image = typestore.types["sensor_msgs/msg/Image"]
@@ -50,10 +57,7 @@ def video_to_bag(
         writer.add_topic(camera_topic, "sensor_msgs/msg/Image" if encoding else "sensor_msgs/msg/CompressedImage")
         if info_topic:
             writer.add_topic(info_topic, "sensor_msgs/msg/CameraInfo")
-        while max_frames is None or frames < max_frames:
-            ok, image = capture.read()
-            if not ok:
-                break
+        while ok and (max_frames is None or frames < max_frames):
             stamp_ns = start_time_ns + round(frames * 1e9 / fps)
             header = Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
             height, width = image.shape[:2]
@@ -66,18 +70,16 @@ def video_to_bag(
                 message = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8", data=jpeg.ravel())
             writer.write(camera_topic, stamp_ns, typestore.serialize_cdr(message, type(message).__msgtype__))
             frames += 1
-            if not info_topic:
-                continue
-            k = pinhole_intrinsics(width, height, horizontal_fov_deg)
-            projection = np.hstack([k, np.zeros((3, 1))])
-            info = CameraInfo(
-                header=header, height=height, width=width, distortion_model="plumb_bob",
-                d=np.zeros(5), k=k.ravel(), r=np.eye(3).ravel(), p=projection.ravel(),
-                binning_x=0, binning_y=0,
-                roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
-            )
-            writer.write(info_topic, stamp_ns, typestore.serialize_cdr(info, CameraInfo.__msgtype__))
+            if info_topic:
+                k = pinhole_intrinsics(width, height, horizontal_fov_deg)
+                projection = np.hstack([k, np.zeros((3, 1))])
+                info = CameraInfo(
+                    header=header, height=height, width=width, distortion_model="plumb_bob",
+                    d=np.zeros(5), k=k.ravel(), r=np.eye(3).ravel(), p=projection.ravel(),
+                    binning_x=0, binning_y=0,
+                    roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+                )
+                writer.write(info_topic, stamp_ns, typestore.serialize_cdr(info, CameraInfo.__msgtype__))
+            ok, image = capture.read()
     capture.release()
-    if frames == 0:
-        raise ValueError(f"{video}: no frames could be decoded")
     return frames

@@ -1,0 +1,262 @@
+"""`perception eval` / `replay` / `convert-bag` on bags as users have them: other topic names, no CameraInfo, raw
+encodings, two cameras, ROS 1 `.bag` files. Real bags from the shared clips, the real command in a subprocess."""
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from rclpy.serialization import serialize_message
+from rosbags.rosbag1 import Writer as Ros1Writer
+from rosbags.typesys import Stores, get_typestore
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from perception.camera_calibration import pinhole_intrinsics
+from perception.imaging import encode_raw
+from perception.runtime.bag_cameras import find_cameras
+from perception.runtime.bags import McapFileWriter, perception_typestore, read_messages, topic_infos
+from perception.runtime.video_to_bag import video_to_bag
+
+HIGHWAY = "clips/udacity_highway_1280x720.mp4"
+LANES = "clips/udacity_solid_white_right_960x540.mp4"
+FRAMES = 4  # CPU is shared: a few frames show every path
+START_NS = 1_700_000_000_000_000_000
+
+
+def perception(*args: str) -> subprocess.CompletedProcess:
+    run = subprocess.run([sys.executable, "-m", "perception", *map(str, args)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def clip_frames(shared_data: Path, clip: str, count: int = FRAMES) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(shared_data / clip))
+    frames = [capture.read()[1] for _ in range(count)]
+    capture.release()
+    return frames
+
+
+def decoded(recording: Path) -> dict[str, list]:
+    """Messages of a recording by topic, deserialized."""
+    typestore = perception_typestore()
+    messages: dict[str, list] = {}
+    for record in read_messages(recording):
+        messages.setdefault(record.topic, []).append(typestore.deserialize_cdr(record.raw, record.msgtype))
+    return messages
+
+
+def stamps(messages: list) -> list[int]:
+    return [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in messages]
+
+
+def diagnostic_values(messages: dict[str, list]) -> dict[str, str]:
+    (array,) = messages["/diagnostics"]
+    return {kv.key: kv.value for kv in array.status[0].values}
+
+
+def assert_report(out: Path, camera: str, image_topic: str) -> dict[str, list]:
+    """The eval outputs of one camera: report files, every frame through every stage with its image's stamp."""
+    html = (out / "report.html").read_text()
+    assert (out / "report_files" / "annotated.gif").stat().st_size > 1000 and f"camera {camera}" in html
+    messages = decoded(out / "eval.mcap")
+    images = stamps(messages[image_topic])
+    assert len(images) == FRAMES
+    for output in ("detections", "tracks"):  # logged at stamp + processing time: sorted, the image stamps
+        assert sorted(stamps(messages[f"/perception/{camera}/{output}"])) == images, output
+    return messages
+
+
+def test_cameras_are_found_by_type_and_paired_with_camera_info_by_namespace():
+    image, compressed, info = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/CameraInfo"
+    cameras = find_cameras({
+        "/cam_left/image/compressed": compressed, "/cam_left/camera_info": info,
+        "/sensing/camera/front/image_raw": image, "/sensing/camera/front/camera_info": info,
+        "/stereo/left/image_raw/compressed": compressed, "/stereo/right/image_rect": image,
+        "/stereo/camera_info": info,  # one calibration topic for both stereo cameras
+        "/rear/image_raw": image, "/odom": "nav_msgs/msg/Odometry",
+    })
+    found = {c.image_topic: (c.name, c.info_topic, c.transport) for c in cameras}
+    assert found == {
+        "/cam_left/image/compressed": ("cam_left", "/cam_left/camera_info", "compressed"),
+        "/sensing/camera/front/image_raw": ("front", "/sensing/camera/front/camera_info", "raw"),
+        "/stereo/left/image_raw/compressed": ("left", "/stereo/camera_info", "compressed"),
+        "/stereo/right/image_rect": ("right", "/stereo/camera_info", "raw"),
+        "/rear/image_raw": ("rear", None, "raw"),
+    }
+    # the same last token in two namespaces: names take one more token
+    names = [c.name for c in find_cameras({"/a/left/image_raw": image, "/b/left/image_raw": image})]
+    assert names == ["a_left", "b_left"]
+
+
+def test_eval_finds_the_only_camera_of_a_bag_with_other_topic_names(tmp_path, shared_data):
+    bag = tmp_path / "hw2.mcap"
+    perception("video-to-bag", shared_data / HIGHWAY, bag, "--camera-topic", "/cam_left/image/compressed",
+               "--info-topic", "/cam_left/camera_info", "--max-frames", FRAMES)
+    listing = perception("eval", bag, "--list").stdout
+    assert "/cam_left/image/compressed" in listing and "sensor_msgs/msg/CompressedImage" in listing
+    assert "cam_left: /cam_left/image/compressed (compressed) + /cam_left/camera_info" in listing
+    assert f"{FRAMES}    25.00" in listing  # count and rate
+    perception("eval", bag, "--out", tmp_path / "out")
+    messages = assert_report(tmp_path / "out", "front", "/cam_left/image/compressed")
+    assert diagnostic_values(messages)["metric_positions"] == "yes: from /cam_left/camera_info"
+    assert any(o.has_kinematics for m in messages["/perception/front/tracks"] for o in m.objects)
+
+
+def write_calibration(path: Path, width: int, height: int) -> None:
+    """A camera_info_manager YAML file, as `camera_calibration` writes it."""
+    k = pinhole_intrinsics(width, height, 60.0)
+    document = {
+        "image_width": width, "image_height": height, "camera_name": "cam_left",
+        "camera_matrix": {"rows": 3, "cols": 3, "data": k.ravel().tolist()},
+        "distortion_model": "plumb_bob",
+        "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5},
+        "rectification_matrix": {"rows": 3, "cols": 3, "data": np.eye(3).ravel().tolist()},
+        "projection_matrix": {"rows": 3, "cols": 4, "data": np.hstack([k, np.zeros((3, 1))]).ravel().tolist()},
+    }
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_without_camera_info_eval_runs_in_image_space_and_says_so(tmp_path, shared_data):
+    bag = tmp_path / "no_info.mcap"
+    perception("video-to-bag", shared_data / HIGHWAY, bag, "--camera-topic", "/cam/image_raw/compressed",
+               "--info-topic", "", "--max-frames", FRAMES)
+    perception("eval", bag, "--out", tmp_path / "image_space")
+    messages = assert_report(tmp_path / "image_space", "front", "/cam/image_raw/compressed")
+    assert diagnostic_values(messages)["metric_positions"].startswith("no: no valid CameraInfo")
+    tracks = [o for m in messages["/perception/front/tracks"] for o in m.objects]
+    assert tracks and not any(o.has_kinematics for o in tracks)
+    assert all(m.ground_frame_id == "" for m in messages["/perception/front/tracks"])
+    assert "No metric positions" in (tmp_path / "image_space" / "report.html").read_text()
+
+    write_calibration(tmp_path / "cam.yaml", 1280, 720)
+    for option, value, said in (("--camera-info", tmp_path / "cam.yaml", f"yes: from {tmp_path / 'cam.yaml'}"),
+                                ("--fov", "60", "yes: a pinhole guess from a 60 degree field of view")):
+        out = tmp_path / option.strip("-")
+        perception("eval", bag, option, value, "--out", out)
+        messages = assert_report(out, "front", "/cam/image_raw/compressed")
+        assert diagnostic_values(messages)["metric_positions"].startswith(said)
+        assert any(o.has_kinematics for m in messages["/perception/front/tracks"] for o in m.objects)
+        assert "No metric positions" not in (out / "report.html").read_text()
+
+
+def test_camera_info_with_a_zero_matrix_counts_as_missing(tmp_path, shared_data):
+    bag = tmp_path / "zero_info.mcap"
+    with McapFileWriter(bag, perception_typestore()) as writer:
+        writer.add_topic("/cam/image_raw", "sensor_msgs/msg/Image")
+        writer.add_topic("/cam/camera_info", "sensor_msgs/msg/CameraInfo")
+        for index, frame in enumerate(clip_frames(shared_data, HIGHWAY)):
+            image = Image(height=720, width=1280, encoding="bgr8", step=3 * 1280, data=frame.tobytes())
+            image.header.stamp.sec, image.header.frame_id = 1_700_000_000 + index, "cam"
+            uncalibrated = CameraInfo(header=image.header, width=1280, height=720)  # k = 0, as some drivers send
+            writer.write("/cam/image_raw", START_NS + index, serialize_message(image))
+            writer.write("/cam/camera_info", START_NS + index, serialize_message(uncalibrated))
+    perception("eval", bag, "--out", tmp_path / "out")
+    values = diagnostic_values(assert_report(tmp_path / "out", "front", "/cam/image_raw"))
+    assert values["rejected.bad_camera_info"] == str(FRAMES)
+    assert values["metric_positions"].startswith("no: no valid CameraInfo")
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "mono16", "bayer_grbg8"])
+def test_raw_encodings_evaluate_like_the_jpeg_frames(tmp_path, shared_data, encoding):
+    bag = tmp_path / f"{encoding}.mcap"
+    perception("video-to-bag", shared_data / HIGHWAY, bag, "--camera-topic", "/camera/image_raw",
+               "--info-topic", "/camera/camera_info", "--encoding", encoding, "--max-frames", FRAMES)
+    assert topic_infos(bag)[1].msgtype == "sensor_msgs/msg/Image"
+    perception("eval", bag, "--out", tmp_path / "out")
+    messages = assert_report(tmp_path / "out", "front", "/camera/image_raw")
+    assert {m.encoding for m in messages["/camera/image_raw"]} == {encoding}
+    cars = [sum(o.classification[0].label == 3 for o in m.objects) for m in messages["/perception/front/detections"]]
+    assert min(cars) >= 1, cars  # the clip's cars are found in every frame, also in grey and after demosaicing
+
+
+def test_two_cameras_are_evaluated_each_as_a_camera_of_the_graph(tmp_path, shared_data):
+    """A compressed and a raw camera (two real clips) sharing one CameraInfo topic of their parent namespace."""
+    bag = tmp_path / "two_cameras.mcap"
+    with McapFileWriter(bag, perception_typestore()) as writer:
+        writer.add_topic("/stereo/left/image_raw/compressed", "sensor_msgs/msg/CompressedImage")
+        writer.add_topic("/stereo/right/image_raw", "sensor_msgs/msg/Image")
+        writer.add_topic("/stereo/camera_info", "sensor_msgs/msg/CameraInfo")
+        for index, (left, right) in enumerate(zip(clip_frames(shared_data, HIGHWAY), clip_frames(shared_data, LANES))):
+            stamp_ns = START_NS + index * 40_000_000
+            compressed = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", left)[1].tobytes())
+            compressed.header.stamp.sec, compressed.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+            data, step = encode_raw(right, "rgb8")
+            raw = Image(header=compressed.header, height=540, width=960, encoding="rgb8", step=step, data=data)
+            info = CameraInfo(header=compressed.header, width=1280, height=720,
+                              k=pinhole_intrinsics(1280, 720, 60.0).ravel().tolist())
+            for topic, message in (("/stereo/left/image_raw/compressed", compressed), ("/stereo/right/image_raw", raw),
+                                   ("/stereo/camera_info", info)):
+                writer.write(topic, stamp_ns, serialize_message(message))
+    run = perception("eval", bag, "--out", tmp_path / "out")
+    assert "camera left: /stereo/left/image_raw/compressed (compressed), CameraInfo: /stereo/camera_info" in run.stdout
+    assert "camera right: /stereo/right/image_raw (raw), CameraInfo: /stereo/camera_info" in run.stdout
+    assert_report(tmp_path / "out" / "left", "left", "/stereo/left/image_raw/compressed")
+    assert_report(tmp_path / "out" / "right", "right", "/stereo/right/image_raw")
+
+    perception("eval", bag, "--camera-topic", "/stereo/right/image_raw", "--out", tmp_path / "picked")
+    assert_report(tmp_path / "picked", "front", "/stereo/right/image_raw")
+
+
+def write_ros1_bag(path: Path, frames: list[np.ndarray]) -> None:
+    """A ROS 1 bag as a ROS 1 recorder writes it: sensor_msgs/Image (bgr8) and CameraInfo with ROS 1 field names."""
+    typestore = get_typestore(Stores.ROS1_NOETIC)
+    types = typestore.types
+    with Ros1Writer(path) as writer:
+        image_connection = writer.add_connection("/kitti/camera_color_left/image_raw", "sensor_msgs/msg/Image",
+                                                 typestore=typestore)
+        info_connection = writer.add_connection("/kitti/camera_color_left/camera_info", "sensor_msgs/msg/CameraInfo",
+                                                typestore=typestore)
+        for index, frame in enumerate(frames):
+            stamp_ns = START_NS + index * 100_000_000
+            header = types["std_msgs/msg/Header"](seq=index, frame_id="camera_color_left",
+                                                  stamp=types["builtin_interfaces/msg/Time"](*divmod(stamp_ns, 10**9)))
+            height, width = frame.shape[:2]
+            image = types["sensor_msgs/msg/Image"](header, height, width, "bgr8", 0, 3 * width, frame.ravel())
+            k = pinhole_intrinsics(width, height, 80.0)
+            info = types["sensor_msgs/msg/CameraInfo"](
+                header, height, width, "plumb_bob", np.zeros(5), k.ravel(), np.eye(3).ravel(),
+                np.hstack([k, np.zeros((3, 1))]).ravel(), 0, 0,
+                types["sensor_msgs/msg/RegionOfInterest"](0, 0, 0, 0, False))
+            writer.write(image_connection, stamp_ns, typestore.serialize_ros1(image, "sensor_msgs/msg/Image"))
+            writer.write(info_connection, stamp_ns, typestore.serialize_ros1(info, "sensor_msgs/msg/CameraInfo"))
+
+
+def test_ros1_bag_evaluates_and_converts_to_a_ros2_mcap(tmp_path, shared_data):
+    frames = clip_frames(shared_data, HIGHWAY)
+    bag = tmp_path / "kitti_like.bag"
+    write_ros1_bag(bag, frames)
+    perception("eval", bag, "--out", tmp_path / "out")
+    messages = assert_report(tmp_path / "out", "front", "/kitti/camera_color_left/image_raw")
+    assert diagnostic_values(messages)["metric_positions"] == "yes: from /kitti/camera_color_left/camera_info"
+    images = messages["/kitti/camera_color_left/image_raw"]
+    assert all(np.array_equal(np.asarray(m.data).reshape(720, 1280, 3), f) for m, f in zip(images, frames))
+
+    run = perception("convert-bag", bag, tmp_path / "converted.mcap")
+    assert f"/kitti/camera_color_left/image_raw {FRAMES}" in run.stdout
+    converted = decoded(tmp_path / "converted.mcap")  # a ROS 2 MCAP: Jazzy types, lower-case CameraInfo fields
+    assert stamps(converted["/kitti/camera_color_left/image_raw"]) == stamps(images)
+    info = converted["/kitti/camera_color_left/camera_info"][0]
+    assert info.k[0] == pytest.approx(pinhole_intrinsics(1280, 720, 80.0)[0, 0]) and info.header.frame_id
+
+
+def test_replay_publishes_a_ros1_bag_as_ros2_messages_and_maps_a_camera_onto_the_graph(tmp_path, shared_data, ros):
+    frames = clip_frames(shared_data, HIGHWAY)
+    write_ros1_bag(tmp_path / "kitti_like.bag", frames)
+    received = ros.collect(Image, "/kitti/camera_color_left/image_raw")
+    perception("replay", tmp_path / "kitti_like.bag", "--rate", "5", "--wait-for-subscribers", "30",
+               "--topics", "/kitti/camera_color_left/image_raw")
+    assert ros.wait_for(lambda: len(received) == FRAMES, 30), len(received)
+    assert all(np.array_equal(np.asarray(m.data).reshape(720, 1280, 3), f) for m, f in zip(received, frames))
+
+    bag = tmp_path / "hw2.mcap"
+    video_to_bag(shared_data / HIGHWAY, bag, camera_topic="/cam_left/image/compressed",
+                 info_topic="/cam_left/camera_info", frame_id="cam_left", max_frames=FRAMES)
+    graph_images = ros.collect(CompressedImage, "/sensing/camera/front/image_raw/compressed")
+    graph_info = ros.collect(CameraInfo, "/sensing/camera/front/camera_info")
+    run = perception("replay", bag, "--as-camera", "front", "--rate", "5", "--wait-for-subscribers", "30")
+    assert "/cam_left/image/compressed -> /sensing/camera/front/image_raw/compressed" in run.stdout
+    assert ros.wait_for(lambda: len(graph_images) == FRAMES and len(graph_info) == FRAMES, 30), \
+        (len(graph_images), len(graph_info))
