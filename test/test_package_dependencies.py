@@ -1,6 +1,7 @@
 """package.xml declares every runtime import of perception that has a rosdep key; the others come from pip.
 
-The imports are read from the source tree (an AST walk over perception/, imports inside functions included). Each
+The imports are read from the source tree (an AST walk over perception/ and launch/, imports inside functions
+included). Each
 must be the standard library, perception itself, a ROS 2 package or rosdep key declared in package.xml, or a
 pip-only package (PIP_ONLY) whose distribution is in the requirement files and named in the README. The pinned
 versions (desk venv, numpy 1.x constraints) must lie inside the ranges of requirements-runtime.txt.
@@ -34,9 +35,9 @@ REQUIREMENT_FILES = ("requirements-runtime.txt", "requirements-eval.txt", "requi
 
 
 def imported_packages() -> dict[str, str]:
-    """Top-level package of every absolute import under perception/ -> one file that imports it."""
+    """Top-level package of every absolute import under perception/ and launch/ -> one file that imports it."""
     found: dict[str, str] = {}
-    for path in sorted((REPO_ROOT / "perception").rglob("*.py")):
+    for path in sorted([*(REPO_ROOT / "perception").rglob("*.py"), *(REPO_ROOT / "launch").glob("*.py")]):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
