@@ -1,10 +1,9 @@
 """package.xml declares every runtime import of perception that has a rosdep key; the others come from pip.
 
 The imports are read from the source tree (an AST walk over perception/ and launch/, imports inside functions
-included). Each
-must be the standard library, perception itself, a ROS 2 package or rosdep key declared in package.xml, or a
-pip-only package (PIP_ONLY) whose distribution is in the requirement files and named in the README. The pinned
-versions (desk venv, numpy 1.x constraints) must lie inside the ranges of requirements-runtime.txt.
+included). Each must be the standard library, perception itself, a ROS 2 package or rosdep key declared in
+package.xml, or a pip-only package (PIP_ONLY) whose distribution is in the requirement files and named in the
+README. The pinned versions (desk venv, numpy 1.x constraints) must lie inside the ranges of requirements-runtime.txt.
 """
 import ast
 import re
