@@ -8,7 +8,7 @@ from conftest import diagnostic_count, diagnostic_values, latest_status
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo
-from test_nodes_tracker_predictor import KITTI_CLASSES, graph_file, stamp
+from test_nodes_tracker_predictor import KITTI_CLASSES, graph_file, stamp, warm_up
 
 from perception.datasets.kitti import read_calibration, read_objects, read_poses
 from perception.graph import load_graph
@@ -92,16 +92,7 @@ def test_odometry_puts_tracks_and_predictions_in_the_odom_frame_with_velocities_
         assert ros.wait_for(lambda: detections_publisher.get_subscription_count() > 0
                             and odometry_publisher.get_subscription_count() > 0
                             and ros.node.count_subscribers("/perception/kitti/tracks") >= 2, 90)
-        warm_up_stamp = 10  # until a prediction comes out of the process chain (see test_nodes_tracker_predictor)
-        while not predictions and warm_up_stamp < 90:
-            warm_up = DetectedObjects()
-            warm_up.header.frame_id = "camera_kitti"
-            warm_up.header.stamp.sec = warm_up_stamp
-            info_publisher.publish(camera_info(kitti))
-            detections_publisher.publish(warm_up)
-            ros.wait_for(lambda: bool(predictions), 1.0)
-            warm_up_stamp += 1
-        assert predictions, "no prediction came out of the tracker -> predictor chain within 80 s"
+        warm_up(ros, info_publisher, camera_info(kitti), detections_publisher, predictions)
         tracks.clear()
         predictions.clear()
         published = set()

@@ -68,6 +68,22 @@ def fed(outputs: list, input_stamps: list[float]) -> list:
     return [m for m in outputs if stamp(m) >= input_stamps[0]]
 
 
+def warm_up(ros, info_publisher, info: CameraInfo, detections_publisher, predictions: list) -> None:
+    """Empty detections with early stamps (10-89 s) until a prediction comes out of the tracker -> predictor chain:
+    DDS discovery is per process pair, so the tracker's publisher may match the predictor only after the probe sees
+    both."""
+    warm_up_stamp = 10
+    while not predictions and warm_up_stamp < 90:
+        message = DetectedObjects()
+        message.header.frame_id = "camera_kitti"
+        message.header.stamp.sec = warm_up_stamp
+        info_publisher.publish(info)
+        detections_publisher.publish(message)
+        ros.wait_for(lambda: bool(predictions), 1.0)
+        warm_up_stamp += 1
+    assert predictions, "no prediction came out of the tracker -> predictor chain within 80 s"
+
+
 def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, shared_data):
     kitti = shared_data / "tracking" / "kitti"
     inputs = detection_messages(kitti)
@@ -82,18 +98,7 @@ def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, 
         assert ros.wait_for(lambda: detections_publisher.get_subscription_count() > 0
                             and info_publisher.get_subscription_count() > 0
                             and ros.node.count_subscribers("/perception/kitti/tracks") >= 2, 90)
-        # DDS discovery is per process pair: the tracker's publisher may match the predictor only after the probe
-        # sees both. Empty detections with early stamps go through until a prediction comes out of the chain.
-        warm_up_stamp = 10
-        while not predictions and warm_up_stamp < 90:
-            warm_up = DetectedObjects()
-            warm_up.header.frame_id = "camera_kitti"
-            warm_up.header.stamp.sec = warm_up_stamp
-            info_publisher.publish(camera_info(kitti))
-            detections_publisher.publish(warm_up)
-            ros.wait_for(lambda: bool(predictions), 1.0)
-            warm_up_stamp += 1
-        assert predictions, "no prediction came out of detector -> tracker -> predictor within 80 s"
+        warm_up(ros, info_publisher, camera_info(kitti), detections_publisher, predictions)
         predictor = "/perception/kitti/predictor"
         # One frame at a time: the next goes out once this one's prediction is back. The predictor skips older
         # tracks only when it falls behind (NewestMessageWorker, tested with the detector), so here every frame must
