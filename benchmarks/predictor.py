@@ -52,7 +52,8 @@ def main() -> None:
     default_kitti = Path(__file__).resolve().parents[2] / "shared/data/tracking/kitti"
     parser.add_argument("--kitti", type=Path, default=default_kitti)
     parser.add_argument("--model", help="checkpoint (default: the bundled default model)")
-    parser.add_argument("--horizon-s", type=float, default=3.0, help="as the predictor node's default")
+    parser.add_argument("--horizon-s", type=float, default=0.0,
+                        help="0: the model's trained horizon, as the predictor node's default")
     parser.add_argument("--time-step-s", type=float, default=0.1, help="as the predictor node's default")
     parser.add_argument("--tracks", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=200)
@@ -80,7 +81,7 @@ def main() -> None:
         ],
     }
     print(
-        f"{args.tracks} tracks, {args.horizon_s} s ahead every {args.time_step_s} s, "
+        f"{args.tracks} tracks, {predictor.horizon_s} s ahead every {args.time_step_s} s, "
         f"{args.threads} torch thread(s), {args.repeats} repeats"
     )
     print(f"{'what':<32}{'median ms':>10}{'p90 ms':>10}")

@@ -155,4 +155,6 @@ class PredictionStage:
             self.histories.reset()
             self.ground_frame_id = ground_frame_id
         histories = self.histories.update(stamp, tracks)
-        return StageOutput(verdict, tracks=tracks, paths=self.predictor.predict(histories) if histories else {})
+        labels = {track.track_id: track.label for track in tracks}
+        paths = self.predictor.predict(histories, labels) if histories else {}
+        return StageOutput(verdict, tracks=tracks, paths=paths)

@@ -82,10 +82,15 @@ class Track:
 
 @dataclass
 class PredictedPath:
-    """One future hypothesis: positions[k] lies (k + 1) * time_step seconds after the current time."""
+    """One mode of an object's future: positions[k] lies (k + 1) * time_step seconds after the current time.
+
+    The contract is msg/PredictedPath.msg's: confidences of one object's paths sum to 1; positions[model_steps:]
+    lie beyond the horizon the model was trained for (an extrapolation).
+    """
 
     positions: np.ndarray  # (T, 2) metres
     covariances: np.ndarray  # (T, 3) var_x, var_y, cov_xy
     time_step: float
     confidence: float
-    model: str  # "rnn" or "constant_velocity"
+    model: str  # "rnn", "constant_velocity" or "constant_velocity_fallback"
+    model_steps: int  # leading positions within the model's trained horizon

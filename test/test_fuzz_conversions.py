@@ -163,15 +163,16 @@ def test_predictions_to_message_and_back_over_cdr(tracks, steps, data):
         paths[track.track_id] = [PredictedPath(
             positions=data.draw(hnp.arrays(np.float64, (steps, 2), elements=finite(-1e6, 1e6, 64))),
             covariances=data.draw(hnp.arrays(np.float64, (steps, 3), elements=finite(0, 1e6, 64))),
-            time_step=data.draw(finite(0.01, 5, 64)), confidence=1.0, model=data.draw(st.sampled_from(
-                ["rnn", "constant_velocity"])))]
+            time_step=data.draw(finite(0.01, 5, 64)), confidence=1.0,
+            model=data.draw(st.sampled_from(["rnn", "constant_velocity", "constant_velocity_fallback"])),
+            model_steps=data.draw(st.integers(0, steps)))]
     message = cdr_round_trip(predictions_to_msg(tracks, paths, HEADER, "base_link"))
     assert isinstance(message, PredictedObjects) and [o.track_id for o in message.objects] == list(paths)
     for obj, track in zip(message.objects, tracks):
         (sent,), (got,) = paths[track.track_id], obj.paths
         assert [(p.x, p.y) for p in got.positions] == [tuple(row) for row in sent.positions]
         assert list(got.position_covariance_xy) == sent.covariances.ravel().tolist()
-        assert got.model == sent.model
+        assert got.model == sent.model and got.model_steps == sent.model_steps and got.confidence == 1.0
         assert got.time_step.sec + got.time_step.nanosec * 1e-9 == pytest.approx(sent.time_step, abs=1e-9)
         assert math.isclose(obj.position.x, track.ground.position[0])
 
@@ -181,7 +182,8 @@ def test_predictions_to_message_and_back_over_cdr(tracks, steps, data):
 def test_arbitrary_paths_convert_or_raise_value_error(steps, width, values, time_step):
     track = Track(track_id=1, label=ObjectClass.CAR, score=1.0, box=np.zeros(4), age=0.0, hits=1,
                   frames_since_update=0, ground=GroundState(np.zeros(2), np.zeros(2), np.eye(2), np.eye(2)))
-    path = PredictedPath(np.full((steps, width), values), np.full((steps, 3), values), float(time_step), 1.0, "rnn")
+    path = PredictedPath(np.full((steps, width), values), np.full((steps, 3), values), float(time_step), 1.0, "rnn",
+                         steps)
     try:
         message = predictions_to_msg([track], {1: [path]}, HEADER, "base_link")
     except ValueError:

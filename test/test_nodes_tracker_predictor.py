@@ -134,10 +134,13 @@ def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, 
             appearances[obj.track_id] = appearances.get(obj.track_id, 0) + 1
     assert max(appearances.values()) >= FRAMES // 2
 
-    # Ground positions lie ahead of the car; paths cover the horizon at the time step.
+    # Ground positions lie ahead of the car; paths cover the horizon at the time step, one mode per object, the
+    # 3 s horizon past the model's 2 s marked as extrapolated.
     positions = np.array([[o.position.x, o.position.y] for m in tracks for o in m.objects if o.has_kinematics])
     assert len(positions) and np.all(positions[:, 0] > 0) and np.all(positions[:, 0] < 150)
+    assert all(len(o.paths) == 1 and o.paths[0].confidence == 1.0 for m in predictions for o in m.objects)
     paths = [p for m in predictions for o in m.objects for p in o.paths]
-    assert {p.model for p in paths} == {"rnn", "constant_velocity"}
-    assert {len(p.positions) for p in paths} == {30}
+    assert {"rnn", "constant_velocity_fallback"} <= {p.model for p in paths}
+    assert {p.model for p in paths} <= {"rnn", "constant_velocity", "constant_velocity_fallback"}
+    assert {len(p.positions) for p in paths} == {30} and {p.model_steps for p in paths} == {20}
     assert all(p.time_step.nanosec == 100_000_000 for p in paths)

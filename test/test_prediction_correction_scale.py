@@ -52,7 +52,7 @@ def test_validation_chooses_the_best_scale_and_the_checkpoint_keeps_it(
     model.config.correction_scale = 0.3
     windows.positions[:, 8:] = predict_windows(model, windows)  # a future that alpha = 0.3 predicts exactly
     model.config.correction_scale = 1.0
-    val_ade = choose_correction_scale(model, windows)
+    val_ade = choose_correction_scale(model, windows)["all"]
     assert sorted(val_ade) == [round(0.1 * step, 1) for step in range(11)]
     assert model.config.correction_scale == 0.3 and val_ade[0.3] < 1e-5 < min(val_ade[0.2], val_ade[0.4])
     save_checkpoint(model, tmp_path / "calibrated.pt")
@@ -70,6 +70,56 @@ def test_runtime_applies_the_stored_scale(tiny_predictor_checkpoint: Path, tmp_p
     history = (stamps, np.array([3.0, -2.0]) + stamps[:, None] * np.array([1.0, 0.5]))
     (path,) = predictor.predict({1: history})[1]
     fallback = predictor.constant_velocity_path(*history)
-    assert path.model == "rnn"
+    assert path.model == "constant_velocity" and fallback.model == "constant_velocity_fallback"
     np.testing.assert_allclose(path.positions, fallback.positions, atol=1e-5)
     np.testing.assert_allclose(path.covariances, fallback.covariances, atol=1e-7)
+
+
+def test_each_class_gets_its_own_scale_and_the_runtime_names_constant_velocity(tmp_path: Path) -> None:
+    from perception.prediction.model import PredictorConfig, TrajectoryRNN
+    from perception.types import ObjectClass
+
+    torch.manual_seed(0)
+    config = PredictorConfig(obs_len=8, pred_len=12, time_step=0.4, hidden_size=16, displacement_scale=0.4,
+                             constant_velocity_rmse=[0.1] * 12, classes=["pedestrian", "vehicle"], class_input=True)
+    model = TrajectoryRNN(config).eval()
+    windows = curved_windows(8)
+    windows.object_classes = np.array(["pedestrian"] * 4 + ["vehicle"] * 4)
+    model.config.correction_scale = 0.6
+    predicted = predict_windows(model, windows)
+    # pedestrians move as alpha 0.6 predicts, vehicles at constant velocity (alpha 0)
+    windows.positions[:4, 8:] = predicted[:4]
+    windows.positions[4:, 8:] = constant_velocity(windows.observed[4:], 12)
+    val_ade = choose_correction_scale(model, windows)
+    assert model.config.class_correction_scales == {"pedestrian": 0.6, "vehicle": 0.0}
+    assert val_ade["pedestrian"][0.6] < 1e-5 and val_ade["vehicle"][0.0] < 1e-5
+    np.testing.assert_allclose(predict_windows(model, windows), windows.future, atol=1e-5)
+    model.config.correction_scale = 0.5  # the default, for classes without their own
+    save_checkpoint(model, tmp_path / "per_class.pt")
+    predictor = TrajectoryPredictor(tmp_path / "per_class.pt")
+    history = (np.arange(0.0, 3.2, 0.4), windows.observed[0])
+    labels = {1: ObjectClass.PEDESTRIAN, 2: ObjectClass.CAR, 3: ObjectClass.TRAFFIC_SIGN}
+    paths = predictor.predict({1: history, 2: history, 3: history}, labels)
+    assert [paths[i][0].model for i in (1, 2, 3)] == ["rnn", "constant_velocity", "rnn"]  # 3: alpha 0.5
+    np.testing.assert_allclose(paths[2][0].positions, constant_velocity(windows.observed[:1], 12)[0], atol=1e-5)
+    assert not np.allclose(paths[1][0].positions, paths[2][0].positions)
+
+
+def test_class_input_changes_the_prediction_and_unknown_classes_get_no_class(tmp_path: Path) -> None:
+    from perception.prediction.model import PredictorConfig, TrajectoryRNN
+
+    torch.manual_seed(0)
+    config = PredictorConfig(obs_len=8, pred_len=12, time_step=0.4, hidden_size=16, displacement_scale=0.4,
+                             constant_velocity_rmse=[0.1] * 12, classes=["cyclist", "vehicle"], class_input=True)
+    model = TrajectoryRNN(config).eval()
+    observed = torch.tensor(curved_windows(1).observed, dtype=torch.float32).expand(4, -1, -1)
+    with torch.no_grad():
+        for layer in model.decoder:  # make the class columns count
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.normal_(0.0, 0.5)
+        means, _ = model(observed, classes=config.class_indices(["cyclist", "vehicle", "bus", "vehicle"]))
+        without, _ = model(observed)
+    assert config.class_indices(["bus"]).tolist() == [-1]
+    assert not torch.allclose(means[0], means[1], atol=1e-4)
+    torch.testing.assert_close(means[1], means[3])
+    torch.testing.assert_close(means[2], without[2])  # unknown: the same as no class at all

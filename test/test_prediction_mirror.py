@@ -3,10 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from perception.prediction.model import heading_rotations
+from perception.prediction.model import PredictorConfig, heading_rotations
 from perception.prediction.neighbours import Neighbours
 from perception.prediction.training import WindowTensors, training_windows
 from perception.prediction.windows import Windows
+
+
+CONFIG = PredictorConfig(obs_len=8, pred_len=12, time_step=0.4, classes=["pedestrian"])
 
 
 def turning_windows(count: int = 5) -> Windows:
@@ -30,7 +33,7 @@ def heading_frame(windows: torch.Tensor, obs_len: int = 8) -> torch.Tensor:
 
 
 def test_reflected_window_is_the_mirror_image_in_the_heading_frame() -> None:
-    tensors = WindowTensors.of(turning_windows())
+    tensors = WindowTensors.of(turning_windows(), CONFIG)
     mirror = tensors.reflected()
     windows = tensors.positions
     torch.testing.assert_close(mirror.positions[..., 0], windows[..., 0], rtol=0, atol=0)
@@ -41,23 +44,24 @@ def test_reflected_window_is_the_mirror_image_in_the_heading_frame() -> None:
     # the neighbour is reflected with its track: x and step x kept, y and step y negated, presence unchanged
     torch.testing.assert_close(mirror.neighbours, tensors.neighbours * torch.tensor([1.0, -1.0, 1.0, -1.0]))
     torch.testing.assert_close(mirror.present, tensors.present, rtol=0, atol=0)
+    torch.testing.assert_close(mirror.classes, tensors.classes, rtol=0, atol=0)  # the class stays
 
 
 def test_both_doubles_the_training_windows_with_their_reflections() -> None:
     train = turning_windows()
-    original = WindowTensors.of(train)
-    torch.testing.assert_close(training_windows(train, "random").positions, original.positions, rtol=0, atol=0)
-    both = training_windows(train, "both")
+    original = WindowTensors.of(train, CONFIG)
+    torch.testing.assert_close(training_windows(train, "random", CONFIG).positions, original.positions, rtol=0, atol=0)
+    both = training_windows(train, "both", CONFIG)
     assert both.positions.shape == (2 * len(train), 20, 2) and both.neighbours.shape == (2 * len(train), 8, 4)
     torch.testing.assert_close(both.positions[: len(train)], original.positions, rtol=0, atol=0)
     torch.testing.assert_close(both.positions[len(train) :], original.reflected().positions, rtol=0, atol=0)
     torch.testing.assert_close(both.neighbours[len(train) :], original.reflected().neighbours, rtol=0, atol=0)
     with pytest.raises(ValueError):
-        training_windows(train, "never")
+        training_windows(train, "never", CONFIG)
 
 
 def test_random_mirror_reflects_some_windows_and_keeps_the_others() -> None:
-    windows = WindowTensors.of(turning_windows(64))
+    windows = WindowTensors.of(turning_windows(64), CONFIG)
     result = windows.mirrored(torch.Generator().manual_seed(0))
     kept = (result.positions == windows.positions).flatten(1).all(1)
     flipped = (result.positions == windows.reflected().positions).flatten(1).all(1)

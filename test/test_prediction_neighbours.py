@@ -122,7 +122,7 @@ def test_runtime_predictions_see_the_other_tracks_within_the_radius(social_check
     far = predictor.predict({1: walker(0.0), 2: walker(6.0)})[1][0].positions  # beyond the 5 m radius
     np.testing.assert_allclose(far, alone, atol=1e-6)  # batches of 1 and 2 round differently
     paths = predictor.predict({1: walker(0.0), 2: walker(1.0), 3: walker(-1.0, first_stamp=6)})
-    assert paths[3][0].model == "constant_velocity"  # too short for the model, still a neighbour
+    assert paths[3][0].model == "constant_velocity_fallback"  # too short for the model, still a neighbour
     assert np.abs(paths[1][0].positions - alone).max() > 1e-3
     with_short_one = paths[1][0].positions
     without_short_one = predictor.predict({1: walker(0.0), 2: walker(1.0)})[1][0].positions

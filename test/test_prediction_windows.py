@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import write_eth_ucy_scene
-from perception.prediction.sources import ETH_UCY_PROTOCOL, eth_ucy_tracks, kitti_tracks
+from perception.prediction.sources import ETH_UCY_PROTOCOL, eth_ucy_tracks, eth_ucy_tracks_resampled, kitti_tracks
 from perception.prediction.windows import extract_windows, window_starts
 
 
@@ -42,3 +42,33 @@ def test_kitti_ground_tracks_use_camera_x_and_z(shared_data: Path) -> None:
     baseline = 4.485728e01 / 7.215377e02  # P2 translation over focal length: camera 0 -> camera 2
     np.testing.assert_allclose(van.positions[0], [-4.552284 + baseline, 13.410495])
     assert {object_class for _, object_class in tracks} <= {"vehicle", "pedestrian", "cyclist"}
+
+
+def test_kitti_tracks_with_poses_are_in_the_odom_frame(shared_data: Path) -> None:
+    kitti = shared_data / "tracking" / "kitti"
+    poses = kitti / "poses_orbslam3"
+    world = {(t.object_id, t.object_class): t
+             for t in kitti_tracks(kitti / "label_02", kitti / "calib", ["0000"], poses)}
+    # odom is the vehicle frame at frame 0 (x forward, y left): the van's first label, camera x -4.55 m, z 13.41 m
+    np.testing.assert_allclose(world[0, "vehicle"].positions[0], [13.410495, 4.552284], atol=1e-6)
+
+    def median_speed(tracks) -> float:  # m/s along each vehicle track seen for 2 s or more (10 Hz labels)
+        long_ones = [t for t in tracks if t.object_class == "vehicle" and len(t.frames) >= 20]
+        path_lengths = [np.linalg.norm(np.diff(t.positions, axis=0), axis=1).sum() for t in long_ones]
+        durations = [(t.frames[-1] - t.frames[0]) / 10.0 for t in long_ones]
+        return float(np.median(np.array(path_lengths) / np.array(durations)))
+    # 0001 drives past parked cars: relative to the car they move at its speed, over the ground they stand
+    assert median_speed(kitti_tracks(kitti / "label_02", kitti / "calib", ["0001"])) > 5.0
+    assert median_speed(kitti_tracks(kitti / "label_02", kitti / "calib", ["0001"], poses)) < 1.0
+
+
+def test_eth_ucy_pedestrians_are_interpolated_to_10_hz_within_runs(tmp_path: Path) -> None:
+    # pedestrian 1: frames 0-30 (4 annotations, 0.4 s apart), a gap, then frames 60-70
+    rows = [(0, 1, 0.0, 0.0), (10, 1, 0.4, 0.0), (20, 1, 0.8, 0.4), (30, 1, 1.2, 0.4), (60, 1, 5.0, 5.0),
+            (70, 1, 5.0, 5.4), (100, 2, 1.0, 1.0)]  # pedestrian 2: one annotation, nothing to interpolate
+    write_eth_ucy_scene(tmp_path, rows)
+    first, second = eth_ucy_tracks_resampled(tmp_path / "eth" / "test", 0.1)
+    assert first.frames.tolist() == list(range(0, 13)) and second.frames.tolist() == list(range(24, 29))
+    np.testing.assert_allclose(first.positions[[0, 1, 4, 6, 12]], [[0, 0], [0.1, 0], [0.4, 0], [0.6, 0.2], [1.2, 0.4]])
+    np.testing.assert_allclose(second.positions[:, 1], [5.0, 5.1, 5.2, 5.3, 5.4])
+    assert first.object_class == "pedestrian" and first.object_id == second.object_id == 1

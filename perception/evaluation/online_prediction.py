@@ -1,4 +1,9 @@
-"""Online prediction error: each predicted path against the positions the tracker observed later (no ROS)."""
+"""Online prediction error: each predicted path against the positions the tracker observed later (no ROS).
+
+A path's positions within its model's trained horizon (the first model_steps) count for its model; the
+extrapolated rest (PredictedPath.msg) counts apart, as "<model> extrapolated", so that an extrapolation
+never passes for the model's error.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -14,6 +19,7 @@ class PredictionRecord:
     time_step: float
     positions: np.ndarray  # (T, 2)
     model: str
+    model_steps: int  # positions[:model_steps] are within the model's trained horizon, the rest extrapolated
 
 
 @dataclass
@@ -42,15 +48,19 @@ def online_errors(records: list[PredictionRecord],
             continue
         stamps, positions = observed[record.track_id]
         future_times = record.stamp + record.time_step * np.arange(1, len(record.positions) + 1)
-        covered = future_times <= stamps[-1] + 1e-6
-        if not covered.any():
-            continue
-        truth = np.column_stack([np.interp(future_times[covered], stamps, positions[:, axis]) for axis in (0, 1)])
-        errors = np.linalg.norm(record.positions[covered] - truth, axis=1)
-        step_errors[record.model].extend(errors.tolist())
-        paths[record.model] += 1
-        if covered.all():
-            final_errors[record.model].append(float(errors[-1]))
+        parts = {record.model: slice(0, record.model_steps),
+                 f"{record.model} extrapolated": slice(record.model_steps, len(record.positions))}
+        for model, part in parts.items():
+            times = future_times[part]
+            covered = times <= stamps[-1] + 1e-6
+            if not covered.any():
+                continue
+            truth = np.column_stack([np.interp(times[covered], stamps, positions[:, axis]) for axis in (0, 1)])
+            errors = np.linalg.norm(record.positions[part][covered] - truth, axis=1)
+            step_errors[model].extend(errors.tolist())
+            paths[model] += 1
+            if covered.all():
+                final_errors[model].append(float(errors[-1]))
     return {
         model: OnlineErrors(float(np.mean(step_errors[model])),
                             float(np.mean(final_errors[model])) if final_errors[model] else float("nan"),

@@ -117,7 +117,8 @@ def prediction_records(data: RunData) -> list[PredictionRecord]:
             if obj.paths:
                 path = obj.paths[0]
                 step = path.time_step.sec + path.time_step.nanosec / 1e9
-                records.append(PredictionRecord(stamp / 1e9, obj.track_id, step, _path_array(path), path.model))
+                records.append(PredictionRecord(stamp / 1e9, obj.track_id, step, _path_array(path), path.model,
+                                                path.model_steps))
     return records
 
 
@@ -232,7 +233,8 @@ track ids{"" if metric else "; no metric positions (image space only, see the bi
 {_table(["node", "frames received", "processed", "skipped (newest-frame policy)", "rejected"], drop_rows)}
 <h2>Online prediction error</h2><p>Each predicted path against the positions the tracker reported later for the
 same track (in the tracks' ground frame, see above; linear interpolation). ADE over every observed future step;
-FDE over the paths whose whole horizon was observed.</p>
+FDE over the paths whose whole horizon was observed. A path counts for its model within the horizon the model
+was trained for; rows "&lt;model&gt; extrapolated" hold the positions beyond it (PredictedPath.model_steps).</p>
 {_table(["model", "ADE m", "FDE m", "paths", "complete paths"], error_rows)}
 </body></html>"""
     report = out_dir / "report.html"

@@ -3,8 +3,10 @@
 Subscribes  tracks             perception/TrackedObjects
 Publishes   predicted_objects  perception/PredictedObjects, in the tracks' ground frame with their stamp
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
-Tracks with enough history get the RNN's path (model "rnn"); shorter ones a constant-velocity path
-with lower confidence (model "constant_velocity").
+One path per object (confidence 1.0, msg/PredictedPath.msg): tracks with enough history get the model's path
+(model "rnn", or "constant_velocity" for a class whose validation chose constant velocity), shorter ones the
+constant-velocity fallback ("constant_velocity_fallback"). Positions beyond the model's trained horizon (only
+when horizon_s asks for more) are an extrapolation, marked by the path's model_steps.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from perception.stages import PredictionStage
 
 PARAMETERS = [
     ParameterSpec("model", "", "predictor checkpoint (.pt); empty = bundled model"),
-    ParameterSpec("horizon_s", 3.0, "how far ahead to predict, seconds", min=0.1, max=30.0),
+    ParameterSpec("horizon_s", 0.0, "how far ahead to predict, seconds; 0 = the model's trained horizon, longer is "
+                  "extrapolated (PredictedPath.model_steps)", min=0.0, max=30.0),
     ParameterSpec("time_step_s", 0.1, "time between predicted positions, seconds", min=0.01, max=5.0),
     ParameterSpec("history_s", 3.0, "seconds of track history kept per track", min=0.1, max=60.0),
     ParameterSpec("reset_after_backward_jump_s", 2.0, "stamps this far back clear all histories", min=0.0, max=3600.0),

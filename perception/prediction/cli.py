@@ -24,7 +24,7 @@ from perception.prediction.training import (
     train_predictor,
     with_noisy_observations,
 )
-from perception.prediction.windows import Windows, extract_windows
+from perception.prediction.windows import GroundTrack, Windows, extract_windows
 
 
 def sequence_list(text: str) -> list[str]:
@@ -51,6 +51,11 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scene", choices=eth_ucy.SCENES, help="eth_ucy: left-out scene")
     parser.add_argument("--labels", help="kitti: label_02 folder")
     parser.add_argument("--calib", help="kitti: calib folder")
+    parser.add_argument(
+        "--poses",
+        help="kitti: folder of <seq>.txt camera poses (KITTI odometry layout): tracks in each sequence's odom frame "
+        "(world-fixed, the recording car's motion removed); without it, relative to the moving camera",
+    )
 
 
 def require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
@@ -64,7 +69,11 @@ def windows_of(args: argparse.Namespace, split: str | list[str]) -> Windows:
     if args.dataset == "eth_ucy":
         protocol, tracks = sources.ETH_UCY_PROTOCOL, sources.eth_ucy_tracks(args.root, args.scene, split)
     else:
-        protocol, tracks = sources.KITTI_PROTOCOL, sources.kitti_tracks(args.labels, args.calib, split)
+        protocol, tracks = sources.KITTI_PROTOCOL, sources.kitti_tracks(args.labels, args.calib, split, args.poses)
+    return windows_from_tracks(tracks, protocol)
+
+
+def windows_from_tracks(tracks: list[GroundTrack], protocol: sources.Protocol) -> Windows:
     return extract_windows(
         tracks, protocol.obs_len, protocol.pred_len, protocol.frame_step, neighbour_radius=protocol.neighbour_radius
     )
@@ -83,7 +92,10 @@ def run_training(args: argparse.Namespace) -> int:
     else:
         protocol = sources.KITTI_PROTOCOL
         train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
-        data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split)}
+        data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split),
+                "frame": "odom" if args.poses else "camera"}
+        if args.eth_ucy_pedestrians:
+            data["eth_ucy_pedestrians"] = args.eth_ucy_pedestrians
     val = windows_of(args, val_split)
     if args.noisy_validation:
         val = with_noisy_observations(val, args.observation_noise, args.noisy_fraction, args.seed)
@@ -95,6 +107,11 @@ def run_training(args: argparse.Namespace) -> int:
         print(f"{len(val)} validation windows", file=sys.stderr)
     else:
         train = windows_of(args, train_split)
+        if args.dataset == "kitti" and args.eth_ucy_pedestrians:
+            extra = windows_from_tracks(
+                sources.eth_ucy_tracks_resampled(args.eth_ucy_pedestrians, protocol.time_step), protocol
+            )
+            train = train.concatenated(extra.select(extra.first_future_frames % args.eth_ucy_stride == 0))
         print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
         settings = TrainingSettings(
             epochs=args.epochs,
@@ -106,13 +123,19 @@ def run_training(args: argparse.Namespace) -> int:
             observation_noise=args.observation_noise,
             noisy_fraction=args.noisy_fraction,
             neighbours=args.neighbours,
+            class_input=args.class_input,
+            class_balanced=args.class_balanced,
         )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
     val_ade = choose_correction_scale(model, val)
-    print("validation ADE per correction scale: " + ", ".join(f"{alpha}: {ade:.4f}" for alpha, ade in val_ade.items()))
+    for group, ades in val_ade.items():
+        windows = int((val.object_classes == group).sum()) if group != "all" else len(val)
+        print(f"validation ADE per correction scale, {group} ({windows} windows): "
+              + ", ".join(f"{alpha}: {ade:.4f}" for alpha, ade in ades.items()))
     save_checkpoint(model, args.out)
-    print(f"saved {args.out}: correction scale {model.config.correction_scale}")
+    per_class = "".join(f", {name} {alpha}" for name, alpha in model.config.class_correction_scales.items())
+    print(f"saved {args.out}: correction scale {model.config.correction_scale}{per_class}")
     return 0
 
 
@@ -127,6 +150,10 @@ def run_evaluation(args: argparse.Namespace) -> int:
     trained_on = set(model.config.data.get("train", "").split(",") + model.config.data.get("val", "").split(","))
     if args.dataset == "kitti" and trained_on & set(split):
         print(f"warning: the model was trained on sequences {sorted(trained_on & set(split))}", file=sys.stderr)
+    frame = "odom" if args.poses else "camera"
+    if args.dataset == "kitti" and model.config.data.get("frame", "camera") != frame:
+        print(f"warning: the model was trained in the {model.config.data.get('frame', 'camera')} frame, "
+              f"evaluated in the {frame} frame", file=sys.stderr)
     windows = windows_of(args, split)
     if args.observation_noise > 0.0:
         windows = with_position_noise(windows, args.observation_noise, args.seed)
@@ -184,6 +211,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the model also sees the nearest other objects (ETH/UCY: within 5 m, KITTI: 10 m) at the last "
         "observed instant, their positions and last steps relative to the track's",
+    )
+    train.add_argument(
+        "--class-input", action="store_true", help="the model also sees the object class (one-hot)"
+    )
+    train.add_argument(
+        "--class-balanced",
+        action="store_true",
+        help="weigh each training window by 1 / its class's share, so that every class counts the same in the loss",
+    )
+    train.add_argument(
+        "--eth-ucy-pedestrians",
+        help="kitti: a folder of ETH/UCY files (e.g. <root>/eth/train) whose pedestrians, interpolated to 10 Hz, "
+        "join the training windows",
+    )
+    train.add_argument(
+        "--eth-ucy-stride",
+        type=int,
+        default=10,
+        help="kitti: one ETH/UCY window every this many 10 Hz steps of each pedestrian (10: one per second; "
+        "every step would give 179k windows that differ in one position each)",
     )
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.set_defaults(func=run_training, parser=train)

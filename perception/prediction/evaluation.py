@@ -38,10 +38,11 @@ def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:
     neighbours = windows.neighbours_or_alone()
     states = torch.tensor(neighbours.states, dtype=torch.float32)
     present = torch.tensor(neighbours.present)
+    classes = model.config.class_indices(windows.object_classes.tolist())
     with torch.no_grad():
         means = [
             model(*chunk)[0]
-            for chunk in zip(observed.split(BATCH_SIZE), states.split(BATCH_SIZE), present.split(BATCH_SIZE))
+            for chunk in zip(*(tensor.split(BATCH_SIZE) for tensor in (observed, states, present, classes)))
         ]
     return torch.cat(means).numpy().astype(np.float64) if means else np.zeros((0, model.config.pred_len, 2))
 
@@ -58,6 +59,10 @@ def evaluate(model: TrajectoryRNN, windows: Windows) -> tuple[dict[str, dict[str
     for group in ["all", *sorted(set(windows.object_classes))]:
         mask = np.ones(len(windows), bool) if group == "all" else windows.object_classes == group
         metrics[group] = {"windows": int(mask.sum())}
+        if group != "all":  # alpha 0: the model predicts constant velocity for this class
+            metrics[group]["correction_scale"] = model.config.class_correction_scales.get(
+                group, model.config.correction_scale
+            )
         for name, (ade, fde) in errors.items():
             metrics[group][f"{name}_ade"] = float(ade[mask].mean())
             metrics[group][f"{name}_fde"] = float(fde[mask].mean())
@@ -65,10 +70,11 @@ def evaluate(model: TrajectoryRNN, windows: Windows) -> tuple[dict[str, dict[str
 
 
 def format_table(metrics: dict[str, dict[str, float]]) -> str:
-    lines = [f"{'class':<12}{'windows':>8}{'ADE':>8}{'FDE':>8}{'CV ADE':>8}{'CV FDE':>8}   (metres)"]
+    lines = [f"{'class':<12}{'windows':>8}{'alpha':>6}{'ADE':>8}{'FDE':>8}{'CV ADE':>8}{'CV FDE':>8}   (metres)"]
     for group, row in metrics.items():
+        alpha = f"{row['correction_scale']:>6.1f}" if "correction_scale" in row else " " * 6
         lines.append(
-            f"{group:<12}{row['windows']:>8d}{row['model_ade']:>8.3f}{row['model_fde']:>8.3f}"
+            f"{group:<12}{row['windows']:>8d}{alpha}{row['model_ade']:>8.3f}{row['model_fde']:>8.3f}"
             f"{row['constant_velocity_ade']:>8.3f}{row['constant_velocity_fde']:>8.3f}"
         )
     return "\n".join(lines)

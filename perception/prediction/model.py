@@ -10,7 +10,9 @@ one by one and max-pool them, as in social pooling: whether a walker has company
 way or a crowd around reaches the decoder. Future displacements are predicted as corrections
 to the last observed one, so the untrained network starts out as the constant-velocity model.
 The corrections are scaled by the checkpoint's correction_scale (alpha in [0, 1], chosen on the
-validation split): alpha = 0 is exactly constant velocity, alpha = 1 the network as trained.
+validation split), per object class where the checkpoint has class_correction_scales: alpha = 0 is
+exactly constant velocity, alpha = 1 the network as trained. Models with class_input also see the
+object class (one-hot, next to the GRU state).
 """
 from __future__ import annotations
 
@@ -45,6 +47,23 @@ class PredictorConfig:
     # metres: neighbours are the other objects within it (their positions reach the network divided by it);
     # None: the model has no neighbour input
     neighbour_radius: float | None = None
+    # object classes the checkpoint knows, in the order of their indices (input one-hot, per-class alpha)
+    classes: list[str] = field(default_factory=list)
+    class_input: bool = False  # the network sees the class as a one-hot vector of `classes`
+    # alpha per class (chosen on each class's validation windows); other classes use correction_scale
+    class_correction_scales: dict[str, float] = field(default_factory=dict)
+
+    def class_indices(self, names: "list[str] | tuple[str, ...]") -> torch.Tensor:
+        """(B,) indices into `classes`; -1 for a class the checkpoint does not know."""
+        return torch.tensor([self.classes.index(name) if name in self.classes else -1 for name in names],
+                            dtype=torch.long)
+
+    def correction_scales(self, classes: torch.Tensor | None, count: int) -> torch.Tensor:
+        """(B, 1, 1) alpha per row: its class's, else correction_scale (classes None or -1: unknown)."""
+        if classes is None:
+            return torch.full((count, 1, 1), self.correction_scale)
+        table = [self.class_correction_scales.get(name, self.correction_scale) for name in self.classes]
+        return torch.tensor(table + [self.correction_scale])[classes].view(-1, 1, 1)  # index -1: the default
 
 
 def heading_rotations(observed: torch.Tensor) -> torch.Tensor:
@@ -66,14 +85,15 @@ def constant_velocity_covariances(config: PredictorConfig) -> torch.Tensor:
 
 
 class TrajectoryRNN(nn.Module):
-    """observed (B, obs_len, 2) [, neighbours (B, K, 4), present (B, K)] -> means (B, pred_len, 2),
-    covariances (B, pred_len, 3) in metres.
+    """observed (B, obs_len, 2) [, neighbours (B, K, 4), present (B, K)] [, classes (B,)] -> means
+    (B, pred_len, 2), covariances (B, pred_len, 3) in metres.
 
     Neighbours are the states (x, y, step x, step y) of other objects at the last observed instant,
     present marks the real ones; without them every track is alone. A model whose config has no
-    neighbour_radius has no neighbour input and ignores them.
+    neighbour_radius has no neighbour input and ignores them. Classes are indices into config.classes
+    (-1 or None: unknown, a zero one-hot and the default alpha).
 
-    With alpha = config.correction_scale, means = CV + alpha * learned correction and covariances =
+    With alpha = config.correction_scales(classes), means = CV + alpha * learned correction and covariances =
     alpha * learned + (1 - alpha) * CV covariances. The latter bounds the second moment of the blended
     prediction's error from above (by alpha (1 - alpha) c c^T, c the correction), so it never gets
     overconfident, and is exact at both ends.
@@ -95,6 +115,7 @@ class TrajectoryRNN(nn.Module):
             )
         )
         code_size = config.hidden_size + (0 if self.neighbour_encoder is None else NEIGHBOUR_FEATURES)
+        code_size += len(config.classes) if config.class_input else 0
         # per future step: displacement mean (2), log standard deviations (2), correlation (1)
         self.decoder = nn.Sequential(
             nn.Linear(code_size, config.hidden_size),
@@ -103,7 +124,11 @@ class TrajectoryRNN(nn.Module):
         )
 
     def forward(
-        self, observed: torch.Tensor, neighbours: torch.Tensor | None = None, present: torch.Tensor | None = None
+        self,
+        observed: torch.Tensor,
+        neighbours: torch.Tensor | None = None,
+        present: torch.Tensor | None = None,
+        classes: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self.config.displacement_scale
         origin = observed[:, -1:]
@@ -114,8 +139,10 @@ class TrajectoryRNN(nn.Module):
         code = hidden[-1]
         if self.neighbour_encoder is not None:
             code = torch.cat([code, self.encode_neighbours(observed, rotation, neighbours, present)], -1)
+        if self.config.class_input:
+            code = torch.cat([code, self.one_hot(classes, len(observed)).to(code.dtype)], -1)
         out = self.decoder(code).view(-1, self.config.pred_len, 5)
-        alpha = self.config.correction_scale
+        alpha = self.config.correction_scales(classes, len(observed)).to(observed.dtype)
         # future displacements are corrections to the last observed one (constant velocity)
         local_means = (out[..., :2] * (alpha * scale) + steps[:, -1:]).cumsum(dim=1)
         sigma = out[..., 2:4].clamp(-8.0, 6.0).exp() * scale
@@ -129,6 +156,13 @@ class TrajectoryRNN(nn.Module):
         means = local_means @ rotation.transpose(-1, -2) + origin
         learned = torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
         return means, alpha * learned + (1.0 - alpha) * self.constant_velocity_covariances
+
+    def one_hot(self, classes: torch.Tensor | None, count: int) -> torch.Tensor:
+        """(B, len(config.classes)); all zero for an unknown class (-1) or without classes."""
+        width = len(self.config.classes)
+        if classes is None:
+            return torch.zeros(count, width)
+        return nn.functional.one_hot(classes.clamp_min(0), width) * (classes >= 0).unsqueeze(-1)
 
     def encode_neighbours(
         self,
@@ -149,10 +183,14 @@ class TrajectoryRNN(nn.Module):
         return (encoded * present.unsqueeze(-1)).amax(dim=1)  # encodings are >= 0: absent rows never win
 
 
-def gaussian_nll(means: torch.Tensor, covariances: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood of targets (..., 2) under 2D Gaussians (var_x, var_y, cov_xy)."""
+def gaussian_nll(
+    means: torch.Tensor, covariances: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean negative log-likelihood of targets (B, T, 2) under 2D Gaussians (var_x, var_y, cov_xy); weights (B,)
+    weigh the windows (mean 1 keeps the scale)."""
     var_x, var_y, cov_xy = covariances.unbind(-1)
     dx, dy = (targets - means).unbind(-1)
     determinant = var_x * var_y - cov_xy**2
     mahalanobis = (var_y * dx**2 - 2 * cov_xy * dx * dy + var_x * dy**2) / determinant
-    return (0.5 * mahalanobis + 0.5 * determinant.log() + math.log(2 * math.pi)).mean()
+    nll = 0.5 * mahalanobis + 0.5 * determinant.log() + math.log(2 * math.pi)
+    return nll.mean() if weights is None else (nll.mean(-1) * weights).mean()

@@ -1,4 +1,8 @@
-"""Runtime predictor for the node: every track's future path in one batched forward pass."""
+"""Runtime predictor for the node: every track's future path in one batched forward pass.
+
+The path contract (msg/PredictedPath.msg): one mode per object (confidence 1.0), labelled with what
+produced it, and `model_steps` marking how much of it lies within the horizon the model was trained for.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +12,24 @@ import torch
 
 from perception.prediction.checkpoint import bundled_model_path, load_checkpoint
 from perception.prediction.neighbours import MAX_NEIGHBOURS, nearest_neighbours
-from perception.types import PredictedPath
+from perception.types import ObjectClass, PredictedPath
 
-RNN_CONFIDENCE = 1.0  # the model's single hypothesis
-FALLBACK_CONFIDENCE = 0.3  # constant velocity from a history too short for the model
+# what produced a path (PredictedPath.msg MODEL_*): the network; constant velocity because validation chose it
+# for the object's class (correction scale 0); constant velocity because the history is too short for the network
+RNN = "rnn"
+CONSTANT_VELOCITY = "constant_velocity"
+CONSTANT_VELOCITY_FALLBACK = "constant_velocity_fallback"
+SINGLE_MODE_CONFIDENCE = 1.0  # one path per object: the probability of the only mode
+# the predictor's classes (KITTI: Car/Van/Truck, Pedestrian/Person_sitting, Cyclist) of our object classes;
+# others (traffic lights and signs, unknown) have no class of their own: the checkpoint's default
+PREDICTOR_CLASSES = {
+    ObjectClass.CAR: "vehicle",
+    ObjectClass.TRUCK: "vehicle",
+    ObjectClass.BUS: "vehicle",
+    ObjectClass.PEDESTRIAN: "pedestrian",
+    ObjectClass.BICYCLE: "cyclist",
+    ObjectClass.MOTORCYCLE: "cyclist",  # a rider on two wheels; KITTI has too few motorcycles for a class
+}
 # a history may start up to this many model steps after its first resampled instant
 HISTORY_TOLERANCE_STEPS = 0.5
 
@@ -34,8 +52,8 @@ def interpolation_matrix(source_times: np.ndarray, target_times: np.ndarray) -> 
 class TrajectoryPredictor:
     """Predicts horizon_s seconds ahead at time_step_s (defaults: the model's own).
 
-    Past the model's horizon, paths continue at their last predicted velocity and their
-    covariances keep growing at their last rate.
+    Past the model's horizon, paths continue at their last predicted velocity and their covariances keep
+    growing at their last rate; each path's model_steps says where that extrapolation begins.
     """
 
     def __init__(
@@ -47,6 +65,8 @@ class TrajectoryPredictor:
         self.horizon_s = horizon_s or config.pred_len * config.time_step
         self.min_history_s = (config.obs_len - 1 - HISTORY_TOLERANCE_STEPS) * config.time_step
         self._output_times = self.time_step_s * np.arange(1, int(self.horizon_s / self.time_step_s + 1e-6) + 1)
+        self.model_horizon_s = config.pred_len * config.time_step
+        self.model_steps = int((self._output_times <= self.model_horizon_s + 1e-6).sum())
         model_times = config.time_step * np.arange(config.pred_len + 1)  # 0 = the current position
         self._to_output = interpolation_matrix(model_times, self._output_times)
         self._history_offsets = config.time_step * np.arange(1 - config.obs_len, 1)
@@ -54,16 +74,25 @@ class TrajectoryPredictor:
         fallback = self.model.constant_velocity_covariances.numpy()
         self._fallback_covariances = self._to_output @ np.concatenate([np.zeros((1, 3)), fallback])
 
-    def predict(self, histories: dict[int, History]) -> dict[int, list[PredictedPath]]:
-        """Paths per track id: model="rnn" for long enough histories, else "constant_velocity"."""
+    def predict(
+        self, histories: dict[int, History], labels: dict[int, ObjectClass] | None = None
+    ) -> dict[int, list[PredictedPath]]:
+        """One path per track id: the model's for long enough histories (RNN, or CONSTANT_VELOCITY where the
+        checkpoint chose constant velocity for the track's class), else CONSTANT_VELOCITY_FALLBACK.
+
+        labels: the tracks' classes (missing: unknown, the checkpoint's default correction scale).
+        """
         is_long = {i: stamps[-1] - stamps[0] >= self.min_history_s for i, (stamps, _) in histories.items()}
         long_ids = [i for i, long in is_long.items() if long]
         paths = {i: [self.constant_velocity_path(*histories[i])] for i, long in is_long.items() if not long}
         if long_ids:
-            paths.update(zip(long_ids, self._rnn_paths(histories, long_ids)))
+            classes = [PREDICTOR_CLASSES.get((labels or {}).get(i, ObjectClass.UNKNOWN), "") for i in long_ids]
+            paths.update(zip(long_ids, self._model_paths(histories, long_ids, classes)))
         return paths
 
-    def _rnn_paths(self, histories: dict[int, History], track_ids: list[int]) -> list[list[PredictedPath]]:
+    def _model_paths(
+        self, histories: dict[int, History], track_ids: list[int], classes: list[str]
+    ) -> list[list[PredictedPath]]:
         """Model paths of track_ids; every history given (short ones too) is a neighbour of the others."""
         radius = self.model.config.neighbour_radius
         resampled = {i: self._resample(*histories[i]) for i in (track_ids if radius is None else histories)}
@@ -76,15 +105,18 @@ class TrajectoryPredictor:
             excluded = np.array(track_ids)[:, None] == np.array(list(resampled))[None, :]
             neighbours = nearest_neighbours(observed[:, -1], states, excluded, MAX_NEIGHBOURS, radius)
             inputs += [torch.from_numpy(neighbours.states).float(), torch.from_numpy(neighbours.present)]
+        class_indices = self.model.config.class_indices(classes)
         with torch.no_grad():
-            means, covariances = self.model(*inputs)
+            means, covariances = self.model(*inputs, classes=class_indices)
+        alphas = self.model.config.correction_scales(class_indices, len(track_ids)).view(-1).tolist()
         current = observed[:, -1:]
         means = self._to_output @ np.concatenate([current, means.numpy()], 1)
         zero = np.zeros((len(observed), 1, 3))
         covariances = self._to_output @ np.concatenate([zero, covariances.numpy()], 1)
         return [
-            [PredictedPath(mean, covariance, self.time_step_s, RNN_CONFIDENCE, "rnn")]
-            for mean, covariance in zip(means, covariances)
+            [PredictedPath(mean, covariance, self.time_step_s, SINGLE_MODE_CONFIDENCE,
+                           RNN if alpha > 0.0 else CONSTANT_VELOCITY, self.model_steps)]
+            for mean, covariance, alpha in zip(means, covariances, alphas)
         ]
 
     def _resample(self, stamps: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -99,6 +131,7 @@ class TrajectoryPredictor:
             positions[-1] + self._output_times[:, None] * velocity,
             self._fallback_covariances.copy(),
             self.time_step_s,
-            FALLBACK_CONFIDENCE,
-            "constant_velocity",
+            SINGLE_MODE_CONFIDENCE,
+            CONSTANT_VELOCITY_FALLBACK,
+            self.model_steps,
         )

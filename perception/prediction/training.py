@@ -1,6 +1,8 @@
 """Training of the trajectory RNN: ADE loss on the means, Gaussian NLL for the covariances.
 
-After training, the correction scale (alpha) is chosen on the validation windows.
+The epoch is chosen by the class-balanced validation ADE (the mean of the per-class mean ADEs), so
+that a class with few windows counts as much as one with many. After training, the correction scale
+(alpha) is chosen on the validation windows, for each class on its own windows.
 """
 from __future__ import annotations
 
@@ -35,10 +37,14 @@ class TrainingSettings:
     observation_noise: float = 0.0
     noisy_fraction: float = 0.5
     neighbours: bool = False  # give the model the other objects within the protocol's neighbour radius
+    class_input: bool = False  # give the model the object class (one-hot)
+    # weigh each window by 1 / its class's share of the training windows: every class counts the same in the
+    # loss, as in the class-balanced validation ADE that chooses the epoch
+    class_balanced: bool = False
 
 
 def model_config(
-    train: Windows, protocol: Protocol, hidden_size: int, data: dict[str, str], neighbours: bool
+    train: Windows, protocol: Protocol, data: dict[str, str], settings: TrainingSettings
 ) -> PredictorConfig:
     """Config whose input scale and fallback uncertainty come from the training windows."""
     steps = np.diff(train.observed, axis=1)
@@ -47,36 +53,41 @@ def model_config(
         obs_len=protocol.obs_len,
         pred_len=protocol.pred_len,
         time_step=protocol.time_step,
-        hidden_size=hidden_size,
+        hidden_size=settings.hidden_size,
         displacement_scale=float(np.sqrt((steps**2).sum(-1).mean())),
         constant_velocity_rmse=np.sqrt((cv_errors**2).mean(0)).tolist(),
         data=data,
-        neighbour_radius=protocol.neighbour_radius if neighbours else None,
+        neighbour_radius=protocol.neighbour_radius if settings.neighbours else None,
+        classes=sorted(set(train.object_classes.tolist())),
+        class_input=settings.class_input,
     )
 
 
 @dataclass
 class WindowTensors:
-    """Training windows as tensors: positions (N, T, 2), neighbour states (N, K, 4) and presence (N, K)."""
+    """Training windows as tensors: positions (N, T, 2), neighbour states (N, K, 4), presence (N, K) and
+    class indices (N,) into the model's classes."""
 
     positions: torch.Tensor
     neighbours: torch.Tensor
     present: torch.Tensor
+    classes: torch.Tensor
 
     @classmethod
-    def of(cls, windows: Windows) -> "WindowTensors":
+    def of(cls, windows: Windows, config: PredictorConfig) -> "WindowTensors":
         neighbours = windows.neighbours_or_alone()
         return cls(
             torch.tensor(windows.positions, dtype=torch.float32),
             torch.tensor(neighbours.states, dtype=torch.float32),
             torch.tensor(neighbours.present),
+            config.class_indices(windows.object_classes.tolist()),
         )
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def __getitem__(self, index: torch.Tensor) -> "WindowTensors":
-        return WindowTensors(self.positions[index], self.neighbours[index], self.present[index])
+        return WindowTensors(self.positions[index], self.neighbours[index], self.present[index], self.classes[index])
 
     def reflected(self) -> "WindowTensors":
         """Reflected across the x axis (y -> -y, in the heading-aligned frame too), neighbours included."""
@@ -84,6 +95,7 @@ class WindowTensors:
             self.positions * torch.tensor([1.0, -1.0]),
             self.neighbours * torch.tensor([1.0, -1.0, 1.0, -1.0]),
             self.present,
+            self.classes,
         )
 
     def mirrored(self, generator: torch.Generator) -> "WindowTensors":
@@ -94,6 +106,7 @@ class WindowTensors:
             torch.where(flip[:, None, None], reflection.positions, self.positions),
             torch.where(flip[:, None, None], reflection.neighbours, self.neighbours),
             self.present,
+            self.classes,
         )
 
     def concatenated(self, other: "WindowTensors") -> "WindowTensors":
@@ -101,6 +114,7 @@ class WindowTensors:
             torch.cat([self.positions, other.positions]),
             torch.cat([self.neighbours, other.neighbours]),
             torch.cat([self.present, other.present]),
+            torch.cat([self.classes, other.classes]),
         )
 
 
@@ -126,11 +140,11 @@ def with_noisy_observations(windows: Windows, max_noise: float, noisy_fraction: 
     return windows.with_observed_offsets(noise.numpy())
 
 
-def training_windows(train: Windows, mirror: str) -> WindowTensors:
+def training_windows(train: Windows, mirror: str, config: PredictorConfig) -> WindowTensors:
     """The windows one epoch draws from: the training windows, with their reflections for mirror "both"."""
     if mirror not in MIRROR_MODES:
         raise ValueError(f"mirror must be one of {MIRROR_MODES}, not {mirror!r}")
-    windows = WindowTensors.of(train)
+    windows = WindowTensors.of(train, config)
     return windows.concatenated(windows.reflected()) if mirror == "both" else windows
 
 
@@ -140,13 +154,14 @@ def train_predictor(
     """The model at the epoch with the lowest validation ADE, and that epoch's validation figures."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = TrajectoryRNN(model_config(train, protocol, settings.hidden_size, data, settings.neighbours))
-    windows = training_windows(train, settings.mirror)
+    model = TrajectoryRNN(model_config(train, protocol, data, settings))
+    windows = training_windows(train, settings.mirror, model.config)
     batches_per_epoch = -(-len(windows) // settings.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, settings.learning_rate, total_steps=settings.epochs * batches_per_epoch
     )
+    class_weights = class_balancing_weights(windows.classes, len(model.config.classes), settings.class_balanced)
     best: dict[str, float] = {"val_ade": float("inf")}
     best_state = copy.deepcopy(model.state_dict())
     progress = tqdm(range(1, settings.epochs + 1), desc="train-predictor", unit="epoch")
@@ -158,14 +173,15 @@ def train_predictor(
             observed = with_observation_noise(
                 window.positions[:, : protocol.obs_len], settings.observation_noise, settings.noisy_fraction, generator
             )
-            means, covariances = model(observed, window.neighbours, window.present)
-            ade = (means - future).norm(dim=-1).mean()
-            loss = ade + gaussian_nll(means.detach(), covariances, future)
+            means, covariances = model(observed, window.neighbours, window.present, window.classes)
+            weights = class_weights[window.classes]
+            ade = ((means - future).norm(dim=-1).mean(-1) * weights).mean()
+            loss = ade + gaussian_nll(means.detach(), covariances, future, weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
-        val_ade, val_fde = (errors.mean() for errors in displacement_errors(predict_windows(model, val), val.future))
+        val_ade, val_fde = class_balanced_errors(model, val)
         if val_ade < best["val_ade"]:
             best = {"val_ade": float(val_ade), "val_fde": float(val_fde), "epoch": epoch}
             best_state = copy.deepcopy(model.state_dict())
@@ -174,14 +190,44 @@ def train_predictor(
     return model.eval(), best
 
 
-def choose_correction_scale(model: TrajectoryRNN, val: Windows) -> dict[float, float]:
-    """Set the model's correction scale to the grid value with the lowest validation ADE (the smallest on ties).
+def class_balancing_weights(classes: torch.Tensor, class_count: int, balanced: bool) -> torch.Tensor:
+    """(class_count,) loss weight per class: N / (K n_c) for the K classes present, so that each class weighs
+    the same and the weights average 1 over the windows; all 1 when not balanced."""
+    if not balanced:
+        return torch.ones(max(class_count, 1))
+    counts = torch.bincount(classes, minlength=class_count).float()
+    present = counts > 0
+    return torch.where(present, len(classes) / (present.sum() * counts.clamp_min(1.0)), torch.zeros_like(counts))
 
-    Returns the validation ADE per grid value.
+
+def class_balanced_errors(model: TrajectoryRNN, windows: Windows) -> tuple[float, float]:
+    """ADE and FDE averaged per class first, then over the classes (each class weighs the same)."""
+    ade, fde = displacement_errors(predict_windows(model, windows), windows.future)
+    classes = sorted(set(windows.object_classes.tolist()))
+    per_class = [(ade[windows.object_classes == name].mean(), fde[windows.object_classes == name].mean())
+                 for name in classes]
+    return float(np.mean([a for a, _ in per_class])), float(np.mean([f for _, f in per_class]))
+
+
+def choose_correction_scale(model: TrajectoryRNN, val: Windows) -> dict[str, dict[float, float]]:
+    """Set the correction scales to the grid values with the lowest validation ADE (the smallest on ties).
+
+    The default (correction_scale, for classes without their own) is chosen on all validation windows; each
+    of the model's classes with validation windows gets its own alpha, chosen on its windows alone (alpha 0:
+    constant velocity predicts that class better than the network). Returns the validation ADE per grid
+    value for "all" and per class of the validation windows (classes the model does not know use the default).
     """
-    val_ade = {}
+    config = model.config
+    config.class_correction_scales = {}
+    groups = {"all": np.ones(len(val), bool)}
+    groups.update({name: val.object_classes == name for name in sorted(set(val.object_classes.tolist()))})
+    val_ade: dict[str, dict[float, float]] = {group: {} for group in groups}
     for alpha in CORRECTION_SCALES:
-        model.config.correction_scale = alpha
-        val_ade[alpha] = float(displacement_errors(predict_windows(model, val), val.future)[0].mean())
-    model.config.correction_scale = min(val_ade, key=val_ade.__getitem__)
+        config.correction_scale = alpha
+        errors = displacement_errors(predict_windows(model, val), val.future)[0]
+        for group, mask in groups.items():
+            val_ade[group][alpha] = float(errors[mask].mean())
+    best = {group: min(ades, key=ades.__getitem__) for group, ades in val_ade.items()}
+    config.correction_scale = best.pop("all")
+    config.class_correction_scales = {name: alpha for name, alpha in best.items() if name in config.classes}
     return val_ade

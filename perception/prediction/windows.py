@@ -54,6 +54,24 @@ class Windows:
         shifted.positions[:, : self.obs_len] += offsets
         return shifted
 
+    def concatenated(self, other: "Windows") -> "Windows":
+        """These windows followed by other's (same lengths); neighbours only where both have them."""
+        if (self.obs_len, self.positions.shape[1]) != (other.obs_len, other.positions.shape[1]):
+            raise ValueError("windows of different lengths")
+        both = self.neighbours is not None and other.neighbours is not None
+        return Windows(
+            np.concatenate([self.positions, other.positions]),
+            np.concatenate([self.sources, other.sources]),
+            np.concatenate([self.object_ids, other.object_ids]),
+            np.concatenate([self.first_future_frames, other.first_future_frames]),
+            np.concatenate([self.object_classes, other.object_classes]),
+            self.obs_len,
+            Neighbours(
+                np.concatenate([self.neighbours.states, other.neighbours.states]),
+                np.concatenate([self.neighbours.present, other.neighbours.present]),
+            ) if both else None,
+        )
+
     def select(self, mask_or_index: np.ndarray) -> "Windows":
         return Windows(
             self.positions[mask_or_index],

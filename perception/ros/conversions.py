@@ -205,15 +205,31 @@ def duration_msg(seconds: float) -> Duration:
     return Duration(sec=sec, nanosec=nanosec)
 
 
+PATH_MODELS = (
+    PredictedPathMsg.MODEL_RNN,
+    PredictedPathMsg.MODEL_CONSTANT_VELOCITY,
+    PredictedPathMsg.MODEL_CONSTANT_VELOCITY_FALLBACK,
+)
+CONFIDENCE_SUM_TOLERANCE = 1e-6
+
+
 def path_to_msg(path: PredictedPath) -> PredictedPathMsg:
+    """One path, checked against the contract of PredictedPath.msg (a known model, a confidence in (0, 1],
+    model_steps within the positions)."""
     steps = len(np.asarray(path.positions))
     _shape(path.positions, (steps, 2), "path positions")
     _shape(path.covariances, (steps, 3), "path covariances")
     if not (math.isfinite(path.time_step) and 0 <= path.time_step < 2**31):
         raise ValueError(f"path time_step must be in [0, 2^31) seconds, got {path.time_step}")
-    _float32s([path.confidence], "path confidence")
+    if path.model not in PATH_MODELS:
+        raise ValueError(f"path model must be one of {PATH_MODELS}, got {path.model!r}")
+    if not 0.0 < path.confidence <= 1.0:
+        raise ValueError(f"path confidence must be in (0, 1], got {path.confidence}")
+    if not 0 <= path.model_steps <= steps:
+        raise ValueError(f"path model_steps must be in [0, {steps}], got {path.model_steps}")
     return PredictedPathMsg(
         model=path.model, time_step=duration_msg(path.time_step), confidence=float(path.confidence),
+        model_steps=int(path.model_steps),
         positions=[Point(x=float(x), y=float(y), z=0.0) for x, y in path.positions],
         position_covariance_xy=np.asarray(path.covariances, dtype=float).ravel().tolist(),
     )
@@ -226,6 +242,9 @@ def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]
     for track in tracks:
         if track.ground is None or track.track_id not in paths:
             continue
+        total = sum(path.confidence for path in paths[track.track_id])
+        if abs(total - 1.0) > CONFIDENCE_SUM_TOLERANCE:
+            raise ValueError(f"track {track.track_id}: path confidences must sum to 1, got {total}")
         message.objects.append(PredictedObject(
             track_id=int(track.track_id),
             classification=_classifications(track),
@@ -234,6 +253,7 @@ def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]
             paths=[path_to_msg(p) for p in paths[track.track_id]],
         ))
     return message
+
 
 def _planar_pose(x: float, y: float, orientation: Quaternion, what: str) -> PlanarPose:
     """Position and heading of a pose; ValueError when not finite or the quaternion is not a unit quaternion."""
