@@ -8,7 +8,9 @@ import pytest
 
 from perception.tracking.ground_eval import GAUSSIAN_COVERAGE, position_error_table
 from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
-from perception.tracking.metric_position import CLASS_SIZE_PRIORS, MetricPositionEstimator, SizePrior, mixture
+from perception.tracking.metric_position import (
+    CLASS_SIZE_PRIORS, KITTI_CAR, KITTI_VAN, MetricPositionEstimator, SizePrior, mixture,
+)
 from perception.types import ObjectClass
 
 K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
@@ -44,12 +46,12 @@ def test_point_footprint_projects_back_exactly() -> None:
 
 @pytest.mark.parametrize("heading", [0.0, np.pi / 2, np.pi / 4])
 def test_car_box_projects_back_to_its_centre(heading: float) -> None:
-    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    prior = KITTI_CAR  # the class is a mixture of cars and vans: this object is a car
     truth = np.array([[12.0, -2.5], [25.0, 3.0]])
     boxes = np.array([box_of(tuple(p), prior.length, prior.width, prior.height, heading) for p in truth])
     result = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, np.full(2, CAR))
     errors = result.positions - truth
-    assert (np.linalg.norm(errors, axis=1) < (0.3 if heading == 0.0 else 1.0)).all(), errors
+    assert (np.linalg.norm(errors, axis=1) < (0.4 if heading == 0.0 else 1.2)).all(), errors
     mahalanobis = np.einsum("ni,ni->n", errors, np.linalg.solve(result.covariances, errors[..., None])[..., 0])
     assert (mahalanobis < 4.0).all(), mahalanobis  # inside the 2-sigma ellipse
     # the bottom-centre projection lands on the near side, a good part of the car's depth short of its centre
@@ -125,6 +127,25 @@ def test_mixture_prior_keeps_the_spread_between_types() -> None:
     assert mixed.height == pytest.approx(1.7)
     assert mixed.height_std == pytest.approx(np.sqrt(0.01 + 0.75 * 0.04 + 0.25 * 0.36))
     assert mixed.length == pytest.approx(4.25)
+    assert mixed.height_components == ((0.75, 1.5, 0.1), (0.25, 2.3, 0.1))
+
+
+def test_a_van_labelled_car_is_placed_by_its_height_component() -> None:
+    # where the ground contact can tell a van from a car (near), the van's height component is chosen; far away the
+    # car's (10 times as common) wins, and the range variance says how uncertain that is
+    van = KITTI_VAN
+    truth = np.array([[10.0, 3.0], [20.0, 1.0], [35.0, -2.0]])
+    boxes = np.array([box_of(tuple(p), van.length, van.width, van.height) for p in truth])
+    car = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    one_height = {ObjectClass.CAR: SizePrior(car.height, car.height_std, car.length, car.width)}
+    result = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, np.full(3, CAR))
+    merged = MetricPositionEstimator(K, CAMERA, priors=one_height).project_boxes(boxes, np.full(3, CAR)).positions
+    errors = result.positions - truth
+    assert (np.linalg.norm(errors[:2], axis=1) < np.linalg.norm(merged[:2] - truth[:2], axis=1)).all()
+    assert np.linalg.norm(errors[0]) < 0.6
+    rays = truth / np.linalg.norm(truth, axis=1)[:, None]  # camera at the origin
+    along_std = np.sqrt(np.einsum("ni,nij,nj->n", rays, result.covariances, rays))
+    assert (np.abs(np.einsum("ni,ni->n", errors, rays)) < 2 * along_std).all()
 
 
 def test_position_errors_on_kitti_labels(shared_data: Path) -> None:
@@ -133,7 +154,7 @@ def test_position_errors_on_kitti_labels(shared_data: Path) -> None:
     # measured on 0000-0010 (README); targets of issue 13: cars <= 1.2 m, all objects <= 1.0 m within 30 m
     car, everything = rows[("car", "0-30")], rows[("all", "0-30")]
     assert car.median <= 1.2 and car.baseline_median > 2.0
-    assert everything.median <= 1.1 and everything.objects > 8000 and everything.invalid == 0
+    assert everything.median <= 1.0 and everything.objects > 8000 and everything.invalid == 0
     assert rows[("pedestrian", "0-30")].median <= 0.6 and rows[("bicycle", "0-30")].median <= 0.6
     assert rows[("all", "30-50")].median < 0.5 * rows[("all", "30-50")].baseline_median
     # the covariance matches the error within 30 m: close to a 2D Gaussian's shares
