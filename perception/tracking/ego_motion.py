@@ -118,6 +118,8 @@ class PoseBuffer:
         self._stamps, self._poses = [], []
 
     def add(self, stamp: float, pose: PlanarPose) -> OdometryVerdict:
+        """Keep a pose; an older stamp is inserted in order, one more than reset_after_backward_jump_s older than
+        the newest starts the buffer over (a bag looping); duplicates and, when full, poses older than all are not."""
         verdict = OdometryVerdict.ACCEPTED
         if self._stamps and stamp <= self._stamps[-1]:
             newest = self._stamps[-1]
