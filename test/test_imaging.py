@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perception.imaging import RAW_ENCODINGS, ImageDecodeError, decode_compressed, decode_raw
+from perception.imaging import ENCODABLE, RAW_ENCODINGS, ImageDecodeError, decode_compressed, decode_raw, encode_raw
 
 RNG = np.random.default_rng(0)
 BGR = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -74,3 +74,74 @@ def test_fuzz_truncated_or_corrupted_jpeg(prefix_length, noise):
     except ImageDecodeError:
         return
     assert image.ndim == 3 and image.shape[2] == 3
+
+
+@pytest.fixture(scope="module")
+def real_frame(shared_data):
+    return cv2.imread(str(shared_data / "images" / "kitti" / "000008.png"))
+
+
+def bayer_mosaic(image: np.ndarray, pattern: str) -> np.ndarray:
+    """What a sensor with this colour filter (e.g. "rggb": R G on even rows, G B on odd ones) records."""
+    mosaic = np.empty(image.shape[:2], np.uint8)
+    for index, colour in enumerate(pattern):
+        row, column = divmod(index, 2)
+        mosaic[row::2, column::2] = image[row::2, column::2, "bgr".index(colour)]
+    return mosaic
+
+
+@pytest.mark.parametrize("encoding, to_raw", [
+    ("bgr8", None), ("rgb8", cv2.COLOR_BGR2RGB), ("bgra8", cv2.COLOR_BGR2BGRA), ("rgba8", cv2.COLOR_BGR2RGBA),
+])
+def test_colour_encodings_of_a_real_frame_decode_to_it(real_frame, encoding, to_raw):
+    raw = real_frame if to_raw is None else cv2.cvtColor(real_frame, to_raw)  # OpenCV's own conversion
+    height, width = real_frame.shape[:2]
+    assert np.array_equal(decode_raw(raw.tobytes(), width, height, encoding, raw.strides[0]), real_frame)
+
+
+def test_mono_encodings_of_a_real_frame_decode_to_its_grey_image(real_frame):
+    gray = cv2.cvtColor(real_frame, cv2.COLOR_BGR2GRAY)
+    height, width = gray.shape
+    expected = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    assert np.array_equal(decode_raw(gray.tobytes(), width, height, "mono8", width), expected)
+    gray16 = gray.astype("<u2") * 257  # the full 16-bit range, as a 16-bit camera gives it
+    assert np.array_equal(decode_raw(gray16.tobytes(), width, height, "mono16", 2 * width), expected)
+
+
+@pytest.mark.parametrize("pattern, opencv_code", [
+    ("rggb", cv2.COLOR_BayerRGGB2BGR), ("bggr", cv2.COLOR_BayerBGGR2BGR),
+    ("gbrg", cv2.COLOR_BayerGBRG2BGR), ("grbg", cv2.COLOR_BayerGRBG2BGR),
+])
+def test_bayer_encodings_of_a_real_frame_demosaic_to_it(real_frame, pattern, opencv_code):
+    """A real frame seen through each colour filter: the decoded picture is OpenCV's demosaicing of that pattern and
+    close to the frame; decoding the mosaic as any other pattern is far off (swapped or misplaced colours)."""
+    mosaic = bayer_mosaic(real_frame, pattern)
+    height, width = mosaic.shape
+    decoded = decode_raw(mosaic.tobytes(), width, height, f"bayer_{pattern}8", width)
+    assert np.array_equal(decoded, cv2.cvtColor(mosaic, opencv_code))
+    error = np.abs(decoded.astype(int) - real_frame).mean()
+    wrong = [np.abs(decode_raw(mosaic.tobytes(), width, height, f"bayer_{other}8", width).astype(int)
+                    - real_frame).mean() for other in ("rggb", "bggr", "gbrg", "grbg") if other != pattern]
+    assert error < 8 and min(wrong) > 2 * error, (error, wrong)
+
+
+@pytest.mark.parametrize("encoding", ENCODABLE)
+def test_encode_raw_is_what_decode_raw_reads(real_frame, encoding):
+    """video-to-bag's raw frames: each encoding decodes back to the frame (grey for mono, demosaiced for Bayer)."""
+    data, step = encode_raw(real_frame, encoding)
+    height, width = real_frame.shape[:2]
+    decoded = decode_raw(data, width, height, encoding, step)
+    if encoding.startswith("bayer"):
+        assert np.array_equal(decoded, decode_raw(bayer_mosaic(real_frame, encoding[6:10]).tobytes(), width, height,
+                                                  encoding, width))
+    elif encoding.startswith("mono"):
+        assert np.array_equal(decoded[..., 0], cv2.cvtColor(real_frame, cv2.COLOR_BGR2GRAY))
+    else:
+        assert np.array_equal(decoded, real_frame)
+
+
+def test_an_unknown_encoding_is_rejected_with_its_name():
+    with pytest.raises(ImageDecodeError, match="unsupported encoding '32FC1'"):
+        decode_raw(b"\0" * 64, 4, 4, "32FC1", 16)
+    with pytest.raises(ImageDecodeError, match="cannot encode to 'yuv999'"):
+        encode_raw(BGR, "yuv999")

@@ -1,4 +1,5 @@
-"""Publish a bag (ROS 2 sqlite3 or MCAP, or ROS 1 .bag as ROS 2 messages) at its original timing: `perception replay`."""
+"""Publish a bag (ROS 2 sqlite3 or MCAP, or a ROS 1 .bag as ROS 2 messages) at its original timing:
+`perception replay`."""
 from __future__ import annotations
 
 import logging
