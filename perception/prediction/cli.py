@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -94,8 +95,8 @@ def run_training(args: argparse.Namespace) -> int:
         train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
         data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split),
                 "frame": "odom" if args.poses else "camera"}
-        if args.eth_ucy_pedestrians:
-            data["eth_ucy_pedestrians"] = args.eth_ucy_pedestrians
+        if args.eth_ucy_pedestrians:  # "<scene>/<split>": the folder, not where this machine keeps it
+            data["eth_ucy_pedestrians"] = "/".join(Path(args.eth_ucy_pedestrians).resolve().parts[-2:])
     val = windows_of(args, val_split)
     if args.noisy_validation:
         val = with_noisy_observations(val, args.observation_noise, args.noisy_fraction, args.seed)
