@@ -34,6 +34,17 @@ def transports(profile: str) -> tuple[set[str], str]:
     return types, builtin
 
 
+def shared_memory_segments(pid: int) -> list[int]:
+    """Sizes in bytes of the Fast DDS shared-memory segments (not the port files) a process has mapped."""
+    sizes = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 6 and fields[5].startswith("/dev/shm/fastrtps_") and "_port" not in fields[5]:
+            start, end = (int(address, 16) for address in fields[0].split("-"))
+            sizes.append(end - start)
+    return sizes
+
+
 def test_local_network_keeps_discovery_on_this_computer_and_uses_shared_memory_only():
     environment = network_environment("local")
     assert environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST" and "ROS_LOCALHOST_ONLY" not in environment
@@ -74,7 +85,9 @@ def loopback_namespace():
 def test_a_planner_without_our_profile_receives_the_outputs_of_the_vehicle_setting(loopback_namespace, tmp_path):
     """`ros2 launch perception perception.launch.py network:=vehicle` with ROS 2's default discovery; two planners
     with plain Fast DDS (one with its default transports, one with UDP only, as from another computer) receive
-    predicted objects of the sample bag, replayed by a third plain process."""
+    predicted objects of the sample bag, replayed by a third plain process. The node processes carry the vehicle
+    profile and no discovery variable, and have the profile's 32 MiB shared-memory segment mapped (for images from
+    this computer)."""
     plain = {key: value for key, value in os.environ.items()
              if key not in (*DISCOVERY_VARIABLES, *DDS_PROFILE_VARIABLES, "AMENT_PREFIX_PATH", "PYTHONPATH")}
     planners = {"default transports": plain, "UDP only": {**plain, "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}}
@@ -92,6 +105,7 @@ def test_a_planner_without_our_profile_receives_the_outputs_of_the_vehicle_setti
             environment = process_environment(pid)
             assert environment["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(config_path("fastdds_vehicle.xml"))
             assert not set(DISCOVERY_VARIABLES) & set(environment)
+            assert max(shared_memory_segments(pid), default=0) >= 32 * 2**20  # the profile's shared memory is in use
         replay = subprocess.Popen([*loopback_namespace, str(PERCEPTION), "replay", str(data_path(
             "sample_highway_960x540.mcap")), "--wait-for-subscribers", "120"], env=plain,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
