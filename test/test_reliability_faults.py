@@ -13,6 +13,7 @@ from sensor_msgs.msg import CompressedImage
 
 from conftest import RosTestNode, RunningGraph, diagnostic_count, diagnostic_values, frames_unaccounted
 from perception.msg import DetectedObjects, TrackedObjects
+from waiting import publish_until
 
 DETECTOR, TRACKER = "/perception/fault/detector", "/perception/fault/tracker"
 IMAGE_TOPIC = "/fault/image/compressed"
@@ -58,14 +59,14 @@ def detector_values_since(ros, graph, since_ns: int) -> dict[str, str]:
     return diagnostic_values([fresh()], DETECTOR)
 
 
-def publish_frame(ros, graph) -> float:
-    """Publish the clip's next frame (looped), stamped with the time of publishing; returns the stamp."""
+def publish_frame(ros, graph) -> CompressedImage:
+    """Publish the clip's next frame (looped), stamped with the time of publishing; returns it."""
     message = CompressedImage(format="jpeg", data=graph.jpegs[graph.published % len(graph.jpegs)])
     message.header.stamp = ros.node.get_clock().now().to_msg()
     message.header.frame_id = "camera_front_optical_frame"
     graph.publisher.publish(message)
     graph.published += 1
-    return stamp_of(message)
+    return message
 
 
 def stream(ros, graph, seconds: float, rate_hz: float, until=None) -> None:
@@ -97,10 +98,10 @@ def test_detector_killed_mid_stream_is_respawned_and_tracking_resumes(graph, ros
     graph.runner.check()
 
 
-def test_a_stuck_consumer_never_blocks_the_detector_and_a_burst_is_skipped_to_the_newest_frame(graph, ros_module):
+def test_a_stuck_consumer_never_blocks_the_detector_and_frames_faster_than_it_are_skipped(graph, ros_module):
     """Behaviour, not speed: a subscriber whose callback never returns holds up neither the detector nor the other
-    subscribers, and frames published back to back (faster than any detector decodes a 1280x720 JPEG) are skipped
-    down to the newest one, every frame received counted as processed, skipped or rejected."""
+    subscribers; frames published faster than any detector decodes a 1280x720 JPEG are skipped for newer ones, and
+    the frame after them is answered; every frame received is counted as processed, skipped or rejected."""
     stuck = RosTestNode("stuck_consumer")
     release = threading.Event()
     try:
@@ -128,19 +129,22 @@ def test_a_stuck_consumer_never_blocks_the_detector_and_a_burst_is_skipped_to_th
 
         before_burst = detector_values_since(ros_module, graph, ros_module.node.get_clock().now().nanoseconds)
 
-        # Back to back, faster than any detector decodes and infers 1280x720 frames, until it skips one (its counter
-        # says so within a second or two); a detector that queued frames would never skip.
+        # About 1000 frames a second, faster than any detector decodes and infers 1280x720 frames, until it skips one
+        # (its counter says so within a second or two); a detector that queued frames would never skip.
         def skipped_in_burst() -> bool:
             return (diagnostic_count(graph.diagnostics, DETECTOR, "frames_skipped")
                     > int(before_burst.get("frames_skipped", 0)))
 
         burst_start, published_before = time.monotonic(), graph.published
-        newest = publish_frame(ros_module, graph)
         while not skipped_in_burst() and time.monotonic() - burst_start < 60:
-            newest = publish_frame(ros_module, graph)
+            publish_frame(ros_module, graph)
+            time.sleep(0.001)
         burst = graph.published - published_before
-        assert ros_module.wait_for(lambda: any(stamp_of(m) == newest for m in graph.detections), 60), (
-            "the newest frame of the burst was never answered")
+        # Then one more frame, again until answered: best-effort images may be dropped in the flood.
+        newest = publish_frame(ros_module, graph)
+        assert publish_until(ros_module, graph.publisher, newest,
+                             lambda: any(stamp_of(m) == stamp_of(newest) for m in graph.detections)), (
+            f"a frame after the burst was never answered: {diagnostic_values(graph.diagnostics, DETECTOR)}")
         # Counters from after the answer: every frame received is processed, skipped or rejected.
         values = detector_values_since(ros_module, graph, ros_module.node.get_clock().now().nanoseconds)
         assert frames_unaccounted(values) == 0, f"frames unaccounted for: {values}"
