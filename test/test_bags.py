@@ -35,8 +35,8 @@ def test_replay_delivers_every_message_in_order_on_time(ros):
     for topic, message_type in ((CAMERA_TOPIC, CompressedImage), (INFO_TOPIC, CameraInfo)):
         ros.node.create_subscription(message_type, topic,
                                      lambda m, t=topic: arrivals.append((t, time.monotonic(), m)), qos)
-    player = subprocess.run(perception_command("replay", str(SAMPLE_BAG), "--wait-for-subscribers", "20"),
-                            capture_output=True, text=True, timeout=120)
+    player = subprocess.run(perception_command("replay", str(SAMPLE_BAG), "--wait-for-subscribers", "60"),
+                            capture_output=True, text=True, timeout=300)
     assert player.returncode == 0, player.stderr
     assert ros.wait_for(lambda: len(arrivals) >= 442, 30), f"only {len(arrivals)} of 442 messages arrived"
     expected = list(read_messages(SAMPLE_BAG))
