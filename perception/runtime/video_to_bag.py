@@ -61,16 +61,7 @@ def video_to_bag(
             stamp_ns = start_time_ns + round(frames * 1e9 / fps)
             header = Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
             height, width = image.shape[:2]
-            if encoding:
-                data, step = encode_raw(image, encoding)
-                message = Image(header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
-                                step=step, data=np.frombuffer(data, np.uint8))
-            else:
-                ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-                message = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8", data=jpeg.ravel())
-            writer.write(camera_topic, stamp_ns, typestore.serialize_cdr(message, type(message).__msgtype__))
-            frames += 1
-            if info_topic:
+            if info_topic:  # first, so that the first frame already has its calibration
                 k = pinhole_intrinsics(width, height, horizontal_fov_deg)
                 projection = np.hstack([k, np.zeros((3, 1))])
                 info = CameraInfo(
@@ -80,6 +71,15 @@ def video_to_bag(
                     roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
                 )
                 writer.write(info_topic, stamp_ns, typestore.serialize_cdr(info, CameraInfo.__msgtype__))
+            if encoding:
+                data, step = encode_raw(image, encoding)
+                message = Image(header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
+                                step=step, data=np.frombuffer(data, np.uint8))
+            else:
+                ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+                message = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8", data=jpeg.ravel())
+            writer.write(camera_topic, stamp_ns, typestore.serialize_cdr(message, type(message).__msgtype__))
+            frames += 1
             ok, image = capture.read()
     capture.release()
     return frames
