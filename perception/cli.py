@@ -9,6 +9,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "perception.runtime.cli",
     "perception.detection.cli",
+    "perception.signs.cli",
     "perception.tracking.cli",
     "perception.prediction.cli",
 ]

@@ -1,0 +1,85 @@
+"""`perception train-signs`: rebuild the sign detector and classifier weights from GTSDB + GTSRB."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from perception.signs.gtsdb import parse_scene_range, read_sign_file
+
+DEFAULT_TRAIN_SCENES = "0-479"  # GTSDB training split scenes 00000-00479; 00480-00599 are held out for validation
+DEFAULT_VAL_SCENES = "480-599"
+
+
+def run_train_detector(args: argparse.Namespace, truth) -> None:
+    from perception.signs.detector_training import install_detector, train_detector, write_dataset_yaml
+    from perception.signs.training_data import write_detector_tiles
+
+    root = Path(args.work_dir) / "tiles"
+    for split, scenes, seed in (("train", args.train_scenes, args.seed), ("val", args.val_scenes, args.seed + 1)):
+        count = write_detector_tiles(Path(args.gtsdb), truth, parse_scene_range(scenes), root / split, args.tile, seed)
+        print(f"{split}: {count} tiles of {args.tile} px from scenes {scenes}", flush=True)
+    checkpoint = train_detector(
+        Path(args.start_weights), write_dataset_yaml(root), Path(args.work_dir), args.detector_epochs, args.tile,
+        args.seed)
+    print(f"wrote {install_detector(checkpoint, Path(args.output_dir) / 'sign_detector_yolov8n.pt')}")
+
+
+def run_train_classifier(args: argparse.Namespace, truth) -> None:
+    import torch
+
+    from perception.signs.classifier_training import ClassifierData, train_classifier
+    from perception.signs.training_data import gtsdb_crops, gtsrb_crops, gtsrb_rows, split_tracks
+
+    torch.set_num_threads(args.threads)
+    rows = gtsrb_rows(Path(args.gtsrb))
+    held_out = split_tracks(rows, args.held_out_tracks, args.seed)
+    train_rows = [row for row in rows if row["track"] not in held_out]
+    test_rows = [row for row in rows if row["track"] in held_out]
+    gtsrb_images, gtsrb_labels = gtsrb_crops(Path(args.gtsrb), train_rows)
+    scene_images, scene_labels = gtsdb_crops(Path(args.gtsdb), truth, parse_scene_range(args.train_scenes))
+    test_images, test_labels = gtsrb_crops(Path(args.gtsrb), test_rows)
+    print(f"classifier: {len(train_rows)} GTSRB crops ({len(rows) - len(test_rows)} of {len(rows)}, "
+          f"{len(held_out)} tracks held out: {len(test_rows)} crops) + {len(scene_labels)} GTSDB crops of scenes "
+          f"{args.train_scenes}", flush=True)
+    data = ClassifierData(
+        np.concatenate([gtsrb_images, scene_images]), np.concatenate([gtsrb_labels, scene_labels]),
+        test_images, test_labels)
+    output = Path(args.output_dir) / "sign_classifier.pt"
+    accuracy = train_classifier(data, args.classifier_epochs, args.seed, output)
+    print(f"held-out GTSRB track accuracy {accuracy:.4f}; wrote {output}")
+    from perception.signs.classifier import export_classifier_onnx
+
+    print(f"wrote {export_classifier_onnx(output, output.with_suffix('.onnx'))}")
+
+
+def run_train_signs(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    truth = read_sign_file(Path(args.gtsdb) / "gt.txt")
+    if args.stage in ("classifier", "all"):
+        run_train_classifier(args, truth)
+    if args.stage in ("detector", "all"):
+        run_train_detector(args, truth)
+    print(f"train-signs {args.stage}: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train-signs", help="train the traffic sign detector and classifier")
+    parser.add_argument("--gtsdb", required=True, help="GTSDB training folder (00000.jpg..., gt.txt)")
+    parser.add_argument("--gtsrb", required=True, help="GTSRB folder (images/, labels.csv with tracks)")
+    parser.add_argument("--stage", choices=("detector", "classifier", "all"), default="all")
+    parser.add_argument("--train-scenes", default=DEFAULT_TRAIN_SCENES, help="GTSDB scenes to train on")
+    parser.add_argument("--val-scenes", default=DEFAULT_VAL_SCENES, help="GTSDB scenes held out (never trained on)")
+    parser.add_argument("--held-out-tracks", type=float, default=0.2, help="share of each class's GTSRB tracks held out")
+    parser.add_argument("--start-weights", default="models/yolov8n_coco.pt", help="COCO YOLOv8n to fine-tune")
+    parser.add_argument("--tile", type=int, default=320, help="detector training tile side, native pixels")
+    parser.add_argument("--detector-epochs", type=int, default=3)
+    parser.add_argument("--classifier-epochs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of the classifier training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work-dir", default="/tmp/perception-train-signs", help="tiles and Ultralytics runs")
+    parser.add_argument("--output-dir", default="models/signs", help="where the weights go")
+    parser.set_defaults(func=run_train_signs)
