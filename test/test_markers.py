@@ -12,11 +12,11 @@ from perception.visualization.style import CLASS_COLORS, CLASS_SIZES
 from perception.types import ObjectClass
 
 
-def predicted(track_ids_and_labels, sec=5) -> PredictedObjects:
+def predicted(track_ids_and_labels, sec=5, model_steps=10) -> PredictedObjects:
     message = PredictedObjects(ground_frame_id="base_link")
     message.header.stamp.sec, message.header.frame_id = sec, "camera_front_optical_frame"
     for track_id, label in track_ids_and_labels:
-        path = PredictedPath(model="rnn", confidence=1.0,
+        path = PredictedPath(model="rnn", confidence=1.0, model_steps=model_steps,
                              positions=[Point(x=10.0 + k, y=2.0, z=0.0) for k in range(1, 11)])
         obj = PredictedObject(track_id=track_id, paths=[path],
                               classification=[ObjectClassification(label=label, probability=0.9)])
@@ -40,6 +40,14 @@ def test_markers_show_each_object_with_class_style_text_and_fading_path():
     assert len(strip.points) == 11 and strip.points[0].x == 10.0 and strip.points[-1].x == 20.0
     alphas = [c.a for c in strip.colors]
     assert alphas[0] == 1.0 and all(np.diff(alphas) < 0)
+
+
+def test_positions_past_the_trained_horizon_are_drawn_fainter():
+    full = MarkerBuilder().build(predicted([(7, ObjectClass.CAR)])).markers
+    extrapolated = MarkerBuilder().build(predicted([(7, ObjectClass.CAR)], model_steps=6)).markers
+    full_alphas, alphas = ([c.a for c in m.colors] for ms in (full, extrapolated) for m in ms if m.ns == "paths")
+    np.testing.assert_allclose(alphas[:7], full_alphas[:7])  # the current position and 6 model steps
+    np.testing.assert_allclose(alphas[7:], np.maximum(0.1, np.array(full_alphas[7:]) * 0.5), rtol=1e-6)
 
 
 def test_vanished_objects_get_delete_markers():

@@ -1,4 +1,5 @@
-"""RViz markers for predicted objects: ground boxes by class, id/class text, paths fading with time."""
+"""RViz markers for predicted objects: ground boxes by class, id/class text, paths fading with time (the part
+beyond the model's trained horizon, PredictedPath.model_steps, at half the opacity)."""
 from __future__ import annotations
 
 from builtin_interfaces.msg import Duration
@@ -11,6 +12,7 @@ from perception.types import ObjectClass
 from perception.visualization.style import CLASS_COLORS, CLASS_SIZES
 
 MAX_PATHS_PER_OBJECT = 8
+EXTRAPOLATED_OPACITY = 0.5  # relative opacity of path positions past the model's trained horizon
 NAMESPACES = ("objects", "labels", "paths")
 
 
@@ -60,8 +62,10 @@ class MarkerBuilder:
                 strip.points = [Point(x=obj.position.x, y=obj.position.y, z=0.1)] + [
                     Point(x=p.x, y=p.y, z=0.1) for p in path.positions]
                 steps = len(strip.points)
-                # Fades with time ahead, scaled by the path's confidence.
-                strip.colors = [_color(label, max(0.1, path.confidence * (1.0 - k / steps))) for k in range(steps)]
+                # Fades with time ahead, scaled by the path's confidence; point k is the k-th predicted position.
+                strip.colors = [_color(label, max(0.1, path.confidence * (1.0 - k / steps)
+                                                  * (EXTRAPOLATED_OPACITY if k > path.model_steps else 1.0)))
+                                for k in range(steps)]
                 markers.append(strip)
         current = {(m.ns, m.id) for m in markers}
         for namespace, marker_id in sorted(self._previous - current):
