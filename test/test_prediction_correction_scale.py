@@ -81,7 +81,8 @@ def test_each_class_gets_its_own_scale_and_the_runtime_names_constant_velocity(t
 
     torch.manual_seed(0)
     config = PredictorConfig(obs_len=8, pred_len=12, time_step=0.4, hidden_size=16, displacement_scale=0.4,
-                             constant_velocity_rmse=[0.1] * 12, classes=["pedestrian", "vehicle"], class_input=True)
+                             constant_velocity_rmse=[0.1] * 12, classes=["pedestrian", "vehicle"], class_input=True,
+                             class_constant_velocity_rmse={"vehicle": [0.3] * 12})
     model = TrajectoryRNN(config).eval()
     windows = curved_windows(8)
     windows.object_classes = np.array(["pedestrian"] * 4 + ["vehicle"] * 4)
@@ -103,6 +104,13 @@ def test_each_class_gets_its_own_scale_and_the_runtime_names_constant_velocity(t
     assert [paths[i][0].model for i in (1, 2, 3)] == ["rnn", "constant_velocity", "rnn"]  # 3: alpha 0.5
     np.testing.assert_allclose(paths[2][0].positions, constant_velocity(windows.observed[:1], 12)[0], atol=1e-5)
     assert not np.allclose(paths[1][0].positions, paths[2][0].positions)
+    # constant velocity's uncertainty is the class's own (vehicles 0.3 m RMSE per step here, others 0.1 m),
+    # for the class's constant-velocity paths and for fallback paths alike
+    np.testing.assert_allclose(paths[2][0].covariances[:, :2], 0.045, rtol=1e-5)
+    short = (np.array([0.0, 0.4]), windows.observed[0, -2:])
+    fallback = predictor.predict({2: short, 3: short}, labels)
+    np.testing.assert_allclose(fallback[2][0].covariances[:, :2], 0.045, rtol=1e-5)
+    np.testing.assert_allclose(fallback[3][0].covariances[:, :2], 0.005, rtol=1e-5)
 
 
 def test_class_input_changes_the_prediction_and_unknown_classes_get_no_class(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ class PredictorConfig:
     hidden_size: int = 64
     displacement_scale: float = 1.0  # metres per step that the network sees as 1.0
     # RMS error (m) of the constant-velocity baseline per future step on the training windows,
-    # used as the uncertainty of constant-velocity fallback paths
+    # used as the uncertainty of constant-velocity paths (for classes without their own below)
     constant_velocity_rmse: list[float] = field(default_factory=list)
     data: dict[str, str] = field(default_factory=dict)  # dataset, splits / sequences trained on
     # alpha: the fraction of the learned correction added to constant velocity (1.0: as trained)
@@ -52,6 +52,8 @@ class PredictorConfig:
     class_input: bool = False  # the network sees the class as a one-hot vector of `classes`
     # alpha per class (chosen on each class's validation windows); other classes use correction_scale
     class_correction_scales: dict[str, float] = field(default_factory=dict)
+    # constant_velocity_rmse on each class's training windows alone (a car's is not a walker's)
+    class_constant_velocity_rmse: dict[str, list[float]] = field(default_factory=dict)
 
     def class_indices(self, names: "list[str] | tuple[str, ...]") -> torch.Tensor:
         """(B,) indices into `classes`; -1 for a class the checkpoint does not know."""
@@ -77,10 +79,14 @@ def heading_rotations(observed: torch.Tensor) -> torch.Tensor:
 
 
 def constant_velocity_covariances(config: PredictorConfig) -> torch.Tensor:
-    """(pred_len, 3) isotropic covariances (var_x, var_y, cov_xy) of constant velocity from its RMSE per step."""
-    if len(config.constant_velocity_rmse) != config.pred_len:
+    """(len(classes) + 1, pred_len, 3) isotropic covariances (var_x, var_y, cov_xy) of constant velocity from its
+    RMSE per step: one row per class of config.classes (its own RMSE where the config has one), the last row from
+    all training windows (unknown classes; index -1)."""
+    rows = [config.class_constant_velocity_rmse.get(name, config.constant_velocity_rmse) for name in config.classes]
+    rows.append(config.constant_velocity_rmse)
+    if any(len(row) != config.pred_len for row in rows):
         raise ValueError(f"constant_velocity_rmse needs {config.pred_len} values")
-    variance = torch.tensor(config.constant_velocity_rmse, dtype=torch.float32) ** 2 / 2.0
+    variance = torch.tensor(rows, dtype=torch.float32) ** 2 / 2.0
     return torch.stack([variance, variance, torch.zeros_like(variance)], -1)
 
 
@@ -155,7 +161,8 @@ class TrajectoryRNN(nn.Module):
         covariance = turn @ local_covariance @ turn.transpose(-1, -2)
         means = local_means @ rotation.transpose(-1, -2) + origin
         learned = torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
-        return means, alpha * learned + (1.0 - alpha) * self.constant_velocity_covariances
+        prior = self.constant_velocity_covariances[-1 if classes is None else classes]
+        return means, alpha * learned + (1.0 - alpha) * prior
 
     def one_hot(self, classes: torch.Tensor | None, count: int) -> torch.Tensor:
         """(B, len(config.classes)); all zero for an unknown class (-1) or without classes."""

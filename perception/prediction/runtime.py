@@ -70,9 +70,10 @@ class TrajectoryPredictor:
         model_times = config.time_step * np.arange(config.pred_len + 1)  # 0 = the current position
         self._to_output = interpolation_matrix(model_times, self._output_times)
         self._history_offsets = config.time_step * np.arange(1 - config.obs_len, 1)
-        # constant velocity's covariances: the RNN's at correction scale 0, interpolated the same way
+        # constant velocity's covariances per class (last row: unknown class): the RNN's at correction scale 0,
+        # interpolated the same way
         fallback = self.model.constant_velocity_covariances.numpy()
-        self._fallback_covariances = self._to_output @ np.concatenate([np.zeros((1, 3)), fallback])
+        self._fallback_covariances = self._to_output @ np.concatenate([np.zeros((len(fallback), 1, 3)), fallback], 1)
 
     def predict(
         self, histories: dict[int, History], labels: dict[int, ObjectClass] | None = None
@@ -83,11 +84,13 @@ class TrajectoryPredictor:
         labels: the tracks' classes (missing: unknown, the checkpoint's default correction scale).
         """
         is_long = {i: stamps[-1] - stamps[0] >= self.min_history_s for i, (stamps, _) in histories.items()}
+        classes = {i: PREDICTOR_CLASSES.get((labels or {}).get(i, ObjectClass.UNKNOWN), "") for i in histories}
         long_ids = [i for i, long in is_long.items() if long]
-        paths = {i: [self.constant_velocity_path(*histories[i])] for i, long in is_long.items() if not long}
+        paths = {
+            i: [self.constant_velocity_path(*histories[i], classes[i])] for i, long in is_long.items() if not long
+        }
         if long_ids:
-            classes = [PREDICTOR_CLASSES.get((labels or {}).get(i, ObjectClass.UNKNOWN), "") for i in long_ids]
-            paths.update(zip(long_ids, self._model_paths(histories, long_ids, classes)))
+            paths.update(zip(long_ids, self._model_paths(histories, long_ids, [classes[i] for i in long_ids])))
         return paths
 
     def _model_paths(
@@ -124,12 +127,16 @@ class TrajectoryPredictor:
         times = stamps[-1] + self._history_offsets
         return np.stack([np.interp(times, stamps, positions[:, axis]) for axis in range(2)], -1)
 
-    def constant_velocity_path(self, stamps: np.ndarray, positions: np.ndarray) -> PredictedPath:
+    def constant_velocity_path(
+        self, stamps: np.ndarray, positions: np.ndarray, object_class: str = ""
+    ) -> PredictedPath:
+        """The fallback: the history's mean velocity, with constant velocity's uncertainty for object_class (one of
+        the checkpoint's classes; others: over all training windows)."""
         duration = stamps[-1] - stamps[0]
         velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
         return PredictedPath(
             positions[-1] + self._output_times[:, None] * velocity,
-            self._fallback_covariances.copy(),
+            self._fallback_covariances[int(self.model.config.class_indices([object_class])[0])].copy(),
             self.time_step_s,
             SINGLE_MODE_CONFIDENCE,
             CONSTANT_VELOCITY_FALLBACK,

@@ -49,6 +49,7 @@ def model_config(
     """Config whose input scale and fallback uncertainty come from the training windows."""
     steps = np.diff(train.observed, axis=1)
     cv_errors = np.linalg.norm(constant_velocity(train.observed, protocol.pred_len) - train.future, axis=-1)
+    classes = sorted(set(train.object_classes.tolist()))
     return PredictorConfig(
         obs_len=protocol.obs_len,
         pred_len=protocol.pred_len,
@@ -58,8 +59,11 @@ def model_config(
         constant_velocity_rmse=np.sqrt((cv_errors**2).mean(0)).tolist(),
         data=data,
         neighbour_radius=protocol.neighbour_radius if settings.neighbours else None,
-        classes=sorted(set(train.object_classes.tolist())),
+        classes=classes,
         class_input=settings.class_input,
+        class_constant_velocity_rmse={
+            name: np.sqrt((cv_errors[train.object_classes == name] ** 2).mean(0)).tolist() for name in classes
+        },
     )
 
 
