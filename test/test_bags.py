@@ -70,29 +70,34 @@ def test_record_then_read_back_gives_the_same_messages(ros, tmp_path):
     out = tmp_path / "recorded.mcap"
     recorder = subprocess.Popen(perception_command("record", str(out), "--topics", "/test/rec/objects",
                                                    "/test/rec/image"), stdout=subprocess.PIPE, text=True)
-    objects_publisher = ros.node.create_publisher(DetectedObjects, "/test/rec/objects", 100)
-    image_publisher = ros.node.create_publisher(CompressedImage, "/test/rec/image", 100)
-    assert ros.wait_for(lambda: objects_publisher.get_subscription_count() > 0
-                        and image_publisher.get_subscription_count() > 0, 30), "recorder never subscribed"
-    sent_objects, sent_images = [], []
-    for i in range(20):
-        message = DetectedObjects(ground_frame_id="base_link")
-        message.header.stamp.sec, message.header.frame_id = 1000 + i, "cam"
-        message.objects = [DetectedObject(score=0.5 + i / 100, source_class_id=i,
-                                          classification=[ObjectClassification(label=3, probability=0.9)])]
-        objects_publisher.publish(message)
-        sent_objects.append(message)
-        if i % 4 == 0:
-            image = CompressedImage(format="jpeg", data=bytes(range(256)) * (i + 1))
-            image.header.stamp.sec = 1000 + i
-            image_publisher.publish(image)
-            sent_images.append(image)
-        time.sleep(0.01)
-    # Reliable: acknowledged means in the recorder's queue, which it writes out on Ctrl-C.
-    for publisher in (objects_publisher, image_publisher):
-        assert publisher.wait_for_all_acked(Duration(seconds=30)), "the recorder did not acknowledge every message"
-    recorder.send_signal(signal.SIGINT)
-    stdout, _ = recorder.communicate(timeout=20)
+    try:
+        objects_publisher = ros.node.create_publisher(DetectedObjects, "/test/rec/objects", 100)
+        image_publisher = ros.node.create_publisher(CompressedImage, "/test/rec/image", 100)
+        assert ros.wait_for(lambda: objects_publisher.get_subscription_count() > 0
+                            and image_publisher.get_subscription_count() > 0, 120), "recorder never subscribed"
+        sent_objects, sent_images = [], []
+        for i in range(20):
+            message = DetectedObjects(ground_frame_id="base_link")
+            message.header.stamp.sec, message.header.frame_id = 1000 + i, "cam"
+            message.objects = [DetectedObject(score=0.5 + i / 100, source_class_id=i,
+                                              classification=[ObjectClassification(label=3, probability=0.9)])]
+            objects_publisher.publish(message)
+            sent_objects.append(message)
+            if i % 4 == 0:
+                image = CompressedImage(format="jpeg", data=bytes(range(256)) * (i + 1))
+                image.header.stamp.sec = 1000 + i
+                image_publisher.publish(image)
+                sent_images.append(image)
+            time.sleep(0.01)
+        # Reliable: acknowledged means in the recorder's queue, which it writes out on Ctrl-C.
+        for publisher in (objects_publisher, image_publisher):
+            assert publisher.wait_for_all_acked(Duration(seconds=30)), "the recorder did not acknowledge every message"
+        recorder.send_signal(signal.SIGINT)
+        stdout, _ = recorder.communicate(timeout=60)
+    finally:
+        if recorder.poll() is None:  # an assertion above failed: leave no recorder running
+            recorder.kill()
+            recorder.communicate()
     assert recorder.returncode == 0 and out.is_file(), stdout
     typestore = perception_typestore()
     read = {"/test/rec/objects": [], "/test/rec/image": []}
