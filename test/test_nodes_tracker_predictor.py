@@ -88,7 +88,7 @@ def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, 
     kitti = shared_data / "tracking" / "kitti"
     inputs = detection_messages(kitti)
     with GraphRunner(load_graph(graph_file(tmp_path))) as runner:
-        runner.wait_until_up(timeout_s=60)
+        runner.wait_until_up(timeout_s=120)
         info_publisher = ros.node.create_publisher(CameraInfo, "/test/kitti/camera_info", 10)
         detections_publisher = ros.node.create_publisher(DetectedObjects, "/perception/kitti/detections", 100)
         tracks = ros.collect(TrackedObjects, "/perception/kitti/tracks", 100)

@@ -23,7 +23,7 @@ def test_replay_of_a_bad_bag_exits_non_zero_with_a_clear_message(tmp_path, case,
     elif case == "not_a_bag":
         bag.write_bytes(os.urandom(4096))
     player = subprocess.run([sys.executable, "-m", "perception", "replay", str(bag)], capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=180)
     output = player.stdout + player.stderr
     assert player.returncode == 1, output
     assert f"perception replay: {bag}: {reason}" in player.stderr, output

@@ -48,7 +48,7 @@ def diagnostic_value(arrays: list, key: str) -> int:
 def test_detector_graph_end_to_end_and_bad_input(tmp_path, ros):
     jpeg = BUS_JPG.read_bytes()
     with GraphRunner(load_graph(detector_graph(tmp_path))) as runner:
-        runner.wait_until_up(timeout_s=60)
+        runner.wait_until_up(timeout_s=120)
         publisher = ros.node.create_publisher(CompressedImage, IMAGE_TOPIC, 10)
         detections = ros.collect(DetectedObjects, "/perception/front/detections")
         diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
@@ -79,11 +79,11 @@ def test_detector_graph_end_to_end_and_bad_input(tmp_path, ros):
 
 def test_runner_respawns_a_crashed_node_when_configured(tmp_path):
     with GraphRunner(load_graph(detector_graph(tmp_path, respawn=True))) as runner:
-        runner.wait_until_up(timeout_s=60)
+        runner.wait_until_up(timeout_s=120)
         first_pid = runner.nodes[0].process.pid
         os.kill(first_pid, signal.SIGKILL)
         runner.nodes[0].process.wait(5)
         runner.check()
         assert runner.nodes[0].restarts == 1 and runner.nodes[0].process.pid != first_pid
-        runner.wait_until_up(timeout_s=60)
+        runner.wait_until_up(timeout_s=120)
     assert all(code is not None for code in runner.shutdown().values())
