@@ -37,7 +37,7 @@ def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str],
 
     return create_detector(
         model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
-        iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"],
+        iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"], precision=p["precision"],
         unknown_classes=p["unknown_classes"], status_callback=status_callback,
     )
 

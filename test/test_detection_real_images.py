@@ -21,7 +21,8 @@ from perception.types import ObjectClass
 
 BUS_IMAGE = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
 DETECTORS = {
-    "onnxruntime": dict(backend="onnxruntime"),  # the default CPU path: dynamic-shape ONNX
+    "onnxruntime": dict(backend="onnxruntime", precision="fp32"),  # the float CPU path: dynamic-shape ONNX
+    "openvino-int8": dict(backend="openvino"),  # the default CPU path: the Q/DQ INT8 copy on OpenVINO
     "onnxruntime-static": dict(backend="onnxruntime", model=model_path("yolov8n_coco_640.onnx")),
     "torch": dict(backend="torch", device="cpu"),
     "torch-cuda-fp16": dict(backend="torch", device="cuda", half=True),

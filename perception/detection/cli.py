@@ -1,4 +1,4 @@
-"""Detection subcommands: detect, build-engine, convert-model."""
+"""Detection subcommands: detect, build-engine, convert-model, quantize, eval-int8."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from perception.detection import convert
+from perception.detection import accuracy, convert, quantize
 from perception.detection.errors import DetectorSetupError
-from perception.detection.factory import BACKENDS, create_detector
+from perception.detection.factory import BACKENDS, PRECISIONS, create_detector
 from perception.detection.frames import read_frames
 from perception.types import Detections, ObjectClass
 
@@ -44,6 +44,9 @@ def print_text(record: dict) -> None:
     for item in record["detections"]:
         x1, y1, x2, y2 = item["box"]
         print(f"  {item['class']:<13} {item['score']:.2f}  {x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}")
+    for sign in record.get("signs", []):
+        x1, y1, x2, y2 = sign["box"]
+        print(f"  sign {sign['sign_class_id']:>2} {sign['score']:.2f}  {x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}  {sign['sign_name']}")
 
 
 def report_setup_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -64,11 +67,19 @@ def report_setup_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[a
 def run_detect(args: argparse.Namespace) -> int:
     detector = create_detector(
         model=args.model, backend=args.backend, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
-        device=args.device, fallback=args.fallback, class_map=args.class_map, unknown_classes=args.unknown_classes,
+        device=args.device, fallback=args.fallback, precision=args.precision, class_map=args.class_map, unknown_classes=args.unknown_classes,
     )
+    signs = None
+    if args.signs:
+        from perception.signs.recognizer import SignRecognizer, sign_records
+
+        signs = SignRecognizer(conf=args.conf)
     for path in args.paths:
         for frame, image in read_frames(Path(path)):
             record = frame_record(Path(path), frame, detector.detect(image), detector)
+            if signs is not None:
+                found = signs.recognize(image)
+                record["signs"] = sign_records(found.select(found.scores >= args.conf))
             if args.json:
                 print(json.dumps(record), flush=True)
             else:
@@ -85,7 +96,7 @@ def run_build_engine(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     backend = TensorRTBackend(
-        model_for_backend(args.model, "tensorrt", args.imgsz), args.imgsz, args.device, precision=args.precision,
+        model_for_backend(args.model, "tensorrt", args.imgsz, int8=args.precision == "int8"), args.imgsz, args.device, precision=args.precision,
         workspace_gb=args.workspace_gb, cache_dir=args.cache_dir, report=report,
     )
     print(backend.engine_path)
@@ -97,6 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
     detect.add_argument("--model", help="Ultralytics .pt, ONNX or TensorRT engine (default: bundled yolov8n_coco)")
     detect.add_argument("--backend", choices=BACKENDS, default="auto")
+    detect.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: INT8 on a CPU (the Q/DQ copy of the model), fp16 on TensorRT; fp32: the float model")
     detect.add_argument("--imgsz", type=int, default=640, help="square network input size")
     detect.add_argument("--conf", type=float, default=0.25, help="minimum score")
     detect.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
@@ -105,11 +118,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--class-map", help="class map YAML (default: the bundled coco_classes.yaml)")
     detect.add_argument("--unknown-classes", choices=("drop", "keep"), help="override the class map's policy")
     detect.add_argument("--json", action="store_true", help="print one JSON object per frame")
+    detect.add_argument("--signs", action="store_true", help="also find traffic signs and print their type")
     detect.set_defaults(func=run_detect)
 
     build = subparsers.add_parser("build-engine", help="build (or refresh) the cached TensorRT engine ahead of time")
     build.add_argument("--model", help="ONNX (a Q/DQ ONNX for int8), or a .pt with a <stem>_dynamic.onnx or "
-                       "<stem>_<imgsz>.onnx beside it (default: bundled)")
+                       "<stem>_<imgsz>.onnx (int8: <stem>_int8.onnx) beside it (default: bundled)")
     build.add_argument("--imgsz", type=int, default=640)
     build.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16",
                        help="fp16: built from an fp16 copy of the float ONNX; int8: the model must be a Q/DQ ONNX")
@@ -119,3 +133,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.set_defaults(func=run_build_engine)
 
     convert.register(subparsers)
+    quantize.register(subparsers)
+    accuracy.register(subparsers)

@@ -11,21 +11,37 @@ from perception import resources
 from perception.detection.classes import DEFAULT_CLASS_MAP, ClassMapConfig
 from perception.detection.detector import Detector
 from perception.detection.errors import DetectorSetupError
-from perception.detection.model_files import model_for_backend
+from perception.detection.model_files import int8_sibling, model_for_backend
 from perception.detection.preprocess import STRIDE
 
 LOGGER = logging.getLogger(__name__)
 FALLBACK_ORDER = ("tensorrt", "torch", "onnxruntime")
-BACKENDS = ("auto", *FALLBACK_ORDER)
+BACKENDS = ("auto", *FALLBACK_ORDER, "openvino")  # openvino falls back to onnxruntime
+CPU_ORDER = ("openvino", "onnxruntime")
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
 def backend_candidates(backend: str, fallback: bool, gpu: bool) -> tuple[str, ...]:
-    """Backends to try, in order. "auto" is TensorRT-first with fallback on a GPU, ONNX Runtime on a CPU."""
+    """Backends to try, in order. "auto" is TensorRT-first with fallback on a GPU; on a CPU OpenVINO (INT8 kernels),
+    then ONNX Runtime (where openvino is not installed)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return FALLBACK_ORDER if gpu else ("onnxruntime",)
+        return FALLBACK_ORDER if gpu else CPU_ORDER
+    if backend == "openvino":
+        return CPU_ORDER if fallback else ("openvino",)
     return FALLBACK_ORDER[FALLBACK_ORDER.index(backend) :] if fallback else (backend,)
+
+
+def backend_precision(backend: str, precision: str, model: str | Path | None) -> str:
+    """The precision `backend` runs at. "auto": INT8 on OpenVINO where the model has its Q/DQ copy (the bundled one
+    does), fp16 on TensorRT, else float32. ONNX Runtime runs that Q/DQ file (precision int8), but measured slower
+    than the float one on it (README, Detector)."""
+    if precision != "auto":
+        return precision
+    if backend == "tensorrt":
+        return "fp16"
+    return "int8" if backend == "openvino" and int8_sibling(model, backend) is not None else "fp32"
 
 
 def setup_failure_reason(error: Exception) -> str:
@@ -35,12 +51,20 @@ def setup_failure_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}"
 
 
-def open_backend(name: str, model_path: Path, imgsz: int, device: str | None, options: Mapping) -> InferenceBackend:
+def open_backend(
+    name: str, model_path: Path, imgsz: int, device: str | None, precision: str, options: Mapping
+) -> InferenceBackend:
     """Instantiate one backend; its module is imported only now, so missing libraries fail here."""
+    if name != "tensorrt" and precision == "fp16" or name == "torch" and precision == "int8":
+        raise DetectorSetupError(f"the {name} backend has no {precision} path here (precision fp32 or auto)")
     if name == "onnxruntime":
         from perception.detection.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(model_path, device, threads=options.get("threads"))
+    if name == "openvino":
+        from perception.detection.backends.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(model_path, device, threads=options.get("threads"))
     if name == "torch":
         from perception.detection.backends.torch_backend import TorchBackend
 
@@ -51,7 +75,7 @@ def open_backend(name: str, model_path: Path, imgsz: int, device: str | None, op
         model_path,
         imgsz,
         device,
-        precision=options.get("precision", "fp16"),
+        precision=precision,
         workspace_gb=options.get("workspace_gb", 4.0),
         cache_dir=options.get("cache_dir"),
         report=options.get("status_callback") or LOGGER.info,
@@ -66,6 +90,7 @@ def create_detector(
     iou: float = 0.45,
     device: str | None = None,
     fallback: bool = False,
+    precision: str = "auto",
     class_map: str | Path | ClassMapConfig | None = None,
     unknown_classes: str | None = None,
     max_detections: int = 300,
@@ -76,17 +101,21 @@ def create_detector(
 
     model: Ultralytics .pt, Ultralytics-exported ONNX, or TensorRT engine (default: the installed
         models/yolov8n_coco.pt and its ONNX siblings).
-    backend: "auto", "tensorrt", "torch" or "onnxruntime"; with fallback=True the ones after it in
-        FALLBACK_ORDER are tried when it cannot run, whatever it raised (each failure is logged); an
+    backend: "auto", "tensorrt", "torch", "onnxruntime" or "openvino"; with fallback=True the ones after it in
+        FALLBACK_ORDER (after openvino: onnxruntime) are tried when it cannot run, whatever it raised (each failure is logged); an
         unexpected exception of the last candidate is raised as DetectorSetupError naming its type.
+    precision: "auto" (INT8 on OpenVINO where the model has a Q/DQ copy, as the bundled one has; fp16 on TensorRT;
+        else float32), "fp32" (the float model: one parameter away from the default), "fp16" (TensorRT builds an
+        fp16 copy of the float ONNX), "int8" (the model's Q/DQ ONNX, `<stem>_int8.onnx` beside a .pt).
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
     status_callback: called with progress messages, e.g. while a TensorRT engine builds.
-    backend_options: threads (onnxruntime); half (torch); precision ("fp16" builds an fp16 copy of a float
-        ONNX, "int8" needs a Q/DQ ONNX), workspace_gb, cache_dir (tensorrt).
+    backend_options: threads (onnxruntime, openvino); half (torch); workspace_gb, cache_dir (tensorrt).
     """
     if imgsz % STRIDE:
         raise ValueError(f"imgsz must be a multiple of {STRIDE}, got {imgsz}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if not isinstance(class_map, ClassMapConfig):
         class_map = ClassMapConfig.from_yaml(class_map or resources.config_path(DEFAULT_CLASS_MAP), unknown_classes)
     report = status_callback or LOGGER.info
@@ -94,9 +123,11 @@ def create_detector(
     failures: list[str] = []
     for name in candidates:
         try:
-            model_path = model_for_backend(model, name, imgsz)
-            report(f"starting {name} backend with {model_path}")
-            instance = open_backend(name, model_path, imgsz, device, {**backend_options, "status_callback": report})
+            name_precision = backend_precision(name, precision, model)
+            model_path = model_for_backend(model, name, imgsz, int8=name_precision == "int8")
+            report(f"starting {name} backend ({name_precision}) with {model_path}")
+            instance = open_backend(
+                name, model_path, imgsz, device, name_precision, {**backend_options, "status_callback": report})
         except Exception as error:  # any failure of one backend (a library's own exception too) tries the next
             reason = setup_failure_reason(error)
             expected = isinstance(error, DetectorSetupError)

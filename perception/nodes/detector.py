@@ -14,7 +14,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
 from perception.detection.errors import DetectorSetupError
-from perception.detection.factory import BACKENDS, setup_failure_reason
+from perception.detection.factory import BACKENDS, PRECISIONS, setup_failure_reason
 from perception.imaging import ImageDecodeError
 from perception.msg import DetectedObjects
 from perception.ros.conversions import bgr_to_image, detections_to_msg, image_to_bgr, stamp_seconds
@@ -29,6 +29,8 @@ from perception.visualization.draw import draw_detections
 PARAMETERS = [
     ParameterSpec("model", "", "model file: ultralytics .pt, ultralytics ONNX or TensorRT engine; empty = bundled yolov8n"),
     ParameterSpec("backend", "auto", "inference backend", choices=BACKENDS),
+    ParameterSpec("precision", "auto", "auto: INT8 on a CPU (OpenVINO), fp16 on TensorRT; fp32: the float model",
+                  choices=PRECISIONS),
     ParameterSpec("fallback", True, "try the next backend (tensorrt -> torch -> onnxruntime) when one cannot run"),
     ParameterSpec("device", "", "torch/TensorRT device such as cuda:0; empty = automatic"),
     ParameterSpec("imgsz", 640, "network input size in pixels (multiple of 32)", min=32, max=2048),

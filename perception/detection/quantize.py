@@ -1,0 +1,191 @@
+"""Static INT8 post-training quantization of the YOLOv8 detector, calibrated on driving frames.
+
+Weights are quantized per output channel, activations with ranges calibrated on real frames letterboxed by the
+detector's own preprocessing. The Detect head's last convolutions (box distributions, class logits) and everything
+after them (DFL, box decoding, concatenations, sigmoid) stay float: 8-bit there shifts boxes and scores.
+
+Two tools: NNCF (OpenVINO's quantizer) writes the OpenVINO IR that the CPU default runs, and a Q/DQ ONNX
+(QuantizeLinear/DequantizeLinear pairs: explicit quantization, the input of TensorRT's INT8); ONNX Runtime's
+`quantize_static` writes a Q/DQ ONNX for ONNX Runtime. README "Detector" has the figures that chose NNCF.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from perception.detection.frames import read_frames
+from perception.detection.preprocess import preprocess
+
+# Nodes of the Detect head (model.22 in YOLOv8) that stay float: all but the first two convolutions (with their
+# SiLU) of each box/class branch.
+HEAD_NODE = re.compile(r"^/model\.22/")
+QUANTIZED_HEAD_NODE = re.compile(r"^/model\.22/cv[23]\.\d/cv[23]\.\d\.[01]/")
+IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
+TOOLS = {"nncf": "models/yolov8n_coco_int8.onnx", "openvino": "models/yolov8n_coco_int8_openvino.xml",
+         "onnxruntime": "models/yolov8n_coco_int8.onnx"}  # tool -> default output
+
+
+def float_node_names(node_names: Sequence[str]) -> list[str]:
+    """The names among `node_names` that stay float: the Detect head after its second convolution of each branch."""
+    return [name for name in node_names if HEAD_NODE.match(name) and not QUANTIZED_HEAD_NODE.match(name)]
+
+
+def bag_frames(bag: Path, every: int) -> Iterator[np.ndarray]:
+    """Every `every`-th image of the first camera topic of a bag, as BGR."""
+    from rosbags.typesys import Stores, get_typestore
+
+    from perception.imaging import decode_compressed, decode_raw
+    from perception.runtime.bags import bag_topics, read_messages
+
+    topics = [topic for topic, msgtype in bag_topics(bag).items() if msgtype in IMAGE_TYPES]
+    if not topics:
+        raise ValueError(f"{bag} has no sensor_msgs Image or CompressedImage topic")
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    for index, record in enumerate(read_messages(bag, topics[:1])):
+        if index % every:
+            continue
+        message = typestore.deserialize_cdr(record.raw, record.msgtype)
+        if record.msgtype.endswith("CompressedImage"):
+            yield decode_compressed(message.data)
+        else:
+            yield decode_raw(message.data, message.width, message.height, message.encoding, message.step)
+
+
+def calibration_images(folder: Path, excluded: set[str], every: int) -> list[Path]:
+    """Every `every`-th image file of a folder (sorted by name) whose stem is not in `excluded`."""
+    paths = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in (".jpg", ".png", ".ppm")]
+    return [path for path in paths if path.stem not in excluded][::every]
+
+
+def calibration_tensors(
+    bags: Sequence[Path], folders: Sequence[Path], excluded: set[str], bag_every: int, folder_every: int, imgsz: int
+) -> list[np.ndarray]:
+    """Detector input tensors (the shared letterbox preprocessing) of the calibration frames."""
+    tensors = []
+    for bag in bags:
+        tensors += [preprocess(image, None, imgsz)[0] for image in bag_frames(bag, bag_every)]
+    for folder in folders:
+        tensors += [preprocess(next(read_frames(path))[1], None, imgsz)[0]
+                    for path in calibration_images(folder, excluded, folder_every)]
+    if not tensors:
+        raise ValueError("no calibration frames")
+    return tensors
+
+
+def quantize_onnxruntime(float_onnx: Path, output: Path, tensors: list[np.ndarray]) -> Path:
+    """A Q/DQ ONNX: int8 per-channel weights, uint8 activations calibrated (MinMax) on `tensors`."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, input_name: str) -> None:
+            self._feeds = iter([{input_name: tensor} for tensor in tensors])
+
+        def get_next(self) -> dict | None:
+            return next(self._feeds, None)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    prepared = output.with_suffix(".prepared.onnx")
+    quant_pre_process(str(float_onnx), str(prepared), skip_symbolic_shape=True)
+    model = onnx.load(str(prepared))
+    try:
+        quantize_static(
+            str(prepared), str(output), Reader(model.graph.input[0].name),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "Mul", "Sigmoid", "Add", "Concat", "MaxPool", "Resize", "Split"],
+            nodes_to_exclude=float_node_names([node.name for node in model.graph.node]),
+        )
+    finally:
+        prepared.unlink(missing_ok=True)
+    copy_metadata(float_onnx, output)
+    return output
+
+
+def copy_metadata(source: Path, target: Path) -> None:
+    """Copy the source ONNX's metadata (class names, stride, ...) into `target` (quantize_static drops it)."""
+    import onnx
+
+    metadata = {prop.key: prop.value for prop in onnx.load(str(source), load_external_data=False).metadata_props}
+    model = onnx.load(str(target))
+    onnx.helper.set_model_props(model, metadata)
+    onnx.save(model, str(target))
+
+
+def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray]) -> Path:
+    """A Q/DQ ONNX made by NNCF (MIXED preset: symmetric int8 weights per channel, asymmetric uint8 activations
+    from mean per-frame ranges, fast bias correction); Q/DQ pairs sit on the inputs of each quantized operation,
+    the placement OpenVINO and TensorRT fuse into integer kernels."""
+    import nncf
+    import onnx
+
+    model = onnx.load(str(float_onnx))
+    input_name = model.graph.input[0].name
+    quantized = nncf.quantize(
+        model, nncf.Dataset(tensors, lambda tensor: {input_name: tensor}), preset=nncf.QuantizationPreset.MIXED,
+        subset_size=len(tensors),
+        ignored_scope=nncf.IgnoredScope(names=float_node_names([node.name for node in model.graph.node]),
+                                        validate=False),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(quantized, str(output))
+    copy_metadata(float_onnx, output)
+    return output
+
+
+def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray]) -> Path:
+    """An OpenVINO IR (.xml + .bin) quantized by NNCF on OpenVINO's own graph (same preset and float head as
+    quantize_nncf), with the class names in its rt_info. OpenVINO runs this one correctly; it computes wrong scores
+    from NNCF's Q/DQ ONNX (README, Detector)."""
+    import nncf
+    import openvino
+
+    from perception.detection.model_files import OPENVINO_NAMES_KEY, read_onnx_info
+
+    model = openvino.Core().read_model(str(float_onnx))
+    names = [op.get_friendly_name() for op in model.get_ordered_ops()]
+    quantized = nncf.quantize(
+        model, nncf.Dataset(tensors), preset=nncf.QuantizationPreset.MIXED, subset_size=len(tensors),
+        ignored_scope=nncf.IgnoredScope(names=float_node_names(names), validate=False),
+    )
+    quantized.set_rt_info(str(read_onnx_info(float_onnx).names), OPENVINO_NAMES_KEY)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    openvino.save_model(quantized, str(output), compress_to_fp16=False)
+    return output
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from perception.detection.accuracy import stop_sign_scenes
+
+    shared_data = Path(args.shared_data)
+    tensors = calibration_tensors(
+        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], stop_sign_scenes(shared_data),
+        args.bag_every, args.scene_every, args.imgsz,
+    )
+    print(f"calibrating on {len(tensors)} frames", flush=True)
+    quantize = {"nncf": quantize_nncf, "openvino": quantize_openvino, "onnxruntime": quantize_onnxruntime}[args.tool]
+    print(f"wrote {quantize(Path(args.model), Path(args.output or TOOLS[args.tool]), tensors)}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quantize", help="INT8 static quantization of the float detector, calibrated on driving frames")
+    parser.add_argument("--tool", choices=TOOLS, default="nncf",
+                        help="nncf: Q/DQ ONNX by NNCF (TensorRT int8, onnxruntime); openvino: OpenVINO IR by NNCF "
+                             "(the CPU default); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
+    parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
+    parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
+    parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
+                        help="bags whose camera frames calibrate")
+    parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")
+    parser.add_argument("--shared-data", default="../shared/data",
+                        help="shared data folder: GTSDB training scenes calibrate, except the evaluation scenes")
+    parser.add_argument("--scene-every", type=int, default=5, help="use every N-th GTSDB scene")
+    parser.add_argument("--imgsz", type=int, default=640, help="letterbox long side, as the detector's")
+    parser.set_defaults(func=run_quantize)
