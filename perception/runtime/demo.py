@@ -15,20 +15,58 @@ from pathlib import Path
 
 from perception.graph import Graph
 from perception.ros.background_node import BackgroundNode
-from perception.runtime.bags import bag_topics
+from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.runtime.runner import GraphRunner
 
 log = logging.getLogger("perception.demo")
 
-OUTPUT_TOPICS = ("detections", "tracks")
+OUTPUT_TOPICS = ("detections", "tracks", "markers")
 PLANNER_TOPIC = "/perception/predicted_objects"
+STATIC_TF_TOPIC = "/tf_static"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 
 def recorded_topics(graph: Graph, bag: Path) -> list[str]:
-    """The bag's topics, each camera's detections and tracks, the planner topic and /diagnostics."""
+    """The bag's topics, each camera's detections, tracks and visualizer markers, the planner topic and /diagnostics."""
     namespaces = sorted({node.namespace for node in graph.nodes if node.namespace != "/perception"})
     outputs = [f"{namespace}/{topic}" for namespace in namespaces for topic in OUTPUT_TOPICS]
     return sorted(bag_topics(bag)) + outputs + [PLANNER_TOPIC, "/diagnostics"]
+
+
+def static_tf_message(graph: Graph, typestore) -> bytes:
+    """CDR of one tf2_msgs/TFMessage holding every visualizer's vehicle -> camera transform."""
+    from rclpy.serialization import serialize_message
+
+    from perception.nodes.visualizer import camera_transform
+    from perception.runtime.offline import node_parameters
+    from perception.stages import camera_pose_from_parameters
+
+    transforms = []
+    for node in graph.nodes:
+        if node.executable == "visualizer":
+            p = node_parameters(graph, "visualizer", node.namespace)
+            transform = camera_transform(camera_pose_from_parameters(p), p["vehicle_frame"], p["camera_frame"])
+            raw = serialize_message(transform)
+            transforms.append(typestore.deserialize_cdr(raw, "geometry_msgs/msg/TransformStamped"))
+    return typestore.serialize_cdr(typestore.types[TF_MESSAGE](transforms=transforms), TF_MESSAGE)
+
+
+def add_static_tf(mcap: Path, graph: Graph) -> None:
+    """Write the cameras' static transforms as /tf_static at the start of the recording (rewriting the file), so that
+    Foxglove's 3D view places the markers. The visualizer publishes the same transforms live only where tf2_msgs is
+    installed (ROS 2 from apt or JetPack; the PyPI wheels have none), so the demo writes them from the graph file."""
+    typestore = perception_typestore()
+    messages = list(read_messages(mcap))
+    start = min((message.timestamp_ns for message in messages), default=0)
+    partial = mcap.with_name(mcap.stem + ".tf.mcap")
+    partial.unlink(missing_ok=True)
+    with McapFileWriter(partial, typestore) as writer:
+        writer.add_topic(STATIC_TF_TOPIC, TF_MESSAGE)
+        writer.write(STATIC_TF_TOPIC, start, static_tf_message(graph, typestore))
+        for message in messages:
+            writer.add_topic(message.topic, message.msgtype)
+            writer.write(message.topic, message.timestamp_ns, message.raw)
+    partial.replace(mcap)
 
 
 def _perception(*args: str) -> list[str]:
@@ -76,4 +114,5 @@ def run_demo(graph: Graph, bag: Path, out_dir: Path, rate: float = 1.0, ready_ti
             recorder.wait(timeout=30)
     if player.returncode != 0 or recorder.returncode != 0:
         raise RuntimeError(f"replay exited with {player.returncode}, record with {recorder.returncode}")
+    add_static_tf(mcap, graph)
     return mcap
