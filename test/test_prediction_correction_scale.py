@@ -9,7 +9,7 @@ from perception.prediction.evaluation import predict_windows
 from perception.prediction.metrics import constant_velocity
 from perception.prediction.model import constant_velocity_covariances
 from perception.prediction.runtime import TrajectoryPredictor
-from perception.prediction.training import choose_correction_scale
+from perception.prediction.training import choose_correction_scale, measure_class_constant_velocity_rmse
 from perception.prediction.windows import Windows
 
 
@@ -131,3 +131,20 @@ def test_class_input_changes_the_prediction_and_unknown_classes_get_no_class(tmp
     assert not torch.allclose(means[0], means[1], atol=1e-4)
     torch.testing.assert_close(means[1], means[3])
     torch.testing.assert_close(means[2], without[2])  # unknown: the same as no class at all
+
+
+def test_constant_velocity_uncertainty_per_class_is_measured_on_validation(tiny_predictor_checkpoint: Path) -> None:
+    model = load_checkpoint(tiny_predictor_checkpoint)
+    model.config.classes = ["cyclist", "pedestrian", "vehicle"]
+    windows = curved_windows(6)
+    windows.object_classes = np.array(["pedestrian"] * 2 + ["vehicle"] * 4)
+    windows.positions[4:, 8:] = constant_velocity(windows.observed[4:], 12)  # two vehicles exactly at constant velocity
+    measure_class_constant_velocity_rmse(model, windows)
+    errors = np.linalg.norm(constant_velocity(windows.observed, 12) - windows.future, axis=-1)
+    rmse = model.config.class_constant_velocity_rmse
+    assert sorted(rmse) == ["pedestrian", "vehicle"]  # no cyclist to measure: the default stays
+    np.testing.assert_allclose(rmse["pedestrian"], np.sqrt((errors[:2] ** 2).mean(0)))
+    np.testing.assert_allclose(rmse["vehicle"], np.sqrt((errors[2:] ** 2).mean(0)))
+    table = constant_velocity_covariances(model.config)  # rows: cyclist, pedestrian, vehicle, unknown
+    np.testing.assert_allclose(table[2, :, 0].numpy(), np.array(rmse["vehicle"]) ** 2 / 2, rtol=1e-5)
+    torch.testing.assert_close(table[0], table[3])

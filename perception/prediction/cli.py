@@ -22,6 +22,7 @@ from perception.prediction.training import (
     MIRROR_MODES,
     TrainingSettings,
     choose_correction_scale,
+    measure_class_constant_velocity_rmse,
     train_predictor,
     with_noisy_observations,
 )
@@ -134,6 +135,7 @@ def run_training(args: argparse.Namespace) -> int:
         windows = int((val.object_classes == group).sum()) if group != "all" else len(val)
         print(f"validation ADE per correction scale, {group} ({windows} windows): "
               + ", ".join(f"{alpha}: {ade:.4f}" for alpha, ade in ades.items()))
+    measure_class_constant_velocity_rmse(model, val)
     save_checkpoint(model, args.out)
     per_class = "".join(f", {name} {alpha}" for name, alpha in model.config.class_correction_scales.items())
     print(f"saved {args.out}: correction scale {model.config.correction_scale}{per_class}")
@@ -174,7 +176,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--calibrate-only",
         action="store_true",
-        help="no training: choose the correction scale of the existing --out checkpoint on the validation split",
+        help="no training: choose the correction scales of the existing --out checkpoint on the validation split "
+        "and measure constant velocity's error per class there",
     )
     train.add_argument("--epochs", type=int, default=TrainingSettings.epochs)
     train.add_argument("--batch-size", type=int, default=TrainingSettings.batch_size)

@@ -52,7 +52,7 @@ class PredictorConfig:
     class_input: bool = False  # the network sees the class as a one-hot vector of `classes`
     # alpha per class (chosen on each class's validation windows); other classes use correction_scale
     class_correction_scales: dict[str, float] = field(default_factory=dict)
-    # constant_velocity_rmse on each class's training windows alone (a car's is not a walker's)
+    # constant_velocity_rmse on each class's validation windows alone (a car's is not a walker's)
     class_constant_velocity_rmse: dict[str, list[float]] = field(default_factory=dict)
 
     def class_indices(self, names: "list[str] | tuple[str, ...]") -> torch.Tensor:

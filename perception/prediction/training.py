@@ -49,7 +49,6 @@ def model_config(
     """Config whose input scale and fallback uncertainty come from the training windows."""
     steps = np.diff(train.observed, axis=1)
     cv_errors = np.linalg.norm(constant_velocity(train.observed, protocol.pred_len) - train.future, axis=-1)
-    classes = sorted(set(train.object_classes.tolist()))
     return PredictorConfig(
         obs_len=protocol.obs_len,
         pred_len=protocol.pred_len,
@@ -59,11 +58,8 @@ def model_config(
         constant_velocity_rmse=np.sqrt((cv_errors**2).mean(0)).tolist(),
         data=data,
         neighbour_radius=protocol.neighbour_radius if settings.neighbours else None,
-        classes=classes,
+        classes=sorted(set(train.object_classes.tolist())),
         class_input=settings.class_input,
-        class_constant_velocity_rmse={
-            name: np.sqrt((cv_errors[train.object_classes == name] ** 2).mean(0)).tolist() for name in classes
-        },
     )
 
 
@@ -235,3 +231,16 @@ def choose_correction_scale(model: TrajectoryRNN, val: Windows) -> dict[str, dic
     config.correction_scale = best.pop("all")
     config.class_correction_scales = {name: alpha for name, alpha in best.items() if name in config.classes}
     return val_ade
+
+
+def measure_class_constant_velocity_rmse(model: TrajectoryRNN, val: Windows) -> None:
+    """Set the model's constant-velocity RMSE per class (the uncertainty of its constant-velocity paths) from each of
+    its classes' validation windows: the held-out tracks of the runtime's domain, with the validation's observation
+    noise when there is one. Training windows can misstate it: interpolated ETH/UCY tracks make constant velocity
+    exact one step ahead."""
+    errors = np.linalg.norm(constant_velocity(val.observed, model.config.pred_len) - val.future, axis=-1)
+    model.config.class_constant_velocity_rmse = {
+        name: np.sqrt((errors[val.object_classes == name] ** 2).mean(0)).tolist()
+        for name in model.config.classes
+        if (val.object_classes == name).any()
+    }
