@@ -31,14 +31,15 @@ class StageOutput:
     ground_frame_id: str = ""  # frame of the tracks' ground positions and velocities; empty when there are none
 
 
-def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None) -> "Detector":
-    """The detector node's detector, from its parameters."""
+def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None,
+                             **backend_options: Any) -> "Detector":
+    """The detector node's detector, from its parameters (backend_options: see create_detector)."""
     from perception.detection.factory import create_detector
 
     return create_detector(
         model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
         iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"], precision=p["precision"],
-        unknown_classes=p["unknown_classes"], status_callback=status_callback,
+        unknown_classes=p["unknown_classes"], status_callback=status_callback, **backend_options,
     )
 
 

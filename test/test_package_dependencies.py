@@ -26,7 +26,7 @@ ROSDEP_KEYS = {
 # Imports without a rosdep key (on every platform), and the pip distribution that provides each.
 PIP_ONLY = {
     "torch": "torch", "ultralytics": "ultralytics", "onnx": "onnx", "onnxruntime": "onnxruntime",
-    "openvino": "openvino", "nncf": "nncf", "rosbags": "rosbags", "lap": "lap", "trackeval": "trackeval",
+    "openvino": "openvino", "nncf": "nncf", "rosbags": "rosbags", "lap": "lap", "trackeval": "trackeval", "ray": "ray",
 }
 # Imports that neither rosdep nor pip provides here.
 ELSEWHERE = {"tensorrt": "JetPack (python3-libnvinfer) or NVIDIA's packages"}

@@ -67,12 +67,11 @@ def _truth_kitti(label_file: Path, frames: int) -> list[FrameBoxes]:
     return truth
 
 
-def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str) -> list[str]:
-    """Report lines: detection AP per class and tracking scores."""
+def ground_truth_scores(recording: Path, ground_truth: Path, format: str) -> tuple[dict[int, float], dict]:
+    """Detection AP@0.5 by ObjectClass value, and TrackEval's COMBINED scores by class name."""
     stamps, detections, tracks = recorded_frames(recording)
     empty = FrameBoxes(np.zeros((0, 4)), np.zeros(0, int), np.zeros(0))
     found = [detections.get(stamp, empty) for stamp in stamps]
-    lines = []
     with tempfile.TemporaryDirectory() as temporary:
         results = Path(temporary)
         if format == "mot":
@@ -87,10 +86,15 @@ def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: s
             scores = evaluate_kitti([ground_truth], {"perception": results})["perception"]
         else:
             raise ValueError(f"ground-truth format must be mot or kitti, got {format!r}")
-    for label, ap in sorted(detection_ap(found, truth).items()):
-        lines.append(f"detection AP@0.5 {ObjectClass(label).name.lower()}: {100 * ap:.1f}")
-    for class_name, per_sequence in scores.items():
-        combined = per_sequence["COMBINED"]
+    return detection_ap(found, truth), {name: per_sequence["COMBINED"] for name, per_sequence in scores.items()}
+
+
+def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str) -> list[str]:
+    """Report lines: detection AP per class and tracking scores."""
+    ap, scores = ground_truth_scores(recording, ground_truth, format)
+    lines = [f"detection AP@0.5 {ObjectClass(label).name.lower()}: {100 * value:.1f}"
+             for label, value in sorted(ap.items())]
+    for class_name, combined in scores.items():
         lines.append(f"tracking {class_name}: HOTA {combined.hota:.1f}, MOTA {combined.mota:.1f}, "
                      f"IDF1 {combined.idf1:.1f}, ID switches {combined.id_switches}")
     return lines

@@ -45,11 +45,12 @@ class RunData:
     predictions: dict[int, object] = field(default_factory=dict)
 
 
-def load_run(path: Path) -> RunData:
+def load_run(path: Path, images: bool = True) -> RunData:
+    """A recording's tracks, predictions and intrinsics, and its camera images unless `images` is False."""
     typestore = perception_typestore()
     data = RunData()
     for record in read_messages(path):
-        if record.msgtype in IMAGE_TYPES:
+        if record.msgtype in IMAGE_TYPES and images:
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
             data.images[_stamp_ns(message)] = message
         elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import shlex
 import signal
@@ -220,10 +221,78 @@ def run_demo(args: argparse.Namespace) -> int:
     return _evaluate(args, "live")
 
 
+def _fleet_ground_truth(args: argparse.Namespace, bag: Path) -> Path | None:
+    """The ground truth of `bag` in --gt-dir: <bag name>/ (MOT sequence folder) or <bag name>.txt (KITTI labels)."""
+    if args.gt_dir is None:
+        return None
+    stem = bag.stem if bag.is_file() else bag.name
+    candidate = args.gt_dir / (stem if args.gt_format == "mot" else f"{stem}.txt")
+    return candidate if candidate.exists() else None
+
+
+def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
+    """Several bags, --workers or --ray-address: detection on Ray, tracking per bag, one report for all."""
+    from perception.evaluation.fleet_report import BagRow, bag_row, write_fleet_report, write_summary
+    from perception.resources import config_path
+    from perception.runtime.bag_cameras import graph_for_cameras
+    from perception.runtime.fleet import evaluate_fleet, plan_streams
+
+    if args.mode == "live" or args.gt or args.list:
+        raise SystemExit("perception eval: several bags, --workers and --ray-address take neither --mode live, --gt "
+                         "nor --list (ground truth for several bags: --gt-dir DIR)")
+    if importlib.util.find_spec("ray") is None:  # optional: the fleet evaluation's extra (not imported here)
+        raise SystemExit("perception eval: several bags, --workers and --ray-address run on Ray, which is not "
+                         "installed: pip install -r requirements-fleet.txt")
+    parameters = _intrinsics_parameters(args)
+    config = args.config or config_path("perception.yaml")
+
+    def cameras_of(bag: Path) -> tuple:
+        return graph_for_cameras(config, args.camera, _bag_cameras(bag, args.camera_topic, args.info_topic), parameters)
+
+    _setup_logging()
+    out = args.out.resolve()
+    planned = plan_streams(bags, cameras_of)
+    run = evaluate_fleet(planned, out, workers=args.workers, address=args.ray_address)
+    rows = []
+    for outcome in run.outcomes:
+        if outcome.error is not None:
+            rows.append(BagRow(str(outcome.bag), outcome.name, error=outcome.error))
+            continue
+        rows.append(bag_row(outcome.bag, outcome.name, outcome.recording, _fleet_ground_truth(args, outcome.bag),
+                            args.gt_format))
+    summary = {"workers": run.workers, "ray": run.address, "wall_s": round(run.wall_s, 1),
+               "startup_s": round(run.startup_s, 1), "frames_detected": run.frames_detected,
+               "frames_per_s": round(run.frames_detected / max(run.wall_s - run.startup_s, 1e-9), 1),
+               "worker_restarts": run.worker_restarts, "resubmitted_batches": run.resubmitted_batches,
+               "duplicate_frames_dropped": run.duplicate_frames}
+    json_path = write_summary(rows, summary, out)
+    report = write_fleet_report(rows, summary, out)
+    for row in rows:
+        print(f"{row.stream}: " + (f"FAILED: {row.error}" if row.error else
+                                   f"{row.frames} frames, {sum(row.detections.values())} detections, "
+                                   f"{row.tracks} tracks"))
+    print(", ".join(f"{k} {v}" for k, v in summary.items()))
+    print(f"report: {report}\nsummary: {json_path}")
+    return 1 if all(row.error for row in rows) else 0
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    if args.gt and not args.gt_format:
-        raise SystemExit("--gt needs --gt-format mot or kitti")
+    from perception.runtime.fleet import find_bags
+
+    if (args.gt or args.gt_dir) and not args.gt_format:
+        raise SystemExit("--gt and --gt-dir need --gt-format mot or kitti")
+    bags = find_bags(args.bags)
+    if len(bags) > 1 or args.workers is not None or args.ray_address is not None:
+        return _evaluate_fleet(args, bags)
+    args.bag = bags[0]
     return _evaluate(args, args.mode)
+
+
+def workers_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
 
 
 def positive(text: str) -> float:
@@ -251,11 +320,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=run_demo)
 
     evaluate = subparsers.add_parser(
-        "eval", help="run the stack on a bag and write a report (offline or live)",
+        "eval", help="run the stack on bags and write a report (offline or live; many bags on Ray)",
         description="Any ROS 2 bag (sqlite3, MCAP) or ROS 1 .bag: the cameras are found by message type (Image, "
                     "CompressedImage) and paired with the CameraInfo of their namespace. Several cameras: each is "
-                    "evaluated as its own camera of the graph (offline mode), or pick one with --camera-topic.")
-    evaluate.add_argument("bag", type=Path)
+                    "evaluated as its own camera of the graph (offline mode), or pick one with --camera-topic. "
+                    "One bag runs in this process, as it always did. Several bags (or folders of bags), --workers "
+                    "or --ray-address run a fleet evaluation on Ray (pip install -r requirements-fleet.txt): frames "
+                    "are detected in parallel by Ray actors, each bag is tracked in order, and OUT/report.html and "
+                    "OUT/summary.json hold a row per bag and the totals.")
+    evaluate.add_argument("bags", nargs="+", type=Path, metavar="BAG_OR_DIR",
+                          help="bags, or folders searched (any depth) for .mcap, .db3, .bag files and bag folders")
+    evaluate.add_argument("--workers", type=workers_count,
+                          help="detection workers (Ray actors, one CPU each; default: this machine's CPUs, or the "
+                               "cluster's with --ray-address); given, even one bag runs on Ray")
+    evaluate.add_argument("--ray-address", metavar="auto|ADDR",
+                          help="run on this Ray cluster (auto: the one `ray start` runs on this machine; "
+                               "ADDR: host:port of its head) instead of starting Ray on this machine")
     evaluate.add_argument("--list", action="store_true", help="print the bag's topics and cameras, then exit")
     evaluate.add_argument("--mode", choices=("offline", "live"), default="offline",
                           help="offline: every frame, deterministic, no DDS; live: the running graph at bag rate")
@@ -276,6 +356,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="output folder (default: out/eval; one subfolder per camera when there are several)")
     evaluate.add_argument("--rate", type=positive, default=1.0, help="replay speed factor (live mode)")
     evaluate.add_argument("--gt", type=Path, help="ground truth: a MOT sequence folder or a KITTI label_02 file")
+    evaluate.add_argument("--gt-dir", type=Path, metavar="DIR",
+                          help="ground truth of a fleet run: DIR/<bag name>/ (MOT sequence folder) or "
+                               "DIR/<bag name>.txt (KITTI label file) for each bag that has one")
     evaluate.add_argument("--gt-format", choices=("mot", "kitti"))
     evaluate.set_defaults(func=run_eval)
 

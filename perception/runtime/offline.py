@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import time
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
@@ -30,6 +32,30 @@ from perception.ros.message_types import message_class
 from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.stages import SKIPPED, PredictionStage, TrackingStage, detector_from_parameters
 from perception.tracking.ego_motion import OdometryVerdict
+from perception.types import Detections
+
+if TYPE_CHECKING:
+    from perception.detection.detector import Detector
+
+
+@dataclass(frozen=True)
+class DetectedFrame:
+    """One camera frame decoded and detected, here or by a worker of a fleet evaluation (perception.runtime.fleet)."""
+
+    timestamp_ns: int  # the image message's log time in the bag: checks that a worker's frame is this frame
+    detections: Detections | None  # None: the image could not be decoded (counted as rejected.bad_image)
+    elapsed_ns: int  # decode + detect time
+
+
+def detect_frame(detector: "Detector", message: Any, timestamp_ns: int) -> DetectedFrame:
+    """Decode an Image / CompressedImage message and detect on it, timed."""
+    start = time.perf_counter()
+    try:
+        image = image_to_bgr(message)
+    except ImageDecodeError:
+        return DetectedFrame(timestamp_ns, None, round((time.perf_counter() - start) * 1e9))
+    detections = detector.detect(image)
+    return DetectedFrame(timestamp_ns, detections, round((time.perf_counter() - start) * 1e9))
 
 
 def node_parameters(graph: Graph, executable: str, namespace: str) -> dict[str, Any]:
@@ -69,17 +95,20 @@ def _use_fallback_intrinsics(tracking: TrackingStage, p: dict[str, Any], bag: Pa
     return metric_positions
 
 
-def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None) -> Path:
+def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None,
+                detected: Mapping[int, DetectedFrame] | None = None) -> Path:
     """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
     tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame).
     Without `info_topic` (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give the
-    intrinsics; without those, everything stays in image space and /diagnostics says so."""
+    intrinsics; without those, everything stays in image space and /diagnostics says so.
+    `detected`: the frames' detections by frame index (n-th message of `camera_topic`), made elsewhere (a fleet
+    evaluation's workers); without it the frames are detected here, one after the other."""
     namespace = f"/perception/{camera}"
     available = bag_topics(bag)
     for topic in filter(None, (camera_topic, info_topic)):
         if topic not in available:
             raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
-    detector = detector_from_parameters(node_parameters(graph, "detector", namespace))
+    detector = detector_from_parameters(node_parameters(graph, "detector", namespace)) if detected is None else None
     tracker_parameters = node_parameters(graph, "tracker", namespace)
     tracking = TrackingStage.from_parameters(tracker_parameters)
     prediction = PredictionStage.from_parameters(node_parameters(graph, "predictor", namespace))
@@ -101,10 +130,12 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
         writer.add_topic(topics["tracks"], "perception/msg/TrackedObjects")
         writer.add_topic(topics["predicted_objects"], "perception/msg/PredictedObjects")
         writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
-        frames = sum(1 for _ in read_messages(bag, [camera_topic]))
         messages = read_messages(bag, inputs)
         last_ns = 0
-        for record in tqdm(messages, total=len(inputs) * frames, desc="offline eval", unit="msg"):
+        if detected is None:
+            frames = sum(1 for _ in read_messages(bag, [camera_topic]))
+            messages = tqdm(messages, total=len(inputs) * frames, desc="offline eval", unit="msg")
+        for record in messages:
             writer.write(record.topic, record.timestamp_ns, record.raw)
             last_ns = record.timestamp_ns
             if record.topic == odometry_topic:
@@ -126,20 +157,24 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                     counters["rejected.bad_camera_info"] += 1
                 continue
             message = deserialize_message(record.raw, image_type)
+            index = counters["frames_received"]
             counters["frames_received"] += 1
             stamp = stamp_seconds(message.header)
             stamp_ns = round(stamp * 1e9)
-            start = time.perf_counter()
-            try:
-                image = image_to_bgr(message)
-            except ImageDecodeError:
+            if detected is None:
+                result = detect_frame(detector, message, record.timestamp_ns)
+            else:
+                result = detected[index]
+                if result.timestamp_ns != record.timestamp_ns:
+                    raise ValueError(f"{bag}: frame {index} of {camera_topic} was detected at log time "
+                                     f"{result.timestamp_ns}, the bag has it at {record.timestamp_ns}")
+            start = time.perf_counter() - result.elapsed_ns / 1e9  # outputs' times count from the decode
+            if result.detections is None:
                 counters["rejected.bad_image"] += 1
                 continue
-            detections = detector.detect(image)
-            elapsed_ns = round((time.perf_counter() - start) * 1e9)
-            writer.write(topics["detections"], stamp_ns + elapsed_ns,
-                         serialize_message(detections_to_msg(detections, message.header)))
-            tracked = tracking.process(detections, stamp)
+            writer.write(topics["detections"], stamp_ns + result.elapsed_ns,
+                         serialize_message(detections_to_msg(result.detections, message.header)))
+            tracked = tracking.process(result.detections, stamp)
             if tracked.verdict in SKIPPED:
                 counters[f"rejected.{tracked.verdict.value}"] += 1
                 continue

@@ -1,0 +1,132 @@
+"""Fleet evaluation throughput: the single-process offline mode against `perception eval` on Ray with 1 and 2 workers
+on this machine and on a two-node Ray cluster started on this machine (ray.cluster_utils.Cluster, 1 CPU per node).
+
+Bags: the sample bag cut into --bags bags of --frames frames (real dash-cam JPEGs, 960x540). Frames/s count the
+frames of all bags over the run without Ray's start-up (printed apart); Ray's overhead per frame is the Ray run's
+time per frame minus the offline mode's on the same number of CPUs.
+
+    python benchmarks/eval_scaling.py [--frames 48] [--bags 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
+
+from perception.resources import config_path, data_path  # noqa: E402
+from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
+from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
+from perception.runtime.fleet import evaluate_fleet, plan_streams  # noqa: E402
+from perception.runtime.offline import run_offline  # noqa: E402
+
+
+def cut_bags(source: Path, folder: Path, bags: int, frames: int) -> list[Path]:
+    """`bags` consecutive pieces of `frames` camera frames each (with the CameraInfo between them)."""
+    topics = bag_topics(source)
+    paths, writer, seen = [], None, 0
+    for record in read_messages(source):
+        if record.msgtype.endswith("CompressedImage"):
+            if seen % frames == 0:
+                if writer is not None:
+                    writer.close()
+                if len(paths) == bags:
+                    return paths
+                paths.append(folder / f"piece{len(paths)}.mcap")
+                writer = McapFileWriter(paths[-1], perception_typestore()).__enter__()
+                for topic, msgtype in topics.items():
+                    writer.add_topic(topic, msgtype)
+            seen += 1
+        if writer is not None:
+            writer.write(record.topic, record.timestamp_ns, record.raw)
+    writer.close()
+    if len(paths) < bags:
+        raise SystemExit(f"{source} has {seen} frames, fewer than {bags} x {frames}")
+    return paths
+
+
+def cameras_of(bag: Path):
+    return graph_for_cameras(config_path("perception.yaml"), "front", find_cameras(bag_topics(bag)))
+
+
+def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> float:
+    """The single-process offline mode over all bags, this process on `cpus` (ONNX Runtime: one thread per CPU)."""
+    everything = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        start = time.perf_counter()
+        for bag in bags:
+            graph, chosen = cameras_of(bag)
+            (camera, bag_camera), = chosen.items()
+            recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
+            recording.unlink(missing_ok=True)
+            run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic)
+        return time.perf_counter() - start
+    finally:
+        os.sched_setaffinity(0, everything)
+
+
+def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> tuple[float, float, int]:
+    """(start-up s, run s without start-up, worker restarts) of one fleet run."""
+    run = evaluate_fleet(plan_streams(bags, cameras_of), out, workers=workers, address=address)
+    assert all(o.error is None for o in run.outcomes), [o.error for o in run.outcomes]
+    assert run.duplicate_frames == 0
+    return run.startup_s, run.wall_s - run.startup_s, run.worker_restarts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=48, help="frames per bag")
+    parser.add_argument("--bags", type=int, default=2)
+    args = parser.parse_args()
+    import ray
+    from ray.cluster_utils import Cluster
+
+    os.chdir(tempfile.gettempdir())  # Ray puts the current folder first on its workers' path: not the source tree
+
+    load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        bags = cut_bags(data_path("sample_highway_960x540.mcap"), folder, args.bags, args.frames)
+        frames = args.bags * args.frames
+        cpus = sorted(os.sched_getaffinity(0))
+        offline = {1: offline_seconds(bags, folder, {cpus[0]}), len(cpus): offline_seconds(bags, folder, set(cpus))}
+        for cpu_count, seconds in offline.items():
+            rows.append((f"offline, one process, {cpu_count} CPU(s)", cpu_count, 0.0, seconds, 0))
+        for workers in (1, 2):
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            rows.append((f"Ray on this machine, {workers} worker(s)", workers,
+                         *ray_run(bags, folder / f"local{workers}", workers, None)))
+            ray.shutdown()
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        cluster.add_node(num_cpus=1)
+        try:
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, log_to_driver=False)
+            rows.append(("Ray cluster, 2 nodes x 1 CPU (this machine)", 2,
+                         *ray_run(bags, folder / "cluster", 2, cluster.address)))
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    one_worker_fps = frames / rows[2][3]
+    print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG); load before: {load_before}")
+    print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print("| run | CPUs | Ray start-up s | run s | frames/s | vs Ray 1 worker | Ray overhead ms/frame vs offline, "
+          "same CPUs | restarts |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, cpu_count, startup, seconds, restarts in rows:
+        overhead = "-" if name.startswith("offline") else \
+            f"{1000 * (seconds - offline[min(cpu_count, max(offline))]) / frames:+.1f}"
+        print(f"| {name} | {cpu_count} | {startup:.1f} | {seconds:.1f} | {frames / seconds:.1f} | "
+              f"{frames / seconds / one_worker_fps:.2f}x | {overhead} | {restarts} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Fleet evaluation: many bags in one run, frames detected in parallel by Ray actors, each bag tracked in order.
+
+A stream is one camera of one bag. Its frames are read by this process (the driver) and sent, as raw messages keyed
+by (stream, frame index), to detection actors (perception.runtime.fleet_workers) on this machine or a Ray cluster.
+Results are assembled by key; when every frame of a stream is back (checked: each index once, none missing), the
+stream goes through perception.runtime.offline.run_offline with those detections: the same tracking, prediction and
+recording code as the single-process offline mode, fed in the bag's own order. A stream's frames therefore reach
+the tracker in order by construction: tracking starts only after all of its detections are complete, and it reads
+the bag again in log-time order, taking each frame's detections by its index.
+A bag that cannot be read (corrupt, truncated, no camera) is reported with its reason; the others finish.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from perception.graph import Graph
+from perception.runtime.bags import BAG_SUFFIXES, BagReadError, read_messages, topic_infos
+from perception.runtime.offline import DetectedFrame, node_parameters, run_offline
+
+
+@dataclass
+class Stream:
+    """One camera of one bag."""
+
+    bag: Path
+    name: str  # output folder under the run's folder: the bag's name, /<camera> where the bag has several
+    camera: str  # the graph camera it is evaluated as
+    image_topic: str
+    info_topic: str | None
+    graph: Graph
+    frames: int  # image messages in the bag's index
+
+
+@dataclass
+class StreamOutcome:
+    stream: Stream | None
+    bag: Path
+    name: str  # the stream's name; the bag's where it has no stream
+    recording: Path | None = None
+    error: str | None = None  # why the bag (or this camera of it) has no result
+
+
+@dataclass
+class FleetRun:
+    """What a fleet run did, beside each stream's recording."""
+
+    outcomes: list[StreamOutcome]
+    workers: int
+    address: str
+    wall_s: float  # the whole run, Ray's start-up included
+    startup_s: float  # connecting to (or starting) Ray and starting the actors
+    frames_detected: int
+    worker_restarts: int = 0
+    resubmitted_batches: int = 0
+    duplicate_frames: int = 0  # results for a frame that had one already (dropped; never expected)
+
+
+def find_bags(paths: list[Path]) -> list[Path]:
+    """Bags named, and bags inside named folders (any depth): .mcap, .db3 and ROS 1 .bag files and ROS 2 bag folders
+    (metadata.yaml). A named path that is neither a bag nor a folder holding bags is returned as it is (reported)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir() or (path / "metadata.yaml").exists():
+            found.append(path)
+            continue
+        folders = sorted(p.parent for p in path.rglob("metadata.yaml"))
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in BAG_SUFFIXES
+                       and not any(folder in p.parents for folder in folders))
+        found.extend(sorted([*folders, *files]) or [path])
+    return list(dict.fromkeys(found))
+
+
+def _unique_names(bags: list[Path]) -> dict[Path, str]:
+    """A folder name for each bag: its name without suffix, numbered where two bags share it."""
+    names: dict[Path, str] = {}
+    for bag in bags:
+        name = bag.stem if bag.suffix in BAG_SUFFIXES else bag.name
+        taken = set(names.values())
+        candidate, number = name, 2
+        while candidate in taken:
+            candidate, number = f"{name}_{number}", number + 1
+        names[bag] = candidate
+    return names
+
+
+def plan_streams(bags: list[Path], cameras_of: Callable[[Path], tuple[Graph, dict]]) -> list[StreamOutcome]:
+    """A stream per camera of each bag (`cameras_of` gives a bag's graph and graph camera -> BagCamera, raising
+    on a bag that cannot be evaluated); a bag that fails gets an outcome with its reason and no stream."""
+    from perception.runtime.bag_cameras import CameraSelectionError
+
+    planned = []
+    names = _unique_names(bags)
+    for bag in bags:
+        try:
+            graph, chosen = cameras_of(bag)
+            counts = {info.topic: info.count for info in topic_infos(bag)}
+        except (BagReadError, CameraSelectionError, OSError, ValueError) as error:
+            planned.append(StreamOutcome(None, bag, names[bag], error=str(error)))
+            continue
+        for camera, bag_camera in chosen.items():
+            name = names[bag] if len(chosen) == 1 else f"{names[bag]}/{camera}"
+            stream = Stream(bag, name, camera, bag_camera.image_topic, bag_camera.info_topic, graph,
+                            counts[bag_camera.image_topic])
+            planned.append(StreamOutcome(stream, bag, name))
+    return planned
+
+
+def _batches(streams: dict[int, Stream], read_frames: dict[int, int], failed: dict[int, str]) -> Iterator:
+    """FrameBatches of every stream in turn; records each stream's frame count when read, or why it failed."""
+    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch, detector_key
+
+    for number, stream in streams.items():
+        key = detector_key(node_parameters(stream.graph, "detector", f"/perception/{stream.camera}"))
+        frames: list = []
+        index = 0
+        try:
+            for record in read_messages(stream.bag, [stream.image_topic]):
+                frames.append((index, record.msgtype, record.timestamp_ns, record.raw))
+                index += 1
+                if len(frames) == BATCH_FRAMES:
+                    yield FrameBatch(number, key, tuple(frames))
+                    frames = []
+        except BagReadError as error:
+            failed[number] = str(error)
+            continue
+        if frames:
+            yield FrameBatch(number, key, tuple(frames))
+        read_frames[number] = index
+
+
+def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None = None, address: str | None = None,
+                   on_progress: Callable[[int, Any], None] | None = None) -> FleetRun:
+    """Detect every stream's frames on Ray (started here, or the cluster at `address`), then track each stream in
+    order; recordings go to out/<stream name>/eval.mcap. `on_progress(frames detected, pool)` is called after
+    every batch (tests use it to kill a worker in the middle of a run)."""
+    from perception.runtime.fleet_workers import RayDetectorPool, connect
+
+    start = time.perf_counter()
+    workers = connect(address, workers)
+    pool = RayDetectorPool(workers)
+    startup_s = time.perf_counter() - start
+    streams = {n: o.stream for n, o in enumerate(planned) if o.stream is not None}
+    results: dict[int, dict[int, DetectedFrame]] = {n: {} for n in streams}
+    read_frames: dict[int, int] = {}
+    failed: dict[int, str] = {}
+    tracking: dict[int, Future] = {}
+    duplicates = detected = 0
+    with ThreadPoolExecutor(max_workers=1) as tracker_thread, \
+            tqdm(total=sum(s.frames for s in streams.values()), desc="fleet eval", unit="frame") as progress:
+        def track_complete_streams() -> None:
+            for number, count in read_frames.items():
+                if number not in tracking and number not in failed and len(results[number]) == count:
+                    tracking[number] = tracker_thread.submit(_track, streams[number], out, results.pop(number))
+
+        for batch, frames in pool.detect(_batches(streams, read_frames, failed)):
+            if batch.stream in failed:
+                continue
+            for index, frame in frames:
+                if index in results[batch.stream]:
+                    duplicates += 1
+                    continue
+                results[batch.stream][index] = frame
+            detected += len(frames)
+            progress.update(len(frames))
+            if on_progress is not None:
+                on_progress(detected, pool)
+            track_complete_streams()
+        track_complete_streams()
+        for number, stream in streams.items():
+            outcome = planned[number]
+            if number in failed:
+                outcome.error = failed[number]
+            elif number not in tracking:
+                outcome.error = (f"{stream.bag}: {len(results.get(number, {}))} of {read_frames.get(number)} frames "
+                                 "came back from the workers")
+            else:
+                try:
+                    outcome.recording = tracking[number].result()
+                except Exception as error:  # one bag's failure is reported with its reason; the others finish
+                    outcome.error = str(error) if isinstance(error, (BagReadError, ValueError)) else \
+                        f"{stream.bag}: {type(error).__name__}: {error}"
+    return FleetRun(planned, workers, address or "local", time.perf_counter() - start, startup_s, detected,
+                    pool.restarts(), pool.resubmitted_batches, duplicates)
+
+
+def _track(stream: Stream, out: Path, detected: dict[int, DetectedFrame]) -> Path:
+    """Tracking and prediction of one stream whose frames are all detected (indices 0..n-1, each once)."""
+    missing = set(range(len(detected))) ^ set(detected)
+    if missing:
+        raise ValueError(f"{stream.bag}: frames {sorted(missing)[:10]} are missing from the detections")
+    folder = out / stream.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return run_offline(stream.graph, stream.camera, stream.bag, folder / "eval.mcap", stream.image_topic,
+                       stream.info_topic, detected=detected)

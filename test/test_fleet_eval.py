@@ -1,0 +1,144 @@
+"""Fleet evaluation on Ray against the single-process offline mode, on real bags: the sample bag cut short and a bag
+made by `perception video-to-bag` from a shared clip, with a truncated bag and a file that is not a bag among them.
+Same detections (float tolerance), same track ids and metrics per bag; a worker killed in the middle is replaced and
+no frame is lost or counted twice. One Ray session (2 CPUs, loopback, no dashboard) for the module."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["RAY_DISABLE_USAGE_STATS"] = "1"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported: every Ray address on loopback
+ray = pytest.importorskip("ray")
+
+from perception.evaluation.fleet_report import bag_row  # noqa: E402
+from perception.resources import config_path, data_path  # noqa: E402
+from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
+from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
+from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
+from perception.runtime.offline import run_offline  # noqa: E402
+
+SAMPLE_FRAMES = 24
+CLIP_FRAMES = 20
+
+
+def cut_bag(source: Path, out: Path, frames: int) -> Path:
+    """The first `frames` camera frames of `source` (and every other message up to them)."""
+    with McapFileWriter(out, perception_typestore()) as writer:
+        for topic, msgtype in bag_topics(source).items():
+            writer.add_topic(topic, msgtype)
+        seen = 0
+        for record in read_messages(source):
+            seen += record.msgtype.endswith("CompressedImage")
+            if seen > frames:
+                break
+            writer.write(record.topic, record.timestamp_ns, record.raw)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory, shared_data):
+    folder = tmp_path_factory.mktemp("fleet") / "bags"
+    (folder / "day2").mkdir(parents=True)
+    sample = cut_bag(data_path("sample_highway_960x540.mcap"), folder / "sample.mcap", SAMPLE_FRAMES)
+    clip = folder / "day2" / "highway.mcap"
+    subprocess.run([sys.executable, "-m", "perception", "video-to-bag",
+                    str(shared_data / "clips/udacity_highway_1280x720.mp4"), str(clip), "--max-frames", str(CLIP_FRAMES)],
+                   check=True, capture_output=True, timeout=300)
+    (folder / "truncated.mcap").write_bytes(sample.read_bytes()[: sample.stat().st_size // 2])
+    (folder / "day2" / "notes.bag").write_bytes(b"not a bag at all\n" * 10)
+    return folder
+
+
+def cameras_of(bag: Path):
+    return graph_for_cameras(config_path("perception.yaml"), "front", find_cameras(bag_topics(bag)))
+
+
+@pytest.fixture(scope="module")
+def offline(bags, tmp_path_factory):
+    """The single-process offline mode's recording of each good bag."""
+    out = tmp_path_factory.mktemp("offline")
+    recordings = {}
+    for bag in (bags / "sample.mcap", bags / "day2" / "highway.mcap"):
+        graph, chosen = cameras_of(bag)
+        (camera, bag_camera), = chosen.items()
+        recordings[bag] = run_offline(graph, camera, bag, out / f"{bag.stem}.mcap", bag_camera.image_topic,
+                                      bag_camera.info_topic)
+    return recordings
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def messages(recording: Path, msgtype: str) -> list:
+    """The recording's messages of one type in the order of their images (log times add each frame's CPU time,
+    which varies: a recording read in log-time order need not be in frame order)."""
+    typestore = perception_typestore()
+    found = [typestore.deserialize_cdr(r.raw, r.msgtype) for r in read_messages(recording) if r.msgtype == msgtype]
+    return sorted(found, key=lambda m: (m.header.stamp.sec, m.header.stamp.nanosec))
+
+
+def assert_same_results(fleet: Path, offline: Path) -> None:
+    """Same detections per frame (float tolerance), same track ids per frame, same metrics."""
+    ours, theirs = (messages(r, "perception/msg/DetectedObjects") for r in (fleet, offline))
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs):
+        assert a.header.stamp == b.header.stamp
+        assert [o.classification[0].label for o in a.objects] == [o.classification[0].label for o in b.objects]
+        boxes = [[[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max, o.score] for o in m.objects] for m in (a, b)]
+        np.testing.assert_allclose(np.reshape(boxes[0], (-1, 5)), np.reshape(boxes[1], (-1, 5)), atol=1e-2)
+    ours, theirs = (messages(r, "perception/msg/TrackedObjects") for r in (fleet, offline))
+    assert [[o.track_id for o in m.objects] for m in ours] == [[o.track_id for o in m.objects] for m in theirs]
+    row, expected = bag_row(fleet, "fleet", fleet), bag_row(offline, "offline", offline)
+    assert (row.frames, row.detections, row.tracks) == (expected.frames, expected.detections, expected.tracks)
+    assert row.prediction_error.keys() == expected.prediction_error.keys()
+    for model, errors in row.prediction_error.items():
+        for key, value in errors.items():
+            np.testing.assert_allclose(value, expected.prediction_error[model][key], rtol=1e-6)
+
+
+def test_bags_are_found_in_folders_at_any_depth(bags):
+    found = find_bags([bags])
+    assert found == sorted(found)
+    assert {p.relative_to(bags).as_posix() for p in found} == {
+        "sample.mcap", "truncated.mcap", "day2/highway.mcap", "day2/notes.bag"}
+
+
+def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline, ray_session, tmp_path):
+    planned = plan_streams(find_bags([bags]), cameras_of)
+    run = evaluate_fleet(planned, tmp_path, workers=2)
+    by_bag = {o.bag: o for o in run.outcomes}
+    assert "cannot read the bag (corrupt or truncated?)" in by_bag[bags / "truncated.mcap"].error
+    assert "cannot read the bag" in by_bag[bags / "day2" / "notes.bag"].error
+    for bag, recording in offline.items():
+        assert by_bag[bag].error is None
+        assert by_bag[bag].recording == tmp_path / by_bag[bag].stream.name / "eval.mcap"
+        assert_same_results(by_bag[bag].recording, recording)
+    assert run.frames_detected == SAMPLE_FRAMES + CLIP_FRAMES
+    assert run.duplicate_frames == 0
+
+
+def test_a_killed_worker_is_replaced_and_no_frame_is_lost_or_counted_twice(bags, offline, ray_session, tmp_path):
+    killed = []
+
+    def kill_one_worker(detected: int, pool) -> None:
+        if detected >= 8 and not killed:
+            pid = pool.pids()[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    planned = plan_streams(list(offline), cameras_of)
+    run = evaluate_fleet(planned, tmp_path, workers=2, on_progress=kill_one_worker)
+    assert killed and run.worker_restarts == 1
+    assert run.frames_detected == SAMPLE_FRAMES + CLIP_FRAMES and run.duplicate_frames == 0
+    for outcome in run.outcomes:
+        assert outcome.error is None
+        assert_same_results(outcome.recording, offline[outcome.bag])
