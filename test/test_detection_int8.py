@@ -24,8 +24,8 @@ def started_model(**options) -> str:
     return next(message for message in messages if message.startswith("starting"))
 
 
-def test_cpu_default_is_the_int8_copy_on_openvino_and_fp32_is_one_parameter_away():
-    assert backend_candidates("auto", fallback=False, gpu=False) == ("openvino", "onnxruntime")
+def test_openvino_runs_the_int8_copy_and_fp32_is_one_parameter_away():
+    assert backend_candidates("auto", fallback=False, gpu=False) == ("onnxruntime",)  # float: faster here (README)
     assert started_model(backend="openvino").endswith(f"(int8) with {model_path(INT8_OPENVINO)}")
     assert started_model(backend="openvino", precision="fp32").endswith("yolov8n_coco_dynamic.onnx")
     assert started_model(backend="onnxruntime").endswith("(fp32) with " + str(model_path("yolov8n_coco_dynamic.onnx")))

@@ -29,7 +29,7 @@ from perception.visualization.draw import draw_detections
 PARAMETERS = [
     ParameterSpec("model", "", "model file: ultralytics .pt, ultralytics ONNX or TensorRT engine; empty = bundled yolov8n"),
     ParameterSpec("backend", "auto", "inference backend", choices=BACKENDS),
-    ParameterSpec("precision", "auto", "auto: INT8 on a CPU (OpenVINO), fp16 on TensorRT; fp32: the float model",
+    ParameterSpec("precision", "auto", "auto: fp16 on TensorRT, INT8 on OpenVINO, else float32; fp32: the float model",
                   choices=PRECISIONS),
     ParameterSpec("fallback", True, "try the next backend (tensorrt -> torch -> onnxruntime) when one cannot run"),
     ParameterSpec("device", "", "torch/TensorRT device such as cuda:0; empty = automatic"),
