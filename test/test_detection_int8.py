@@ -1,5 +1,5 @@
-"""The INT8 detector (the CPU default): what the shipped file is, how it is chosen, and that it keeps the float
-model's accuracy on held-out real frames (README "Detector" has the full table from `perception eval-int8`)."""
+"""The INT8 detector (`backend: openvino`; the Q/DQ ONNX for TensorRT): what the shipped files are, how they are
+chosen, and that they keep the float model's accuracy on held-out real frames (README "Detector" has the full table from `perception eval-int8`)."""
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from perception.detection.model_files import model_for_backend, read_onnx_info
 from perception.resources import model_path
 
 INT8_MODEL = "yolov8n_coco_int8.onnx"  # Q/DQ ONNX (TensorRT's INT8 input; onnxruntime precision int8)
-INT8_OPENVINO = "yolov8n_coco_int8_openvino.xml"  # the CPU default
+INT8_OPENVINO = "yolov8n_coco_int8_openvino.xml"  # backend: openvino
 FLOAT_HEAD_CONVS = [f"/model.22/{branch}.{level}/{branch}.{level}.2/Conv" for branch in ("cv2", "cv3")
                     for level in range(3)] + ["/model.22/dfl/conv/Conv"]
 
@@ -102,7 +102,7 @@ def held_out_results(shared_data):
     float_detector = create_detector(backend="onnxruntime", precision="fp32", conf=0.1)
     sets = accuracy.evaluation_frames(shared_data)
     results = {}
-    for backend in ("openvino", "onnxruntime"):  # the IR (CPU default), the Q/DQ ONNX (TensorRT's INT8 input)
+    for backend in ("openvino", "onnxruntime"):  # the IR (openvino), the Q/DQ ONNX (TensorRT's INT8 input)
         int8_detector = create_detector(backend=backend, precision="int8", conf=0.1)
         results[backend] = {name: accuracy.compare(float_detector, int8_detector, sets[name], name)
                             for name in ("udacity images", "kitti", "gtsdb")}

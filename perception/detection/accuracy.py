@@ -202,7 +202,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval-int8", help="INT8 detector against the float one on the evaluation frames")
     parser.add_argument("--model", help="INT8 model: Q/DQ ONNX, or a .pt with <stem>_int8.onnx (default: bundled)")
     parser.add_argument("--reference", help="float model (default: bundled)")
-    parser.add_argument("--backend", default="openvino", help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
+    parser.add_argument("--backend", default="openvino",
+                        help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
     parser.add_argument("--conf", type=float, default=0.1, help="lowest score kept (the detector node's default)")
     parser.add_argument("--shared-data", default="../shared/data", help="shared data folder")
     parser.set_defaults(func=run_eval_quantized)

@@ -101,11 +101,11 @@ def create_detector(
     model: Ultralytics .pt, Ultralytics-exported ONNX, or TensorRT engine (default: the installed
         models/yolov8n_coco.pt and its ONNX siblings).
     backend: "auto", "tensorrt", "torch", "onnxruntime" or "openvino" (INT8); with fallback=True the ones after it in
-        FALLBACK_ORDER (after openvino: onnxruntime) are tried when it cannot run, whatever it raised (each failure is logged); an
-        unexpected exception of the last candidate is raised as DetectorSetupError naming its type.
-    precision: "auto" (INT8 on OpenVINO where the model has a Q/DQ copy, as the bundled one has; fp16 on TensorRT;
-        else float32), "fp32" (the float model: one parameter away from the default), "fp16" (TensorRT builds an
-        fp16 copy of the float ONNX), "int8" (the model's Q/DQ ONNX, `<stem>_int8.onnx` beside a .pt).
+        FALLBACK_ORDER (after openvino: onnxruntime) are tried when it cannot run, whatever it raised (each failure
+        is logged); an unexpected exception of the last candidate is raised as DetectorSetupError naming its type.
+    precision: "auto" (INT8 on OpenVINO where the model has an INT8 copy, as the bundled one has; fp16 on TensorRT;
+        else float32), "fp32" (the float model), "fp16" (TensorRT builds an fp16 copy of the float ONNX), "int8"
+        (beside a .pt: `<stem>_int8_openvino.xml` on OpenVINO, the Q/DQ `<stem>_int8.onnx` on the others).
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
     status_callback: called with progress messages, e.g. while a TensorRT engine builds.

@@ -4,7 +4,7 @@ Weights are quantized per output channel, activations with ranges calibrated on 
 detector's own preprocessing. The Detect head's last convolutions (box distributions, class logits) and everything
 after them (DFL, box decoding, concatenations, sigmoid) stay float: 8-bit there shifts boxes and scores.
 
-Two tools: NNCF (OpenVINO's quantizer) writes the OpenVINO IR that the CPU default runs, and a Q/DQ ONNX
+Two tools: NNCF (OpenVINO's quantizer) writes the OpenVINO IR that `backend: openvino` runs, and a Q/DQ ONNX
 (QuantizeLinear/DequantizeLinear pairs: explicit quantization, the input of TensorRT's INT8); ONNX Runtime's
 `quantize_static` writes a Q/DQ ONNX for ONNX Runtime. README "Detector" has the figures that chose NNCF.
 """
@@ -178,7 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "quantize", help="INT8 static quantization of the float detector, calibrated on driving frames")
     parser.add_argument("--tool", choices=TOOLS, default="nncf",
                         help="nncf: Q/DQ ONNX by NNCF (TensorRT int8, onnxruntime); openvino: OpenVINO IR by NNCF "
-                             "(the CPU default); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
+                             "(backend openvino); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
     parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
     parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
     parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],

@@ -34,7 +34,8 @@ class OpenVinoBackend:
             self.class_names, self.input_hw = info.names, info.input_hw
         else:
             if not model.has_rt_info(OPENVINO_NAMES_KEY):
-                raise ModelFileError(f"{model_path} has no class names in its rt_info: make it with perception quantize")
+                raise ModelFileError(f"{model_path} has no class names in its rt_info: make it with "
+                                     "perception quantize")
             self.class_names = parse_class_names(model.get_rt_info(OPENVINO_NAMES_KEY).astype(str), model_path)
             shape = model.input(0).get_partial_shape()
             self.input_hw = None if shape.is_dynamic else (shape[2].get_length(), shape[3].get_length())
