@@ -71,18 +71,51 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> float:
         os.sched_setaffinity(0, everything)
 
 
-def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> tuple[float, float, int]:
-    """(start-up s, run s without start-up, worker restarts) of one fleet run."""
+def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> tuple[float, int]:
+    """(run s without the actors' start-up, worker restarts) of one fleet run."""
     run = evaluate_fleet(plan_streams(bags, cameras_of), out, workers=workers, address=address)
     assert all(o.error is None for o in run.outcomes), [o.error for o in run.outcomes]
     assert run.duplicate_frames == 0
-    return run.startup_s, run.wall_s - run.startup_s, run.worker_restarts
+    return run.wall_s - run.startup_s, run.worker_restarts
+
+
+def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
+    """Detection alone of every frame of `bags` by `workers` one-CPU actors that load the model once, from their
+    creation to the last result: our actor pool, or Ray Data's map_batches over an actor pool (`ray[data]`)."""
+    from perception.runtime.fleet import _batches
+    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch, FrameDetector, RayDetectorPool
+
+    streams = {n: outcome.stream for n, outcome in enumerate(plan_streams(bags, cameras_of))}
+    start = time.perf_counter()
+    if not ray_data:
+        frames = sum(len(results) for _, results in RayDetectorPool(workers).detect(_batches(streams, {}, {})))
+        assert frames == sum(stream.frames for stream in streams.values())
+        return time.perf_counter() - start
+    import ray.data
+
+    rows = [{"index": index, "msgtype": msgtype, "ts": ts, "raw": raw, "key": batch.detector_key}
+            for batch in _batches(streams, {}, {}) for index, msgtype, ts, raw in batch.frames]
+
+    class Detect:
+        def __init__(self) -> None:
+            self.detector = FrameDetector(1)
+
+        def __call__(self, batch: dict) -> dict:
+            frames = tuple(zip(batch["index"], batch["msgtype"], batch["ts"], batch["raw"]))
+            results = self.detector.detect(FrameBatch(0, str(batch["key"][0]), frames))
+            return {"index": [index for index, _ in results], "objects": [len(f.detections) for _, f in results]}
+
+    dataset = ray.data.from_items(rows).map_batches(Detect, batch_size=BATCH_FRAMES, concurrency=workers, num_cpus=1)
+    assert len(dataset.take_all()) == len(rows)
+    return time.perf_counter() - start
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=48, help="frames per bag")
     parser.add_argument("--bags", type=int, default=2)
+    parser.add_argument("--ray-data", action="store_true",
+                        help="only compare detection by our actor pool with Ray Data's map_batches (needs ray[data])")
     args = parser.parse_args()
     import ray
     from ray.cluster_utils import Cluster
@@ -96,28 +129,41 @@ def main() -> int:
         bags = cut_bags(data_path("sample_highway_960x540.mcap"), folder, args.bags, args.frames)
         frames = args.bags * args.frames
         cpus = sorted(os.sched_getaffinity(0))
+        if args.ray_data:
+            print("| detection only, 2 workers | seconds | frames/s |\n|---|---|---|")
+            for name, ray_data in (("our actor pool", False), ("Ray Data map_batches, actor pool", True)):
+                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+                seconds = detection_seconds(bags, 2, ray_data)
+                ray.shutdown()
+                print(f"| {name} | {seconds:.1f} | {frames / seconds:.1f} |")
+            print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+            return 0
         offline = {1: offline_seconds(bags, folder, {cpus[0]}), len(cpus): offline_seconds(bags, folder, set(cpus))}
         for cpu_count, seconds in offline.items():
             rows.append((f"offline, one process, {cpu_count} CPU(s)", cpu_count, 0.0, seconds, 0))
         for workers in (1, 2):
+            start = time.perf_counter()
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            seconds, restarts = ray_run(bags, folder / f"local{workers}", workers, None)
             rows.append((f"Ray on this machine, {workers} worker(s)", workers,
-                         *ray_run(bags, folder / f"local{workers}", workers, None)))
+                         time.perf_counter() - start - seconds, seconds, restarts))
             ray.shutdown()
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
         cluster.add_node(num_cpus=1)
         try:
             cluster.wait_for_nodes()
+            start = time.perf_counter()
             ray.init(address=cluster.address, log_to_driver=False)
+            seconds, restarts = ray_run(bags, folder / "cluster", 2, cluster.address)
             rows.append(("Ray cluster, 2 nodes x 1 CPU (this machine)", 2,
-                         *ray_run(bags, folder / "cluster", 2, cluster.address)))
+                         time.perf_counter() - start - seconds, seconds, restarts))
         finally:
             ray.shutdown()
             cluster.shutdown()
     one_worker_fps = frames / rows[2][3]
     print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG); load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    print("| run | CPUs | Ray start-up s | run s | frames/s | vs Ray 1 worker | Ray overhead ms/frame vs offline, "
+    print("| run | CPUs | Ray start-up s (ray.init, actors) | run s | frames/s | vs Ray 1 worker | Ray overhead ms/frame vs offline, "
           "same CPUs | restarts |")
     print("|---|---|---|---|---|---|---|---|")
     for name, cpu_count, startup, seconds, restarts in rows:

@@ -46,9 +46,9 @@ def bags(tmp_path_factory, shared_data):
     (folder / "day2").mkdir(parents=True)
     sample = cut_bag(data_path("sample_highway_960x540.mcap"), folder / "sample.mcap", SAMPLE_FRAMES)
     clip = folder / "day2" / "highway.mcap"
-    subprocess.run([sys.executable, "-m", "perception", "video-to-bag",
-                    str(shared_data / "clips/udacity_highway_1280x720.mp4"), str(clip), "--max-frames", str(CLIP_FRAMES)],
-                   check=True, capture_output=True, timeout=300)
+    video = shared_data / "clips/udacity_highway_1280x720.mp4"
+    subprocess.run([sys.executable, "-m", "perception", "video-to-bag", str(video), str(clip),
+                    "--max-frames", str(CLIP_FRAMES)], check=True, capture_output=True, timeout=300)
     (folder / "truncated.mcap").write_bytes(sample.read_bytes()[: sample.stat().st_size // 2])
     (folder / "day2" / "notes.bag").write_bytes(b"not a bag at all\n" * 10)
     return folder

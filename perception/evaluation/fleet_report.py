@@ -45,11 +45,11 @@ def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None =
     latencies = {STAGES[t.msgtype]: t.latencies_ms for t in summary.topics.values() if t.msgtype in STAGES}
     data = load_run(recording, images=False)
     errors = online_errors(prediction_records(data), track_observations(data))
-    row = BagRow(str(bag), stream, recording=str(recording), frames=len(stamps), detections=dict(sorted(labels.items())),
-                 tracks=len(summary.track_ids), latencies=latencies,
+    row = BagRow(str(bag), stream, recording=str(recording), frames=len(stamps),
+                 detections=dict(sorted(labels.items())), tracks=len(summary.track_ids), latencies=latencies,
                  latency_ms={stage: _percentiles(values) for stage, values in latencies.items()},
-                 prediction_error={model: {"ade": e.ade, "fde": e.fde, "paths": e.paths, "complete_paths": e.complete_paths}
-                                   for model, e in sorted(errors.items())})
+                 prediction_error={model: {"ade": e.ade, "fde": e.fde, "paths": e.paths,
+                                           "complete_paths": e.complete_paths} for model, e in sorted(errors.items())})
     if ground_truth is not None:
         ap, scores = ground_truth_scores(recording, ground_truth, gt_format)
         row.ground_truth = {
