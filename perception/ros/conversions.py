@@ -16,6 +16,7 @@ from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
 )
+from perception.signs.gtsdb import sign_name
 from perception.tracking.ego_motion import PlanarPose, yaw_from_quaternion
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
 
@@ -123,6 +124,15 @@ def detections_to_msg(detections: Detections, header: Header) -> DetectedObjects
             source_class_id=int(detections.source_class_ids[i]),
         )
         message.objects.append(obj)
+    return message
+
+
+def signs_to_msg(signs: Detections, header: Header) -> DetectedObjects:
+    """Sign Detections (source_class_ids = GTSDB class ids) -> DetectedObjects with sign_class_id and sign_name."""
+    message = detections_to_msg(signs, header)
+    for obj in message.objects:
+        obj.sign_class_id = obj.source_class_id
+        obj.sign_name = sign_name(obj.source_class_id)
     return message
 
 

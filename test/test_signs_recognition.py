@@ -1,0 +1,69 @@
+"""The bundled sign detector + classifier on real GTSDB scenes of the held-out validation part (00480-00599)."""
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from perception.detection.postprocess import box_iou
+from perception.signs.gtsdb import read_sign_file, sign_name
+from perception.signs.recognizer import SignRecognizer
+from perception.types import ObjectClass
+
+SPEED_LIMIT_30_SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1
+GIVE_WAY_SCENE = "00499.jpg"  # gt.txt: 00499.jpg;1009;497;1056;539;13
+
+
+@pytest.fixture(scope="module")
+def gtsdb(shared_data):
+    return shared_data / "signs" / "gtsdb" / "train"
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return SignRecognizer(threads=1)
+
+
+@pytest.mark.parametrize("scene, class_id", [(SPEED_LIMIT_30_SCENE, 1), (GIVE_WAY_SCENE, 13)])
+def test_sign_found_and_read(recognizer, gtsdb, scene, class_id):
+    truth = read_sign_file(gtsdb / "gt.txt")[scene]
+    expected = truth.boxes[truth.class_ids == class_id][0] + np.array([0, 0, 1, 1], np.float32)
+    signs = recognizer.recognize(cv2.imread(str(gtsdb / scene)))
+    assert (signs.labels == ObjectClass.TRAFFIC_SIGN).all()
+    overlapping = box_iou(expected, signs.boxes) >= 0.5
+    assert overlapping.any(), f"no sign box on the {sign_name(class_id)} sign of {scene}: {signs.boxes}"
+    best = int(np.argmax(np.where(overlapping, signs.scores, -1)))
+    assert signs.source_class_ids[best] == class_id
+    assert signs.scores[best] > 0.05  # the recognizer's default detection floor
+
+
+def test_classifier_reads_ground_truth_crops(recognizer, gtsdb):
+    truth = read_sign_file(gtsdb / "gt.txt")
+    for scene in (SPEED_LIMIT_30_SCENE, GIVE_WAY_SCENE):
+        class_ids, probabilities = recognizer.classifier.classify(cv2.imread(str(gtsdb / scene)), truth[scene].boxes)
+        assert class_ids.tolist() == truth[scene].class_ids.tolist()
+        assert (probabilities > 0.5).all()
+
+
+def test_eval_signs_cli_scores_and_writes_detections(gtsdb, tmp_path):
+    out = tmp_path / "signs.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "perception", "eval-signs", "--gtsdb", str(gtsdb), "--images", "494-499",
+         "--out", str(out), "--threads", "1"],
+        capture_output=True, text=True, timeout=600, check=True)
+    lines = result.stdout.splitlines()
+    assert "GTSDB scenes: 6" in lines
+    assert any(line.startswith("AP@0.5 prohibitory") for line in lines)
+    assert any(line.startswith("classification on ground-truth boxes: ") for line in lines)
+    rows = [line.split(";") for line in out.read_text().splitlines()]
+    assert rows and all(len(row) == 7 and row[0].endswith(".jpg") for row in rows)
+    found = {(row[0], int(row[5])) for row in rows if float(row[6]) > 0.05}
+    assert {(SPEED_LIMIT_30_SCENE, 1), (GIVE_WAY_SCENE, 13)} <= found
+
+
+def test_bad_sign_file_line_is_named(tmp_path):
+    bad = tmp_path / "gt.txt"
+    bad.write_text("00000.jpg;1;2;3;4;99\n")
+    with pytest.raises(ValueError, match="gt.txt:1: class id 99"):
+        read_sign_file(bad)
