@@ -47,9 +47,6 @@ def print_text(record: dict) -> None:
     for sign in record.get("signs", []):
         x1, y1, x2, y2 = sign["box"]
         print(f"  sign {sign['sign_class_id']:>2} {sign['score']:.2f}  {x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}  {sign['sign_name']}")
-    for sign in record.get("signs", []):
-        x1, y1, x2, y2 = sign["box"]
-        print(f"  sign {sign['sign_class_id']:>2} {sign['score']:.2f}  {x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}  {sign['sign_name']}")
 
 
 def report_setup_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -77,17 +74,9 @@ def run_detect(args: argparse.Namespace) -> int:
         from perception.signs.recognizer import SignRecognizer, sign_records
 
         signs = SignRecognizer(conf=args.conf)
-    signs = None
-    if args.signs:
-        from perception.signs.recognizer import SignRecognizer, sign_records
-
-        signs = SignRecognizer(conf=args.conf)
     for path in args.paths:
         for frame, image in read_frames(Path(path)):
             record = frame_record(Path(path), frame, detector.detect(image), detector)
-            if signs is not None:
-                found = signs.recognize(image)
-                record["signs"] = sign_records(found.select(found.scores >= args.conf))
             if signs is not None:
                 found = signs.recognize(image)
                 record["signs"] = sign_records(found.select(found.scores >= args.conf))
@@ -129,7 +118,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--class-map", help="class map YAML (default: the bundled coco_classes.yaml)")
     detect.add_argument("--unknown-classes", choices=("drop", "keep"), help="override the class map's policy")
     detect.add_argument("--json", action="store_true", help="print one JSON object per frame")
-    detect.add_argument("--signs", action="store_true", help="also find traffic signs and print their type")
     detect.add_argument("--signs", action="store_true", help="also find traffic signs and print their type")
     detect.set_defaults(func=run_detect)
 
