@@ -12,6 +12,7 @@ from conftest import (
     RunningGraph, diagnostic_count, diagnostic_values, frames_unaccounted, get_parameters, latest_status,
     set_parameters,
 )
+from perception.detection.factory import BACKENDS
 from perception.msg import DetectedObjects
 from perception.resources import model_path
 from waiting import log_contains, publish_until
@@ -115,7 +116,7 @@ def test_startup_parameters_out_of_range_or_of_the_wrong_type_are_rejected_and_d
     assert "parameter conf_threshold rejected" in log and "out of range" in log
     assert "parameter imgsz rejected" in log
     assert "parameter iou_threshold rejected" in log and "expecting type 'DOUBLE'" in log
-    assert "backend='banana' is not one of auto, tensorrt, torch, onnxruntime; using default 'auto'" in log
+    assert f"backend='banana' is not one of {', '.join(BACKENDS)}; using default 'auto'" in log
     assert get_parameters(ros_module, RAW, ["conf_threshold", "imgsz", "iou_threshold", "backend"]) == {
         "conf_threshold": 0.25, "imgsz": 640, "iou_threshold": 0.45, "backend": "auto"}
     assert ros_module.wait_for(lambda: diagnostic_values(graph.diagnostics, RAW).get("backend") == "onnxruntime", 60)
