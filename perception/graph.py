@@ -6,7 +6,7 @@ A graph file has these sections:
   environment: further variables for the nodes, replacing the network's (relative .xml paths resolve against
                the graph file's folder)
   cameras:     name -> topics of that camera; each camera gets the namespace /perception/<name>
-  nodes:       name -> executable, per_camera, respawn, parameters, remappings
+  nodes:       name -> executable, per_camera, respawn, enabled (default true), parameters, remappings
 Variables already set in the environment of `perception up` or `ros2 launch` win over the graph's.
 Strings in parameters and remappings may use {camera} and any key of the camera entry
 ({pose[pitch]} for nested values); a string that is a single placeholder takes the value's type.
@@ -88,7 +88,7 @@ def _substitute(value: Any, context: dict[str, Any]) -> Any:
 
 
 def _node_spec(name: str, entry: dict[str, Any], namespace: str, context: dict[str, Any]) -> NodeSpec:
-    unknown = set(entry) - {"executable", "per_camera", "respawn", "parameters", "remappings"}
+    unknown = set(entry) - {"executable", "per_camera", "respawn", "enabled", "parameters", "remappings"}
     if unknown:
         raise ValueError(f"node {name!r}: unknown keys {sorted(unknown)}")
     remappings = _substitute(entry.get("remappings") or {}, context)
@@ -133,6 +133,8 @@ def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | N
     nodes = []
     for name, entry in nodes_section.items():
         entry = entry or {}
+        if not entry.get("enabled", True):
+            continue
         if entry.get("per_camera", False):
             if not cameras:
                 raise ValueError(f"{path}: node {name!r} is per_camera but no cameras are configured")

@@ -19,6 +19,7 @@ def test_installed_graph_has_a_detector_per_camera():
     graph = load_graph(config_path("perception.yaml"))
     detectors = [n for n in graph.nodes if n.executable == "detector"]
     assert len(detectors) == len(graph.cameras) >= 1
+    assert not [n for n in graph.nodes if n.executable == "signs"]  # opt-in (enabled: false)
     assert graph.network == "local" and graph.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     for variable in DDS_PROFILE_VARIABLES:  # Fast DDS 2.x and 3 read different variables
         assert Path(graph.environment[variable]) == config_path("fastdds_shm.xml")
@@ -31,6 +32,7 @@ def test_per_camera_nodes_get_namespaces_and_substituted_remappings(tmp_path):
             "detector": {"per_camera": True, "parameters": {"frame": "{camera}_optical"},
                          "remappings": {"image": "{image}"}},
             "fusion": {"executable": "tracker", "respawn": True},
+            "signs": {"per_camera": True, "enabled": False},
         },
     }))
     names = [(n.full_name, n.executable) for n in graph.nodes]
@@ -38,7 +40,7 @@ def test_per_camera_nodes_get_namespaces_and_substituted_remappings(tmp_path):
                      ("/perception/fusion", "tracker")]
     rear = graph.nodes[1]
     assert rear.remappings == [("image", "/cam/rear/img")] and rear.parameters == {"frame": "rear_optical"}
-    assert graph.nodes[2].respawn and not rear.respawn
+    assert graph.nodes[2].respawn and not rear.respawn  # and the disabled signs node is not in the graph
 
 
 @pytest.mark.parametrize("document, message", [
