@@ -2,10 +2,11 @@
 on this machine and on a two-node Ray cluster started on this machine (ray.cluster_utils.Cluster, 1 CPU per node).
 
 Bags: the sample bag cut into --bags bags of --frames frames (real dash-cam JPEGs, 960x540). Frames/s count the
-frames of all bags over the run without Ray's start-up (printed apart); Ray's overhead per frame is the Ray run's
+frames of all bags over the run without start-up, printed apart: for Ray, ray.init, starting the actors and loading
+their detectors; for the offline mode, loading its detector (once per bag). Ray's overhead per frame is the Ray run's
 time per frame minus the offline mode's on the same number of CPUs.
 
-    python benchmarks/eval_scaling.py [--frames 48] [--bags 2]
+    python benchmarks/eval_scaling.py [--frames 55] [--bags 4]
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, plan_streams  # noqa: E402
-from perception.runtime.offline import run_offline  # noqa: E402
+from perception.runtime import offline  # noqa: E402
 
 
 def cut_bags(source: Path, folder: Path, bags: int, frames: int) -> list[Path]:
@@ -54,10 +55,20 @@ def cameras_of(bag: Path):
     return graph_for_cameras(config_path("perception.yaml"), "front", find_cameras(bag_topics(bag)))
 
 
-def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> float:
-    """The single-process offline mode over all bags, this process on `cpus` (ONNX Runtime: one thread per CPU)."""
+def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float]:
+    """(run s, detector loading s) of the single-process offline mode over all bags, this process on `cpus`
+    (ONNX Runtime: one thread per CPU); the run's seconds exclude loading the detector."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
+    load_detector, loading = offline.detector_from_parameters, []
+
+    def timed_load(*args, **kwargs):
+        load_start = time.perf_counter()
+        detector = load_detector(*args, **kwargs)
+        loading.append(time.perf_counter() - load_start)
+        return detector
+
+    offline.detector_from_parameters = timed_load
     try:
         start = time.perf_counter()
         for bag in bags:
@@ -65,9 +76,10 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> float:
             (camera, bag_camera), = chosen.items()
             recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
             recording.unlink(missing_ok=True)
-            run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic)
-        return time.perf_counter() - start
+            offline.run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic)
+        return time.perf_counter() - start - sum(loading), sum(loading)
     finally:
+        offline.detector_from_parameters = load_detector
         os.sched_setaffinity(0, everything)
 
 
@@ -112,8 +124,8 @@ def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=48, help="frames per bag")
-    parser.add_argument("--bags", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=55, help="frames per bag")
+    parser.add_argument("--bags", type=int, default=4)
     parser.add_argument("--ray-data", action="store_true",
                         help="only compare detection by our actor pool with Ray Data's map_batches (needs ray[data])")
     args = parser.parse_args()
@@ -138,9 +150,11 @@ def main() -> int:
                 print(f"| {name} | {seconds:.1f} | {frames / seconds:.1f} |")
             print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
             return 0
-        offline = {1: offline_seconds(bags, folder, {cpus[0]}), len(cpus): offline_seconds(bags, folder, set(cpus))}
-        for cpu_count, seconds in offline.items():
-            rows.append((f"offline, one process, {cpu_count} CPU(s)", cpu_count, 0.0, seconds, 0))
+        offline_seconds(bags[:1], folder, set(cpus))  # imports and first model load, as a Ray worker's start has
+        offline = {}
+        for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
+            offline[cpu_count], loading = offline_seconds(bags, folder, cpu_set)
+            rows.append((f"offline, one process, {cpu_count} CPU(s)", cpu_count, loading, offline[cpu_count], 0))
         for workers in (1, 2):
             start = time.perf_counter()
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
@@ -163,7 +177,7 @@ def main() -> int:
     one_worker_fps = frames / rows[2][3]
     print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG); load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    print("| run | CPUs | Ray start-up s (ray.init, actors) | run s | frames/s | vs Ray 1 worker | Ray overhead ms/frame vs offline, "
+    print("| run | CPUs | start-up s (Ray: ray.init, actors, models; offline: models) | run s | frames/s | vs Ray 1 worker | Ray overhead ms/frame vs offline, "
           "same CPUs | restarts |")
     print("|---|---|---|---|---|---|---|---|")
     for name, cpu_count, startup, seconds, restarts in rows:

@@ -55,7 +55,7 @@ class FleetRun:
     workers: int
     address: str
     wall_s: float  # the whole run, Ray's start-up included
-    startup_s: float  # connecting to (or starting) Ray and starting the actors
+    startup_s: float  # connecting to (or starting) Ray, starting the actors and loading their detectors
     frames_detected: int
     worker_restarts: int = 0
     resubmitted_batches: int = 0
@@ -112,12 +112,19 @@ def plan_streams(bags: list[Path], cameras_of: Callable[[Path], tuple[Graph, dic
     return planned
 
 
+def _detector_key(stream: Stream) -> str:
+    """The stream's detector parameters as a detection actor's key."""
+    from perception.runtime.fleet_workers import detector_key
+
+    return detector_key(node_parameters(stream.graph, "detector", f"/perception/{stream.camera}"))
+
+
 def _batches(streams: dict[int, Stream], read_frames: dict[int, int], failed: dict[int, str]) -> Iterator:
     """FrameBatches of every stream in turn; records each stream's frame count when read, or why it failed."""
-    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch, detector_key
+    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch
 
     for number, stream in streams.items():
-        key = detector_key(node_parameters(stream.graph, "detector", f"/perception/{stream.camera}"))
+        key = _detector_key(stream)
         frames: list = []
         index = 0
         try:
@@ -143,10 +150,10 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
     from perception.runtime.fleet_workers import RayDetectorPool, connect
 
     start = time.perf_counter()
-    workers = connect(address, workers)
-    pool = RayDetectorPool(workers)
-    startup_s = time.perf_counter() - start
     streams = {n: o.stream for n, o in enumerate(planned) if o.stream is not None}
+    workers = connect(address, workers)
+    pool = RayDetectorPool(workers, sorted({_detector_key(stream) for stream in streams.values()}))
+    startup_s = time.perf_counter() - start
     results: dict[int, dict[int, DetectedFrame]] = {n: {} for n in streams}
     read_frames: dict[int, int] = {}
     failed: dict[int, str] = {}

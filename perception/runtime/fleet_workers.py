@@ -44,31 +44,44 @@ class FrameDetector:
     def pid(self) -> int:
         return os.getpid()
 
+    def load(self, detector_key: str) -> Any:
+        """The detector of this parameter set, loaded now if it is not yet."""
+        from perception.stages import detector_from_parameters
+
+        detector = self.detectors.get(detector_key)
+        if detector is None:
+            detector = detector_from_parameters(json.loads(detector_key), threads=self.threads)
+            self.detectors[detector_key] = detector
+        return detector
+
+    def preload(self, detector_keys: list[str]) -> int:
+        """Load these detectors before the first frames arrive (start-up); returns the process id."""
+        for key in detector_keys:
+            self.load(key)
+        return os.getpid()
+
     def detect(self, batch: FrameBatch) -> list[tuple[int, DetectedFrame]]:
         from rclpy.serialization import deserialize_message
 
         from perception.ros.message_types import message_class
         from perception.runtime.offline import detect_frame
-        from perception.stages import detector_from_parameters
 
-        detector = self.detectors.get(batch.detector_key)
-        if detector is None:
-            detector = detector_from_parameters(json.loads(batch.detector_key), threads=self.threads)
-            self.detectors[batch.detector_key] = detector
+        detector = self.load(batch.detector_key)  # a restarted actor loads its model again here
         return [(index, detect_frame(detector, deserialize_message(raw, message_class(msgtype)), timestamp_ns))
                 for index, msgtype, timestamp_ns, raw in batch.frames]
 
 
 class RayDetectorPool:
-    """`workers` detection actors of one CPU each, on the Ray instance this process is connected to."""
+    """`workers` detection actors of one CPU each, on the Ray instance this process is connected to, each with the
+    detectors of `detector_keys` loaded when the pool is made (start-up, not a frame's time)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, detector_keys: list[str] | None = None) -> None:
         import ray
 
         actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(FrameDetector)
         self.actors = [actor.remote(1) for _ in range(workers)]
         self.in_flight = {index: 0 for index in range(workers)}
-        self.first_pids = self.pids()
+        self.first_pids = ray.get([actor.preload.remote(detector_keys or []) for actor in self.actors])
         self.resubmitted_batches = 0
 
     def pids(self) -> list[int]:
