@@ -93,6 +93,7 @@ def test_fallback_order():
     assert backend_candidates("torch", fallback=True, gpu=False) == ("torch", "onnxruntime")
     assert backend_candidates("tensorrt", fallback=False, gpu=True) == ("tensorrt",)
     assert backend_candidates("auto", fallback=False, gpu=False) == ("onnxruntime",)
+    assert backend_candidates("auto", fallback=False, gpu=False, cpu_int8=True) == ("openvino", "onnxruntime")
     assert backend_candidates("openvino", fallback=True, gpu=False) == ("openvino", "onnxruntime")
     assert backend_candidates("auto", fallback=False, gpu=True) == ("tensorrt", "torch", "onnxruntime")
     with pytest.raises(ValueError, match="backend must be one of"):

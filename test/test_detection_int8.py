@@ -25,7 +25,10 @@ def started_model(**options) -> str:
 
 
 def test_openvino_runs_the_int8_copy_and_fp32_is_one_parameter_away():
-    assert backend_candidates("auto", fallback=False, gpu=False) == ("onnxruntime",)  # float: faster here (README)
+    assert backend_candidates("auto", fallback=False, gpu=False, cpu_int8=True) == ("openvino", "onnxruntime")
+    assert started_model().endswith(f"openvino backend (int8) with {model_path(INT8_OPENVINO)}")  # auto on a CPU
+    assert started_model(precision="fp32").endswith(
+        "onnxruntime backend (fp32) with " + str(model_path("yolov8n_coco_dynamic.onnx")))
     assert started_model(backend="openvino").endswith(f"(int8) with {model_path(INT8_OPENVINO)}")
     assert started_model(backend="openvino", precision="fp32").endswith("yolov8n_coco_dynamic.onnx")
     assert started_model(backend="onnxruntime").endswith("(fp32) with " + str(model_path("yolov8n_coco_dynamic.onnx")))
@@ -41,6 +44,7 @@ def test_a_model_without_an_int8_copy_runs_float(tmp_path):
     lone.write_bytes(b"")
     (tmp_path / "lone_dynamic.onnx").write_bytes(model_path("yolov8n_coco_dynamic.onnx").read_bytes())
     assert backend_precision("openvino", "auto", lone) == "fp32"
+    assert started_model(model=lone).endswith("onnxruntime backend (fp32) with " + str(tmp_path / "lone_dynamic.onnx"))
     assert started_model(model=lone, backend="openvino").endswith("lone_dynamic.onnx")
 
 
