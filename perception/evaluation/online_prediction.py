@@ -2,14 +2,26 @@
 
 A path's positions within its model's trained horizon (the first model_steps) count for its model; the
 extrapolated rest (PredictedPath.msg) counts apart, as "<model> extrapolated", so that an extrapolation
-never passes for the model's error.
+never passes for the model's error. Errors are also given per range bin (the object's distance from the vehicle at
+the prediction's stamp), since far, noisy positions dominate the overall error.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+RANGE_BINS_M = (0.0, 15.0, 30.0, 50.0, math.inf)  # edges of the range bins, metres: [low, high)
+RANGE_LABELS = tuple(f"{low:g}+ m" if math.isinf(high) else f"{low:g}-{high:g} m"
+                     for low, high in zip(RANGE_BINS_M, RANGE_BINS_M[1:]))
+RANGE_UNKNOWN = "range unknown"  # e.g. positions in an odom frame of a recording without odometry
+
+Key = TypeVar("Key", bound=Hashable)
+Observed = dict[int, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -20,6 +32,7 @@ class PredictionRecord:
     positions: np.ndarray  # (T, 2)
     model: str
     model_steps: int  # positions[:model_steps] are within the model's trained horizon, the rest extrapolated
+    range_m: float = math.nan  # the object's distance from the vehicle at the stamp, metres; NaN when unknown
 
 
 @dataclass
@@ -36,34 +49,62 @@ def observed_positions(observations: list[tuple[float, float, float]]) -> tuple[
     return array[:, 0], array[:, 1:3]
 
 
+def range_label(range_m: float) -> str:
+    """The label of the range bin holding range_m, RANGE_UNKNOWN for NaN."""
+    for label, low, high in zip(RANGE_LABELS, RANGE_BINS_M, RANGE_BINS_M[1:]):
+        if low <= range_m < high:
+            return label
+    return RANGE_UNKNOWN
+
+
+def _path_errors(record: PredictionRecord, observed: Observed) -> Iterator[tuple[str, np.ndarray, bool]]:
+    """(model, displacement at each observed future step, whether every step was observed) of the path's part
+    within its model's horizon and of its extrapolated part, for each part with an observed step."""
+    if record.track_id not in observed:
+        return
+    stamps, positions = observed[record.track_id]
+    future_times = record.stamp + record.time_step * np.arange(1, len(record.positions) + 1)
+    parts = {record.model: slice(0, record.model_steps),
+             f"{record.model} extrapolated": slice(record.model_steps, len(record.positions))}
+    for model, part in parts.items():
+        times = future_times[part]
+        covered = times <= stamps[-1] + 1e-6
+        if covered.any():
+            truth = np.column_stack([np.interp(times[covered], stamps, positions[:, axis]) for axis in (0, 1)])
+            yield model, np.linalg.norm(record.positions[part][covered] - truth, axis=1), bool(covered.all())
+
+
+def _grouped_errors(records: list[PredictionRecord], tracks: dict[int, list[tuple[float, float, float]]],
+                    key: Callable[[PredictionRecord, str], Key]) -> dict[Key, OnlineErrors]:
+    """Errors per key(record, model); observed positions are linearly interpolated between tracker outputs."""
+    step_errors: dict[Key, list[float]] = defaultdict(list)
+    final_errors: dict[Key, list[float]] = defaultdict(list)
+    paths: dict[Key, int] = defaultdict(int)
+    observed = {track_id: observed_positions(samples) for track_id, samples in tracks.items() if len(samples) > 1}
+    for record in records:
+        for model, errors, complete in _path_errors(record, observed):
+            group = key(record, model)
+            step_errors[group].extend(errors.tolist())
+            paths[group] += 1
+            if complete:
+                final_errors[group].append(float(errors[-1]))
+    return {
+        group: OnlineErrors(float(np.mean(errors)),
+                            float(np.mean(final_errors[group])) if final_errors[group] else math.nan,
+                            paths[group], len(final_errors[group]))
+        for group, errors in step_errors.items()
+    }
+
+
 def online_errors(records: list[PredictionRecord],
                   tracks: dict[int, list[tuple[float, float, float]]]) -> dict[str, OnlineErrors]:
     """Errors per model; observed positions are linearly interpolated between tracker outputs."""
-    step_errors: dict[str, list[float]] = defaultdict(list)
-    final_errors: dict[str, list[float]] = defaultdict(list)
-    paths: dict[str, int] = defaultdict(int)
-    observed = {track_id: observed_positions(samples) for track_id, samples in tracks.items() if len(samples) > 1}
-    for record in records:
-        if record.track_id not in observed:
-            continue
-        stamps, positions = observed[record.track_id]
-        future_times = record.stamp + record.time_step * np.arange(1, len(record.positions) + 1)
-        parts = {record.model: slice(0, record.model_steps),
-                 f"{record.model} extrapolated": slice(record.model_steps, len(record.positions))}
-        for model, part in parts.items():
-            times = future_times[part]
-            covered = times <= stamps[-1] + 1e-6
-            if not covered.any():
-                continue
-            truth = np.column_stack([np.interp(times[covered], stamps, positions[:, axis]) for axis in (0, 1)])
-            errors = np.linalg.norm(record.positions[part][covered] - truth, axis=1)
-            step_errors[model].extend(errors.tolist())
-            paths[model] += 1
-            if covered.all():
-                final_errors[model].append(float(errors[-1]))
-    return {
-        model: OnlineErrors(float(np.mean(step_errors[model])),
-                            float(np.mean(final_errors[model])) if final_errors[model] else float("nan"),
-                            paths[model], len(final_errors[model]))
-        for model in step_errors
-    }
+    return _grouped_errors(records, tracks, lambda record, model: model)
+
+
+def online_errors_by_range(records: list[PredictionRecord], tracks: dict[int, list[tuple[float, float, float]]]
+                           ) -> dict[tuple[str, str], OnlineErrors]:
+    """Errors per (model, range label), ordered by model, then range (RANGE_LABELS, then RANGE_UNKNOWN)."""
+    errors = _grouped_errors(records, tracks, lambda record, model: (model, range_label(record.range_m)))
+    order = RANGE_LABELS + (RANGE_UNKNOWN,)
+    return {key: errors[key] for key in sorted(errors, key=lambda key: (key[0], order.index(key[1])))}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from perception.camera_calibration import CalibrationError, camera_matrix  # noqa: E402
-from perception.evaluation.online_prediction import PredictionRecord, online_errors  # noqa: E402
+from perception.evaluation.online_prediction import (  # noqa: E402
+    PredictionRecord, online_errors, online_errors_by_range)
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
 from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
@@ -43,10 +45,12 @@ class RunData:
     intrinsics: np.ndarray | None = None
     tracks: dict[int, object] = field(default_factory=dict)
     predictions: dict[int, object] = field(default_factory=dict)
+    odometry: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)  # odom frame -> (t, x, y)
 
 
 def load_run(path: Path, images: bool = True) -> RunData:
-    """A recording's tracks, predictions and intrinsics, and its camera images unless `images` is False."""
+    """A recording's tracks, predictions, intrinsics and odometry (the vehicle's positions), and its camera images
+    unless `images` is False."""
     typestore = perception_typestore()
     data = RunData()
     for record in read_messages(path):
@@ -63,6 +67,11 @@ def load_run(path: Path, images: bool = True) -> RunData:
         elif record.msgtype == "perception/msg/PredictedObjects":
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
             data.predictions[_stamp_ns(message)] = message
+        elif record.msgtype == "nav_msgs/msg/Odometry":
+            message = typestore.deserialize_cdr(record.raw, record.msgtype)
+            position = message.pose.pose.position
+            data.odometry.setdefault(message.header.frame_id, []).append(
+                (_stamp_ns(message) / 1e9, position.x, position.y))
     return data
 
 
@@ -111,15 +120,32 @@ def track_observations(data: RunData) -> dict[int, list[tuple[float, float, floa
     return observations
 
 
+def _vehicle_position(frame: str, stamp: float, odometry: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The vehicle's (x, y) in a ground frame at stamp: the origin of a vehicle frame; in an odom frame, linearly
+    interpolated between the odometry's (t, x, y) rows of that frame (the nearest row outside them); None
+    without them."""
+    if frame in VEHICLE_FRAMES:
+        return np.zeros(2)
+    samples = odometry.get(frame) if frame else None
+    if samples is None:
+        return None
+    return np.array([np.interp(stamp, samples[:, 0], samples[:, axis]) for axis in (1, 2)])
+
+
 def prediction_records(data: RunData) -> list[PredictionRecord]:
+    """The most probable path of each predicted object, with the object's range from the vehicle (NaN when the
+    vehicle's position is unknown: an odom frame without odometry in the recording)."""
+    odometry = {frame: np.array(sorted(samples)) for frame, samples in data.odometry.items()}
     records = []
     for stamp, message in data.predictions.items():
+        vehicle = _vehicle_position(message.ground_frame_id, stamp / 1e9, odometry)
         for obj in message.objects:
             if obj.paths:
                 path = obj.paths[0]
                 step = path.time_step.sec + path.time_step.nanosec / 1e9
+                range_m = math.nan if vehicle is None else math.dist((obj.position.x, obj.position.y), vehicle)
                 records.append(PredictionRecord(stamp / 1e9, obj.track_id, step, _path_array(path), path.model,
-                                                path.model_steps))
+                                                path.model_steps, range_m))
     return records
 
 
@@ -204,7 +230,8 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
                           "prediction error need the camera intrinsics: a CameraInfo in the bag, or `perception eval "
                           "--camera-info FILE.yaml` or `--fov DEG`.</p>")
     plot_latency(summary, files / "latency.png")
-    errors = online_errors(prediction_records(data), track_observations(data))
+    records, observations = prediction_records(data), track_observations(data)
+    errors = online_errors(records, observations)
 
     latency_rows = []
     for topic in _outputs_in_pipeline_order(summary):
@@ -214,6 +241,8 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
                  + [", ".join(f"{k[9:]}={v}" for k, v in values.items() if k.startswith("rejected.")) or "none"]
                  for node, values in sorted(summary.diagnostics.items())]
     error_rows = [[model, f"{e.ade:.2f}", f"{e.fde:.2f}", e.paths, e.complete_paths] for model, e in sorted(errors.items())]
+    range_rows = [[model, label, f"{e.ade:.2f}", f"{e.fde:.2f}", e.paths]
+                  for (model, label), e in online_errors_by_range(records, observations).items()]
     input_frames = sum(s.count for s in summary.topics.values() if s.msgtype in IMAGE_TYPES)
     received = [int(v["frames_received"]) for v in summary.diagnostics.values() if "frames_received" in v]
     lost = f"{input_frames - received[0]} of them never reached the detector (lost in transport); " if received else ""
@@ -237,6 +266,10 @@ same track (in the tracks' ground frame, see above; linear interpolation). ADE o
 FDE over the paths whose whole horizon was observed. A path counts for its model within the horizon the model
 was trained for; rows "&lt;model&gt; extrapolated" hold the positions beyond it (PredictedPath.model_steps).</p>
 {_table(["model", "ADE m", "FDE m", "paths", "complete paths"], error_rows)}
+<h3>By range</h3><p>The same errors by the object's distance from the vehicle at the prediction's stamp (far
+positions are noisier). In an odom frame the vehicle's position comes from the recording's odometry (interpolated
+to the stamp); without odometry the range is unknown.</p>
+{_table(["model", "range", "ADE m", "FDE m", "paths"], range_rows)}
 </body></html>"""
     report = out_dir / "report.html"
     report.write_text(page)
