@@ -1,6 +1,6 @@
 """Sustained load: real 1280x720 frames at 30 Hz through detector + tracker + predictor for N minutes.
 
-Run: .venv/bin/python benchmarks/load.py --minutes 10 [--rate 30] [--raw] [--report-every 60]
+Run: .venv/bin/python benchmarks/load.py --minutes 10 [--rate 30] [--raw] [--precision auto|fp32|int8] [--report-every 60]
 The graph is the installed config/perception.yaml (without the visualizer), started with GraphRunner, its camera
 topics remapped to this benchmark's publishers. Frames are the shared Udacity highway clip, looped, published as
 CompressedImage JPEG (or raw bgr8 Image with --raw), with a pinhole CameraInfo, each stamped when published.
@@ -32,8 +32,8 @@ TRACKS_TOPIC, PREDICTED_TOPIC = "/perception/front/tracks", "/perception/predict
 NODES = ("detector", "tracker", "predictor")
 
 
-def graph_file(folder: Path, raw: bool) -> Path:
-    """The installed graph with this benchmark's camera topics, no visualizer."""
+def graph_file(folder: Path, raw: bool, precision: str) -> Path:
+    """The installed graph with this benchmark's camera topics and the detector's `precision`, no visualizer."""
     document = yaml.safe_load(config_path("perception.yaml").read_text())
     document["nodes"] = {name: document["nodes"][name] for name in NODES}
     document["cameras"] = {"front": document["cameras"]["front"]}
@@ -41,6 +41,7 @@ def graph_file(folder: Path, raw: bool) -> Path:
                                         camera_info=INFO_TOPIC)
     if raw:
         document["nodes"]["detector"]["parameters"]["image_transport"] = "raw"
+    document["nodes"]["detector"]["parameters"]["precision"] = precision
     path = folder / "graph.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
@@ -141,6 +142,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=30.0, help="frames per second")
     parser.add_argument("--raw", action="store_true", help="publish raw bgr8 Image instead of JPEG CompressedImage")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
+                        help="detector precision (on a CPU: auto = OpenVINO INT8, fp32 = ONNX Runtime float)")
     parser.add_argument("--report-every", type=float, default=60.0, help="seconds per table row")
     args = parser.parse_args()
 
@@ -151,7 +154,7 @@ def main() -> int:
 
     frames = load_frames(args.raw)
     with tempfile.TemporaryDirectory(prefix="perception-load-") as folder:
-        graph = load_graph(graph_file(Path(folder), args.raw))
+        graph = load_graph(graph_file(Path(folder), args.raw, args.precision))
         with GraphRunner(graph, log_dir=Path(folder) / "logs") as runner:
             waited = runner.wait_until_up(90)
             pids = {n.spec.name: n.process.pid for n in runner.nodes}
