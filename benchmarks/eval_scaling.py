@@ -4,7 +4,9 @@ on this machine and on a two-node Ray cluster started on this machine (ray.clust
 Bags: the sample bag cut into --bags bags of --frames frames (real dash-cam JPEGs, 960x540). Frames/s count the
 frames of all bags over the run without start-up, printed apart: for Ray, ray.init, starting the actors and loading
 their detectors; for the offline mode, loading its detector (once per bag). Ray's overhead per frame is the Ray run's
-time per frame minus the offline mode's on the same number of CPUs.
+time per frame minus the offline mode's on the same number of CPUs. "1 worker" leaves the driver (reading the bags,
+tracking) free to use the second core; "1 worker, everything on 1 CPU" pins driver, raylet and worker to one core:
+the 1-CPU point of a scaling by CPUs, and the like-for-like run for the overhead against the pinned offline mode.
 
     python benchmarks/eval_scaling.py [--frames 55] [--bags 4]
 """
@@ -155,13 +157,17 @@ def main() -> int:
         for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
             offline[cpu_count], loading = offline_seconds(bags, folder, cpu_set)
             rows.append((f"offline, one process, {cpu_count} CPU(s)", cpu_count, loading, offline[cpu_count], 0))
-        for workers in (1, 2):
+        for workers, pinned in ((1, False), (1, True), (2, False)):
+            if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
+                os.sched_setaffinity(0, {cpus[0]})
             start = time.perf_counter()
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-            seconds, restarts = ray_run(bags, folder / f"local{workers}", workers, None)
-            rows.append((f"Ray on this machine, {workers} worker(s)", workers,
-                         time.perf_counter() - start - seconds, seconds, restarts))
+            seconds, restarts = ray_run(bags, folder / f"local{workers}{'pinned' if pinned else ''}", workers, None)
+            name = "Ray on this machine, 1 worker, everything on 1 CPU" if pinned else \
+                f"Ray on this machine, {workers} worker(s)"
+            rows.append((name, workers, time.perf_counter() - start - seconds, seconds, restarts))
             ray.shutdown()
+            os.sched_setaffinity(0, set(cpus))
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
         cluster.add_node(num_cpus=1)
         try:
@@ -174,17 +180,17 @@ def main() -> int:
         finally:
             ray.shutdown()
             cluster.shutdown()
-    one_worker_fps = frames / rows[2][3]
+    one_worker_fps, one_cpu_fps = frames / rows[2][3], frames / rows[3][3]
     print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG); load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    print("| run | CPUs | start-up s (Ray: ray.init, actors, models; offline: models) | run s | frames/s | vs Ray 1 worker | Ray overhead ms/frame vs offline, "
-          "same CPUs | restarts |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | CPUs | start-up s (Ray: ray.init, actors, models; offline: models) | run s | frames/s | "
+          "vs Ray 1 worker | vs Ray 1 worker on 1 CPU | Ray overhead ms/frame vs offline, same CPUs | restarts |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, cpu_count, startup, seconds, restarts in rows:
         overhead = "-" if name.startswith("offline") else \
             f"{1000 * (seconds - offline[min(cpu_count, max(offline))]) / frames:+.1f}"
         print(f"| {name} | {cpu_count} | {startup:.1f} | {seconds:.1f} | {frames / seconds:.1f} | "
-              f"{frames / seconds / one_worker_fps:.2f}x | {overhead} | {restarts} |")
+              f"{frames / seconds / one_worker_fps:.2f}x | {frames / seconds / one_cpu_fps:.2f}x | {overhead} | {restarts} |")
     return 0
 
 

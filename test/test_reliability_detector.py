@@ -119,7 +119,8 @@ def test_startup_parameters_out_of_range_or_of_the_wrong_type_are_rejected_and_d
     assert f"backend='banana' is not one of {', '.join(BACKENDS)}; using default 'auto'" in log
     assert get_parameters(ros_module, RAW, ["conf_threshold", "imgsz", "iou_threshold", "backend"]) == {
         "conf_threshold": 0.25, "imgsz": 640, "iou_threshold": 0.45, "backend": "auto"}
-    assert ros_module.wait_for(lambda: diagnostic_values(graph.diagnostics, RAW).get("backend") == "onnxruntime", 60)
+    # The default (auto) on a CPU: OpenVINO with the bundled model's INT8 copy.
+    assert ros_module.wait_for(lambda: diagnostic_values(graph.diagnostics, RAW).get("backend") == "openvino", 60)
 
 
 def test_runtime_parameter_changes_are_rejected_with_a_reason(graph, ros_module):
