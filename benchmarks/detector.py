@@ -89,8 +89,8 @@ def contenders(imgsz: int, export_dir: Path, skip_int8_export: bool, backends: l
             found[label] = ultralytics_predict(ultralytics_openvino(export_dir, imgsz, int8))
         except Exception as error:  # an exporter that cannot run here is reported, the others still run
             print(f"skipping {label}: {type(error).__name__}: {error}", file=sys.stderr)
-    ours = [("openvino", "auto", None, "ours, openvino int8"),
-            ("onnxruntime", "fp32", None, "ours, onnxruntime fp32 (default on a CPU)"),
+    ours = [("openvino", "auto", None, "ours, openvino int8 (default on a CPU)"),
+            ("onnxruntime", "fp32", None, "ours, onnxruntime fp32 (precision: fp32)"),
             ("openvino", "fp32", None, "ours, openvino fp32")]
     ours += [(backend, "auto", path, f"ours, {backend} on {path.name}") for path in extra_models
              for backend in ("onnxruntime", "openvino")]
