@@ -28,7 +28,8 @@ from perception.visualization.draw import draw_detections
 
 PARAMETERS = [
     ParameterSpec("model", "", "model file: ultralytics .pt, ultralytics ONNX or TensorRT engine; empty = bundled yolov8n"),
-    ParameterSpec("backend", "auto", "auto: TensorRT on a GPU, OpenVINO INT8 on a CPU (else ONNX Runtime float)", choices=BACKENDS),
+    ParameterSpec("backend", "auto", "auto: TensorRT on a GPU, OpenVINO INT8 on a CPU (else ONNX Runtime float)",
+                  choices=BACKENDS),
     ParameterSpec("precision", "auto", "auto: fp16 on TensorRT, INT8 on OpenVINO, else float32; fp32: the float model",
                   choices=PRECISIONS),
     ParameterSpec("fallback", True, "try the next backend (tensorrt -> torch -> onnxruntime) when one cannot run"),
