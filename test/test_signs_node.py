@@ -1,11 +1,15 @@
 """The sign node as a real process over DDS: a GTSDB speed-limit scene in, a TRAFFIC_SIGN DetectedObject with its
-sign type out, stamped like the image; a broken image is counted on /diagnostics and the node keeps running."""
+sign type out, stamped like the image; a broken image is counted on /diagnostics and the node keeps running; the
+sign networks run in a thread of lower CPU priority than the rest of the node."""
+import os
+from pathlib import Path
+
 import cv2
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage
 
-from conftest import RunningGraph, diagnostic_count
+from conftest import RunningGraph, diagnostic_count, diagnostic_values
 from perception.msg import DetectedObjects, ObjectClassification
 from waiting import publish_until
 
@@ -52,3 +56,25 @@ def test_sign_node_counts_a_broken_image_and_keeps_running(graph, ros_module):
     assert publish_until(ros, publisher, broken,
                          lambda: diagnostic_count(diagnostics, NODE, "rejected.bad_image") > 0, 60)
     assert graph.runner.nodes[0].process.poll() is None
+
+
+def thread_niceness(pid: int) -> dict[int, int]:
+    """Niceness of each thread of process `pid` (field 19 of /proc/PID/task/TID/stat)."""
+    niceness = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        niceness[int(task.name)] = int(fields[16])
+    return niceness
+
+
+def test_sign_networks_run_in_a_thread_of_lower_priority(graph, ros_module):
+    ros = ros_module
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics", 100)
+    assert ros.wait_for(lambda: "thread_niceness" in diagnostic_values(diagnostics, NODE), 60)
+    lowered = int(diagnostic_values(diagnostics, NODE)["thread_niceness"])
+    pid = graph.runner.nodes[0].process.pid
+    normal = os.getpriority(os.PRIO_PROCESS, pid)
+    assert lowered == min(19, normal + 10)  # the default `nice`
+    threads = thread_niceness(pid)
+    assert threads[pid] == normal  # the node's main thread (callbacks, DDS) keeps its priority
+    assert lowered in threads.values()

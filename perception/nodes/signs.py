@@ -1,7 +1,7 @@
 """Node `signs`: camera images in, traffic signs (DetectedObjects with sign_class_id / sign_name) out.
 
-Runs the sign recognizer (perception/signs) on at most `rate_hz` frames a second, newest frame first, so that it
-does not starve the main detector of CPU.
+Runs the sign recognizer (perception/signs) on at most `rate_hz` frames a second, newest frame first, in a thread
+of lower CPU priority (`nice`), so that it does not starve the main detector of CPU.
 
 Subscribes  image   sensor_msgs/Image or sensor_msgs/CompressedImage (parameter image_transport)
 Publishes   signs   perception/DetectedObjects (TRAFFIC_SIGN), header = the image's stamp and frame_id
@@ -10,6 +10,8 @@ Publishes   signs   perception/DetectedObjects (TRAFFIC_SIGN), header = the imag
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 import traceback
 
@@ -35,6 +37,8 @@ PARAMETERS = [
     ParameterSpec("conf_threshold", 0.1, "minimum sign score (detector x classifier)", min=0.0, max=1.0),
     ParameterSpec("rate_hz", 2.0, "most frames processed per second (0 = every frame it can)", min=0.0, max=100.0),
     ParameterSpec("threads", 1, "CPU threads of the sign networks", min=1, max=64),
+    ParameterSpec("nice", 10, "niceness added to the sign thread (Linux): CPU goes to the main detector first",
+                  min=0, max=19),
     ParameterSpec("image_transport", "compressed", "type of the image topic", choices=("raw", "compressed")),
     ParameterSpec("qos_reliability", "best_effort", "reliability of the image subscription",
                   choices=tuple(RELIABILITY)),
@@ -56,6 +60,7 @@ class SignNode(Node):
     def load(self) -> bool:
         from perception.signs.recognizer import SignRecognizer
 
+        self.lower_priority()
         self.diagnostics.set_status(WARN, "loading sign models")
         try:
             self.recognizer = SignRecognizer(
@@ -68,6 +73,18 @@ class SignNode(Node):
             return False
         self.diagnostics.set_status(OK, "running")
         return True
+
+    def lower_priority(self) -> None:
+        """Add `nice` to this (the worker) thread's niceness; the networks run in it (one thread) or in threads it
+        starts, which inherit it. Where the OS refuses, the node runs at normal priority and says so."""
+        thread = threading.get_native_id()
+        try:
+            niceness = min(19, os.getpriority(os.PRIO_PROCESS, thread) + self.params["nice"])
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
+        except (AttributeError, OSError) as error:
+            self.get_logger().warning(f"sign thread keeps its CPU priority: {error}")
+            return
+        self.diagnostics.extra["thread_niceness"] = str(niceness)
 
     def submit(self, message: Image | CompressedImage) -> None:
         """Pass a frame on when the rate allows; count the others."""
