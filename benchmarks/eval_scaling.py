@@ -189,8 +189,9 @@ def main() -> int:
     for name, cpu_count, startup, seconds, restarts in rows:
         overhead = "-" if name.startswith("offline") else \
             f"{1000 * (seconds - offline[min(cpu_count, max(offline))]) / frames:+.1f}"
-        print(f"| {name} | {cpu_count} | {startup:.1f} | {seconds:.1f} | {frames / seconds:.1f} | "
-              f"{frames / seconds / one_worker_fps:.2f}x | {frames / seconds / one_cpu_fps:.2f}x | {overhead} | {restarts} |")
+        fps = frames / seconds
+        print(f"| {name} | {cpu_count} | {startup:.1f} | {seconds:.1f} | {fps:.1f} | {fps / one_worker_fps:.2f}x | "
+              f"{fps / one_cpu_fps:.2f}x | {overhead} | {restarts} |")
     return 0
 
 

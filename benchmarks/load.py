@@ -1,6 +1,7 @@
 """Sustained load: real 1280x720 frames at 30 Hz through detector + tracker + predictor for N minutes.
 
-Run: .venv/bin/python benchmarks/load.py --minutes 10 [--rate 30] [--raw] [--precision auto|fp32|int8] [--report-every 60]
+Run: .venv/bin/python benchmarks/load.py --minutes 10 [--rate 30] [--raw] [--precision auto|fp32|int8]
+         [--report-every 60]
 The graph is the installed config/perception.yaml (without the visualizer), started with GraphRunner, its camera
 topics remapped to this benchmark's publishers. Frames are the shared Udacity highway clip, looped, published as
 CompressedImage JPEG (or raw bgr8 Image with --raw), with a pinhole CameraInfo, each stamped when published.
