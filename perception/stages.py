@@ -3,7 +3,7 @@ same code as the live graph. Each is built from the node's parameter dictionary.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,9 +54,13 @@ class TrackingStage:
     gives one (velocities over the ground), and stay in the vehicle frame otherwise (see EgoMotion)."""
 
     @classmethod
-    def from_parameters(cls, p: dict[str, Any]) -> "TrackingStage":
+    def from_parameters(cls, p: dict[str, Any], signs: bool = False) -> "TrackingStage":
+        """signs: for the sign node's signs, which it has already thresholded: every sign may start or extend a
+        track, and association is by overlap alone (their scores, detector x classifier, are no box quality)."""
         config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
                                report_coasting=p["report_coasting"])
+        if signs:
+            config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False)
         ego_motion = None
         if p["odometry_source"] != "none":
             ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],

@@ -78,6 +78,7 @@ class Track:
     frames_since_update: int
     ground: GroundState | None = None
     class_probabilities: dict[int, float] = field(default_factory=dict)
+    source_class_id: int = -1  # the detector's own class (e.g. a sign's GTSDB id) with the most score over the hits
 
 
 @dataclass

@@ -109,12 +109,28 @@ def test_truncated_boxes_lose_the_cues_they_cannot_give() -> None:
 
 def test_classes_without_ground_contact_or_prior() -> None:
     boxes = np.array([[600.0, 380.0, 680.0, 420.0]] * 3)
-    labels = [int(ObjectClass.TRAFFIC_SIGN), int(ObjectClass.UNKNOWN), 99]
+    labels = [int(ObjectClass.TRAFFIC_LIGHT), int(ObjectClass.UNKNOWN), 99]
     result = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, labels)
     assert result.valid.tolist() == [False, True, True]
     # without a size prior: the box bottom on the ground, as the bottom-centre projection
     bottom_centre = GroundPlaneProjector(K, CAMERA).project_boxes(boxes[1:]).positions
     np.testing.assert_allclose(result.positions[1:], bottom_centre, atol=1e-9)
+
+
+def test_sign_position_from_its_plate_size_not_its_box_bottom() -> None:
+    # a 0.65 m plate (the prior's mean) 2.5 m above the road, 30 m ahead and 4 m to the right: its box bottom is
+    # above the horizon, so the ground contact says nothing; the plate's pixel height gives the range
+    truth = np.array([30.0, -4.0])
+    plate = box_of((truth[0], truth[1]), 0.0, 0.65, 0.65)
+    lift = 1000.0 * 2.5 / truth[0]  # pixels the plate sits higher than the same board on the ground
+    sign = np.array([[plate[0], plate[1] - lift, plate[2], plate[3] - lift]])
+    result = MetricPositionEstimator(K, CAMERA).project_boxes(sign, [int(ObjectClass.TRAFFIC_SIGN)])
+    assert result.valid.all()
+    np.testing.assert_allclose(result.positions[0], truth, atol=0.5)
+    # the range error's 1-sigma is the prior's relative spread (0.15 / 0.65) of the range, along the viewing ray
+    along = truth / np.linalg.norm(truth)
+    range_std = np.sqrt(along @ result.covariances[0] @ along)
+    assert 0.2 * 30.0 < range_std < 0.3 * 30.0
 
 
 def test_empty_frame() -> None:

@@ -3,19 +3,26 @@
 Subscribes  detections   perception/DetectedObjects
             camera_info  sensor_msgs/CameraInfo (intrinsics for the ground-plane projection)
             odometry     nav_msgs/Odometry (odometry_source: topic): the vehicle's pose in the odom frame
+            signs        perception/DetectedObjects from the sign node (track_signs: true)
 Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and frame_id
+            sign_tracks  perception/TrackedObjects of the signs (sign_class_id / sign_name voted over each track's
+                         detections), tracked apart from the objects, same header rule
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
 The camera pose on the vehicle comes from parameters (camera_x/y/z in metres, camera_roll/pitch/yaw in
 radians, vehicle frame REP 103); without CameraInfo, tracks carry image boxes only. With the vehicle pose at the
 image stamp (odometry, or the odom -> vehicle_frame transform with odometry_source: tf where tf2_ros is installed)
 ground positions and velocities are in the odom frame (over the ground); without it in vehicle_frame (relative to
 the moving vehicle). ground_frame_id of every message and /diagnostics say which (see perception.tracking.ego_motion).
+Sign positions come from the plate's pixel size (perception.tracking.metric_position); sign boxes are associated by
+overlap, so a sign stays one track while the sign node's frames come often enough for its box to overlap (~5 Hz and
+more at driving speed).
 """
 from __future__ import annotations
 
 import time
 
 from nav_msgs.msg import Odometry
+import numpy as np
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
@@ -32,7 +39,7 @@ from perception.ros.parameters import (
     CAMERA_POSE_PARAMETERS, FALLBACK_INTRINSICS_PARAMETERS, ParameterSpec, declare_parameters,
 )
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stages import TrackingStage
+from perception.stages import SKIPPED, TrackingStage
 from perception.tracking.ego_motion import OdometryVerdict
 from perception.tracking.tracker import TrackerConfig
 
@@ -60,6 +67,7 @@ PARAMETERS = CAMERA_POSE_PARAMETERS + FALLBACK_INTRINSICS_PARAMETERS + [
                   "vehicle_frame (until then the ground state coasts in the odom frame)", min=0.0, max=60.0),
     ParameterSpec("odometry_qos_reliability", "reliable", "reliability of the odometry subscription",
                   choices=tuple(RELIABILITY)),
+    ParameterSpec("track_signs", True, "also track the sign node's signs (input signs) and publish sign_tracks"),
 ]
 REJECTED_ODOMETRY = (OdometryVerdict.DUPLICATE, OdometryVerdict.TOO_OLD)
 
@@ -70,9 +78,15 @@ class TrackerNode(Node):
         p = self.params = declare_parameters(self, PARAMETERS)
         self.diagnostics = NodeDiagnostics(self)
         self.stage = TrackingStage.from_parameters(p)
+        self.stages = [self.stage]
         self.tracks_publisher = self.create_publisher(TrackedObjects, "tracks", 10)
         self.create_subscription(DetectedObjects, "detections", self.on_detections,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
+        if p["track_signs"]:
+            self.sign_stage = TrackingStage.from_parameters(p, signs=True)
+            self.stages.append(self.sign_stage)
+            self.sign_tracks_publisher = self.create_publisher(TrackedObjects, "sign_tracks", 10)
+            self.create_subscription(DetectedObjects, "signs", self.on_signs, qos_profile("reliable", 10))
         self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, qos_profile("best_effort", 1))
         self.tf_buffer = None
         if p["odometry_source"] == "topic":
@@ -94,7 +108,8 @@ class TrackerNode(Node):
         if intrinsics is None:
             self.diagnostics.set_status(WARN, "waiting for camera_info: image-space tracking, no metric positions")
         else:
-            self.stage.set_intrinsics(intrinsics, image_size)
+            for stage in self.stages:
+                stage.set_intrinsics(intrinsics, image_size)
             self.diagnostics.set_status(OK, "tracking on the ground plane (intrinsics " + metric_positions + ")")
 
     def start_tf_listener(self):
@@ -117,6 +132,8 @@ class TrackerNode(Node):
             self.diagnostics.reject("bad_odometry", str(error))
 
     def add_pose(self, stamp: float, frame: str, pose) -> None:
+        for sign_stage in self.stages[1:]:
+            sign_stage.ego_motion.add_odometry(stamp, frame, pose)
         verdict = self.stage.ego_motion.add_odometry(stamp, frame, pose)
         if verdict in REJECTED_ODOMETRY:
             self.diagnostics.reject(verdict.value, f"odometry stamp {stamp:.3f} ({verdict.name.lower()}); skipped")
@@ -142,6 +159,8 @@ class TrackerNode(Node):
         except CameraInfoError as error:
             self.diagnostics.reject("bad_camera_info", str(error))
             return
+        for sign_stage in self.stages[1:]:
+            sign_stage.set_intrinsics(intrinsics, (message.width, message.height))
         if self.stage.set_intrinsics(intrinsics, (message.width, message.height)):
             self.get_logger().info(f"ground-plane projection from camera_info (fx={intrinsics[0, 0]:.1f})")
             self.diagnostics.set_status(OK, "tracking on the ground plane")
@@ -167,6 +186,27 @@ class TrackerNode(Node):
         self.diagnostics.extra["live_tracks"] = str(len(output.tracks))
         self.report_ground_frame(output.ground_frame_id)
         self.diagnostics.processed(start, stamp)
+
+    def on_signs(self, message: DetectedObjects) -> None:
+        """Track the sign node's signs apart from the objects (own tracker and stamps: sign frames are a subset of the
+        camera's, published later)."""
+        self.diagnostics.count("sign_messages_received")
+        try:
+            signs = detections_from_msg(message)
+        except ValueError as error:
+            self.diagnostics.reject("bad_signs", str(error))
+            return
+        signs.source_class_ids = np.array([obj.sign_class_id for obj in message.objects], np.int64)
+        stamp, last = stamp_seconds(message.header), self.sign_stage.stamps.last
+        if self.tf_buffer is not None:
+            self.pose_from_tf(message.header.stamp.sec * 10**9 + message.header.stamp.nanosec)
+        output = self.sign_stage.process(signs, stamp)
+        if output.verdict in SKIPPED:
+            self.diagnostics.reject(f"signs_{output.verdict.value}", f"sign stamp {stamp:.3f} after {last:.3f}; skipped")
+            return
+        self.sign_tracks_publisher.publish(
+            tracks_to_msg(output.tracks, message.header, output.ground_frame_id, signs=True))
+        self.diagnostics.count("sign_messages_processed")
 
     def report_ground_frame(self, frame: str) -> None:
         """Say on /diagnostics which frame the ground output is in, and why."""

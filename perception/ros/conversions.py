@@ -158,7 +158,10 @@ def detections_from_msg(message: DetectedObjects) -> Detections:
     return detections
 
 
-def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = "") -> TrackedObjects:
+def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = "", signs: bool = False
+                  ) -> TrackedObjects:
+    """Tracks -> TrackedObjects; signs: the tracks are the sign node's (source_class_id = GTSDB class id), which
+    fills sign_class_id and sign_name."""
     message = TrackedObjects(header=header, ground_frame_id=ground_frame_id)
     for track in tracks:
         probabilities = track.class_probabilities or {int(track.label): 1.0}
@@ -173,6 +176,8 @@ def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = ""
             existence_probability=float(track.score), age=float(track.age), hits=int(track.hits),
             frames_since_update=int(track.frames_since_update), box=_box(track.box),
         )
+        if signs:
+            obj.sign_class_id, obj.sign_name = int(track.source_class_id), sign_name(int(track.source_class_id))
         if track.ground is not None:
             obj.has_kinematics = True
             x, y = (float(v) for v in track.ground.position)
@@ -206,6 +211,7 @@ def tracks_from_msg(message: TrackedObjects) -> list[Track]:
             score=obj.existence_probability, box=np.array(_box_array(obj.box)), age=obj.age, hits=obj.hits,
             frames_since_update=obj.frames_since_update, ground=ground,
             class_probabilities={c.label: c.probability for c in obj.classification},
+            source_class_id=obj.sign_class_id,
         ))
     return tracks
 

@@ -31,6 +31,11 @@ DEFAULT_IMGSZ = 1376
 
 
 def sign_name(class_id: int) -> str:
+    """The class's name; "" for -1 (no sign class)."""
+    if class_id == -1:
+        return ""
+    if not 0 <= class_id < len(SIGN_CLASSES):
+        raise ValueError(f"sign class id {class_id} is not a GTSDB class (0-{len(SIGN_CLASSES) - 1})")
     return SIGN_CLASSES[class_id][0]
 
 

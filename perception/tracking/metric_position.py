@@ -7,7 +7,7 @@ are fused by their information (inverse variances), once per height component of
 and the components are weighed by how well the two cues agree under each; (c) the class's footprint then moves the
 estimate from the visible near side to the object's centre on the ground, with the heading weighed by the box's
 shape. The covariance is that of the fused estimate: along the viewing ray from the range terms, across it from the
-pixel noise and the footprint's perspective.
+pixel noise and the footprint's perspective. Objects mounted above the ground (signs) have cue (b) only.
 """
 from __future__ import annotations
 
@@ -81,8 +81,12 @@ CLASS_SIZE_PRIORS: dict[ObjectClass, SizePrior] = {
     ObjectClass.TRUCK: SizePrior(3.252, 0.40, 10.136, 2.585),  # KITTI Truck
     ObjectClass.BUS: SizePrior(3.2, 0.25, 12.0, 2.55),
     ObjectClass.MOTORCYCLE: SizePrior(1.5, 0.15, 2.1, 0.8),
+    # The sign plate (a thin board): German signs (VwV-StVO sizes 1-3) are round 0.42 / 0.60 / 0.75 m, triangles
+    # 0.55 / 0.78 / 1.09 m high (sides 0.63 / 0.90 / 1.26 m), squares 0.42 / 0.60 / 0.84 m; size 2 is the normal one.
+    ObjectClass.TRAFFIC_SIGN: SizePrior(0.65, 0.15, 0.05, 0.65),
 }
-# Mounted above the ground: their box bottoms are no ground contact, so they get no ground position.
+# Mounted above the ground: their box bottoms are no ground contact. They get a position from their size prior only
+# (signs: the plate's size); those without one (traffic lights: housings of one to five lamps) get none.
 OFF_THE_GROUND = (ObjectClass.TRAFFIC_LIGHT, ObjectClass.TRAFFIC_SIGN)
 
 
@@ -158,7 +162,7 @@ class MetricPositionEstimator:
                        + across_variance[:, None, None] * across[:, :, None] * across[:, None, :])
         distances = np.linalg.norm(positions - self._centre[:2], axis=1)
         with np.errstate(invalid="ignore"):
-            valid &= ~np.isin(labels, [int(c) for c in OFF_THE_GROUND]) & (depth > 0) & (distances <= self._max_range)
+            valid &= (depth > 0) & (distances <= self._max_range)
         return GroundMeasurements(positions, covariances, valid)
 
     def _near_depth(
@@ -171,12 +175,13 @@ class MetricPositionEstimator:
         # (a) ground contact of the box bottom on flat ground. Cut off at the bottom border, the contact lies
         # anywhere between the camera and the ground seen at the border (uniform: half of it, std 1 / sqrt 12).
         vehicle_z = rays @ self._vehicle_from_optical[2]
-        below = vehicle_z < self._max_sine * np.linalg.norm(rays, axis=1)
+        off_the_ground = np.isin(labels, [int(c) for c in OFF_THE_GROUND])
+        below = (vehicle_z < self._max_sine * np.linalg.norm(rays, axis=1)) & ~off_the_ground
         ground_depth = -camera_height / np.where(below, vehicle_z, -1.0)
         cut_variance = np.where(bottom, ground_depth**2 / 12.0, 0.0)
         ground_depth = np.where(bottom, ground_depth / 2.0, ground_depth)
-        # (b) box height: the depth at which the class's typical height spans the box's pixel height. An object
-        # lower than the camera shows the far edge of its top (extent deeper): solve
+        # (b) box height: the depth at which the class's typical height spans the box's pixel height. An object on
+        # the ground lower than the camera shows the far edge of its top (extent deeper): solve
         # pixel_height / f = camera_height / t - (camera_height - height) / (t + extent) for t (level camera).
         pixel_height = boxes[:, 3] - boxes[:, 1]
         angular_height = pixel_height / self._focal[1]
@@ -192,7 +197,7 @@ class MetricPositionEstimator:
         nears, variances, evidence = [], [], []
         for share, height, height_std in self._priors.height_components(labels):
             has_height = ~np.isnan(height) & usable_height & (share > 0)
-            top_extent = np.where(height < camera_height, extent, 0.0)
+            top_extent = np.where((height < camera_height) & ~off_the_ground, extent, 0.0)
             linear = angular_height * top_extent - height
             height_depth = (np.sqrt(linear**2 + 4.0 * angular_height * camera_height * top_extent) - linear) / (
                 2.0 * angular_height)

@@ -37,6 +37,7 @@ class TrackerConfig:
     ground_acceleration_std: float = 2.0  # m/s^2, white-noise acceleration of ground motion
     ground_initial_speed_std: float = 5.0  # m/s
     report_coasting: bool = False  # also return confirmed tracks not matched at this stamp (benchmarks: False)
+    score_weighted_association: bool = True  # first-stage cost 1 - IoU * score (False: 1 - IoU)
 
 
 @dataclass
@@ -92,11 +93,13 @@ class Tracker:
         self._tracks = _TrackTable.empty()
         self._stamp: float | None = None
         self._next_id = 1
+        self._source_votes: dict[int, dict[int, float]] = {}  # track id -> source class id -> summed score
 
     def reset(self) -> None:
         """Forget all tracks and the last stamp (e.g. when time jumps back); ids are still never reused."""
         self._tracks = _TrackTable.empty()
         self._stamp = None
+        self._source_votes.clear()
 
     def warp_boxes(self, homography: np.ndarray) -> None:
         """Move every track's box centre by a 3x3 image homography (the camera's rotation since the last update,
@@ -136,7 +139,10 @@ class Tracker:
             if ground is not None:
                 self._correct_ground(newborn, np.arange(len(births)), _select_ground(ground, births))
             tracks = tracks.extend(newborn)
+            self._vote(newborn.ids, detections.select(births))
         self._tracks = tracks
+        alive_ids = set(tracks.ids.tolist())
+        self._source_votes = {i: votes for i, votes in self._source_votes.items() if i in alive_ids}
         return self._confirmed_tracks(stamp)
 
     def _predict(self, tracks: _TrackTable, dt: float) -> None:
@@ -178,11 +184,11 @@ class Tracker:
             return rows[matched_rows], columns[matched_columns], rows[row_left], columns[column_left]
 
         confirmed = np.flatnonzero(tracks.confirmed)
-        rows_1, dets_1, unmatched, high_left = match(confirmed, high, True, c.max_match_cost)
+        rows_1, dets_1, unmatched, high_left = match(confirmed, high, c.score_weighted_association, c.max_match_cost)
         recently_matched = unmatched[tracks.frames_since_update[unmatched] == 0]
         rows_2, dets_2, _, _ = match(recently_matched, low, False, c.max_low_match_cost)
         tentative = np.flatnonzero(~tracks.confirmed)
-        rows_3, dets_3, _, births = match(tentative, high_left, True, c.max_match_cost)
+        rows_3, dets_3, _, births = match(tentative, high_left, c.score_weighted_association, c.max_match_cost)
         return np.concatenate([rows_1, rows_2, rows_3]), np.concatenate([dets_1, dets_2, dets_3]), births
 
     def _correct(
@@ -208,8 +214,20 @@ class Tracker:
         tracks.frames_since_update[rows] = 0
         tracks.last_update[rows] = stamp
         tracks.confirmed[rows] |= tracks.hits[rows] >= self.config.confirm_hits
+        self._vote(tracks.ids[rows], detections.select(detection_rows))
         if ground is not None:
             self._correct_ground(tracks, rows, _select_ground(ground, detection_rows))
+
+    def _vote(self, track_ids: np.ndarray, detections: Detections) -> None:
+        """Add each matched detection's score to its track's vote for the detection's source class."""
+        for track_id, source, score in zip(track_ids.tolist(), detections.source_class_ids.tolist(),
+                                           detections.scores.tolist()):
+            votes = self._source_votes.setdefault(track_id, {})
+            votes[source] = votes.get(source, 0.0) + score
+
+    def _source_class(self, track_id: int) -> int:
+        votes = self._source_votes.get(track_id)
+        return max(votes, key=votes.get) if votes else -1
 
     def _correct_ground(self, tracks: _TrackTable, rows: np.ndarray, ground: GroundMeasurements) -> None:
         """Fuse valid ground measurements; tracks without a ground state start one at the measurement."""
@@ -268,6 +286,7 @@ class Tracker:
                 hits=hits,
                 frames_since_update=missed,
                 ground=ground,
+                source_class_id=self._source_class(track_id),
             )
             for track_id, label, score, box, birth, hits, missed, ground in zip(
                 t.ids.tolist(), t.labels.tolist(), t.scores.tolist(), t.boxes(), t.birth.tolist(), t.hits.tolist(),
