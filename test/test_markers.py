@@ -1,12 +1,15 @@
-"""Visualizer output: marker content, stamps, frames, fading paths, DELETE of vanished objects, camera TF."""
+"""Visualizer output: marker content, stamps, frames, fading paths, DELETE of vanished objects, camera TF, signs."""
 import numpy as np
 from geometry_msgs.msg import Point
 from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import Marker
 
-from perception.msg import ObjectClassification, PredictedObject, PredictedObjects, PredictedPath
+from perception.msg import (
+    ObjectClassification, PredictedObject, PredictedObjects, PredictedPath, TrackedObject, TrackedObjects,
+)
 from perception.nodes.visualizer import camera_transform
-from perception.ros.markers import MarkerBuilder
+from perception.ros.markers import MarkerBuilder, SignMarkerBuilder
+from perception.signs.gtsdb import sign_name
 from perception.tracking.ground_plane import CameraPose
 from perception.visualization.style import CLASS_COLORS, CLASS_SIZES
 from perception.types import ObjectClass
@@ -68,3 +71,32 @@ def test_camera_transform_points_the_optical_axis_forward_and_down():
     q = transform.transform.rotation
     optical_z_in_vehicle = Rotation.from_quat([q.x, q.y, q.z, q.w]).apply([0.0, 0.0, 1.0])
     np.testing.assert_allclose(optical_z_in_vehicle, [np.cos(0.1), 0.0, -np.sin(0.1)], atol=1e-9)
+
+
+def sign_tracks(signs, sec=5) -> TrackedObjects:
+    """TrackedObjects of sign tracks: (track id, sign class id, has a position)."""
+    message = TrackedObjects(ground_frame_id="odom")
+    message.header.stamp.sec = sec
+    for track_id, class_id, positioned in signs:
+        obj = TrackedObject(track_id=track_id, sign_class_id=class_id, sign_name=sign_name(class_id),
+                            has_kinematics=positioned,
+                            classification=[ObjectClassification(label=ObjectClass.TRAFFIC_SIGN, probability=1.0)])
+        obj.position.x, obj.position.y = 25.0, -4.0
+        message.objects.append(obj)
+    return message
+
+
+def test_sign_markers_show_the_plate_by_category_with_id_and_type():
+    builder = SignMarkerBuilder()
+    markers = builder.build(sign_tracks([(3, 1, True), (4, 13, True), (5, 38, False)])).markers
+    assert sorted((m.ns, m.type) for m in markers) == [
+        ("sign_labels", Marker.TEXT_VIEW_FACING)] * 2 + [("signs", Marker.CYLINDER)] * 2
+    assert all(m.header.frame_id == "odom" and m.header.stamp.sec == 5 for m in markers)
+    assert sorted(m.text for m in markers if m.ns == "sign_labels") == ["#3 speed limit 30", "#4 give way"]
+    plates = {m.id: m for m in markers if m.ns == "signs"}
+    assert all((m.pose.position.x, m.pose.position.y) == (25.0, -4.0) for m in plates.values())
+    colors = {(m.color.r, m.color.g, m.color.b) for m in plates.values()}
+    assert len(colors) == 2  # prohibitory and danger differ
+    # the sign without a position (no intrinsics) is not drawn; a vanished sign is deleted
+    later = builder.build(sign_tracks([(4, 13, True)], sec=6)).markers
+    assert sorted(m.ns for m in later if m.action == Marker.DELETE) == ["sign_labels", "signs"]

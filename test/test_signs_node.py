@@ -1,6 +1,7 @@
 """The sign node as a real process over DDS: a GTSDB speed-limit scene in, a TRAFFIC_SIGN DetectedObject with its
 sign type out, stamped like the image; a broken image is counted on /diagnostics and the node keeps running; the
-sign networks run in a thread of lower CPU priority than the rest of the node."""
+sign networks run in a thread of lower CPU priority than the rest of the node. With the tracker and the visualizer
+in the graph: the scene seen in three frames of an approach is one sign track, drawn as a sign marker."""
 import os
 from pathlib import Path
 
@@ -8,9 +9,11 @@ import cv2
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage
+from visualization_msgs.msg import MarkerArray
 
 from conftest import RunningGraph, diagnostic_count, diagnostic_values
-from perception.msg import DetectedObjects, ObjectClassification
+from perception.msg import DetectedObjects, ObjectClassification, TrackedObjects
+from test_signs_tracking import approach
 from waiting import publish_until
 
 SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1 (speed limit 30)
@@ -22,8 +25,13 @@ def graph(tmp_path_factory, ros_module):
     folder = tmp_path_factory.mktemp("signs_node")
     document = {
         "cameras": {"front": {"image": "/signs_test/image/compressed"}},
-        "nodes": {"signs": {"per_camera": True, "remappings": {"image": "{image}"},
-                            "parameters": {"rate_hz": 0.0, "conf_threshold": 0.05, "qos_reliability": "reliable"}}},
+        "nodes": {
+            "signs": {"per_camera": True, "remappings": {"image": "{image}"},
+                      "parameters": {"rate_hz": 0.0, "conf_threshold": 0.05, "qos_reliability": "reliable"}},
+            "tracker": {"per_camera": True, "parameters": {
+                "fov_deg": 60.0, "image_width": 1360, "image_height": 800, "odometry_source": "none"}},
+            "visualizer": {"per_camera": True},
+        },
     }
     with RunningGraph(folder, document) as running:
         yield running
@@ -55,7 +63,34 @@ def test_sign_node_counts_a_broken_image_and_keeps_running(graph, ros_module):
     broken = CompressedImage(format="jpeg", data=b"not a jpeg")
     assert publish_until(ros, publisher, broken,
                          lambda: diagnostic_count(diagnostics, NODE, "rejected.bad_image") > 0, 60)
-    assert graph.runner.nodes[0].process.poll() is None
+    assert sign_process(graph).poll() is None
+
+
+def test_a_sign_seen_in_three_frames_is_one_track_and_one_marker(graph, ros_module, shared_data):
+    ros = ros_module
+    scene = cv2.imread(str(shared_data / "signs" / "gtsdb" / "train" / SCENE))
+    signs = ros.collect(DetectedObjects, "/perception/front/signs", 10)
+    tracks = ros.collect(TrackedObjects, "/perception/front/sign_tracks", 10)
+    markers = ros.collect(MarkerArray, "/perception/front/markers", 10)
+    publisher = ros.node.create_publisher(CompressedImage, "/signs_test/image/compressed", 10)
+    for index, zoom in enumerate((1.0, 1.05, 1.1)):
+        image = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", approach(scene, zoom))[1].tobytes())
+        image.header.stamp.sec, image.header.stamp.nanosec = 2000, index * 100_000_000
+        assert publish_until(ros, publisher, image, lambda: any(
+            m.header.stamp == image.header.stamp for m in tracks), 120), f"no sign_tracks for frame {index}"
+    last = next(m for m in reversed(tracks) if m.header.stamp == image.header.stamp)
+    assert last.ground_frame_id == "base_link"  # odometry_source: none
+    speed_limits = [o for o in last.objects if o.sign_class_id == 1 and o.frames_since_update == 0]
+    assert len(speed_limits) == 1 and speed_limits[0].sign_name == "speed limit 30"
+    sign = speed_limits[0]
+    assert sign.hits == 3 and sign.has_kinematics and sign.position.x > 0 and sign.position.y < 0
+    assert ros.wait_for(lambda: any(
+        marker.ns == "sign_labels" and marker.text == f"#{sign.track_id} speed limit 30"
+        for array in markers for marker in array.markers), 30)
+
+
+def sign_process(graph):
+    return next(node.process for node in graph.runner.nodes if node.spec.full_name == NODE)
 
 
 def thread_niceness(pid: int) -> dict[int, int]:
@@ -72,7 +107,7 @@ def test_sign_networks_run_in_a_thread_of_lower_priority(graph, ros_module):
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics", 100)
     assert ros.wait_for(lambda: "thread_niceness" in diagnostic_values(diagnostics, NODE), 60)
     lowered = int(diagnostic_values(diagnostics, NODE)["thread_niceness"])
-    pid = graph.runner.nodes[0].process.pid
+    pid = sign_process(graph).pid
     normal = os.getpriority(os.PRIO_PROCESS, pid)
     assert lowered == min(19, normal + 10)  # the default `nice`
     threads = thread_niceness(pid)

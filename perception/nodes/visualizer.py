@@ -1,8 +1,10 @@
-"""Node `visualizer`: RViz markers for predicted objects, and the camera's static TF.
+"""Node `visualizer`: RViz markers for predicted objects and tracked traffic signs, and the camera's static TF.
 
 Subscribes  predicted_objects  perception/PredictedObjects
+            sign_tracks        perception/TrackedObjects (the tracker's signs)
 Publishes   markers            visualization_msgs/MarkerArray: ground boxes coloured by class, id/class/speed
-                               text, predicted paths as line strips fading with time; DELETE for vanished objects
+                               text, predicted paths as line strips fading with time; sign plates coloured by
+                               category with id and type (namespaces signs, sign_labels); DELETE for vanished ones
             /tf_static         vehicle_frame -> camera_frame from the configured camera pose (needs tf2_msgs,
                                which every ROS 2 install has)
 """
@@ -14,9 +16,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import MarkerArray
 
-from perception.msg import PredictedObjects
+from perception.msg import PredictedObjects, TrackedObjects
 from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
-from perception.ros.markers import MarkerBuilder
+from perception.ros.markers import MarkerBuilder, SignMarkerBuilder
 from perception.ros.node_main import run_node
 from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
 from perception.stages import camera_pose_from_parameters
@@ -45,8 +47,10 @@ class VisualizerNode(Node):
         p = self.params = declare_parameters(self, PARAMETERS)
         self.diagnostics = NodeDiagnostics(self)
         self.builder = MarkerBuilder()
+        self.sign_builder = SignMarkerBuilder()
         self.markers_publisher = self.create_publisher(MarkerArray, "markers", 10)
         self.create_subscription(PredictedObjects, "predicted_objects", self.on_predictions, 10)
+        self.create_subscription(TrackedObjects, "sign_tracks", self.on_sign_tracks, 10)
         self.camera_tf = camera_transform(camera_pose_from_parameters(p), p["vehicle_frame"], p["camera_frame"])
         self.publish_static_tf()
 
@@ -67,6 +71,15 @@ class VisualizerNode(Node):
         self.diagnostics.count("messages_received")
         self.markers_publisher.publish(self.builder.build(message))
         self.diagnostics.count("messages_processed")
+
+    def on_sign_tracks(self, message: TrackedObjects) -> None:
+        self.diagnostics.count("sign_messages_received")
+        try:
+            markers = self.sign_builder.build(message)
+        except (IndexError, ValueError) as error:  # a sign_class_id outside 0-42
+            self.diagnostics.reject("bad_sign_tracks", str(error))
+            return
+        self.markers_publisher.publish(markers)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """RViz markers for predicted objects: ground boxes by class, id/class text, paths fading with time (the part
-beyond the model's trained horizon, PredictedPath.model_steps, at half the opacity)."""
+beyond the model's trained horizon, PredictedPath.model_steps, at half the opacity); and for tracked traffic signs:
+a plate on a post at the sign's position, coloured by category, with its id and type."""
 from __future__ import annotations
 
 from builtin_interfaces.msg import Duration
@@ -7,13 +8,18 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from perception.msg import PredictedObjects
+from perception.msg import PredictedObjects, TrackedObjects
+from perception.signs.gtsdb import sign_category
 from perception.types import ObjectClass
 from perception.visualization.style import CLASS_COLORS, CLASS_SIZES
 
 MAX_PATHS_PER_OBJECT = 8
 EXTRAPOLATED_OPACITY = 0.5  # relative opacity of path positions past the model's trained horizon
 NAMESPACES = ("objects", "labels", "paths")
+SIGN_NAMESPACES = ("signs", "sign_labels")
+SIGN_HEIGHT = 2.0  # m above the ground where a sign plate is drawn (its height is not estimated)
+SIGN_CATEGORY_COLORS = {"prohibitory": (0.9, 0.1, 0.1), "danger": (1.0, 0.6, 0.0), "mandatory": (0.1, 0.3, 0.9),
+                        "other": (0.9, 0.9, 0.9)}
 
 
 def _label(obj) -> ObjectClass:
@@ -29,11 +35,22 @@ def _marker_id(track_id: int, index: int = 0) -> int:
     return (track_id % (2**31 // MAX_PATHS_PER_OBJECT)) * MAX_PATHS_PER_OBJECT + index
 
 
-class MarkerBuilder:
-    """Builds one MarkerArray per PredictedObjects message, deleting the markers of vanished objects."""
+class _VanishingMarkers:
+    """Keeps the markers of the previous message, so that those of vanished objects get a DELETE."""
 
     def __init__(self) -> None:
         self._previous: set[tuple[str, int]] = set()
+
+    def _with_deletions(self, header, markers: list[Marker]) -> MarkerArray:
+        current = {(m.ns, m.id) for m in markers}
+        for namespace, marker_id in sorted(self._previous - current):
+            markers.append(Marker(header=header, ns=namespace, id=marker_id, action=Marker.DELETE))
+        self._previous = current
+        return MarkerArray(markers=markers)
+
+
+class MarkerBuilder(_VanishingMarkers):
+    """Builds one MarkerArray per PredictedObjects message, deleting the markers of vanished objects."""
 
     def build(self, message: PredictedObjects) -> MarkerArray:
         header = message.header.__class__(stamp=message.header.stamp, frame_id=message.ground_frame_id)
@@ -67,8 +84,30 @@ class MarkerBuilder:
                                                   * (EXTRAPOLATED_OPACITY if k > path.model_steps else 1.0)))
                                 for k in range(steps)]
                 markers.append(strip)
-        current = {(m.ns, m.id) for m in markers}
-        for namespace, marker_id in sorted(self._previous - current):
-            markers.append(Marker(header=header, ns=namespace, id=marker_id, action=Marker.DELETE))
-        self._previous = current
-        return MarkerArray(markers=markers)
+        return self._with_deletions(header, markers)
+
+
+class SignMarkerBuilder(_VanishingMarkers):
+    """Builds one MarkerArray per sign TrackedObjects message (signs with a position only), deleting the markers
+    of vanished signs."""
+
+    def build(self, message: TrackedObjects) -> MarkerArray:
+        header = message.header.__class__(stamp=message.header.stamp, frame_id=message.ground_frame_id)
+        markers: list[Marker] = []
+        for obj in message.objects:
+            if not obj.has_kinematics or obj.sign_class_id < 0:
+                continue
+            r, g, b = SIGN_CATEGORY_COLORS[sign_category(obj.sign_class_id)]
+            plate = Marker(header=header, ns="signs", id=_marker_id(obj.track_id), type=Marker.CYLINDER,
+                           action=Marker.ADD, color=ColorRGBA(r=r, g=g, b=b, a=0.9), lifetime=Duration())
+            plate.pose.position = Point(x=obj.position.x, y=obj.position.y, z=SIGN_HEIGHT)
+            plate.pose.orientation.y = plate.pose.orientation.w = 0.5 ** 0.5  # the disc faces along x
+            plate.scale.x, plate.scale.y, plate.scale.z = 0.65, 0.65, 0.05
+            text = Marker(header=header, ns="sign_labels", id=_marker_id(obj.track_id), type=Marker.TEXT_VIEW_FACING,
+                          action=Marker.ADD, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+                          text=f"#{obj.track_id} {obj.sign_name}")
+            text.pose.position = Point(x=obj.position.x, y=obj.position.y, z=SIGN_HEIGHT + 0.8)
+            text.pose.orientation.w = 1.0
+            text.scale.z = 0.5
+            markers += [plate, text]
+        return self._with_deletions(header, markers)
