@@ -55,12 +55,12 @@ class TrackingStage:
 
     @classmethod
     def from_parameters(cls, p: dict[str, Any], signs: bool = False) -> "TrackingStage":
-        """signs: for the sign node's signs, which it has already thresholded: every sign may start or extend a
-        track, and association is by overlap alone (their scores, detector x classifier, are no box quality)."""
+        """signs: for the sign node's signs, which it has already thresholded: every sign starts (confirmed) or extends
+        a track, and association is by overlap alone (their scores, detector x classifier, are no box quality)."""
         config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
                                report_coasting=p["report_coasting"])
         if signs:
-            config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False)
+            config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False, confirm_hits=1)
         ego_motion = None
         if p["odometry_source"] != "none":
             ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],
