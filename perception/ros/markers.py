@@ -35,6 +35,16 @@ def _marker_id(track_id: int, index: int = 0) -> int:
     return (track_id % (2**31 // MAX_PATHS_PER_OBJECT)) * MAX_PATHS_PER_OBJECT + index
 
 
+def _text(header, namespace: str, track_id: int, text: str, position: Point, size: float) -> Marker:
+    """White text facing the viewer, `size` metres high."""
+    marker = Marker(header=header, ns=namespace, id=_marker_id(track_id), type=Marker.TEXT_VIEW_FACING,
+                    action=Marker.ADD, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0), text=text)
+    marker.pose.position = position
+    marker.pose.orientation.w = 1.0
+    marker.scale.z = size
+    return marker
+
+
 class _VanishingMarkers:
     """Keeps the markers of the previous message, so that those of vanished objects get a DELETE."""
 
@@ -64,12 +74,8 @@ class MarkerBuilder(_VanishingMarkers):
             box.pose.orientation.w = 1.0
             box.scale.x, box.scale.y, box.scale.z = length, width, height
             speed_kmh = 3.6 * (obj.velocity.x ** 2 + obj.velocity.y ** 2) ** 0.5
-            text = Marker(header=header, ns="labels", id=_marker_id(obj.track_id), type=Marker.TEXT_VIEW_FACING,
-                          action=Marker.ADD, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
-                          text=f"#{obj.track_id} {label.name.lower()} {speed_kmh:.0f} km/h")
-            text.pose.position = Point(x=obj.position.x, y=obj.position.y, z=height + 0.6)
-            text.pose.orientation.w = 1.0
-            text.scale.z = 0.6
+            text = _text(header, "labels", obj.track_id, f"#{obj.track_id} {label.name.lower()} {speed_kmh:.0f} km/h",
+                         Point(x=obj.position.x, y=obj.position.y, z=height + 0.6), 0.6)
             markers += [box, text]
             for index, path in enumerate(obj.paths[:MAX_PATHS_PER_OBJECT]):
                 strip = Marker(header=header, ns="paths", id=_marker_id(obj.track_id, index), type=Marker.LINE_STRIP,
@@ -103,11 +109,7 @@ class SignMarkerBuilder(_VanishingMarkers):
             plate.pose.position = Point(x=obj.position.x, y=obj.position.y, z=SIGN_HEIGHT)
             plate.pose.orientation.y = plate.pose.orientation.w = 0.5 ** 0.5  # the disc faces along x
             plate.scale.x, plate.scale.y, plate.scale.z = 0.65, 0.65, 0.05
-            text = Marker(header=header, ns="sign_labels", id=_marker_id(obj.track_id), type=Marker.TEXT_VIEW_FACING,
-                          action=Marker.ADD, color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
-                          text=f"#{obj.track_id} {obj.sign_name}")
-            text.pose.position = Point(x=obj.position.x, y=obj.position.y, z=SIGN_HEIGHT + 0.8)
-            text.pose.orientation.w = 1.0
-            text.scale.z = 0.5
+            text = _text(header, "sign_labels", obj.track_id, f"#{obj.track_id} {obj.sign_name}",
+                         Point(x=obj.position.x, y=obj.position.y, z=SIGN_HEIGHT + 0.8), 0.5)
             markers += [plate, text]
         return self._with_deletions(header, markers)
