@@ -1,4 +1,5 @@
-"""HTML report of a recorded run (no ROS): annotated video, bird's-eye view, latency, drops, online ADE/FDE."""
+"""HTML report of a recorded run (no ROS): annotated video, bird's-eye view, latency, drops, online ADE/FDE,
+traffic signs."""
 from __future__ import annotations
 
 import html
@@ -20,6 +21,7 @@ from perception.camera_calibration import CalibrationError, camera_matrix  # noq
 from perception.evaluation.online_prediction import (  # noqa: E402
     PredictionRecord, online_errors, online_errors_by_range)
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
+from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
 from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
 from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
@@ -46,15 +48,24 @@ class RunData:
     tracks: dict[int, object] = field(default_factory=dict)
     predictions: dict[int, object] = field(default_factory=dict)
     odometry: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)  # odom frame -> (t, x, y)
+    signs: list[tuple[str, object]] = field(default_factory=list)  # (topic, message) of the cameras' signs
+    sign_tracks: list[tuple[str, object]] = field(default_factory=list)  # ... and of their sign_tracks
+    start_ns: int = 0  # log time of the recording's first message
 
 
 def load_run(path: Path, images: bool = True) -> RunData:
-    """A recording's tracks, predictions, intrinsics and odometry (the vehicle's positions), and its camera images
-    unless `images` is False."""
+    """A recording's tracks, predictions, intrinsics, odometry (the vehicle's positions) and signs, and its camera
+    images unless `images` is False."""
     typestore = perception_typestore()
     data = RunData()
-    for record in read_messages(path):
-        if record.msgtype in IMAGE_TYPES and images:
+    for index, record in enumerate(read_messages(path)):  # in log-time order
+        if index == 0:
+            data.start_ns = record.timestamp_ns
+        sign_kind = sign_topic(record.topic)
+        if sign_kind and record.msgtype.startswith("perception/msg/"):  # sign tracks are not the objects' tracks
+            message = typestore.deserialize_cdr(record.raw, record.msgtype)
+            (data.signs if sign_kind == SIGNS else data.sign_tracks).append((record.topic, message))
+        elif record.msgtype in IMAGE_TYPES and images:
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
             data.images[_stamp_ns(message)] = message
         elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:
@@ -243,6 +254,9 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
     error_rows = [[model, f"{e.ade:.2f}", f"{e.fde:.2f}", e.paths, e.complete_paths] for model, e in sorted(errors.items())]
     range_rows = [[model, label, f"{e.ade:.2f}", f"{e.fde:.2f}", e.paths]
                   for (model, label), e in online_errors_by_range(records, observations).items()]
+    sign_node_ran = any(node.endswith(f"/{SIGNS}") for node in summary.diagnostics)
+    signs_text, sign_rows = signs_section(data.signs, data.sign_tracks, data.start_ns, sign_node_ran)
+    track_ids = {o.track_id for message in data.tracks.values() for o in message.objects}
     input_frames = sum(s.count for s in summary.topics.values() if s.msgtype in IMAGE_TYPES)
     received = [int(v["frames_received"]) for v in summary.diagnostics.values() if "frames_received" in v]
     lost = f"{input_frames - received[0]} of them never reached the detector (lost in transport); " if received else ""
@@ -251,7 +265,7 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
 td,th{{border:1px solid #999;padding:4px 8px;text-align:right}} th{{background:#eee}} img{{max-width:100%}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {lost}{len(summary.track_ids)} distinct
+<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {lost}{len(track_ids)} distinct
 track ids{"" if metric else "; no metric positions (image space only, see the bird's-eye view)"}.</p>
 <h2>Camera view</h2><p>Track boxes with id and class; predicted paths (most probable) projected onto the image
 ({gif_frames} frames with tracker output).</p><img src="report_files/annotated.gif">
@@ -270,6 +284,8 @@ was trained for; rows "&lt;model&gt; extrapolated" hold the positions beyond it 
 positions are noisier). In an odom frame the vehicle's position comes from the recording's odometry (interpolated
 to the stamp); without odometry the range is unknown.</p>
 {_table(["model", "range", "ADE m", "FDE m", "paths"], range_rows)}
+<h2>Traffic signs</h2><p>{signs_text}</p>
+{_table(SIGN_TRACK_HEADER, sign_rows) if sign_rows else ""}
 </body></html>"""
     report = out_dir / "report.html"
     report.write_text(page)

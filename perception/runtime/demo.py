@@ -27,9 +27,16 @@ TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 
 def recorded_topics(graph: Graph, bag: Path) -> list[str]:
-    """The bag's topics, each camera's detections, tracks and visualizer markers, the planner topic and /diagnostics."""
+    """The bag's topics, each camera's detections, tracks and visualizer markers, the planner topic and /diagnostics;
+    a camera's signs where it has a signs node, and its sign_tracks where its tracker also tracks them (the recorder
+    start waits for a publisher of each output, so none without one)."""
     namespaces = sorted({node.namespace for node in graph.nodes if node.namespace != "/perception"})
+    signs = {node.namespace for node in graph.nodes if node.executable == "signs"}
+    sign_tracks = signs & {node.namespace for node in graph.nodes
+                           if node.executable == "tracker" and node.parameters.get("track_signs", True)}
     outputs = [f"{namespace}/{topic}" for namespace in namespaces for topic in OUTPUT_TOPICS]
+    outputs += [f"{namespace}/signs" for namespace in sorted(signs)]
+    outputs += [f"{namespace}/sign_tracks" for namespace in sorted(sign_tracks)]
     return sorted(bag_topics(bag)) + outputs + [PLANNER_TOPIC, "/diagnostics"]
 
 
