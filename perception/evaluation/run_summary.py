@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.evaluation.sign_report import sign_topic
 from perception.runtime.bags import perception_typestore, read_messages
 
 VEHICLE_FRAMES = {"base_link", "base_footprint"}  # ground frames that move with the vehicle (REP 105)
@@ -86,7 +87,7 @@ def summarize_run(path: str | Path) -> RunSummary:
             stamp_ns = header.stamp.sec * 10**9 + header.stamp.nanosec
             summary.latencies_ms.append((record.timestamp_ns - stamp_ns) / 1e6)
         summary.objects += _object_count(message)
-        if record.msgtype == "perception/msg/TrackedObjects":
+        if record.msgtype == "perception/msg/TrackedObjects" and not sign_topic(record.topic):
             track_ids.update(obj.track_id for obj in message.objects)
             ground_frames[message.ground_frame_id] += 1
         if record.msgtype == "perception/msg/PredictedObjects":
