@@ -16,13 +16,13 @@ def write_dataset_yaml(root: Path) -> Path:
 
 
 def train_detector(
-    start_weights: Path, dataset_yaml: Path, work_dir: Path, epochs: int, imgsz: int, seed: int, batch: int = 16
+    start_weights: Path, dataset_yaml: Path, work_dir: Path, epochs: int, imgsz: int, seed: int, freeze: int = 0,
+    batch: int = 16,
 ) -> Path:
     """Train with Ultralytics on the CPU; returns the last checkpoint (no model selection on validation data).
 
-    Mirrors are allowed (the detector has one class); augmentation stays at Ultralytics' defaults (with 10 or fewer
-    epochs its close_mosaic turns mosaic off throughout); one warm-up epoch and a frozen COCO backbone (layers 0-9),
-    as the run is short: this 2-core machine trains only the neck and head in the time it has.
+    Mirrors are allowed (the detector has one class); augmentation stays at Ultralytics' defaults (mosaic for all but
+    the last 10 epochs); one warm-up epoch. `freeze` keeps the first layers at their COCO weights (10 = the backbone).
     """
     configure_ultralytics_offline()
     from ultralytics import YOLO
@@ -30,7 +30,7 @@ def train_detector(
     YOLO(str(start_weights)).train(
         data=str(dataset_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=0, seed=seed,
         deterministic=True, project=str(work_dir), name="detector", exist_ok=True, val=False, plots=False,
-        amp=False, cache=False, verbose=True, warmup_epochs=1, freeze=10,
+        amp=False, cache=False, verbose=True, warmup_epochs=1, freeze=freeze or None,
     )
     return work_dir / "detector" / "weights" / "last.pt"
 

@@ -23,7 +23,7 @@ def run_train_detector(args: argparse.Namespace, truth) -> None:
         print(f"{split}: {count} tiles of {args.tile} px from scenes {scenes}", flush=True)
     checkpoint = train_detector(
         Path(args.start_weights), write_dataset_yaml(root), Path(args.work_dir), args.detector_epochs, args.tile,
-        args.seed)
+        args.seed, args.detector_freeze)
     print(f"wrote {install_detector(checkpoint, Path(args.output_dir) / 'sign_detector_yolov8n.pt')}")
 
 
@@ -76,8 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--held-out-tracks", type=float, default=0.2, help="share of each class's GTSRB tracks held out")
     parser.add_argument("--start-weights", default="models/yolov8n_coco.pt", help="COCO YOLOv8n to fine-tune")
     parser.add_argument("--tile", type=int, default=320, help="detector training tile side, native pixels")
-    parser.add_argument("--detector-epochs", type=int, default=3)
-    parser.add_argument("--classifier-epochs", type=int, default=5)
+    parser.add_argument("--detector-epochs", type=int, default=15)
+    parser.add_argument("--detector-freeze", type=int, default=0, help="first layers kept at COCO weights (10: backbone)")
+    parser.add_argument("--classifier-epochs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of the classifier training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", default="/tmp/perception-train-signs", help="tiles and Ultralytics runs")
