@@ -32,7 +32,8 @@ from perception.signs.gtsdb import DEFAULT_IMGSZ
 PARAMETERS = [
     ParameterSpec("detector_model", "", "sign detector (.pt or ONNX); empty = bundled models/signs one"),
     ParameterSpec("classifier_model", "", "sign classifier ONNX; empty = bundled models/signs one"),
-    ParameterSpec("backend", "onnxruntime", "inference backend of the sign detector", choices=BACKENDS),
+    ParameterSpec("backend", "auto", "inference backend of the sign detector (auto: TensorRT on an NVIDIA GPU, falling "
+                  "back; ONNX Runtime on a CPU)", choices=BACKENDS),
     ParameterSpec("imgsz", DEFAULT_IMGSZ, "sign detector input long side (multiple of 32)", min=32, max=4096),
     ParameterSpec("conf_threshold", 0.1, "minimum sign score (detector x classifier)", min=0.0, max=1.0),
     ParameterSpec("rate_hz", 2.0, "most frames processed per second (0 = every frame it can)", min=0.0, max=100.0),
