@@ -56,11 +56,13 @@ class TrackingStage:
     @classmethod
     def from_parameters(cls, p: dict[str, Any], signs: bool = False) -> "TrackingStage":
         """signs: for the sign node's signs, which it has already thresholded: every sign starts (confirmed) or extends
-        a track, and association is by overlap alone (their scores, detector x classifier, are no box quality)."""
+        a track; association is by overlap (their scores, detector x classifier, are no box quality), then, for signs
+        whose boxes no longer overlap (far apart in time, or close by), by ground position and type."""
         config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
                                report_coasting=p["report_coasting"])
         if signs:
-            config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False, confirm_hits=1)
+            config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False, confirm_hits=1,
+                             ground_association=True)
         ego_motion = None
         if p["odometry_source"] != "none":
             ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],

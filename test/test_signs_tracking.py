@@ -1,12 +1,17 @@
 """Sign tracking (the tracker node's sign stage, without ROS): a real GTSDB speed-limit scene seen in five frames of
-an approach is one track of type "speed limit 30", with a metric position from the plate's size."""
+an approach is one track of type "speed limit 30", with a metric position from the plate's size; a sign whose box
+jumps between sign frames keeps its track by its ground position and type."""
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from perception.signs.recognizer import SignRecognizer
 from perception.stages import TrackingStage
-from perception.types import ObjectClass
+from perception.tracking.ground_plane import GroundMeasurements
+from perception.tracking.tracker import Tracker, TrackerConfig
+from perception.types import Detections, ObjectClass
 
 SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1 (speed limit 30)
 ZOOMS = (1.0, 1.03, 1.06, 1.09, 1.12)  # driving towards the sign: the scene magnified about its vanishing point
@@ -67,3 +72,35 @@ def test_a_misread_frame_does_not_change_the_type_or_split_the_track(sign_frames
         output = stage.process(misread, 0.1 * index)
     ids = {t.track_id: t.source_class_id for t in output.tracks if t.frames_since_update == 0}
     assert 1 in ids.values() and 2 not in ids.values(), ids
+
+
+def sign_detections(boxes: list[list[float]], class_ids: list[int]) -> Detections:
+    n = len(boxes)
+    return Detections(np.array(boxes, np.float32).reshape(n, 4), np.full(n, 0.9, np.float32),
+                      np.full(n, int(ObjectClass.TRAFFIC_SIGN)), np.array(class_ids, np.int64))
+
+
+def ground_at(positions: list[list[float]], std: float = 2.0) -> GroundMeasurements:
+    n = len(positions)
+    return GroundMeasurements(np.array(positions, float).reshape(n, 2), np.tile(np.eye(2) * std**2, (n, 1, 1)),
+                              np.ones(n, bool))
+
+
+def test_a_static_sign_whose_box_jumps_stays_one_track_by_its_ground_position():
+    # sign frames 1 s apart: the boxes no longer overlap, the ground positions (odom frame) agree
+    tracker = Tracker(replace(TrackerConfig(), high_score=0.0, low_score=0.0, score_weighted_association=False,
+                              confirm_hits=1, ground_association=True))
+    first = tracker.update(sign_detections([[600, 300, 640, 340]], [1]), 0.0, ground_at([[40.0, -5.0]]))
+    # the same sign (box moved right and grew) + a give-way sign at the same place + a speed limit 30 m further on
+    boxes = [[700, 280, 760, 340], [700, 350, 760, 410], [610, 330, 630, 350]]
+    second = tracker.update(sign_detections(boxes, [1, 13, 1]), 1.0,
+                            ground_at([[41.0, -5.5], [41.0, -5.5], [70.0, -5.0]]))
+    matched = {t.track_id: t.source_class_id for t in second if t.frames_since_update == 0}
+    assert len(matched) == 3
+    assert matched[first[0].track_id] == 1  # kept its id through the jump
+    assert sorted(matched.values()) == [1, 1, 13]
+    # without the ground stage (the object tracker's setting) the jump starts a new track
+    plain = Tracker(replace(TrackerConfig(), high_score=0.0, confirm_hits=1, score_weighted_association=False))
+    plain.update(sign_detections([[600, 300, 640, 340]], [1]), 0.0, ground_at([[40.0, -5.0]]))
+    ids = {t.track_id for t in plain.update(sign_detections(boxes[:1], [1]), 1.0, ground_at([[41.0, -5.5]]))}
+    assert first[0].track_id not in ids

@@ -38,6 +38,10 @@ class TrackerConfig:
     ground_initial_speed_std: float = 5.0  # m/s
     report_coasting: bool = False  # also return confirmed tracks not matched at this stamp (benchmarks: False)
     score_weighted_association: bool = True  # first-stage cost 1 - IoU * score (False: 1 - IoU)
+    # Last stage for static objects (signs): confirmed tracks and detections left over by the box stages are matched by
+    # ground position (Mahalanobis distance within the chi-square gate) when their source classes agree.
+    ground_association: bool = False
+    ground_gate: float = 9.21  # chi-square, 2 degrees of freedom, 99 %
 
 
 @dataclass
@@ -132,6 +136,9 @@ class Tracker:
             self._predict(tracks, dt)
 
         track_rows, detection_rows, births = self._associate(tracks, detections)
+        if self.config.ground_association and ground is not None:
+            track_rows, detection_rows, births = self._associate_on_ground(
+                tracks, detections, ground, track_rows, detection_rows, births)
         tracks.frames_since_update += 1
         self._correct(tracks, track_rows, detections, detection_rows, ground, stamp)
         if len(births):
@@ -190,6 +197,28 @@ class Tracker:
         tentative = np.flatnonzero(~tracks.confirmed)
         rows_3, dets_3, _, births = match(tentative, high_left, c.score_weighted_association, c.max_match_cost)
         return np.concatenate([rows_1, rows_2, rows_3]), np.concatenate([dets_1, dets_2, dets_3]), births
+
+    def _associate_on_ground(
+        self, tracks: _TrackTable, detections: Detections, ground: GroundMeasurements, track_rows: np.ndarray,
+        detection_rows: np.ndarray, births: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Match the confirmed tracks with a ground state that the box stages left unmatched to the would-be births
+        with a valid ground position of the same source class, by Mahalanobis distance on the ground."""
+        unmatched = np.ones(len(tracks.ids), bool)
+        unmatched[track_rows] = False
+        rows = np.flatnonzero(unmatched & tracks.confirmed & tracks.has_ground)
+        columns = births[ground.valid[births]]
+        if len(rows) == 0 or len(columns) == 0:
+            return track_rows, detection_rows, births
+        difference = ground.positions[columns][None, :, :] - tracks.ground_means[rows][:, None, :2]
+        covariance = tracks.ground_covariances[rows][:, None, :2, :2] + ground.covariances[columns][None, :, :, :]
+        distance = np.einsum("rci,rci->rc", difference, np.linalg.solve(covariance, difference[..., None])[..., 0])
+        track_classes = np.array([self._source_class(i) for i in tracks.ids[rows].tolist()])
+        same_class = track_classes[:, None] == detections.source_class_ids[columns][None, :]
+        matched_rows, matched_columns = assign(np.where(same_class, distance, 1e9), self.config.ground_gate)
+        return (np.concatenate([track_rows, rows[matched_rows]]),
+                np.concatenate([detection_rows, columns[matched_columns]]),
+                np.setdiff1d(births, columns[matched_columns]))
 
     def _correct(
         self,
