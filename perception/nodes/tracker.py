@@ -13,9 +13,8 @@ radians, vehicle frame REP 103); without CameraInfo, tracks carry image boxes on
 image stamp (odometry, or the odom -> vehicle_frame transform with odometry_source: tf where tf2_ros is installed)
 ground positions and velocities are in the odom frame (over the ground); without it in vehicle_frame (relative to
 the moving vehicle). ground_frame_id of every message and /diagnostics say which (see perception.tracking.ego_motion).
-Sign positions come from the plate's pixel size (perception.tracking.metric_position); sign boxes are associated by
-overlap, so a sign stays one track while the sign node's frames come often enough for its box to overlap (~5 Hz and
-more at driving speed).
+Sign positions come from the plate's pixel size (perception.tracking.metric_position); signs are associated by box
+overlap, then by ground position and type (TrackingStage.from_parameters with signs=True).
 """
 from __future__ import annotations
 
