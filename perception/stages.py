@@ -62,7 +62,7 @@ class TrackingStage:
                                report_coasting=p["report_coasting"])
         if signs:
             config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False, confirm_hits=1,
-                             ground_association=True)
+                             ground_association=True, vote_source_class=True)
         ego_motion = None
         if p["odometry_source"] != "none":
             ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],

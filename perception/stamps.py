@@ -5,6 +5,11 @@ from __future__ import annotations
 from enum import Enum
 
 
+def header_stamp_ns(header) -> int:
+    """A std_msgs/Header's stamp in integer nanoseconds (rclpy or rosbags message)."""
+    return header.stamp.sec * 10**9 + header.stamp.nanosec
+
+
 class StampVerdict(Enum):
     OK = "ok"
     DUPLICATE = "duplicate_stamp"

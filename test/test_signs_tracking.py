@@ -89,7 +89,7 @@ def ground_at(positions: list[list[float]], std: float = 2.0) -> GroundMeasureme
 def test_a_static_sign_whose_box_jumps_stays_one_track_by_its_ground_position():
     # sign frames 1 s apart: the boxes no longer overlap, the ground positions (odom frame) agree
     tracker = Tracker(replace(TrackerConfig(), high_score=0.0, low_score=0.0, score_weighted_association=False,
-                              confirm_hits=1, ground_association=True))
+                              confirm_hits=1, ground_association=True, vote_source_class=True))
     first = tracker.update(sign_detections([[600, 300, 640, 340]], [1]), 0.0, ground_at([[40.0, -5.0]]))
     # the same sign (box moved right and grew) + a give-way sign at the same place + a speed limit 30 m further on
     boxes = [[700, 280, 760, 340], [700, 350, 760, 410], [610, 330, 630, 350]]

@@ -24,6 +24,7 @@ from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summar
 from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
 from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
 from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
+from perception.stamps import header_stamp_ns  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
 from perception.types import ObjectClass  # noqa: E402
 from perception.visualization.draw import draw_boxes, draw_paths, track_caption  # noqa: E402
@@ -33,10 +34,6 @@ IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 GIF_WIDTH = 480
 GIF_MAX_FRAMES = 150  # longer runs show every n-th frame, to keep the page light
 BEV_PATH_EVERY = 10  # draw the predicted paths of every n-th prediction message
-
-
-def _stamp_ns(message) -> int:
-    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
 
 
 @dataclass
@@ -67,22 +64,22 @@ def load_run(path: Path, images: bool = True) -> RunData:
             (data.signs if sign_kind == SIGNS else data.sign_tracks).append((record.topic, message))
         elif record.msgtype in IMAGE_TYPES and images:
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.images[_stamp_ns(message)] = message
+            data.images[header_stamp_ns(message.header)] = message
         elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:
             info = typestore.deserialize_cdr(record.raw, record.msgtype)
             with suppress(CalibrationError):  # a zero or NaN matrix is no calibration
                 data.intrinsics = camera_matrix(info.k, info.p, info.width, info.height)
         elif record.msgtype == "perception/msg/TrackedObjects":
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.tracks[_stamp_ns(message)] = message
+            data.tracks[header_stamp_ns(message.header)] = message
         elif record.msgtype == "perception/msg/PredictedObjects":
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.predictions[_stamp_ns(message)] = message
+            data.predictions[header_stamp_ns(message.header)] = message
         elif record.msgtype == "nav_msgs/msg/Odometry":
             message = typestore.deserialize_cdr(record.raw, record.msgtype)
             position = message.pose.pose.position
             data.odometry.setdefault(message.header.frame_id, []).append(
-                (_stamp_ns(message) / 1e9, position.x, position.y))
+                (header_stamp_ns(message.header) / 1e9, position.x, position.y))
     return data
 
 
@@ -256,7 +253,6 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
                   for (model, label), e in online_errors_by_range(records, observations).items()]
     sign_node_ran = any(node.endswith(f"/{SIGNS}") for node in summary.diagnostics)
     signs_text, sign_rows = signs_section(data.signs, data.sign_tracks, data.start_ns, sign_node_ran)
-    track_ids = {o.track_id for message in data.tracks.values() for o in message.objects}
     input_frames = sum(s.count for s in summary.topics.values() if s.msgtype in IMAGE_TYPES)
     received = [int(v["frames_received"]) for v in summary.diagnostics.values() if "frames_received" in v]
     lost = f"{input_frames - received[0]} of them never reached the detector (lost in transport); " if received else ""
@@ -265,7 +261,7 @@ def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -
 td,th{{border:1px solid #999;padding:4px 8px;text-align:right}} th{{background:#eee}} img{{max-width:100%}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {lost}{len(track_ids)} distinct
+<p>Recording: <code>{html.escape(str(recording))}</code>. {input_frames} input frames; {lost}{len(summary.track_ids)} distinct
 track ids{"" if metric else "; no metric positions (image space only, see the bird's-eye view)"}.</p>
 <h2>Camera view</h2><p>Track boxes with id and class; predicted paths (most probable) projected onto the image
 ({gif_frames} frames with tracker output).</p><img src="report_files/annotated.gif">

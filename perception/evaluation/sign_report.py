@@ -5,6 +5,8 @@ import html
 from collections import Counter
 from dataclasses import dataclass
 
+from perception.stamps import header_stamp_ns
+
 SIGNS, SIGN_TRACKS = "signs", "sign_tracks"  # topic names in a camera's namespace
 SIGN_TRACK_HEADER = ["track id", "type", "frames seen (max hits)", "first s", "last s", "last position x, y (m)",
                      "ground frame"]
@@ -17,10 +19,6 @@ def sign_topic(topic: str) -> str | None:
     """SIGNS or SIGN_TRACKS when the topic is a camera's signs or sign_tracks, else None."""
     name = topic.rsplit("/", 1)[-1]
     return name if name in (SIGNS, SIGN_TRACKS) else None
-
-
-def _stamp_ns(message) -> int:
-    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
 
 
 @dataclass
@@ -38,8 +36,8 @@ class SignTrack:
 def sign_track_table(messages: list[tuple[str, object]]) -> dict[tuple[str, int], SignTrack]:
     """(topic, track id) -> SignTrack, from (topic, TrackedObjects) sign_tracks messages."""
     tracks: dict[tuple[str, int], SignTrack] = {}
-    for topic, message in sorted(messages, key=lambda item: _stamp_ns(item[1])):
-        stamp = _stamp_ns(message)
+    for topic, message in sorted(messages, key=lambda item: header_stamp_ns(item[1].header)):
+        stamp = header_stamp_ns(message.header)
         for obj in message.objects:
             track = tracks.setdefault((topic, obj.track_id), SignTrack(obj.sign_name, obj.hits, stamp, stamp))
             track.type_name, track.hits, track.last_ns = obj.sign_name, max(track.hits, obj.hits), stamp

@@ -39,6 +39,7 @@ from perception.ros.parameters import (
 )
 from perception.ros.qos import RELIABILITY, qos_profile
 from perception.stages import SKIPPED, TrackingStage
+from perception.stamps import header_stamp_ns
 from perception.tracking.ego_motion import OdometryVerdict
 from perception.tracking.tracker import TrackerConfig
 
@@ -177,7 +178,7 @@ class TrackerNode(Node):
             return
         last = self.stage.stamps.last
         if self.tf_buffer is not None:
-            self.pose_from_tf(message.header.stamp.sec * 10**9 + message.header.stamp.nanosec)
+            self.pose_from_tf(header_stamp_ns(message.header))
         output = self.stage.process(detections, stamp)
         if not self.diagnostics.accept_stamp(output.verdict, stamp, last, "tracker reset"):
             return
@@ -198,7 +199,7 @@ class TrackerNode(Node):
         signs.source_class_ids = np.array([obj.sign_class_id for obj in message.objects], np.int64)
         stamp, last = stamp_seconds(message.header), self.sign_stage.stamps.last
         if self.tf_buffer is not None:
-            self.pose_from_tf(message.header.stamp.sec * 10**9 + message.header.stamp.nanosec)
+            self.pose_from_tf(header_stamp_ns(message.header))
         output = self.sign_stage.process(signs, stamp)
         if output.verdict in SKIPPED:
             self.diagnostics.reject(f"signs_{output.verdict.value}", f"sign stamp {stamp:.3f} after {last:.3f}; skipped")

@@ -39,8 +39,10 @@ class TrackerConfig:
     report_coasting: bool = False  # also return confirmed tracks not matched at this stamp (benchmarks: False)
     score_weighted_association: bool = True  # first-stage cost 1 - IoU * score (False: 1 - IoU)
     # Last stage for static objects (signs): confirmed tracks and detections left over by the box stages are matched by
-    # ground position (Mahalanobis distance within the chi-square gate) when their source classes agree.
+    # ground position (Mahalanobis distance within the chi-square gate) when their source classes agree (needs
+    # vote_source_class).
     ground_association: bool = False
+    vote_source_class: bool = False  # Track.source_class_id: the source class with the most score over the hits
     ground_gate: float = 9.21  # chi-square, 2 degrees of freedom, 99 %
 
 
@@ -148,8 +150,9 @@ class Tracker:
             tracks = tracks.extend(newborn)
             self._vote(newborn.ids, detections.select(births))
         self._tracks = tracks
-        alive_ids = set(tracks.ids.tolist())
-        self._source_votes = {i: votes for i, votes in self._source_votes.items() if i in alive_ids}
+        if self.config.vote_source_class:
+            alive_ids = set(tracks.ids.tolist())
+            self._source_votes = {i: votes for i, votes in self._source_votes.items() if i in alive_ids}
         return self._confirmed_tracks(stamp)
 
     def _predict(self, tracks: _TrackTable, dt: float) -> None:
@@ -249,6 +252,8 @@ class Tracker:
 
     def _vote(self, track_ids: np.ndarray, detections: Detections) -> None:
         """Add each matched detection's score to its track's vote for the detection's source class."""
+        if not self.config.vote_source_class:
+            return
         for track_id, source, score in zip(track_ids.tolist(), detections.source_class_ids.tolist(),
                                            detections.scores.tolist()):
             votes = self._source_votes.setdefault(track_id, {})
