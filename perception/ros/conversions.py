@@ -1,6 +1,7 @@
 """The one place that converts between ROS messages and the core types of perception.types."""
 from __future__ import annotations
 
+import array
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _integers(values, name: str, low: int, high: int) -> list[int]:
     """Python ints of `values`, each in [low, high]; ValueError naming the field otherwise."""
-    values = [int(v) for v in np.asarray(values).ravel()]
+    values = [int(v) for v in np.asarray(values, dtype=object).ravel()]  # object: exact beyond int64
     bad = [v for v in values if not low <= v <= high]
     if bad:
         raise ValueError(f"{name} must lie in [{low}, {high}], got {bad[:5]}")
@@ -102,10 +103,12 @@ def _box_array(box: BoundingBox2D) -> list[float]:
     return [box.x_min, box.y_min, box.x_max, box.y_max]
 
 
-def _covariance_3x3(covariance_2x2: np.ndarray) -> list[float]:
+def _covariance_3x3(covariance_2x2: np.ndarray) -> np.ndarray:
+    """The row-major 3x3 float64 array of a 2x2 covariance (z row and column zero); as a numpy array, the message
+    takes it without checking each element again."""
     full = np.zeros((3, 3))
     full[:2, :2] = covariance_2x2
-    return full.ravel().tolist()
+    return full.ravel()
 
 
 def detections_to_msg(detections: Detections, header: Header) -> DetectedObjects:
@@ -158,18 +161,27 @@ def detections_from_msg(message: DetectedObjects) -> Detections:
     return detections
 
 
+def _check_tracks(tracks: list[Track]) -> None:
+    """ValueError naming the field when a track's ids, counts, labels or float32 fields do not fit the message."""
+    if not tracks:
+        return
+    probabilities = [track.class_probabilities or {int(track.label): 1.0} for track in tracks]
+    _integers([track.track_id for track in tracks], "track_id", 0, 2**64 - 1)
+    _integers([(track.hits, track.frames_since_update) for track in tracks], "hits and frames_since_update",
+              0, 2**32 - 1)
+    _labels([label for p in probabilities for label in p], "track labels")
+    _float32s([value for p in probabilities for value in p.values()] + [t.score for t in tracks]
+              + [t.age for t in tracks], "track probabilities, score and age")
+    _float32s([_shape(track.box, (4,), "track box") for track in tracks], "track box")
+
+
 def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = "", signs: bool = False
                   ) -> TrackedObjects:
     """Tracks -> TrackedObjects; signs: the tracks are the sign node's (source_class_id = GTSDB class id), which
     fills sign_class_id and sign_name."""
     message = TrackedObjects(header=header, ground_frame_id=ground_frame_id)
+    _check_tracks(tracks)
     for track in tracks:
-        probabilities = track.class_probabilities or {int(track.label): 1.0}
-        _integers([track.track_id], "track_id", 0, 2**64 - 1)
-        _integers([track.hits, track.frames_since_update], "hits and frames_since_update", 0, 2**32 - 1)
-        _labels(list(probabilities), "track labels")
-        _float32s(list(probabilities.values()) + [track.score, track.age], "track probabilities, score and age")
-        _float32s(_shape(track.box, (4,), "track box"), "track box")
         obj = TrackedObject(
             track_id=int(track.track_id),
             classification=_classifications(track),
@@ -246,8 +258,8 @@ def path_to_msg(path: PredictedPath) -> PredictedPathMsg:
     return PredictedPathMsg(
         model=path.model, time_step=duration_msg(path.time_step), confidence=float(path.confidence),
         model_steps=int(path.model_steps),
-        positions=[Point(x=float(x), y=float(y), z=0.0) for x, y in path.positions],
-        position_covariance_xy=np.asarray(path.covariances, dtype=float).ravel().tolist(),
+        positions=[Point(x=x, y=y) for x, y in np.asarray(path.positions, dtype=float).tolist()],
+        position_covariance_xy=array.array("d", np.asarray(path.covariances, dtype=float).ravel().tolist()),
     )
 
 
