@@ -8,12 +8,13 @@ time per frame minus the offline mode's on the same number of CPUs. "1 worker" l
 tracking) free to use the second core; "1 worker, everything on 1 CPU" pins driver, raylet and worker to one core:
 the 1-CPU point of a scaling by CPUs, and the like-for-like run for the overhead against the pinned offline mode.
 
-    python benchmarks/eval_scaling.py [--frames 55] [--bags 4]
+    python benchmarks/eval_scaling.py [--frames 55] [--bags 4] [--repeats 3]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -96,19 +97,21 @@ def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> t
 def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
     """Detection alone of every frame of `bags` by `workers` one-CPU actors that load the model once, from their
     creation to the last result: our actor pool, or Ray Data's map_batches over an actor pool (`ray[data]`)."""
-    from perception.runtime.fleet import _batches
+    from perception.runtime.fleet import StreamDetections, _batches
     from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch, FrameDetector, RayDetectorPool
 
     streams = {n: outcome.stream for n, outcome in enumerate(plan_streams(bags, cameras_of))}
+    detections = {n: StreamDetections(stream.bag) for n, stream in streams.items()}  # only told the frame counts
     start = time.perf_counter()
     if not ray_data:
-        frames = sum(len(results) for _, results in RayDetectorPool(workers).detect(_batches(streams, {}, {})))
+        batches = _batches(streams, detections, {})
+        frames = sum(len(results) for _, results in RayDetectorPool(workers).detect(batches))
         assert frames == sum(stream.frames for stream in streams.values())
         return time.perf_counter() - start
     import ray.data
 
     rows = [{"index": index, "msgtype": msgtype, "ts": ts, "raw": raw, "key": batch.detector_key}
-            for batch in _batches(streams, {}, {}) for index, msgtype, ts, raw in batch.frames]
+            for batch in _batches(streams, detections, {}) for index, msgtype, ts, raw in batch.frames]
 
     class Detect:
         def __init__(self) -> None:
@@ -124,20 +127,65 @@ def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
     return time.perf_counter() - start
 
 
+def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, tuple[int, float, float, int]]:
+    """Every configuration once: run name -> (CPUs, start-up s, run s, worker restarts)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    rows = {}
+    for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
+        seconds, loading = offline_seconds(bags, folder, cpu_set)
+        rows[f"offline, one process, {cpu_count} CPU(s)"] = (cpu_count, loading, seconds, 0)
+    for workers, pinned in ((1, False), (1, True), (2, False)):
+        if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
+            os.sched_setaffinity(0, {cpus[0]})
+        start = time.perf_counter()
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        seconds, restarts = ray_run(bags, folder / f"local{workers}{'pinned' if pinned else ''}", workers, None)
+        name = ONE_CPU if pinned else f"Ray on this machine, {workers} worker(s)"
+        rows[name] = (workers, time.perf_counter() - start - seconds, seconds, restarts)
+        ray.shutdown()
+        os.sched_setaffinity(0, set(cpus))
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        cluster.wait_for_nodes()
+        start = time.perf_counter()
+        ray.init(address=cluster.address, log_to_driver=False)
+        seconds, restarts = ray_run(bags, folder / "cluster", 2, cluster.address)
+        rows["Ray cluster, 2 nodes x 1 CPU (this machine)"] = (2, time.perf_counter() - start - seconds, seconds,
+                                                               restarts)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    return rows
+
+
+ONE_WORKER = "Ray on this machine, 1 worker(s)"
+ONE_CPU = "Ray on this machine, 1 worker, everything on 1 CPU"
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """The median, and the range where there are several values."""
+    median = format(statistics.median(values), fmt)
+    return median if len(values) == 1 else f"{median} ({format(min(values), fmt)} to {format(max(values), fmt)})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=55, help="frames per bag")
     parser.add_argument("--bags", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds of every configuration, one after the other; the table gives medians and ranges, "
+                             "and each ratio is taken within a round")
     parser.add_argument("--ray-data", action="store_true",
                         help="only compare detection by our actor pool with Ray Data's map_batches (needs ray[data])")
     args = parser.parse_args()
     import ray
-    from ray.cluster_utils import Cluster
 
     os.chdir(tempfile.gettempdir())  # Ray puts the current folder first on its workers' path: not the source tree
 
     load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         bags = cut_bags(data_path("sample_highway_960x540.mcap"), folder, args.bags, args.frames)
@@ -153,45 +201,31 @@ def main() -> int:
             print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
             return 0
         offline_seconds(bags[:1], folder, set(cpus))  # imports and first model load, as a Ray worker's start has
-        offline = {}
-        for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
-            offline[cpu_count], loading = offline_seconds(bags, folder, cpu_set)
-            rows.append((f"offline, one process, {cpu_count} CPU(s)", cpu_count, loading, offline[cpu_count], 0))
-        for workers, pinned in ((1, False), (1, True), (2, False)):
-            if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
-                os.sched_setaffinity(0, {cpus[0]})
-            start = time.perf_counter()
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-            seconds, restarts = ray_run(bags, folder / f"local{workers}{'pinned' if pinned else ''}", workers, None)
-            name = "Ray on this machine, 1 worker, everything on 1 CPU" if pinned else \
-                f"Ray on this machine, {workers} worker(s)"
-            rows.append((name, workers, time.perf_counter() - start - seconds, seconds, restarts))
-            ray.shutdown()
-            os.sched_setaffinity(0, set(cpus))
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-        cluster.add_node(num_cpus=1)
-        try:
-            cluster.wait_for_nodes()
-            start = time.perf_counter()
-            ray.init(address=cluster.address, log_to_driver=False)
-            seconds, restarts = ray_run(bags, folder / "cluster", 2, cluster.address)
-            rows.append(("Ray cluster, 2 nodes x 1 CPU (this machine)", 2,
-                         time.perf_counter() - start - seconds, seconds, restarts))
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
-    one_worker_fps, one_cpu_fps = frames / rows[2][3], frames / rows[3][3]
-    print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG); load before: {load_before}")
+        rounds = []
+        for number in range(args.repeats):
+            rounds.append(one_round(bags, folder, cpus))
+            print(f"round {number + 1} of {args.repeats} done", flush=True)
+    print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG), {args.repeats} round(s); "
+          f"load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print("median (range) over the rounds; ratios and overheads are taken within each round")
     print("| run | CPUs | start-up s (Ray: ray.init, actors, models; offline: models) | run s | frames/s | "
-          "vs Ray 1 worker | vs Ray 1 worker on 1 CPU | Ray overhead ms/frame vs offline, same CPUs | restarts |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, cpu_count, startup, seconds, restarts in rows:
-        overhead = "-" if name.startswith("offline") else \
-            f"{1000 * (seconds - offline[min(cpu_count, max(offline))]) / frames:+.1f}"
-        fps = frames / seconds
-        print(f"| {name} | {cpu_count} | {startup:.1f} | {seconds:.1f} | {fps:.1f} | {fps / one_worker_fps:.2f}x | "
-              f"{fps / one_cpu_fps:.2f}x | {overhead} | {restarts} |")
+          "vs Ray 1 worker | vs Ray 1 worker on 1 CPU | Ray overhead ms/frame vs offline, same CPUs | "
+          "overhead % | restarts |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, (cpu_count, *_rest) in rounds[0].items():
+        runs = [r[name] for r in rounds]
+        seconds = [run[2] for run in runs]
+        vs_one = [r[ONE_WORKER][2] / r[name][2] for r in rounds]
+        vs_cpu = [r[ONE_CPU][2] / r[name][2] for r in rounds]
+        overhead = pct = "-"
+        if not name.startswith("offline"):
+            offline = [r[f"offline, one process, {min(cpu_count, len(cpus))} CPU(s)"][2] for r in rounds]
+            overhead = spread([1000 * (s - o) / frames for s, o in zip(seconds, offline)], "+.1f")
+            pct = spread([100 * (s - o) / o for s, o in zip(seconds, offline)], "+.1f")
+        print(f"| {name} | {cpu_count} | {spread([run[1] for run in runs], '.1f')} | {spread(seconds, '.1f')} | "
+              f"{spread([frames / s for s in seconds], '.1f')} | {spread(vs_one, '.2f')}x | {spread(vs_cpu, '.2f')}x | "
+              f"{overhead} | {pct} | {sum(run[3] for run in runs)} |")
     return 0
 
 

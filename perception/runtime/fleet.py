@@ -2,15 +2,19 @@
 
 A stream is one camera of one bag. Its frames are read by this process (the driver) and sent, as raw messages keyed
 by (stream, frame index), to detection actors (perception.runtime.fleet_workers) on this machine or a Ray cluster.
-Results are assembled by key; when every frame of a stream is back (checked: each index once, none missing), the
-stream goes through perception.runtime.offline.run_offline with those detections: the same tracking, prediction and
-recording code as the single-process offline mode, fed in the bag's own order. A stream's frames therefore reach
-the tracker in order by construction: tracking starts only after all of its detections are complete, and it reads
-the bag again in log-time order, taking each frame's detections by its index.
+Results are assembled by key (each index once: a second result for a frame is dropped and counted). Each stream goes
+through perception.runtime.offline.run_offline with those detections, in a tracking thread that starts with the
+stream's first results: the same tracking, prediction and recording code as the single-process offline mode, fed in
+the bag's own order. A stream's frames therefore reach the tracker in order by construction: run_offline reads the
+bag again in log-time order and takes frame k's detections by its index, waiting until the workers have returned
+it; a frame that never comes (its bag could not be read further, the workers are gone) stops that bag with an
+error, and one detected but not tracked as well. Tracking follows detection instead of waiting for the whole bag,
+so the driver holds only the detections not yet tracked.
 A bag that cannot be read (corrupt, truncated, no camera) is reported with its reason; the others finish.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -119,8 +123,73 @@ def _detector_key(stream: Stream) -> str:
     return detector_key(node_parameters(stream.graph, "detector", f"/perception/{stream.camera}"))
 
 
-def _batches(streams: dict[int, Stream], read_frames: dict[int, int], failed: dict[int, str]) -> Iterator:
-    """FrameBatches of every stream in turn; records each stream's frame count when read, or why it failed."""
+class StreamDetections:
+    """One stream's detections as the workers return them. The tracking thread takes frame k (once) and waits
+    until it is here; the driver adds frames, then says how many the bag has, or why there will be no more."""
+
+    def __init__(self, bag: Path) -> None:
+        self.bag = bag
+        self._frames: dict[int, DetectedFrame] = {}
+        self._seen: set[int] = set()
+        self._count: int | None = None  # frames read from the bag, once all are
+        self._error: str | None = None
+        self._changed = threading.Condition()
+        self.taken = 0
+
+    def add(self, index: int, frame: DetectedFrame) -> bool:
+        """Store a worker's result; False for a frame that had one already (dropped)."""
+        with self._changed:
+            if index in self._seen:
+                return False
+            self._seen.add(index)
+            self._frames[index] = frame
+            self._changed.notify_all()
+            return True
+
+    def finish(self, count: int) -> None:
+        """The bag has `count` frames, all sent to the workers."""
+        with self._changed:
+            self._count = count
+            self._changed.notify_all()
+
+    def fail(self, reason: str) -> None:
+        """No more frames will come; a tracker waiting for one stops with `reason`."""
+        with self._changed:
+            self._error = reason
+            self._changed.notify_all()
+
+    def wait_until_read(self) -> int:
+        """The bag's frame count, once all its frames are sent; ValueError with the reason if that never happens."""
+        with self._changed:
+            while self._count is None and self._error is None:
+                self._changed.wait()
+            if self._count is None:
+                raise ValueError(self._error)
+            return self._count
+
+    @property
+    def held(self) -> int:
+        """Frames back from the workers and not yet taken by the tracker."""
+        with self._changed:
+            return len(self._frames)
+
+    def __getitem__(self, index: int) -> DetectedFrame:
+        with self._changed:
+            while index not in self._frames:
+                if self._count is not None and index >= self._count:
+                    raise ValueError(f"{self.bag}: frame {index} was never sent for detection "
+                                     f"(the bag gave {self._count} frames)")
+                if self._error is not None:
+                    raise ValueError(self._error)
+                self._changed.wait()
+            self.taken += 1
+            return self._frames.pop(index)
+
+
+def _batches(streams: dict[int, Stream], detections: dict[int, StreamDetections], failed: dict[int, str]
+             ) -> Iterator:
+    """FrameBatches of every stream in turn; tells each stream's detections its frame count when read, or records
+    why its bag failed."""
     from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch
 
     for number, stream in streams.items():
@@ -136,16 +205,17 @@ def _batches(streams: dict[int, Stream], read_frames: dict[int, int], failed: di
                     frames = []
         except BagReadError as error:
             failed[number] = str(error)
+            detections[number].fail(str(error))
             continue
         if frames:
             yield FrameBatch(number, key, tuple(frames))
-        read_frames[number] = index
+        detections[number].finish(index)
 
 
 def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None = None, address: str | None = None,
                    on_progress: Callable[[int, Any], None] | None = None) -> FleetRun:
-    """Detect every stream's frames on Ray (started here, or the cluster at `address`), then track each stream in
-    order; recordings go to out/<stream name>/eval.mcap. `on_progress(frames detected, pool)` is called after
+    """Detect every stream's frames on Ray (started here, or the cluster at `address`) and track each stream in
+    order as its detections come back; recordings go to out/<stream name>/eval.mcap. `on_progress(frames detected, pool)` is called after
     every batch (tests use it to kill a worker in the middle of a run)."""
     from perception.runtime.fleet_workers import RayDetectorPool, connect
 
@@ -154,55 +224,54 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
     workers = connect(address, workers)
     pool = RayDetectorPool(workers, sorted({_detector_key(stream) for stream in streams.values()}))
     startup_s = time.perf_counter() - start
-    results: dict[int, dict[int, DetectedFrame]] = {n: {} for n in streams}
-    read_frames: dict[int, int] = {}
+    detections = {n: StreamDetections(stream.bag) for n, stream in streams.items()}
     failed: dict[int, str] = {}
     tracking: dict[int, Future] = {}
     duplicates = detected = 0
     with ThreadPoolExecutor(max_workers=1) as tracker_thread, \
             tqdm(total=sum(s.frames for s in streams.values()), desc="fleet eval", unit="frame") as progress:
-        def track_complete_streams() -> None:
-            for number, count in read_frames.items():
-                if number not in tracking and number not in failed and len(results[number]) == count:
-                    tracking[number] = tracker_thread.submit(_track, streams[number], out, results.pop(number))
+        def start_tracking(number: int) -> None:  # streams are queued in the order their results begin
+            if number not in tracking and number not in failed:
+                tracking[number] = tracker_thread.submit(_track, streams[number], out, detections[number])
 
-        for batch, frames in pool.detect(_batches(streams, read_frames, failed)):
-            if batch.stream in failed:
-                continue
-            for index, frame in frames:
-                if index in results[batch.stream]:
-                    duplicates += 1
+        try:
+            for batch, frames in pool.detect(_batches(streams, detections, failed)):
+                if batch.stream in failed:
                     continue
-                results[batch.stream][index] = frame
-            detected += len(frames)
-            progress.update(len(frames))
-            if on_progress is not None:
-                on_progress(detected, pool)
-            track_complete_streams()
-        track_complete_streams()
+                duplicates += sum(not detections[batch.stream].add(index, frame) for index, frame in frames)
+                detected += len(frames)
+                progress.update(len(frames))
+                if on_progress is not None:
+                    on_progress(detected, pool)
+                start_tracking(batch.stream)
+        except BaseException as error:  # no frame will come any more: trackers waiting for one stop
+            for stream_detections in detections.values():
+                stream_detections.fail(f"detection stopped: {type(error).__name__}: {error}")
+            raise
+        for number in streams:  # bags without frames
+            start_tracking(number)
         for number, stream in streams.items():
             outcome = planned[number]
             if number in failed:
                 outcome.error = failed[number]
-            elif number not in tracking:
-                outcome.error = (f"{stream.bag}: {len(results.get(number, {}))} of {read_frames.get(number)} frames "
-                                 "came back from the workers")
-            else:
-                try:
-                    outcome.recording = tracking[number].result()
-                except Exception as error:  # one bag's failure is reported with its reason; the others finish
-                    outcome.error = str(error) if isinstance(error, (BagReadError, ValueError)) else \
-                        f"{stream.bag}: {type(error).__name__}: {error}"
+                continue
+            try:
+                outcome.recording = tracking[number].result()
+            except Exception as error:  # one bag's failure is reported with its reason; the others finish
+                outcome.error = str(error) if isinstance(error, (BagReadError, ValueError)) else \
+                    f"{stream.bag}: {type(error).__name__}: {error}"
     return FleetRun(planned, workers, address or "local", time.perf_counter() - start, startup_s, detected,
                     pool.restarts(), pool.resubmitted_batches, duplicates)
 
 
-def _track(stream: Stream, out: Path, detected: dict[int, DetectedFrame]) -> Path:
-    """Tracking and prediction of one stream whose frames are all detected (indices 0..n-1, each once)."""
-    missing = set(range(len(detected))) ^ set(detected)
-    if missing:
-        raise ValueError(f"{stream.bag}: frames {sorted(missing)[:10]} are missing from the detections")
+def _track(stream: Stream, out: Path, detections: StreamDetections) -> Path:
+    """Tracking and prediction of one stream, frame by frame as its detections come back; every frame detected
+    must be tracked."""
     folder = out / stream.name
     folder.mkdir(parents=True, exist_ok=True)
-    return run_offline(stream.graph, stream.camera, stream.bag, folder / "eval.mcap", stream.image_topic,
-                       stream.info_topic, detected=detected)
+    recording = run_offline(stream.graph, stream.camera, stream.bag, folder / "eval.mcap", stream.image_topic,
+                            stream.info_topic, detected=detections)
+    count = detections.wait_until_read()
+    if detections.taken != count:
+        raise ValueError(f"{stream.bag}: {detections.taken} of its {count} frames were tracked")
+    return recording

@@ -10,10 +10,9 @@ from __future__ import annotations
 import importlib
 import time
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
@@ -45,6 +44,12 @@ class DetectedFrame:
     timestamp_ns: int  # the image message's log time in the bag: checks that a worker's frame is this frame
     detections: Detections | None  # None: the image could not be decoded (counted as rejected.bad_image)
     elapsed_ns: int  # decode + detect time
+
+
+class DetectedFrames(Protocol):
+    """Detections by frame index (the n-th message of the camera topic); each index is asked for once, in order."""
+
+    def __getitem__(self, index: int) -> DetectedFrame: ...
 
 
 def detect_frame(detector: "Detector", message: Any, timestamp_ns: int) -> DetectedFrame:
@@ -96,13 +101,13 @@ def _use_fallback_intrinsics(tracking: TrackingStage, p: dict[str, Any], bag: Pa
 
 
 def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None,
-                detected: Mapping[int, DetectedFrame] | None = None) -> Path:
+                detected: DetectedFrames | None = None) -> Path:
     """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
     tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame).
     Without `info_topic` (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give the
     intrinsics; without those, everything stays in image space and /diagnostics says so.
-    `detected`: the frames' detections by frame index (n-th message of `camera_topic`), made elsewhere (a fleet
-    evaluation's workers); without it the frames are detected here, one after the other."""
+    `detected`: the frames' detections by frame index, made elsewhere (a fleet evaluation's workers; a dict
+    also does); without it the frames are detected here, one after the other."""
     namespace = f"/perception/{camera}"
     available = bag_topics(bag)
     for topic in filter(None, (camera_topic, info_topic)):
