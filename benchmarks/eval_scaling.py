@@ -87,11 +87,12 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
 
 
 def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> tuple[float, int]:
-    """(run s without the actors' start-up, worker restarts) of one fleet run."""
+    """(run s without the actors' start-up, worker restarts + batches resubmitted to another worker) of one fleet
+    run."""
     run = evaluate_fleet(plan_streams(bags, cameras_of), out, workers=workers, address=address)
     assert all(o.error is None for o in run.outcomes), [o.error for o in run.outcomes]
     assert run.duplicate_frames == 0
-    return run.wall_s - run.startup_s, run.worker_restarts
+    return run.wall_s - run.startup_s, run.worker_restarts + run.resubmitted_batches
 
 
 def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
@@ -128,7 +129,7 @@ def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
 
 
 def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, tuple[int, float, float, int]]:
-    """Every configuration once: run name -> (CPUs, start-up s, run s, worker restarts)."""
+    """Every configuration once: run name -> (CPUs, start-up s, run s, worker restarts + resubmitted batches)."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -181,6 +182,8 @@ def main() -> int:
     parser.add_argument("--ray-data", action="store_true",
                         help="only compare detection by our actor pool with Ray Data's map_batches (needs ray[data])")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     import ray
 
     os.chdir(tempfile.gettempdir())  # Ray puts the current folder first on its workers' path: not the source tree
@@ -211,7 +214,7 @@ def main() -> int:
     print("median (range) over the rounds; ratios and overheads are taken within each round")
     print("| run | CPUs | start-up s (Ray: ray.init, actors, models; offline: models) | run s | frames/s | "
           "vs Ray 1 worker | vs Ray 1 worker on 1 CPU | Ray overhead ms/frame vs offline, same CPUs | "
-          "overhead % | restarts |")
+          "overhead % | restarts + resubmitted batches |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, (cpu_count, *_rest) in rounds[0].items():
         runs = [r[name] for r in rounds]
@@ -220,7 +223,8 @@ def main() -> int:
         vs_cpu = [r[ONE_CPU][2] / r[name][2] for r in rounds]
         overhead = pct = "-"
         if not name.startswith("offline"):
-            offline = [r[f"offline, one process, {min(cpu_count, len(cpus))} CPU(s)"][2] for r in rounds]
+            offline_cpus = 1 if cpu_count == 1 else len(cpus)
+            offline = [r[f"offline, one process, {offline_cpus} CPU(s)"][2] for r in rounds]
             overhead = spread([1000 * (s - o) / frames for s, o in zip(seconds, offline)], "+.1f")
             pct = spread([100 * (s - o) / o for s, o in zip(seconds, offline)], "+.1f")
         print(f"| {name} | {cpu_count} | {spread([run[1] for run in runs], '.1f')} | {spread(seconds, '.1f')} | "

@@ -18,26 +18,13 @@ ray = pytest.importorskip("ray")
 from perception.evaluation.fleet_report import bag_row  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
-from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
+from perception.runtime.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
 from perception.runtime.offline import run_offline  # noqa: E402
+from bag_pieces import cut_bag  # noqa: E402
 
 SAMPLE_FRAMES = 24
 CLIP_FRAMES = 20
-
-
-def cut_bag(source: Path, out: Path, frames: int) -> Path:
-    """The first `frames` camera frames of `source` (and every other message up to them)."""
-    with McapFileWriter(out, perception_typestore()) as writer:
-        for topic, msgtype in bag_topics(source).items():
-            writer.add_topic(topic, msgtype)
-        seen = 0
-        for record in read_messages(source):
-            seen += record.msgtype.endswith("CompressedImage")
-            if seen > frames:
-                break
-            writer.write(record.topic, record.timestamp_ns, record.raw)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,11 @@ through perception.runtime.offline.run_offline with those detections, in a track
 stream's first results: the same tracking, prediction and recording code as the single-process offline mode, fed in
 the bag's own order. A stream's frames therefore reach the tracker in order by construction: run_offline reads the
 bag again in log-time order and takes frame k's detections by its index, waiting until the workers have returned
-it; a frame that never comes (its bag could not be read further, the workers are gone) stops that bag with an
-error, and one detected but not tracked as well. Tracking follows detection instead of waiting for the whole bag,
-so the driver holds only the detections not yet tracked.
+it. A frame that never comes back (its bag could not be read further, a worker's result went missing) stops that bag
+with an error, and so does a frame detected but not tracked; such a bag leaves no recording. When no worker is left
+the run stops with that error. Tracking follows detection instead of waiting for the whole bag, so the driver holds
+the detections not yet tracked: little while one tracking thread keeps up with the workers (on one driver core,
+about six one-CPU workers of the CPU detector), more beyond that.
 A bag that cannot be read (corrupt, truncated, no camera) is reported with its reason; the others finish.
 """
 from __future__ import annotations
@@ -134,6 +136,7 @@ class StreamDetections:
         self._count: int | None = None  # frames read from the bag, once all are
         self._error: str | None = None
         self._changed = threading.Condition()
+        self._closed = False
         self.taken = 0
 
     def add(self, index: int, frame: DetectedFrame) -> bool:
@@ -142,7 +145,8 @@ class StreamDetections:
             if index in self._seen:
                 return False
             self._seen.add(index)
-            self._frames[index] = frame
+            if not self._closed:
+                self._frames[index] = frame
             self._changed.notify_all()
             return True
 
@@ -157,6 +161,12 @@ class StreamDetections:
         with self._changed:
             self._error = reason
             self._changed.notify_all()
+
+    def close(self) -> None:
+        """The tracker is done with this stream (finished or failed): drop what it holds and what still comes."""
+        with self._changed:
+            self._closed = True
+            self._frames.clear()
 
     def wait_until_read(self) -> int:
         """The bag's frame count, once all its frames are sent; ValueError with the reason if that never happens."""
@@ -176,6 +186,8 @@ class StreamDetections:
     def __getitem__(self, index: int) -> DetectedFrame:
         with self._changed:
             while index not in self._frames:
+                if index in self._seen:
+                    raise ValueError(f"{self.bag}: frame {index} was taken already")
                 if self._count is not None and index >= self._count:
                     raise ValueError(f"{self.bag}: frame {index} was never sent for detection "
                                      f"(the bag gave {self._count} frames)")
@@ -215,8 +227,8 @@ def _batches(streams: dict[int, Stream], detections: dict[int, StreamDetections]
 def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None = None, address: str | None = None,
                    on_progress: Callable[[int, Any], None] | None = None) -> FleetRun:
     """Detect every stream's frames on Ray (started here, or the cluster at `address`) and track each stream in
-    order as its detections come back; recordings go to out/<stream name>/eval.mcap. `on_progress(frames detected, pool)` is called after
-    every batch (tests use it to kill a worker in the middle of a run)."""
+    order as its detections come back; recordings go to out/<stream name>/eval.mcap. `on_progress(frames detected,
+    pool)` is called after every batch (tests use it to kill a worker in the middle of a run)."""
     from perception.runtime.fleet_workers import RayDetectorPool, connect
 
     start = time.perf_counter()
@@ -244,10 +256,13 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
                 if on_progress is not None:
                     on_progress(detected, pool)
                 start_tracking(batch.stream)
-        except BaseException as error:  # no frame will come any more: trackers waiting for one stop
+        except BaseException as error:  # no frame will come any more: trackers waiting for one stop, none starts
             for stream_detections in detections.values():
                 stream_detections.fail(f"detection stopped: {type(error).__name__}: {error}")
+            tracker_thread.shutdown(wait=True, cancel_futures=True)
             raise
+        for stream_detections in detections.values():  # every batch is back: a frame still missing never comes
+            stream_detections.fail(f"{stream_detections.bag}: a frame never came back from the workers")
         for number in streams:  # bags without frames
             start_tracking(number)
         for number, stream in streams.items():
@@ -266,12 +281,19 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
 
 def _track(stream: Stream, out: Path, detections: StreamDetections) -> Path:
     """Tracking and prediction of one stream, frame by frame as its detections come back; every frame detected
-    must be tracked."""
+    must be tracked. A stream that fails leaves no recording."""
     folder = out / stream.name
     folder.mkdir(parents=True, exist_ok=True)
-    recording = run_offline(stream.graph, stream.camera, stream.bag, folder / "eval.mcap", stream.image_topic,
-                            stream.info_topic, detected=detections)
-    count = detections.wait_until_read()
-    if detections.taken != count:
-        raise ValueError(f"{stream.bag}: {detections.taken} of its {count} frames were tracked")
+    recording = folder / "eval.mcap"
+    try:
+        run_offline(stream.graph, stream.camera, stream.bag, recording, stream.image_topic, stream.info_topic,
+                    detected=detections)
+        count = detections.wait_until_read()
+        if detections.taken != count:
+            raise ValueError(f"{stream.bag}: {detections.taken} of its {count} frames were tracked")
+    except BaseException:
+        recording.unlink(missing_ok=True)
+        raise
+    finally:
+        detections.close()
     return recording
