@@ -10,7 +10,7 @@ import pytest
 from perception.signs.recognizer import SignRecognizer
 from perception.stages import TrackingStage
 from perception.tracking.ground_plane import GroundMeasurements
-from perception.tracking.tracker import Tracker, TrackerConfig
+from perception.tracking.tracker import Tracker
 from perception.types import Detections, ObjectClass
 
 SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1 (speed limit 30)
@@ -88,8 +88,8 @@ def ground_at(positions: list[list[float]], std: float = 2.0) -> GroundMeasureme
 
 def test_a_static_sign_whose_box_jumps_stays_one_track_by_its_ground_position():
     # sign frames 1 s apart: the boxes no longer overlap, the ground positions (odom frame) agree
-    tracker = Tracker(replace(TrackerConfig(), high_score=0.0, low_score=0.0, score_weighted_association=False,
-                              confirm_hits=1, ground_association=True, vote_source_class=True))
+    sign_config = TrackingStage.from_parameters({**TRACKER_PARAMETERS, "report_coasting": False}, signs=True).config
+    tracker = Tracker(sign_config)
     first = tracker.update(sign_detections([[600, 300, 640, 340]], [1]), 0.0, ground_at([[40.0, -5.0]]))
     # the same sign (box moved right and grew) + a give-way sign at the same place + a speed limit 30 m further on
     boxes = [[700, 280, 760, 340], [700, 350, 760, 410], [610, 330, 630, 350]]
@@ -100,7 +100,7 @@ def test_a_static_sign_whose_box_jumps_stays_one_track_by_its_ground_position():
     assert matched[first[0].track_id] == 1  # kept its id through the jump
     assert sorted(matched.values()) == [1, 1, 13]
     # without the ground stage (the object tracker's setting) the jump starts a new track
-    plain = Tracker(replace(TrackerConfig(), high_score=0.0, confirm_hits=1, score_weighted_association=False))
+    plain = Tracker(replace(sign_config, ground_association=False))
     plain.update(sign_detections([[600, 300, 640, 340]], [1]), 0.0, ground_at([[40.0, -5.0]]))
     ids = {t.track_id for t in plain.update(sign_detections(boxes[:1], [1]), 1.0, ground_at([[41.0, -5.5]]))}
     assert first[0].track_id not in ids
