@@ -99,7 +99,7 @@ def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
     """Detection alone of every frame of `bags` by `workers` one-CPU actors that load the model once, from their
     creation to the last result: our actor pool, or Ray Data's map_batches over an actor pool (`ray[data]`)."""
     from perception.runtime.fleet import StreamDetections, _batches
-    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameBatch, FrameDetector, RayDetectorPool
+    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameDetector, RayDetectorPool
 
     streams = {n: outcome.stream for n, outcome in enumerate(plan_streams(bags, cameras_of))}
     detections = {n: StreamDetections(stream.bag) for n, stream in streams.items()}  # only told the frame counts
@@ -120,7 +120,7 @@ def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
 
         def __call__(self, batch: dict) -> dict:
             frames = tuple(zip(batch["index"], batch["msgtype"], batch["ts"], batch["raw"]))
-            results = self.detector.detect(FrameBatch(0, str(batch["key"][0]), frames))
+            results = self.detector.detect(str(batch["key"][0]), *frames)
             return {"index": [index for index, _ in results], "objects": [len(f.detections) for _, f in results]}
 
     dataset = ray.data.from_items(rows).map_batches(Detect, batch_size=BATCH_FRAMES, concurrency=workers, num_cpus=1)

@@ -21,13 +21,16 @@ BATCH_FRAMES = 4  # frames per task: few enough to spread a short bag, enough to
 IN_FLIGHT_PER_WORKER = 2  # batches queued on each actor: one running, one ready; bounds the object store's use
 
 
+Frame = tuple[int, str, int, bytes]  # (index, msgtype, log time ns, raw CDR message)
+
+
 @dataclass(frozen=True)
 class FrameBatch:
     """Frames of one stream (a camera of a bag) to detect: raw CDR messages with their log times."""
 
     stream: int
     detector_key: str  # json of the detector parameters
-    frames: tuple[tuple[int, str, int, bytes], ...]  # (index, msgtype, log time ns, raw)
+    frames: tuple[Frame, ...]
 
 
 def detector_key(parameters: dict[str, Any]) -> str:
@@ -60,15 +63,17 @@ class FrameDetector:
             self.load(key)
         return os.getpid()
 
-    def detect(self, batch: FrameBatch) -> list[tuple[int, DetectedFrame]]:
+    def detect(self, detector_key: str, *frames: Frame) -> list[tuple[int, DetectedFrame]]:
+        """Detections of frames of one stream. The frames come as separate arguments: Ray sends each argument of up
+        to 100 KB (a compressed frame) inline with the call, a whole batch as one argument through its object store."""
         from rclpy.serialization import deserialize_message
 
         from perception.ros.message_types import message_class
         from perception.runtime.offline import detect_frame
 
-        detector = self.load(batch.detector_key)  # a restarted actor loads its model again here
+        detector = self.load(detector_key)  # a restarted actor loads its model again here
         return [(index, detect_frame(detector, deserialize_message(raw, message_class(msgtype)), timestamp_ns))
-                for index, msgtype, timestamp_ns, raw in batch.frames]
+                for index, msgtype, timestamp_ns, raw in frames]
 
 
 class RayDetectorPool:
@@ -131,7 +136,7 @@ class RayDetectorPool:
         """Send the batch to the live actor with the fewest batches waiting; its result's ref and that actor."""
         actor = min(self.in_flight, key=self.in_flight.get)
         self.in_flight[actor] += 1
-        return self.actors[actor].detect.remote(batch), actor
+        return self.actors[actor].detect.remote(batch.detector_key, *batch.frames), actor
 
 
 def connect(address: str | None, workers: int | None) -> int:
