@@ -18,7 +18,7 @@ from perception.runtime.offline import DetectedFrame
 
 MAX_RESTARTS = 4  # per actor; a killed worker comes back with its model loaded again
 BATCH_FRAMES = 4  # frames per task: few enough to spread a short bag, enough to hide a task's overhead
-IN_FLIGHT_PER_WORKER = 2  # batches queued on each actor: one running, one ready; bounds the object store's use
+IN_FLIGHT_PER_WORKER = 2  # batches queued on each actor: one running, one ready; bounds the frames held in calls
 
 
 Frame = tuple[int, str, int, bytes]  # (index, msgtype, log time ns, raw CDR message)
