@@ -136,14 +136,9 @@ def ros_test_node_class() -> type:
             return received
 
         def wait_for(self, predicate, timeout_s: float) -> bool:
-            import time
+            from waiting import wait_until
 
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if predicate():
-                    return True
-                time.sleep(0.02)
-            return predicate()
+            return wait_until(predicate, timeout_s)
 
     return RosTestNode
 

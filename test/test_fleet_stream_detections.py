@@ -1,7 +1,6 @@
 """A fleet stream's detections reach its tracking thread frame by frame, in index order, whatever order the workers
 return them in; a frame that cannot come stops the tracker with the reason instead of leaving it waiting."""
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,9 @@ from perception.runtime.fleet import StreamDetections, evaluate_fleet, plan_stre
 from perception.runtime.offline import DetectedFrame
 from perception.types import Detections
 from bag_pieces import cut_bag
+from waiting import wait_until
 
 BAG = Path("fleet/bag0.mcap")
-
-
-def eventually(condition, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def frame(index: int) -> DetectedFrame:
@@ -53,7 +44,7 @@ def test_frames_returned_out_of_order_are_taken_in_order_as_they_arrive():
     thread, taken, errors = take_in_background(detections, 6)
     for index in (2, 3, 0):
         assert detections.add(index, frame(index))
-    assert eventually(lambda: taken == [1_000])
+    assert wait_until(lambda: taken == [1_000], timeout_s=10)
     thread.join(0.2)
     assert taken == [1_000] and thread.is_alive()  # frame 1 is missing: the tracker waits for it
     for index in (5, 1, 4):
@@ -80,7 +71,7 @@ def test_a_failed_bag_stops_a_waiting_tracker_with_its_reason():
     detections = StreamDetections(BAG)
     thread, taken, errors = take_in_background(detections, 3)
     detections.add(0, frame(0))
-    assert eventually(lambda: taken == [1_000])
+    assert wait_until(lambda: taken == [1_000], timeout_s=10)
     thread.join(0.2)  # the tracker now waits for frame 1 (either way it must stop with the reason)
     detections.fail("fleet/bag0.mcap: truncated chunk")
     thread.join(5)
