@@ -1,4 +1,5 @@
-"""Latency of TrajectoryPredictor.predict for 100 real KITTI tracks vs the constant-velocity fallback.
+"""Latency of TrajectoryPredictor.predict for 100 real KITTI tracks vs the constant-velocity fallback, with the
+network on ONNX Runtime (the runtime's default) and on eager torch, in the same run.
 
 The row "with neighbours" times the same architecture with the neighbour input (`train-predictor
 --neighbours`, 10 m radius) on the same tracks: untrained weights, for its cost only.
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from perception.prediction.checkpoint import save_checkpoint
+from perception.prediction.inference import ONNXRUNTIME, RUNTIMES
 from perception.prediction.model import TrajectoryRNN
 from perception.prediction.runtime import History, TrajectoryPredictor
 from perception.prediction.sources import kitti_tracks
@@ -57,25 +61,28 @@ def main() -> None:
     parser.add_argument("--time-step-s", type=float, default=0.1, help="as the predictor node's default")
     parser.add_argument("--tracks", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (ONNX Runtime: always 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     histories = kitti_histories(args.kitti, args.tracks)
-    predictor = TrajectoryPredictor(args.model, args.horizon_s, args.time_step_s)
-    observed = torch.zeros(args.tracks, predictor.model.config.obs_len, 2)
-    social = copy.copy(predictor)
+    predictors = {runtime: TrajectoryPredictor(args.model, args.horizon_s, args.time_step_s, runtime)
+                  for runtime in RUNTIMES}
+    predictor = predictors[ONNXRUNTIME]
+    observed = np.zeros((args.tracks, predictor.model.config.obs_len, 2), np.float32)
+    classes = np.full(args.tracks, -1)
     social_config = copy.deepcopy(predictor.model.config)
     social_config.neighbour_radius = 10.0
-    social.model = TrajectoryRNN(social_config).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(TrajectoryRNN(social_config), Path(folder) / "social.pt")
+        social = TrajectoryPredictor(Path(folder) / "social.pt", args.horizon_s, args.time_step_s)
+    if any(p.forward.runtime != runtime for runtime, p in predictors.items()):
+        raise SystemExit(f"no ONNX Runtime: {predictor.forward.reason}")
 
-    def forward_only() -> None:
-        with torch.no_grad():
-            predictor.model(observed)
-
-    rows = {
-        "predict(): RNN, all tracks": lambda: predictor.predict(histories),
+    rows = {f"predict(): RNN on {runtime}": (lambda p=p: p.predict(histories)) for runtime, p in predictors.items()}
+    rows |= {f"forward pass only, {runtime}": (lambda p=p: p.forward(observed, classes))
+             for runtime, p in predictors.items()}
+    rows |= {
         "predict(): with neighbours": lambda: social.predict(histories),
-        "RNN forward pass only": forward_only,
         "constant velocity, all tracks": lambda: [
             predictor.constant_velocity_path(*history) for history in histories.values()
         ],

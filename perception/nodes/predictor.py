@@ -44,7 +44,9 @@ class PredictorNode(Node):
         try:
             self.stage = PredictionStage.from_parameters(p)
             self.stage.warm_up()
-            self.diagnostics.set_status(OK, "running")
+            forward = self.stage.predictor.forward
+            self.diagnostics.set_status(OK, f"running, network on {forward.runtime}"
+                                        + (f" ({forward.reason})" if forward.reason else ""))
         except Exception as error:  # a corrupt checkpoint raises UnpicklingError, EOFError, ...: stay up, report
             reason = f"cannot load predictor model {p['model'] or '(bundled)'}: {type(error).__name__}: {error}"
             self.get_logger().error(f"predictor cannot start: {reason}")

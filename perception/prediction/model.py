@@ -140,7 +140,7 @@ class TrajectoryRNN(nn.Module):
         origin = observed[:, -1:]
         rotation = heading_rotations(observed)
         local = (observed - origin) @ rotation
-        steps = local.diff(dim=1)
+        steps = local[:, 1:] - local[:, :-1]  # Tensor.diff has no ONNX export
         _, hidden = self.encoder(steps / scale)
         code = hidden[-1]
         if self.neighbour_encoder is not None:

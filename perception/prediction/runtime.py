@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from perception.prediction.checkpoint import bundled_model_path, load_checkpoint
+from perception.prediction.inference import ONNXRUNTIME, forward_for
 from perception.prediction.neighbours import MAX_NEIGHBOURS, nearest_neighbours
 from perception.types import ObjectClass, PredictedPath
 
@@ -57,10 +58,19 @@ class TrajectoryPredictor:
     """
 
     def __init__(
-        self, model_path: str | Path | None = None, horizon_s: float | None = None, time_step_s: float | None = None
+        self, model_path: str | Path | None = None, horizon_s: float | None = None, time_step_s: float | None = None,
+        runtime: str = ONNXRUNTIME,
     ):
-        self.model = load_checkpoint(model_path or bundled_model_path())
+        """runtime: where the network runs (perception.prediction.inference: onnxruntime, or torch); `forward`
+        says which it got, and why not ONNX Runtime where that failed."""
+        checkpoint = Path(model_path or bundled_model_path())
+        self.model = load_checkpoint(checkpoint)
+        self.forward = forward_for(self.model, checkpoint, runtime)
         config = self.model.config
+        # class index of each predictor class name, and alpha per index (the last, also index -1: unknown)
+        self._class_index = {name: index for index, name in enumerate(config.classes)}
+        all_indices = torch.arange(len(config.classes) + 1)
+        self._alphas = config.correction_scales(all_indices, len(all_indices)).view(-1).numpy()
         self.time_step_s = time_step_s or config.time_step
         self.horizon_s = horizon_s or config.pred_len * config.time_step
         self.min_history_s = (config.obs_len - 1 - HISTORY_TOLERANCE_STEPS) * config.time_step
@@ -100,22 +110,22 @@ class TrajectoryPredictor:
         radius = self.model.config.neighbour_radius
         resampled = {i: self._resample(*histories[i]) for i in (track_ids if radius is None else histories)}
         observed = np.stack([resampled[i] for i in track_ids])
-        inputs = [torch.from_numpy(observed).float()]
+        class_indices = np.array([self._class_index.get(name, -1) for name in classes], dtype=np.int64)
+        neighbours = None
         if radius is not None:
             # (x, y, step x, step y) now, from the last two instants resampled at the model's time step
             last_two = np.stack(list(resampled.values()))[:, -2:]
             states = np.concatenate([last_two[:, 1], last_two[:, 1] - last_two[:, 0]], -1)
             excluded = np.array(track_ids)[:, None] == np.array(list(resampled))[None, :]
             neighbours = nearest_neighbours(observed[:, -1], states, excluded, MAX_NEIGHBOURS, radius)
-            inputs += [torch.from_numpy(neighbours.states).float(), torch.from_numpy(neighbours.present)]
-        class_indices = self.model.config.class_indices(classes)
-        with torch.no_grad():
-            means, covariances = self.model(*inputs, classes=class_indices)
-        alphas = self.model.config.correction_scales(class_indices, len(track_ids)).view(-1).tolist()
+        means, covariances = self.forward(
+            observed.astype(np.float32), class_indices,
+            *(() if neighbours is None else (neighbours.states.astype(np.float32), neighbours.present)))
+        alphas = self._alphas[class_indices].tolist()
         current = observed[:, -1:]
-        means = self._to_output @ np.concatenate([current, means.numpy()], 1)
+        means = self._to_output @ np.concatenate([current, means], 1)
         zero = np.zeros((len(observed), 1, 3))
-        covariances = self._to_output @ np.concatenate([zero, covariances.numpy()], 1)
+        covariances = self._to_output @ np.concatenate([zero, covariances], 1)
         return [
             [PredictedPath(mean, covariance, self.time_step_s, SINGLE_MODE_CONFIDENCE,
                            RNN if alpha > 0.0 else CONSTANT_VELOCITY, self.model_steps)]
@@ -136,7 +146,7 @@ class TrajectoryPredictor:
         velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
         return PredictedPath(
             positions[-1] + self._output_times[:, None] * velocity,
-            self._fallback_covariances[int(self.model.config.class_indices([object_class])[0])].copy(),
+            self._fallback_covariances[self._class_index.get(object_class, -1)].copy(),
             self.time_step_s,
             SINGLE_MODE_CONFIDENCE,
             CONSTANT_VELOCITY_FALLBACK,
