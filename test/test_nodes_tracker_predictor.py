@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import diagnostic_count, diagnostic_values
+from conftest import diagnostic_count, diagnostic_values, latest_status
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo
 
@@ -120,6 +120,8 @@ def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, 
         assert ros.wait_for(lambda: len(fed(tracks, input_stamps)) == FRAMES, 20), (
             f"{len(fed(tracks, input_stamps))} of {FRAMES} tracks arrived")
         runner.check()
+        # the predictor says where its network runs (ONNX Runtime here; torch, with the reason, where that fails)
+        assert latest_status(diagnostics, predictor).message == "running, network on onnxruntime"
 
     tracks, predictions = fed(tracks, input_stamps), fed(predictions, input_stamps)
     assert [stamp(m) for m in tracks] == pytest.approx(input_stamps)

@@ -11,7 +11,7 @@ it. A frame that never comes back (its bag could not be read further, a worker's
 with an error, and so does a frame detected but not tracked; such a bag leaves no recording. When no worker is left
 the run stops with that error. Tracking follows detection instead of waiting for the whole bag, so the driver holds
 the detections not yet tracked: little while one tracking thread keeps up with the workers (on one driver core,
-about six one-CPU workers of the CPU detector), more beyond that.
+about seven one-CPU workers of the CPU detector), more beyond that.
 A bag that cannot be read (corrupt, truncated, no camera) is reported with its reason; the others finish.
 """
 from __future__ import annotations
