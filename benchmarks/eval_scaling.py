@@ -3,7 +3,8 @@ on this machine and on a two-node Ray cluster started on this machine (ray.clust
 
 Bags: the sample bag cut into --bags bags of --frames frames (real dash-cam JPEGs, 960x540). Frames/s count the
 frames of all bags over the run without start-up, printed apart: for Ray, ray.init, starting the actors and loading
-their detectors; for the offline mode, loading its detector (once per bag). Ray's overhead per frame is the Ray run's
+their detectors; for the offline mode, loading its detector (once per bag). The predictor (torch and its ONNX export,
+once per process) is loaded before the first run. Ray's overhead per frame is the Ray run's
 time per frame minus the offline mode's on the same number of CPUs. "1 worker" leaves the driver (reading the bags,
 tracking) free to use the second core; "1 worker, everything on 1 CPU" pins driver, raylet and worker to one core:
 the 1-CPU point of a scaling by CPUs, and the like-for-like run for the overhead against the pinned offline mode.
@@ -23,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
+from perception.prediction.runtime import TrajectoryPredictor  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
@@ -193,6 +195,9 @@ def main() -> int:
         folder = Path(folder)
         bags = cut_bags(data_path("sample_highway_960x540.mcap"), folder, args.bags, args.frames)
         frames = args.bags * args.frames
+        start = time.perf_counter()
+        TrajectoryPredictor()  # torch's import and the bundled model's ONNX export, once per process: not in a run
+        print(f"predictor loaded before the runs (torch import, ONNX export): {time.perf_counter() - start:.1f} s")
         cpus = sorted(os.sched_getaffinity(0))
         if args.ray_data:
             print("| detection only, 2 workers | seconds | frames/s |\n|---|---|---|")
