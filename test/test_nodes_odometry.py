@@ -7,6 +7,7 @@ import yaml
 from conftest import diagnostic_count, diagnostic_values, latest_status
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 from test_nodes_tracker_predictor import KITTI_CLASSES, graph_file, stamp, warm_up
 
@@ -112,14 +113,19 @@ def test_odometry_puts_tracks_and_predictions_in_the_odom_frame_with_velocities_
             # One frame at a time, so that a busy machine cannot reorder odometry and images beyond the stamps.
             assert ros.wait_for(lambda: tracks and stamp(tracks[-1]) == stamp(message), 30), f"no tracks for {frame}"
 
-        def counted():
-            values = diagnostic_values(diagnostics, TRACKER)
-            return int(values.get("frames_without_odometry.stale_odometry", 0)) >= 10 and int(
-                values.get("odometry_received", 0)) >= len(ODOMETRY_FRAMES)
-        assert ros.wait_for(counted, 10), diagnostic_values(diagnostics, TRACKER)
+        # The tracker publishes /diagnostics once a second: wait for a report made after the last frame, whose
+        # counters are final (an earlier one may predate the switch back to base_link).
+        last_frame_done_ns = ros.node.get_clock().now().nanoseconds
+
+        def tracker_reported_after_last_frame() -> bool:
+            return any(Time.from_msg(array.header.stamp).nanoseconds > last_frame_done_ns
+                       and any(status.name == TRACKER for status in array.status) for array in list(diagnostics))
+        assert ros.wait_for(tracker_reported_after_last_frame, 10), diagnostic_values(diagnostics, TRACKER)
         runner.check()
 
     values = diagnostic_values(diagnostics, TRACKER)
+    assert int(values["frames_without_odometry.stale_odometry"]) >= 10
+    assert int(values["odometry_received"]) >= len(ODOMETRY_FRAMES)
     assert int(values["odometry_out_of_order"]) == 1
     assert diagnostic_count(diagnostics, TRACKER, "rejected.odometry_duplicate_stamp") == 1
     assert diagnostic_count(diagnostics, TRACKER, "rejected.bad_odometry") == 1
