@@ -8,7 +8,6 @@ why (`TorchForward`, `reason`).
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import io
 import logging
@@ -19,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from perception.prediction.checkpoint import load_checkpoint
 from perception.prediction.model import TrajectoryRNN
 from perception.prediction.neighbours import MAX_NEIGHBOURS, STATE_SIZE
 
@@ -101,10 +99,9 @@ def export_onnx(model: TrajectoryRNN) -> bytes:
     return buffer.getvalue()
 
 
-@functools.lru_cache(maxsize=8)
-def _exported_checkpoint(path: Path, modified_ns: int) -> bytes:
-    """export_onnx of the checkpoint at `path` as it was at `modified_ns` (a changed file is exported again)."""
-    return export_onnx(load_checkpoint(path))
+# export_onnx of each checkpoint file loaded in this process, by (resolved path, modification time): a changed file
+# is exported again
+_EXPORTED: dict[tuple[Path, int], bytes] = {}
 
 
 def forward_for(model: TrajectoryRNN, checkpoint: Path, runtime: str = ONNXRUNTIME) -> TorchForward | OnnxForward:
@@ -115,8 +112,10 @@ def forward_for(model: TrajectoryRNN, checkpoint: Path, runtime: str = ONNXRUNTI
     if runtime == TORCH:
         return TorchForward(model)
     try:
-        checkpoint = checkpoint.resolve()
-        return OnnxForward(_exported_checkpoint(checkpoint, checkpoint.stat().st_mtime_ns))
+        key = checkpoint.resolve(), checkpoint.stat().st_mtime_ns
+        if key not in _EXPORTED:
+            _EXPORTED[key] = export_onnx(model)
+        return OnnxForward(_EXPORTED[key])
     except Exception as error:  # noqa: BLE001 - any exporter or session failure: the same model in torch
         reason = f"ONNX Runtime unavailable for {checkpoint.name} ({type(error).__name__}: {error}); eager torch"
         LOGGER.warning("predictor: %s", reason)
