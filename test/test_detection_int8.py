@@ -1,6 +1,5 @@
 """The INT8 detector (`backend: openvino`; the Q/DQ ONNX for TensorRT): what the shipped files are, how they are
 chosen, and that they keep the float model's accuracy on held-out real frames (README "Detector" has the full table from `perception eval-int8`)."""
-from pathlib import Path
 
 import numpy as np
 import onnx
