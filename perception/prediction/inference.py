@@ -41,9 +41,12 @@ class TorchForward:
 
     def __call__(self, observed: np.ndarray, classes: np.ndarray, neighbours: np.ndarray | None = None,
                  present: np.ndarray | None = None) -> Outputs:
-        tensors = [None if a is None else torch.from_numpy(a) for a in (observed, neighbours, present, classes)]
+        def tensor(array: np.ndarray | None) -> torch.Tensor | None:
+            return None if array is None else torch.from_numpy(array)
+
         with torch.no_grad():
-            means, covariances = self.model(*tensors[:3], classes=tensors[3])
+            means, covariances = self.model(tensor(observed), tensor(neighbours), tensor(present),
+                                            classes=tensor(classes))
         return means.numpy(), covariances.numpy()
 
 

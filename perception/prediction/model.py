@@ -55,17 +55,24 @@ class PredictorConfig:
     # constant_velocity_rmse on each class's validation windows alone (a car's is not a walker's)
     class_constant_velocity_rmse: dict[str, list[float]] = field(default_factory=dict)
 
+    def class_index(self, name: str) -> int:
+        """The index of `name` in `classes`; -1 for a class the checkpoint does not know."""
+        return self.classes.index(name) if name in self.classes else -1
+
     def class_indices(self, names: "list[str] | tuple[str, ...]") -> torch.Tensor:
-        """(B,) indices into `classes`; -1 for a class the checkpoint does not know."""
-        return torch.tensor([self.classes.index(name) if name in self.classes else -1 for name in names],
-                            dtype=torch.long)
+        """(B,) indices into `classes` (class_index of each name)."""
+        return torch.tensor([self.class_index(name) for name in names], dtype=torch.long)
+
+    def correction_scale_table(self) -> list[float]:
+        """Alpha per class index, and last (index -1) correction_scale for an unknown class."""
+        return [self.class_correction_scales.get(name, self.correction_scale) for name in self.classes] + [
+            self.correction_scale]
 
     def correction_scales(self, classes: torch.Tensor | None, count: int) -> torch.Tensor:
         """(B, 1, 1) alpha per row: its class's, else correction_scale (classes None or -1: unknown)."""
         if classes is None:
             return torch.full((count, 1, 1), self.correction_scale)
-        table = [self.class_correction_scales.get(name, self.correction_scale) for name in self.classes]
-        return torch.tensor(table + [self.correction_scale])[classes].view(-1, 1, 1)  # index -1: the default
+        return torch.tensor(self.correction_scale_table())[classes].view(-1, 1, 1)
 
 
 def heading_rotations(observed: torch.Tensor) -> torch.Tensor:

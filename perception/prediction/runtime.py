@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from perception.prediction.checkpoint import bundled_model_path, load_checkpoint
 from perception.prediction.inference import ONNXRUNTIME, forward_for
@@ -67,10 +66,7 @@ class TrajectoryPredictor:
         self.model = load_checkpoint(checkpoint)
         self.forward = forward_for(self.model, checkpoint, runtime)
         config = self.model.config
-        # class index of each predictor class name, and alpha per index (the last, also index -1: unknown)
-        self._class_index = {name: index for index, name in enumerate(config.classes)}
-        all_indices = torch.arange(len(config.classes) + 1)
-        self._alphas = config.correction_scales(all_indices, len(all_indices)).view(-1).numpy()
+        self._alphas = np.array(config.correction_scale_table())  # by class index; -1: unknown
         self.time_step_s = time_step_s or config.time_step
         self.horizon_s = horizon_s or config.pred_len * config.time_step
         self.min_history_s = (config.obs_len - 1 - HISTORY_TOLERANCE_STEPS) * config.time_step
@@ -110,7 +106,7 @@ class TrajectoryPredictor:
         radius = self.model.config.neighbour_radius
         resampled = {i: self._resample(*histories[i]) for i in (track_ids if radius is None else histories)}
         observed = np.stack([resampled[i] for i in track_ids])
-        class_indices = np.array([self._class_index.get(name, -1) for name in classes], dtype=np.int64)
+        class_indices = np.array([self.model.config.class_index(name) for name in classes], dtype=np.int64)
         neighbours = None
         if radius is not None:
             # (x, y, step x, step y) now, from the last two instants resampled at the model's time step
@@ -146,7 +142,7 @@ class TrajectoryPredictor:
         velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
         return PredictedPath(
             positions[-1] + self._output_times[:, None] * velocity,
-            self._fallback_covariances[self._class_index.get(object_class, -1)].copy(),
+            self._fallback_covariances[self.model.config.class_index(object_class)].copy(),
             self.time_step_s,
             SINGLE_MODE_CONFIDENCE,
             CONSTANT_VELOCITY_FALLBACK,
