@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from perception.stages import TrackingStage
+from perception.pipeline.stages import TrackingStage
 from perception.tracking.ego_motion import (
     EgoMotion, OdometryVerdict, PlanarPose, PoseBuffer, PoseVerdict, ground_to_odom, interpolate,
     rotation_homography, wrap_angle, yaw_from_quaternion,

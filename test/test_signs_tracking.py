@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from perception.signs.recognizer import SignRecognizer
-from perception.stages import TrackingStage
+from perception.pipeline.stages import TrackingStage
 from perception.tracking.ground_plane import GroundMeasurements
 from perception.tracking.tracker import Tracker
 from perception.types import Detections, ObjectClass

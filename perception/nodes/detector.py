@@ -23,7 +23,7 @@ from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stages import detector_from_parameters
+from perception.pipeline.stages import detector_from_parameters
 from perception.visualization.draw import draw_detections
 
 PARAMETERS = [

@@ -21,7 +21,7 @@ from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
 from perception.ros.parameters import ParameterSpec, declare_parameters
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stages import PredictionStage
+from perception.pipeline.stages import PredictionStage
 
 PARAMETERS = [
     ParameterSpec("model", "", "predictor checkpoint (.pt); empty = bundled model"),

@@ -38,7 +38,7 @@ from perception.ros.parameters import (
     CAMERA_POSE_PARAMETERS, FALLBACK_INTRINSICS_PARAMETERS, ParameterSpec, declare_parameters,
 )
 from perception.ros.qos import RELIABILITY, qos_profile
-from perception.stages import SKIPPED, TrackingStage
+from perception.pipeline.stages import SKIPPED, TrackingStage
 from perception.stamps import header_stamp_ns
 from perception.tracking.ego_motion import OdometryVerdict
 from perception.tracking.tracker import TrackerConfig

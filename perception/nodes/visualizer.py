@@ -21,7 +21,7 @@ from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
 from perception.ros.markers import MarkerBuilder, SignMarkerBuilder
 from perception.ros.node_main import run_node
 from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
-from perception.stages import camera_pose_from_parameters
+from perception.pipeline.stages import camera_pose_from_parameters
 from perception.tracking.ground_plane import CameraPose
 
 PARAMETERS = CAMERA_POSE_PARAMETERS + [

@@ -46,7 +46,7 @@ def static_tf_message(graph: Graph, typestore) -> bytes:
 
     from perception.nodes.visualizer import camera_transform
     from perception.runtime.offline import node_parameters
-    from perception.stages import camera_pose_from_parameters
+    from perception.pipeline.stages import camera_pose_from_parameters
 
     transforms = []
     for node in graph.nodes:

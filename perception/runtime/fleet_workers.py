@@ -49,7 +49,7 @@ class FrameDetector:
 
     def load(self, detector_key: str) -> Any:
         """The detector of this parameter set, loaded now if it is not yet."""
-        from perception.stages import detector_from_parameters
+        from perception.pipeline.stages import detector_from_parameters
 
         detector = self.detectors.get(detector_key)
         if detector is None:

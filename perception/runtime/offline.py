@@ -1,7 +1,7 @@
 """Offline evaluation run: the graph's node code on every frame of a bag, without DDS, deterministic.
 
 Each camera frame goes through the same detector, tracking and prediction stages the nodes run
-(perception.stages), with the nodes' parameters from the graph file; outputs are written to an MCAP
+(perception.pipeline.stages), with the nodes' parameters from the graph file; outputs are written to an MCAP
 with the live graph's topic names. An output's log time is the image stamp plus the processing time
 up to that output, so the report's latency figures are the CPU cost of the pipeline.
 """
@@ -29,7 +29,7 @@ from perception.ros.conversions import (
 )
 from perception.ros.message_types import message_class
 from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
-from perception.stages import SKIPPED, PredictionStage, TrackingStage, detector_from_parameters
+from perception.pipeline.stages import SKIPPED, PredictionStage, TrackingStage, detector_from_parameters
 from perception.tracking.ego_motion import OdometryVerdict
 from perception.types import Detections
 

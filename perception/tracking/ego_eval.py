@@ -2,7 +2,7 @@
 without odometry (the sequence's camera poses fed as odometry at the frame stamps).
 
 Position and velocity errors use the ground-truth 2D boxes as detections (as eval-ground-plane does) through the
-tracker node's own stage (perception.stages.TrackingStage: ground projection, ego-motion, tracker), so a better
+tracker node's own stage (perception.pipeline.stages.TrackingStage: ground projection, ego-motion, tracker), so a better
 ground projection shows here unchanged. Truth: each label's 3D location moved into the odom frame with the frame's
 pose; truth velocity by central differences of a labelled object's odom positions (frames k-1 and k+1).
 """

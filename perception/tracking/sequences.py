@@ -10,7 +10,7 @@ import numpy as np
 from perception.datasets.kitti import KittiObject
 from perception.datasets.kitti import KittiCalibration
 from perception.datasets.mot import SequenceInfo
-from perception.stages import TrackingStage
+from perception.pipeline.stages import TrackingStage
 from perception.tracking.ego_motion import EgoMotion, PlanarPose
 from perception.tracking.ground_plane import GroundPlaneProjector
 from perception.tracking.kitti_camera import KITTI_IMAGE_SIZE, KittiRig
