@@ -7,7 +7,7 @@ import pytest
 
 from perception.detection.backends.engine_cache import CachedEngine, EngineKey, file_sha256, load_or_build
 from perception.detection.backends.tensorrt_backend import split_ultralytics_engine
-from perception.detection.cli import register
+from perception.cli.detection import register
 from perception.detection.errors import BackendUnavailableError
 from perception.detection.factory import backend_candidates, create_detector
 

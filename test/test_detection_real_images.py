@@ -13,7 +13,7 @@ import ultralytics
 from perception.detection import create_detector
 from perception.detection.backends.cuda import cuda_available
 from perception.detection.backends.tensorrt_build import network_onnx
-from perception.detection.cli import register
+from perception.cli.detection import register
 from perception.detection.frames import read_frames
 from perception.detection.postprocess import box_iou
 from perception.resources import model_path

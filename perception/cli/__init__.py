@@ -1,4 +1,4 @@
-"""`perception` command line: one subcommand per job, each registered by the module that owns it."""
+"""`perception` command line: one subcommand per job, registered by the modules of this package (one per area)."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +7,11 @@ import sys
 
 # Modules exposing `register(subparsers)`, which adds subcommands whose `func(args) -> int` runs them.
 SUBCOMMAND_MODULES = [
-    "perception.runtime.cli",
-    "perception.detection.cli",
-    "perception.signs.cli",
-    "perception.tracking.cli",
-    "perception.prediction.cli",
+    "perception.cli.runtime",
+    "perception.cli.detection",
+    "perception.cli.signs",
+    "perception.cli.tracking",
+    "perception.cli.prediction",
 ]
 
 

@@ -1,4 +1,5 @@
-"""`perception train-signs`: rebuild the sign detector and classifier weights from GTSDB + GTSRB."""
+"""Sign subcommands: `perception train-signs` rebuilds the sign detector and classifier weights from GTSDB + GTSRB;
+`perception eval-signs` scores the sign recognizer on GTSDB scenes."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.signs.gtsdb import parse_scene_range, read_sign_file
+from perception.signs.gtsdb import DEFAULT_IMGSZ, parse_scene_range, read_sign_file, write_sign_file
 
 DEFAULT_TRAIN_SCENES = "0-479"  # GTSDB training split scenes 00000-00479; 00480-00599 are held out for validation
 DEFAULT_VAL_SCENES = "480-599"
@@ -67,6 +68,11 @@ def run_train_signs(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    register_train_signs(subparsers)
+    register_eval_signs(subparsers)
+
+
+def register_train_signs(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train-signs", help="train the traffic sign detector and classifier")
     parser.add_argument("--gtsdb", required=True, help="GTSDB training folder (00000.jpg..., gt.txt)")
     parser.add_argument("--gtsrb", required=True, help="GTSRB folder (images/, labels.csv with tracks)")
@@ -84,3 +90,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", default="/tmp/perception-train-signs", help="tiles and Ultralytics runs")
     parser.add_argument("--output-dir", default="models/signs", help="where the weights go")
     parser.set_defaults(func=run_train_signs)
+
+
+def run_eval_signs(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from perception.signs.evaluation import evaluate, score_lines
+    from perception.signs.recognizer import SignRecognizer
+
+    gtsdb = Path(args.gtsdb)
+    truth = read_sign_file(gtsdb / "gt.txt")
+    scenes = parse_scene_range(args.images)
+    recognizer = SignRecognizer(args.detector, args.classifier, args.backend, args.imgsz, args.conf, args.threads)
+    found, scores = evaluate(recognizer, gtsdb, truth, scenes, lambda names: tqdm(names, desc="eval-signs"))
+    for line in score_lines(scores, len(scenes)):
+        print(line)
+    if args.out:
+        write_sign_file(args.out, found)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def register_eval_signs(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval-signs", help="AP, recall by size and classification accuracy on GTSDB")
+    parser.add_argument("--gtsdb", required=True, help="GTSDB folder with <NNNNN>.jpg scenes and gt.txt")
+    parser.add_argument("--images", default=DEFAULT_VAL_SCENES,
+                        help=f"scene numbers, FIRST-LAST (default {DEFAULT_VAL_SCENES}: the held-out validation part)")
+    parser.add_argument("--out", help="write detections as file;x1;y1;x2;y2;class_id;score")
+    parser.add_argument("--detector", help="sign detector (.pt or ONNX; default: the installed models/signs one)")
+    parser.add_argument("--classifier", help="sign classifier ONNX (default: the installed one)")
+    parser.add_argument("--backend", default="onnxruntime", help="detector backend, as for `perception detect`")
+    parser.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ, help="detector input long side (default: native GTSDB)")
+    parser.add_argument("--conf", type=float, default=0.05, help="lowest detector score kept")
+    parser.add_argument("--threads", type=int, help="CPU threads of ONNX Runtime")
+    parser.set_defaults(func=run_eval_signs)
