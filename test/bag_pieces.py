@@ -1,7 +1,7 @@
 """Short real bags for tests: the first frames of a bag, with every other message up to them."""
 from pathlib import Path
 
-from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
+from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 
 
 def cut_bag(source: Path, out: Path, frames: int) -> Path:

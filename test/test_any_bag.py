@@ -15,7 +15,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from perception.camera_calibration import pinhole_intrinsics
 from perception.imaging import encode_raw
-from perception.runtime.bags import McapFileWriter, perception_typestore, read_messages, topic_infos
+from perception.bags import McapFileWriter, perception_typestore, read_messages, topic_infos
 from perception.runtime.video_to_bag import video_to_bag
 
 HIGHWAY = "clips/udacity_highway_1280x720.mp4"

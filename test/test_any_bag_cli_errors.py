@@ -9,7 +9,7 @@ from rosbags.rosbag1 import Writer as Ros1Writer
 from rosbags.typesys import Stores, get_typestore
 
 from perception.resources import data_path
-from perception.runtime.bags import McapFileWriter, perception_typestore
+from perception.bags import McapFileWriter, perception_typestore
 
 USAGE = 2  # argparse: a bad option value
 FAILED = 1  # the command ran and said why it could not do its job

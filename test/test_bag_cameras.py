@@ -8,7 +8,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from perception.camera_calibration import CalibrationError, pinhole_intrinsics, read_camera_info_yaml
 from perception.runtime.bag_cameras import find_cameras
-from perception.runtime.bags import read_messages, topic_infos
+from perception.bags import read_messages, topic_infos
 
 
 def test_cameras_are_found_by_type_and_paired_with_camera_info_by_namespace():

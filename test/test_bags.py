@@ -11,7 +11,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from perception.msg import DetectedObject, DetectedObjects, ObjectClassification
 from perception.resources import data_path
-from perception.runtime.bags import bag_topics, perception_typestore, read_messages
+from perception.bags import bag_topics, perception_typestore, read_messages
 
 SAMPLE_BAG = data_path("sample_highway_960x540.mcap")
 CAMERA_TOPIC = "/sensing/camera/front/image_raw/compressed"

@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from perception.graph import load_graph
 from perception.resources import config_path, data_path
-from perception.runtime.bags import perception_typestore, read_messages
+from perception.bags import perception_typestore, read_messages
 from perception.runtime.demo import STATIC_TF_TOPIC, add_static_tf, recorded_topics
 
 

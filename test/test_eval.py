@@ -14,7 +14,7 @@ from perception.graph import load_graph
 from perception.msg import BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, TrackedObject, \
     TrackedObjects
 from perception.resources import config_path
-from perception.runtime.bags import McapFileWriter, perception_typestore, read_messages
+from perception.bags import McapFileWriter, perception_typestore, read_messages
 from perception.runtime.offline import run_offline
 from perception.runtime.video_to_bag import video_to_bag
 from perception.tracking.ground_plane import CameraPose

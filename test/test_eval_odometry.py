@@ -7,7 +7,7 @@ from rclpy.serialization import serialize_message
 from perception.evaluation.run_summary import summarize_run
 from perception.graph import load_graph
 from perception.resources import config_path
-from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
+from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.runtime.offline import run_offline
 from perception.runtime.video_to_bag import video_to_bag
 

@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray")
 from perception.evaluation.fleet_report import bag_row  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
-from perception.runtime.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
+from perception.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
 from perception.runtime.offline import run_offline  # noqa: E402
 from bag_pieces import cut_bag  # noqa: E402

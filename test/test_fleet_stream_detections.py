@@ -9,7 +9,7 @@ import pytest
 import perception.runtime.fleet_workers as fleet_workers
 from perception.resources import config_path, data_path
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras
-from perception.runtime.bags import bag_topics, read_messages
+from perception.bags import bag_topics, read_messages
 from perception.runtime.fleet import StreamDetections, evaluate_fleet, plan_streams
 from perception.runtime.offline import DetectedFrame
 from perception.types import Detections

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perception.runtime.bags import BagReadError, McapFileWriter, bag_topics, perception_typestore, read_messages
+from perception.bags import BagReadError, McapFileWriter, bag_topics, perception_typestore, read_messages
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

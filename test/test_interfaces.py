@@ -4,7 +4,7 @@ from geometry_msgs.msg import Point
 from rclpy.serialization import deserialize_message, serialize_message
 
 from perception import msg
-from perception.runtime.bags import perception_typestore
+from perception.bags import perception_typestore
 from perception.types import ObjectClass
 
 

@@ -56,7 +56,7 @@ def test_ranges_from_the_vehicle_frame_and_from_odometry_in_an_odom_frame(tmp_pa
 
     from perception.evaluation.report import load_run, prediction_records
     from perception.msg import PredictedObject, PredictedObjects, PredictedPath
-    from perception.runtime.bags import McapFileWriter, perception_typestore
+    from perception.bags import McapFileWriter, perception_typestore
 
     def odometry(stamp_ns: int, x: float) -> Odometry:
         message = Odometry(child_frame_id="base_link")

@@ -48,7 +48,7 @@ def write_recording(path: Path, signs: bool, sign_node_diagnostics: bool = False
 
     from perception.msg import (DetectedObject, DetectedObjects, ObjectClassification, TrackedObject,
                                 TrackedObjects)
-    from perception.runtime.bags import McapFileWriter, perception_typestore
+    from perception.bags import McapFileWriter, perception_typestore
 
     def header(message, stamp_ns: int):
         message.header.frame_id = "camera_front_optical_frame"

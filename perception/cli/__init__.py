@@ -38,7 +38,7 @@ def explained_error_types() -> tuple[type[Exception], ...]:
     from perception.camera_calibration import CalibrationError
     from perception.detection.errors import DetectorSetupError
     from perception.runtime.bag_cameras import CameraSelectionError
-    from perception.runtime.bags import BagReadError, BagWriteError
+    from perception.bags import BagReadError, BagWriteError
     from perception.runtime.video_to_bag import VideoReadError
 
     return BagReadError, BagWriteError, CalibrationError, CameraSelectionError, DetectorSetupError, VideoReadError

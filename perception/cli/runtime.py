@@ -43,7 +43,7 @@ def run_env(args: argparse.Namespace) -> int:
 def _topic_list(bag: Path) -> str:
     """`--list`: the bag's topics (type, count, rate) and the cameras found among them."""
     from perception.runtime.bag_cameras import find_cameras, format_topic_list
-    from perception.runtime.bags import topic_infos
+    from perception.bags import topic_infos
 
     infos = topic_infos(bag)
     return format_topic_list(infos, find_cameras({info.topic: info.msgtype for info in infos}))
@@ -54,7 +54,7 @@ def _bag_cameras(bag: Path, camera_topic: str | None, info_topic: str | None) ->
     from dataclasses import replace
 
     from perception.runtime.bag_cameras import CAMERA_INFO_TYPE, CameraSelectionError, find_cameras, select_cameras
-    from perception.runtime.bags import bag_topics
+    from perception.bags import bag_topics
 
     topics = bag_topics(bag)
     cameras = select_cameras(find_cameras(topics), bag, camera_topic)

@@ -39,7 +39,7 @@ def bag_frames(bag: Path, every: int) -> Iterator[np.ndarray]:
     from rosbags.typesys import Stores, get_typestore
 
     from perception.imaging import decode_compressed, decode_raw
-    from perception.runtime.bags import bag_topics, read_messages
+    from perception.bags import bag_topics, read_messages
 
     topics = [topic for topic, msgtype in bag_topics(bag).items() if msgtype in IMAGE_TYPES]
     if not topics:

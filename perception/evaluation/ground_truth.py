@@ -15,7 +15,7 @@ from perception.datasets.mot import read_rows, read_seqinfo, write_results
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
 from perception.evaluation.tracking_metrics import evaluate_kitti, evaluate_mot
 from perception.ros.conversions import tracks_from_msg
-from perception.runtime.bags import perception_typestore, read_messages
+from perception.bags import perception_typestore, read_messages
 from perception.tracking.sequences import mot_result_rows, write_kitti_results
 from perception.types import ObjectClass, Track
 

@@ -23,7 +23,7 @@ from perception.evaluation.online_prediction import (  # noqa: E402
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
 from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
-from perception.runtime.bags import perception_typestore, read_messages  # noqa: E402
+from perception.bags import perception_typestore, read_messages  # noqa: E402
 from perception.stamps import header_stamp_ns  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
 from perception.types import ObjectClass  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from perception.runtime.bags import BagReadError, McapFileWriter, bag_topics, is_ros1_bag, perception_typestore, \
+from perception.bags import BagReadError, McapFileWriter, bag_topics, is_ros1_bag, perception_typestore, \
     read_messages
 
 

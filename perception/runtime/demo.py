@@ -15,7 +15,7 @@ from pathlib import Path
 
 from perception.graph import Graph
 from perception.ros.background_node import BackgroundNode
-from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
+from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.runtime.runner import GraphRunner
 
 log = logging.getLogger("perception.demo")

@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from perception.graph import Graph
-from perception.runtime.bags import BAG_SUFFIXES, BagReadError, read_messages, topic_infos
+from perception.bags import BAG_SUFFIXES, BagReadError, read_messages, topic_infos
 from perception.runtime.offline import DetectedFrame, node_parameters, run_offline
 
 

@@ -28,7 +28,7 @@ from perception.ros.conversions import (
     predictions_to_msg, stamp_seconds, tracks_to_msg,
 )
 from perception.ros.message_types import message_class
-from perception.runtime.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
+from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.pipeline.stages import SKIPPED, PredictionStage, TrackingStage, detector_from_parameters
 from perception.tracking.ego_motion import OdometryVerdict
 from perception.types import Detections

@@ -13,7 +13,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
 from perception.ros.message_types import message_class
-from perception.runtime.bags import McapFileWriter, perception_typestore
+from perception.bags import McapFileWriter, perception_typestore
 
 log = logging.getLogger("perception.record")
 
