@@ -101,3 +101,12 @@ def decode_compressed(data: bytes | memoryview | np.ndarray) -> np.ndarray:
         kind = "JPEG" if buffer[:2].tobytes() == b"\xff\xd8" else "data that is not JPEG or PNG"
         raise ImageDecodeError(f"cannot decode {buffer.size} bytes of {kind} (truncated or corrupt)")
     return image
+
+
+def decode_image_message(message) -> np.ndarray:
+    """A sensor_msgs Image or CompressedImage (rclpy or rosbags message: attribute access only) as a BGR array;
+    raises ImageDecodeError."""
+    if not hasattr(message, "encoding"):  # CompressedImage
+        return decode_compressed(message.data)
+    return decode_raw(message.data, message.width, message.height, message.encoding, message.step,
+                      bool(message.is_bigendian))

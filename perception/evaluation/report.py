@@ -22,7 +22,7 @@ from perception.evaluation.online_prediction import (  # noqa: E402
     PredictionRecord, online_errors, online_errors_by_range)
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
-from perception.ros.conversions import image_to_bgr  # noqa: E402  (attribute access: works on rosbags messages)
+from perception.imaging import decode_image_message  # noqa: E402
 from perception.bags import perception_typestore, read_messages  # noqa: E402
 from perception.stamps import header_stamp_ns  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
@@ -98,7 +98,7 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
     every = -(-len(stamps) // GIF_MAX_FRAMES)
     shown = stamps[::max(every, 1)]
     for stamp in shown:
-        image = image_to_bgr(data.images[stamp])
+        image = decode_image_message(data.images[stamp])
         objects = data.tracks[stamp].objects
         boxes = np.array([[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max] for o in objects]).reshape(-1, 4)
         image = draw_boxes(image, boxes, [_label(o) for o in objects],

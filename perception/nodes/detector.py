@@ -15,9 +15,9 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import BACKENDS, PRECISIONS, setup_failure_reason
-from perception.imaging import ImageDecodeError
+from perception.imaging import ImageDecodeError, decode_image_message
 from perception.msg import DetectedObjects
-from perception.ros.conversions import bgr_to_image, detections_to_msg, image_to_bgr, stamp_seconds
+from perception.ros.conversions import bgr_to_image, detections_to_msg, stamp_seconds
 from perception.ros.diagnostics import ERROR, OK, WARN, NodeDiagnostics
 from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
@@ -87,7 +87,7 @@ class DetectorNode(Node):
     def process(self, message: Image | CompressedImage) -> None:
         start = time.perf_counter()
         try:
-            image = image_to_bgr(message)
+            image = decode_image_message(message)
         except ImageDecodeError as error:
             self.diagnostics.reject("bad_image", str(error))
             return

@@ -19,9 +19,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
 from perception.detection.factory import BACKENDS, setup_failure_reason
-from perception.imaging import ImageDecodeError
+from perception.imaging import ImageDecodeError, decode_image_message
 from perception.msg import DetectedObjects
-from perception.ros.conversions import image_to_bgr, signs_to_msg, stamp_seconds
+from perception.ros.conversions import signs_to_msg, stamp_seconds
 from perception.ros.diagnostics import ERROR, OK, WARN, NodeDiagnostics
 from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
@@ -100,7 +100,7 @@ class SignNode(Node):
     def process(self, message: Image | CompressedImage) -> None:
         start = time.perf_counter()
         try:
-            image = image_to_bgr(message)
+            image = decode_image_message(message)
         except ImageDecodeError as error:
             self.diagnostics.reject("bad_image", str(error))
             return

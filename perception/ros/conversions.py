@@ -12,7 +12,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from perception.camera_calibration import CalibrationError as CameraInfoError, camera_matrix
-from perception.imaging import decode_compressed, decode_raw
 from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
@@ -62,14 +61,6 @@ def _shape(array, shape: tuple, name: str) -> np.ndarray:
 
 def stamp_seconds(header: Header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
-
-
-def image_to_bgr(message: Image | CompressedImage) -> np.ndarray:
-    """Decode a camera message (rclpy or rosbags) into a BGR array; raises perception.imaging.ImageDecodeError."""
-    if not hasattr(message, "encoding"):  # CompressedImage
-        return decode_compressed(message.data)
-    return decode_raw(message.data, message.width, message.height, message.encoding, message.step,
-                      bool(message.is_bigendian))
 
 
 def bgr_to_image(image: np.ndarray, header: Header) -> Image:

@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from perception.camera_calibration import fallback_intrinsics
 from perception.graph import Graph
-from perception.imaging import ImageDecodeError
+from perception.imaging import ImageDecodeError, decode_image_message
 from perception.ros.conversions import (
-    CameraInfoError, detections_to_msg, image_to_bgr, intrinsics_from_camera_info, odometry_from_msg,
+    CameraInfoError, detections_to_msg, intrinsics_from_camera_info, odometry_from_msg,
     predictions_to_msg, stamp_seconds, tracks_to_msg,
 )
 from perception.ros.message_types import message_class
@@ -56,7 +56,7 @@ def detect_frame(detector: "Detector", message: Any, timestamp_ns: int) -> Detec
     """Decode an Image / CompressedImage message and detect on it, timed."""
     start = time.perf_counter()
     try:
-        image = image_to_bgr(message)
+        image = decode_image_message(message)
     except ImageDecodeError:
         return DetectedFrame(timestamp_ns, None, round((time.perf_counter() - start) * 1e9))
     detections = detector.detect(image)
@@ -84,7 +84,7 @@ def first_image_size(bag: Path, topic: str) -> tuple[int, int]:
     first = next(read_messages(bag, [topic]), None)
     if first is None:
         return 0, 0
-    height, width = image_to_bgr(deserialize_message(first.raw, message_class(first.msgtype))).shape[:2]
+    height, width = decode_image_message(deserialize_message(first.raw, message_class(first.msgtype))).shape[:2]
     return width, height
 
 
