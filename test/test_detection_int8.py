@@ -6,7 +6,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from perception.detection import accuracy, quantize
+from perception.detection import quantize
+from perception.evaluation import detection_accuracy
 from perception.detection.factory import backend_candidates, backend_precision, create_detector
 from perception.detection.model_files import model_for_backend, read_onnx_info
 from perception.resources import model_path
@@ -94,8 +95,8 @@ def test_float_nodes_are_the_head_after_its_second_convolutions():
 
 def test_calibration_never_uses_an_evaluation_scene(shared_data):
     scenes = quantize.calibration_images(shared_data / "signs" / "gtsdb" / "train",
-                                         accuracy.stop_sign_scenes(shared_data), every=1)
-    evaluation = {frame.name for frame in accuracy.evaluation_frames(shared_data)["gtsdb"]}
+                                         detection_accuracy.stop_sign_scenes(shared_data), every=1)
+    evaluation = {frame.name for frame in detection_accuracy.evaluation_frames(shared_data)["gtsdb"]}
     assert len(scenes) > 500 and len(evaluation) >= 16
     assert not {path.stem for path in scenes} & evaluation
 
@@ -103,18 +104,18 @@ def test_calibration_never_uses_an_evaluation_scene(shared_data):
 @pytest.fixture(scope="module")
 def held_out_results(shared_data):
     float_detector = create_detector(backend="onnxruntime", precision="fp32", conf=0.1)
-    sets = accuracy.evaluation_frames(shared_data)
+    sets = detection_accuracy.evaluation_frames(shared_data)
     results = {}
     for backend in ("openvino", "onnxruntime"):  # the IR (openvino), the Q/DQ ONNX (TensorRT's INT8 input)
         int8_detector = create_detector(backend=backend, precision="int8", conf=0.1)
-        results[backend] = {name: accuracy.compare(float_detector, int8_detector, sets[name], name)
+        results[backend] = {name: detection_accuracy.compare(float_detector, int8_detector, sets[name], name)
                             for name in ("udacity images", "kitti", "gtsdb")}
     return results
 
 
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
 def test_int8_finds_the_float_models_detections(held_out_results, backend):
-    total = accuracy.combined(list(held_out_results[backend].values()))
+    total = detection_accuracy.combined(list(held_out_results[backend].values()))
     assert total.agreement.reference > 200
     assert total.agreement.share >= 0.95
     assert abs(np.median(total.agreement.score_differences)) < 0.03

@@ -5,9 +5,8 @@ import numpy as np
 import torch
 
 from perception.prediction.checkpoint import load_checkpoint, save_checkpoint
-from perception.prediction.evaluation import predict_windows
 from perception.prediction.metrics import constant_velocity
-from perception.prediction.model import constant_velocity_covariances
+from perception.prediction.model import constant_velocity_covariances, predict_windows
 from perception.prediction.runtime import TrajectoryPredictor
 from perception.prediction.training import choose_correction_scale, measure_class_constant_velocity_rmse
 from perception.prediction.windows import Windows

@@ -7,8 +7,7 @@ import numpy as np
 import torch
 
 from perception.prediction.checkpoint import bundled_model_path, load_checkpoint, save_checkpoint
-from perception.prediction.evaluation import predict_windows
-from perception.prediction.model import gaussian_nll
+from perception.prediction.model import gaussian_nll, predict_windows
 from perception.prediction.windows import Windows
 
 

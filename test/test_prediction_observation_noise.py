@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from perception.prediction.evaluation import predict_windows, with_position_noise
+from perception.evaluation.prediction import with_position_noise
 from perception.prediction.metrics import constant_velocity, displacement_errors
+from perception.prediction.model import predict_windows
 from perception.prediction.sources import Protocol
 from perception.prediction.training import (
     TrainingSettings,

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perception.tracking.ground_eval import GAUSSIAN_COVERAGE, position_error_table
+from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, position_error_table
 from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
 from perception.tracking.metric_position import (
     CLASS_SIZE_PRIORS, KITTI_CAR, KITTI_VAN, MetricPositionEstimator, SizePrior, mixture,

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from perception.detection import accuracy, convert, quantize
+from perception.detection import convert, quantize
+from perception.evaluation import detection_accuracy
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import BACKENDS, PRECISIONS, create_detector
 from perception.detection.frames import read_frames
@@ -134,4 +135,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     convert.register(subparsers)
     quantize.register(subparsers)
-    accuracy.register(subparsers)
+    detection_accuracy.register(subparsers)

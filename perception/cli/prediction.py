@@ -11,7 +11,7 @@ import torch
 from perception.datasets import eth_ucy
 from perception.prediction import sources
 from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
-from perception.prediction.evaluation import (
+from perception.evaluation.prediction import (
     check_protocol,
     evaluate,
     format_table,

@@ -95,7 +95,7 @@ def register_train_signs(subparsers: argparse._SubParsersAction) -> None:
 def run_eval_signs(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from perception.signs.evaluation import evaluate, score_lines
+    from perception.evaluation.signs import evaluate, score_lines
     from perception.signs.recognizer import SignRecognizer
 
     gtsdb = Path(args.gtsdb)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from perception.datasets import kitti, mot
 from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
-from perception.tracking.ground_eval import GAUSSIAN_COVERAGE, position_error_table
+from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, position_error_table
 from perception.tracking.kitti_camera import KittiRig
-from perception.tracking.sequences import (
+from perception.evaluation.tracking_sequences import (
     FrameTracker,
     kitti_frames,
     kitti_tracking_stage,
@@ -19,7 +19,7 @@ from perception.tracking.sequences import (
     write_kitti_results,
 )
 from perception.tracking.tracker import Tracker
-from perception.tracking.ultralytics_baseline import UltralyticsByteTrack
+from perception.evaluation.ultralytics_baseline import UltralyticsByteTrack
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -146,7 +146,7 @@ def _evaluate_ground_plane(args: argparse.Namespace) -> int:
 
 
 def _evaluate_ego_motion(args: argparse.Namespace) -> int:
-    from perception.tracking.ego_eval import MIN_TRACK_AGE_S, error_table, hota_table
+    from perception.evaluation.ego_motion import MIN_TRACK_AGE_S, error_table, hota_table
 
     sequences = args.sequences or sorted(p.stem for p in (args.kitti_dir / "label_02").glob("*.txt"))
     print(f"KITTI tracking {', '.join(sequences)}: ground-truth boxes through the tracker stage, tracks older than "

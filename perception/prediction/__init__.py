@@ -1,1 +1,1 @@
-"""ROS-free trajectory prediction: GRU encoder-decoder, training, evaluation and the runtime predictor."""
+"""ROS-free trajectory prediction: GRU encoder-decoder, training and the runtime predictor."""

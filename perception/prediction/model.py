@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
 from perception.prediction.neighbours import MAX_NEIGHBOURS, STATE_SIZE
 
+if TYPE_CHECKING:
+    from perception.prediction.windows import Windows
+
 MIN_HEADING_DISTANCE_M = 1e-3  # below this the observed track has no heading: identity frame
 MAX_CORRELATION = 0.95
 NEIGHBOUR_FEATURES = 32  # width of the pooled encoding of the neighbours
+PREDICT_BATCH_SIZE = 4096  # windows per forward pass of predict_windows
 
 
 @dataclass
@@ -208,3 +214,19 @@ def gaussian_nll(
     mahalanobis = (var_y * dx**2 - 2 * cov_xy * dx * dy + var_x * dy**2) / determinant
     nll = 0.5 * mahalanobis + 0.5 * determinant.log() + math.log(2 * math.pi)
     return nll.mean() if weights is None else (nll.mean(-1) * weights).mean()
+
+
+def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:
+    """(N, pred_len, 2) mean predictions made from the observed part of each window (and its neighbours) only."""
+    model.eval()
+    observed = torch.tensor(windows.observed, dtype=torch.float32)
+    neighbours = windows.neighbours_or_alone()
+    states = torch.tensor(neighbours.states, dtype=torch.float32)
+    present = torch.tensor(neighbours.present)
+    classes = model.config.class_indices(windows.object_classes.tolist())
+    with torch.no_grad():
+        means = [
+            model(*chunk)[0]
+            for chunk in zip(*(tensor.split(PREDICT_BATCH_SIZE) for tensor in (observed, states, present, classes)))
+        ]
+    return torch.cat(means).numpy().astype(np.float64) if means else np.zeros((0, model.config.pred_len, 2))

@@ -13,9 +13,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from perception.prediction.evaluation import predict_windows
 from perception.prediction.metrics import constant_velocity, displacement_errors
-from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll
+from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll, predict_windows
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
 

@@ -1,4 +1,4 @@
-"""ROS-free multi-object tracking: association, box and ground-plane motion, evaluation helpers."""
+"""ROS-free multi-object tracking: association, box and ground-plane motion, ego-motion, metric positions."""
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements, GroundPlaneProjector
 from perception.tracking.tracker import Tracker, TrackerConfig
 

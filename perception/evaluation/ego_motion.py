@@ -18,7 +18,7 @@ from perception.datasets.kitti import read_calibration, read_objects, read_poses
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
 from perception.tracking.association import assign, iou_matrix
 from perception.tracking.kitti_camera import KittiRig
-from perception.tracking.sequences import (
+from perception.evaluation.tracking_sequences import (
     KITTI_FRAME_RATE, kitti_frames, kitti_tracking_stage, run_stage, write_kitti_results,
 )
 

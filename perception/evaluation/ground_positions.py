@@ -14,7 +14,7 @@ from perception.datasets.kitti import read_calibration, read_objects
 from perception.tracking.ground_plane import GroundMeasurements, GroundPlaneProjector
 from perception.tracking.kitti_camera import KITTI_IMAGE_SIZE, KittiRig
 from perception.tracking.metric_position import MetricPositionEstimator
-from perception.tracking.sequences import KITTI_TYPE_CLASSES
+from perception.evaluation.tracking_sequences import KITTI_TYPE_CLASSES
 from perception.types import ObjectClass
 
 # A tram is far longer than any bus: no size prior fits it.

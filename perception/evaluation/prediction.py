@@ -5,14 +5,11 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from perception.prediction.metrics import constant_velocity, displacement_errors
-from perception.prediction.model import TrajectoryRNN
+from perception.prediction.model import TrajectoryRNN, predict_windows
 from perception.prediction.sources import Protocol
 from perception.prediction.windows import Windows
-
-BATCH_SIZE = 4096
 
 
 def check_protocol(model: TrajectoryRNN, protocol: Protocol) -> None:
@@ -29,22 +26,6 @@ def check_protocol(model: TrajectoryRNN, protocol: Protocol) -> None:
 def with_position_noise(windows: Windows, sigma: float, seed: int = 0) -> Windows:
     """A copy whose observed positions carry Gaussian noise of standard deviation sigma (m), as from a tracker."""
     return windows.with_observed_offsets(np.random.default_rng(seed).normal(scale=sigma, size=windows.observed.shape))
-
-
-def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:
-    """(N, pred_len, 2) mean predictions made from the observed part of each window (and its neighbours) only."""
-    model.eval()
-    observed = torch.tensor(windows.observed, dtype=torch.float32)
-    neighbours = windows.neighbours_or_alone()
-    states = torch.tensor(neighbours.states, dtype=torch.float32)
-    present = torch.tensor(neighbours.present)
-    classes = model.config.class_indices(windows.object_classes.tolist())
-    with torch.no_grad():
-        means = [
-            model(*chunk)[0]
-            for chunk in zip(*(tensor.split(BATCH_SIZE) for tensor in (observed, states, present, classes)))
-        ]
-    return torch.cat(means).numpy().astype(np.float64) if means else np.zeros((0, model.config.pred_len, 2))
 
 
 def evaluate(model: TrajectoryRNN, windows: Windows) -> tuple[dict[str, dict[str, float]], np.ndarray]:
