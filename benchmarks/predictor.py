@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from perception.datasets.ground_tracks import kitti_tracks
 from perception.prediction.checkpoint import save_checkpoint
 from perception.prediction.inference import ONNXRUNTIME, RUNTIMES
 from perception.prediction.model import TrajectoryRNN
 from perception.prediction.runtime import History, TrajectoryPredictor
-from perception.prediction.sources import kitti_tracks
 
 HISTORY_FRAMES = 15
 KITTI_TIME_STEP_S = 0.1

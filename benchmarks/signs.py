@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.signs.gtsdb import DEFAULT_IMGSZ, parse_scene_range, scene_file
+from perception.datasets.gtsdb import parse_scene_range, scene_file
+from perception.signs.gtsdb import DEFAULT_IMGSZ
 from perception.signs.recognizer import SignRecognizer
 
 GTSDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "signs" / "gtsdb" / "train"

@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 
 from perception.datasets import mot  # noqa: E402
 from perception.evaluation.tracking_sequences import Frame, FrameTracker, mot_frames  # noqa: E402
-from perception.tracking.tracker import Tracker  # noqa: E402
 from perception.evaluation.ultralytics_baseline import UltralyticsByteTrack  # noqa: E402
+from perception.tracking.tracker import Tracker  # noqa: E402
 
 SEQUENCE = ROOT.parent / "shared" / "data" / "tracking" / "mot17" / "MOT17-04"
 

@@ -6,10 +6,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from perception.datasets.gtsdb import stop_sign_scenes
 from perception.detection import quantize
-from perception.evaluation import detection_accuracy
 from perception.detection.factory import backend_candidates, backend_precision, create_detector
 from perception.detection.model_files import model_for_backend, read_onnx_info
+from perception.evaluation import detection_accuracy
 from perception.resources import model_path
 
 INT8_MODEL = "yolov8n_coco_int8.onnx"  # Q/DQ ONNX (TensorRT's INT8 input; onnxruntime precision int8)
@@ -95,7 +96,7 @@ def test_float_nodes_are_the_head_after_its_second_convolutions():
 
 def test_calibration_never_uses_an_evaluation_scene(shared_data):
     scenes = quantize.calibration_images(shared_data / "signs" / "gtsdb" / "train",
-                                         detection_accuracy.stop_sign_scenes(shared_data), every=1)
+                                         stop_sign_scenes(shared_data), every=1)
     evaluation = {frame.name for frame in detection_accuracy.evaluation_frames(shared_data)["gtsdb"]}
     assert len(scenes) > 500 and len(evaluation) >= 16
     assert not {path.stem for path in scenes} & evaluation

@@ -2,7 +2,7 @@
 import numpy as np
 
 from perception.datasets.kitti import KittiCalibration, read_calibration, read_poses
-from perception.tracking.kitti_camera import KittiRig
+from perception.datasets.kitti_rig import KittiRig
 
 
 def test_camera_moving_along_its_optical_axis_moves_the_vehicle_forward(tmp_path):

@@ -12,13 +12,13 @@ from sensor_msgs.msg import CameraInfo
 from test_nodes_tracker_predictor import KITTI_CLASSES, graph_file, stamp, warm_up
 
 from perception.datasets.kitti import read_calibration, read_objects, read_poses
+from perception.datasets.kitti_rig import KittiRig
 from perception.graph import load_graph
 from perception.msg import BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, \
     TrackedObjects
 from perception.runtime.runner import GraphRunner
 from perception.tracking.association import assign, iou_matrix
 from perception.tracking.ego_motion import PlanarPose
-from perception.tracking.kitti_camera import KittiRig
 
 SEQUENCE = "0001"  # residential street at ~11 m/s, parked cars on both sides
 FRAMES = 66

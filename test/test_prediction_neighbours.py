@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from conftest import write_eth_ucy_scene
+from perception.datasets.ground_tracks import eth_ucy_tracks
 from perception.prediction.checkpoint import load_checkpoint, save_checkpoint
 from perception.prediction.model import TrajectoryRNN
 from perception.prediction.neighbours import nearest_neighbours
 from perception.prediction.runtime import TrajectoryPredictor
-from perception.prediction.sources import eth_ucy_tracks
 from perception.prediction.windows import extract_windows
 
 

@@ -6,14 +6,13 @@ import torch
 from perception.evaluation.prediction import with_position_noise
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import predict_windows
-from perception.prediction.sources import Protocol
 from perception.prediction.training import (
     TrainingSettings,
     train_predictor,
     with_noisy_observations,
     with_observation_noise,
 )
-from perception.prediction.windows import Windows
+from perception.prediction.windows import Protocol, Windows
 
 PROTOCOL = Protocol(obs_len=8, pred_len=12, frame_step=1, time_step=0.4, neighbour_radius=5.0)
 

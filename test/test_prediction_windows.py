@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import write_eth_ucy_scene
-from perception.prediction.sources import ETH_UCY_PROTOCOL, eth_ucy_tracks, eth_ucy_tracks_resampled, kitti_tracks
+from perception.datasets.ground_tracks import ETH_UCY_PROTOCOL, eth_ucy_tracks, eth_ucy_tracks_resampled, kitti_tracks
 from perception.prediction.windows import extract_windows, window_starts
 
 

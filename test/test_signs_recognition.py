@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from perception.datasets.gtsdb import read_sign_file
 from perception.detection.postprocess import box_iou
-from perception.signs.gtsdb import read_sign_file, sign_name
+from perception.signs.gtsdb import sign_name
 from perception.signs.recognizer import SignRecognizer
 from perception.types import ObjectClass
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from perception.cli import main
 from perception.datasets import kitti, mot
-from perception.evaluation.tracking_sequences import mot_result_rows, write_kitti_results
+from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.types import ObjectClass, Track
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from perception.datasets.kitti import read_calibration
+from perception.datasets.kitti_rig import KittiRig
 from perception.tracking import CameraPose, GroundPlaneProjector
-from perception.tracking.kitti_camera import KittiRig
 
 K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from perception.detection import convert, quantize
-from perception.evaluation import detection_accuracy
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import BACKENDS, PRECISIONS, create_detector
 from perception.detection.frames import read_frames
+from perception.evaluation import detection_accuracy
 from perception.types import Detections, ObjectClass
 
 

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import torch
 
-from perception.datasets import eth_ucy
-from perception.prediction import sources
-from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
+from perception.datasets import eth_ucy, ground_tracks
 from perception.evaluation.prediction import (
     check_protocol,
     evaluate,
@@ -18,6 +16,7 @@ from perception.evaluation.prediction import (
     with_position_noise,
     write_predictions_csv,
 )
+from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
 from perception.prediction.training import (
     MIRROR_MODES,
     TrainingSettings,
@@ -26,7 +25,7 @@ from perception.prediction.training import (
     train_predictor,
     with_noisy_observations,
 )
-from perception.prediction.windows import GroundTrack, Windows, extract_windows
+from perception.prediction.windows import GroundTrack, Protocol, Windows, extract_windows
 
 
 def sequence_list(text: str) -> list[str]:
@@ -69,13 +68,13 @@ def require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: li
 def windows_of(args: argparse.Namespace, split: str | list[str]) -> Windows:
     """ETH/UCY: the scene's split folder; KITTI: the listed sequences."""
     if args.dataset == "eth_ucy":
-        protocol, tracks = sources.ETH_UCY_PROTOCOL, sources.eth_ucy_tracks(args.root, args.scene, split)
+        protocol, tracks = ground_tracks.ETH_UCY_PROTOCOL, ground_tracks.eth_ucy_tracks(args.root, args.scene, split)
     else:
-        protocol, tracks = sources.KITTI_PROTOCOL, sources.kitti_tracks(args.labels, args.calib, split, args.poses)
+        protocol, tracks = ground_tracks.KITTI_PROTOCOL, ground_tracks.kitti_tracks(args.labels, args.calib, split, args.poses)
     return windows_from_tracks(tracks, protocol)
 
 
-def windows_from_tracks(tracks: list[GroundTrack], protocol: sources.Protocol) -> Windows:
+def windows_from_tracks(tracks: list[GroundTrack], protocol: Protocol) -> Windows:
     return extract_windows(
         tracks, protocol.obs_len, protocol.pred_len, protocol.frame_step, neighbour_radius=protocol.neighbour_radius
     )
@@ -89,10 +88,10 @@ def run_training(args: argparse.Namespace) -> int:
     require(args.parser, args, dataset_requirements(args))
     torch.set_num_threads(args.threads)
     if args.dataset == "eth_ucy":
-        protocol, train_split, val_split = sources.ETH_UCY_PROTOCOL, "train", "val"
+        protocol, train_split, val_split = ground_tracks.ETH_UCY_PROTOCOL, "train", "val"
         data = {"dataset": "eth_ucy", "scene": args.scene, "train": f"{args.scene}/train", "val": f"{args.scene}/val"}
     else:
-        protocol = sources.KITTI_PROTOCOL
+        protocol = ground_tracks.KITTI_PROTOCOL
         train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
         data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split),
                 "frame": "odom" if args.poses else "camera"}
@@ -111,7 +110,7 @@ def run_training(args: argparse.Namespace) -> int:
         train = windows_of(args, train_split)
         if args.dataset == "kitti" and args.eth_ucy_pedestrians:
             extra = windows_from_tracks(
-                sources.eth_ucy_tracks_resampled(args.eth_ucy_pedestrians, protocol.time_step), protocol
+                ground_tracks.eth_ucy_tracks_resampled(args.eth_ucy_pedestrians, protocol.time_step), protocol
             )
             train = train.concatenated(extra.select(extra.first_future_frames % args.eth_ucy_stride == 0))
         print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
@@ -145,9 +144,9 @@ def run_training(args: argparse.Namespace) -> int:
 def run_evaluation(args: argparse.Namespace) -> int:
     require(args.parser, args, dataset_requirements(args))
     if args.dataset == "eth_ucy":
-        protocol, split, default_model = sources.ETH_UCY_PROTOCOL, "test", f"eth_ucy_{args.scene}.pt"
+        protocol, split, default_model = ground_tracks.ETH_UCY_PROTOCOL, "test", f"eth_ucy_{args.scene}.pt"
     else:
-        protocol, split, default_model = sources.KITTI_PROTOCOL, sequence_list(args.sequences), DEFAULT_MODEL
+        protocol, split, default_model = ground_tracks.KITTI_PROTOCOL, sequence_list(args.sequences), DEFAULT_MODEL
     model = load_checkpoint(args.model or bundled_model_path(default_model))
     check_protocol(model, protocol)
     trained_on = set(model.config.data.get("train", "").split(",") + model.config.data.get("val", "").split(","))
@@ -170,8 +169,8 @@ def run_evaluation(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train-predictor", help="train the trajectory RNN")
     add_dataset_arguments(train)
-    train.add_argument("--train-sequences", default=",".join(sources.KITTI_TRAIN_SEQUENCES), help="kitti")
-    train.add_argument("--val-sequences", default=",".join(sources.KITTI_VAL_SEQUENCES), help="kitti")
+    train.add_argument("--train-sequences", default=",".join(ground_tracks.KITTI_TRAIN_SEQUENCES), help="kitti")
+    train.add_argument("--val-sequences", default=",".join(ground_tracks.KITTI_VAL_SEQUENCES), help="kitti")
     train.add_argument("--out", required=True, help="checkpoint to write (.pt)")
     train.add_argument(
         "--calibrate-only",
@@ -242,7 +241,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate_parser = subparsers.add_parser("eval-predict", help="ADE/FDE of the predictor vs constant velocity")
     add_dataset_arguments(evaluate_parser)
     evaluate_parser.add_argument(
-        "--sequences", default=",".join(sources.KITTI_TEST_SEQUENCES), help="kitti: test sequences"
+        "--sequences", default=",".join(ground_tracks.KITTI_TEST_SEQUENCES), help="kitti: test sequences"
     )
     evaluate_parser.add_argument(
         "--model", help="checkpoint; default: models/predictor/eth_ucy_<scene>.pt or kitti.pt"

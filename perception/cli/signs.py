@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.signs.gtsdb import DEFAULT_IMGSZ, parse_scene_range, read_sign_file, write_sign_file
+from perception.datasets.gtsdb import parse_scene_range, read_sign_file, write_sign_file
+from perception.signs.gtsdb import DEFAULT_IMGSZ
 
 DEFAULT_TRAIN_SCENES = "0-479"  # GTSDB training split scenes 00000-00479; 00480-00599 are held out for validation
 DEFAULT_VAL_SCENES = "480-599"

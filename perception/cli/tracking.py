@@ -5,21 +5,20 @@ import argparse
 from pathlib import Path
 
 from perception.datasets import kitti, mot
-from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
+from perception.datasets.kitti_rig import KittiRig
+from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, position_error_table
-from perception.tracking.kitti_camera import KittiRig
+from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
 from perception.evaluation.tracking_sequences import (
     FrameTracker,
     kitti_frames,
     kitti_tracking_stage,
     mot_frames,
-    mot_result_rows,
     run_stage,
     run_tracker,
-    write_kitti_results,
 )
-from perception.tracking.tracker import Tracker
 from perception.evaluation.ultralytics_baseline import UltralyticsByteTrack
+from perception.tracking.tracker import Tracker
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

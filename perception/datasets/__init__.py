@@ -1,1 +1,1 @@
-"""Readers for the public benchmark formats used in evaluation and training (no ROS)."""
+"""Readers and result writers of the public benchmark formats used in evaluation and training (no ROS)."""

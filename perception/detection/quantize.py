@@ -160,7 +160,7 @@ def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray])
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from perception.evaluation.detection_accuracy import stop_sign_scenes
+    from perception.datasets.gtsdb import stop_sign_scenes
 
     shared_data = Path(args.shared_data)
     tensors = calibration_tensors(

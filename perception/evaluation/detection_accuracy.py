@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.datasets.gtsdb import gtsdb_stop_signs, stop_sign_scenes
 from perception.detection.frames import read_frames
 from perception.detection.postprocess import box_iou
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
 from perception.types import Detections, ObjectClass
 
-GTSDB_STOP = 14
 KITTI_CLASSES = {"Car": ObjectClass.CAR, "Pedestrian": ObjectClass.PEDESTRIAN}
 KITTI_TRACKING_FRAME = re.compile(r"^training_(?P<sequence>\d{4})_(?P<frame>\d{6})$")
 REPORTED_SCORE = 0.25  # the detections compared: the float model's at this score and above
@@ -33,16 +33,6 @@ class EvalFrame:
     name: str
     image: np.ndarray
     truth: FrameBoxes | None = None  # None: no ground truth for this frame
-
-
-def gtsdb_stop_signs(ground_truth: Path) -> dict[str, np.ndarray]:
-    """Stop-sign boxes (x1, y1, x2, y2) by scene name (file stem) from a GTSDB `file;x1;y1;x2;y2;class` file."""
-    boxes: dict[str, list[list[float]]] = {}
-    for line in ground_truth.read_text().splitlines():
-        fields = line.strip().split(";")
-        if len(fields) == 6 and int(fields[5]) == GTSDB_STOP:
-            boxes.setdefault(Path(fields[0]).stem, []).append([float(value) for value in fields[1:5]])
-    return {name: np.array(value, np.float32) for name, value in boxes.items()}
 
 
 def kitti_tracking_truth(label_dir: Path, sequence: str, frame: int) -> FrameBoxes | None:
@@ -57,12 +47,6 @@ def kitti_tracking_truth(label_dir: Path, sequence: str, frame: int) -> FrameBox
             boxes.append([float(value) for value in fields[6:10]])
             labels.append(int(KITTI_CLASSES[fields[2]]))
     return FrameBoxes(np.array(boxes, np.float32).reshape(-1, 4), np.array(labels, np.int64))
-
-
-def stop_sign_scenes(shared_data: Path) -> set[str]:
-    """Names of the GTSDB scenes used for evaluation (calibration must not use them)."""
-    train = gtsdb_stop_signs(shared_data / "signs" / "gtsdb" / "train" / "gt.txt")
-    return set(train) | {path.stem for path in (shared_data / "images" / "gtsdb").glob("*.jpg")}
 
 
 def evaluation_frames(shared_data: Path) -> dict[str, list[EvalFrame]]:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from perception.datasets.kitti import read_calibration, read_objects, read_poses
+from perception.datasets.kitti_rig import KittiRig
+from perception.datasets.tracking_results import write_kitti_results
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
-from perception.tracking.association import assign, iou_matrix
-from perception.tracking.kitti_camera import KittiRig
 from perception.evaluation.tracking_sequences import (
-    KITTI_FRAME_RATE, kitti_frames, kitti_tracking_stage, run_stage, write_kitti_results,
+    KITTI_FRAME_RATE, kitti_frames, kitti_tracking_stage, run_stage,
 )
+from perception.tracking.association import assign, iou_matrix
 
 CLASS_GROUPS = {"Car": ("Car", "Van"), "Pedestrian": ("Pedestrian",), "Cyclist": ("Cyclist",)}
 RANGE_BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, np.inf))

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from perception.datasets.kitti import read_calibration, read_objects
-from perception.tracking.ground_plane import GroundMeasurements, GroundPlaneProjector
-from perception.tracking.kitti_camera import KITTI_IMAGE_SIZE, KittiRig
-from perception.tracking.metric_position import MetricPositionEstimator
+from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
 from perception.evaluation.tracking_sequences import KITTI_TYPE_CLASSES
+from perception.tracking.ground_plane import GroundMeasurements, GroundPlaneProjector
+from perception.tracking.metric_position import MetricPositionEstimator
 from perception.types import ObjectClass
 
 # A tram is far longer than any bus: no size prior fits it.

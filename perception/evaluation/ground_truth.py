@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.bags import perception_typestore, read_messages
 from perception.datasets.kitti import read_objects
 from perception.datasets.mot import read_rows, read_seqinfo, write_results
+from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
 from perception.evaluation.tracking_metrics import evaluate_kitti, evaluate_mot
 from perception.ros.conversions import tracks_from_msg
-from perception.bags import perception_typestore, read_messages
-from perception.evaluation.tracking_sequences import mot_result_rows, write_kitti_results
 from perception.types import ObjectClass, Track
 
 KITTI_TYPES = {"Car": ObjectClass.CAR, "Van": ObjectClass.CAR, "Pedestrian": ObjectClass.PEDESTRIAN,

@@ -8,8 +8,7 @@ import numpy as np
 
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import TrajectoryRNN, predict_windows
-from perception.prediction.sources import Protocol
-from perception.prediction.windows import Windows
+from perception.prediction.windows import Protocol, Windows
 
 
 def check_protocol(model: TrajectoryRNN, protocol: Protocol) -> None:

@@ -17,13 +17,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from perception.bags import perception_typestore, read_messages  # noqa: E402
 from perception.camera_calibration import CalibrationError, camera_matrix  # noqa: E402
 from perception.evaluation.online_prediction import (  # noqa: E402
     PredictionRecord, online_errors, online_errors_by_range)
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
 from perception.imaging import decode_image_message  # noqa: E402
-from perception.bags import perception_typestore, read_messages  # noqa: E402
 from perception.stamps import header_stamp_ns  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
 from perception.types import ObjectClass  # noqa: E402

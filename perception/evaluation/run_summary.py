@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.evaluation.sign_report import sign_topic
 from perception.bags import perception_typestore, read_messages
+from perception.evaluation.sign_report import sign_topic
 
 VEHICLE_FRAMES = {"base_link", "base_footprint"}  # ground frames that move with the vehicle (REP 105)
 

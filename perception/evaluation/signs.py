@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.datasets.gtsdb import SceneSigns, scene_file
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
-from perception.signs.gtsdb import CATEGORIES, SIGN_CLASSES, SceneSigns, scene_file
+from perception.signs.gtsdb import CATEGORIES, SIGN_CLASSES
 from perception.tracking.association import iou_matrix
 
 SIZE_BINS = ((0, 32, "<32 px"), (32, 64, "32-64 px"), (64, 10_000, ">64 px"))  # by the box's larger side

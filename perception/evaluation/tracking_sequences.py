@@ -1,19 +1,18 @@
-"""Benchmark sequences as timed frames of Detections, and tracker output as MOTChallenge / KITTI results."""
+"""Benchmark sequences as timed frames of Detections, run through a tracker or the tracker node's stage (the result
+files: perception.datasets.tracking_results)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from perception.datasets.kitti import KittiObject
-from perception.datasets.kitti import KittiCalibration
+from perception.datasets.kitti import KittiCalibration, KittiObject
+from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
 from perception.datasets.mot import SequenceInfo
 from perception.pipeline.stages import TrackingStage
 from perception.tracking.ego_motion import EgoMotion, PlanarPose
 from perception.tracking.ground_plane import GroundPlaneProjector
-from perception.tracking.kitti_camera import KITTI_IMAGE_SIZE, KittiRig
 from perception.tracking.tracker import TrackerConfig
 from perception.types import Detections, ObjectClass, Track
 
@@ -27,13 +26,7 @@ KITTI_TYPE_CLASSES = {
     "Cyclist": ObjectClass.BICYCLE,
     "Tram": ObjectClass.BUS,
 }
-CLASS_KITTI_TYPES = {
-    ObjectClass.CAR: "Car",
-    ObjectClass.TRUCK: "Truck",
-    ObjectClass.PEDESTRIAN: "Pedestrian",
-    ObjectClass.BICYCLE: "Cyclist",
-    ObjectClass.BUS: "Tram",
-}
+
 
 
 class FrameTracker(Protocol):
@@ -119,34 +112,3 @@ def run_stage(
             stage.ego_motion.add_odometry(frame.stamp, "odom", PlanarPose.from_matrix(odom_from_vehicle[frame.number]))
         results.append((frame.number, stage.process(frame.detections, frame.stamp).tracks))
     return results
-
-
-def mot_result_rows(results: list[tuple[int, list[Track]]]) -> np.ndarray:
-    """(N, 7) `frame, id, left, top, width, height, score` rows."""
-    rows = [
-        [number, t.track_id, t.box[0], t.box[1], t.box[2] - t.box[0], t.box[3] - t.box[1], t.score]
-        for number, tracks in results
-        for t in tracks
-    ]
-    return np.array(rows, float).reshape(-1, 7)
-
-
-def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], rig: KittiRig | None = None,
-                        odom_from_vehicle: np.ndarray | None = None) -> None:
-    """KITTI tracking result lines; with a rig, the ground position fills the location (camera coordinates of the
-    frame; positions in the odom frame are moved back with the frame's pose from odom_from_vehicle)."""
-    with open(path, "w") as file:
-        for number, tracks in results:
-            for t in tracks:
-                location = np.full(3, -1000.0)
-                if rig is not None and t.ground is not None:
-                    position = t.ground.position[None]
-                    if odom_from_vehicle is not None:
-                        position = PlanarPose.from_matrix(odom_from_vehicle[number]).to_vehicle(position)
-                    location = rig.to_rect(np.append(position[0], 0.0)[None])[0]
-                left, top, right, bottom = t.box
-                file.write(
-                    f"{number} {t.track_id} {CLASS_KITTI_TYPES.get(t.label, 'Misc')} -1 -1 -10 "
-                    f"{left:.2f} {top:.2f} {right:.2f} {bottom:.2f} -1 -1 -1 "
-                    f"{location[0]:.3f} {location[1]:.3f} {location[2]:.3f} -10 {t.score:.4f}\n"
-                )

@@ -15,8 +15,7 @@ from tqdm import tqdm
 
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll, predict_windows
-from perception.prediction.sources import Protocol
-from perception.prediction.windows import Windows
+from perception.prediction.windows import Protocol, Windows
 
 CORRECTION_SCALES = tuple(round(0.1 * step, 1) for step in range(11))  # alpha grid, 0 = constant velocity
 # "random": each window reflected with probability 1/2 per batch; "both": every window in both orientations

@@ -1,4 +1,5 @@
-"""Ground-plane tracks and the fixed-length observe/predict windows cut from them."""
+"""Ground-plane tracks, the evaluation protocols of their windows, and the fixed-length observe/predict windows cut
+from them."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -7,6 +8,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.prediction.neighbours import MAX_NEIGHBOURS, Neighbours, nearest_neighbours
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Window lengths and sampling of an evaluation protocol."""
+
+    obs_len: int
+    pred_len: int
+    frame_step: int  # frame numbers between consecutive steps
+    time_step: float  # seconds between consecutive steps
+    neighbour_radius: float  # metres: other objects within it are a window's neighbours
 
 
 @dataclass

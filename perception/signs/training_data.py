@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.signs.gtsdb import SceneSigns, scene_file
+from perception.datasets.gtsdb import SceneSigns, scene_file
 
 CROP_MARGIN = 0.15  # GTSRB crops hold the sign plus ~15 % of its size on each side; GTSDB crops are cut the same way
 CROP_SIZE = 32  # classifier input side, pixels

@@ -1,16 +1,15 @@
-"""Ground-plane tracks from ETH/UCY files and KITTI tracking labels, with their evaluation protocols."""
+"""Ground-plane tracks from ETH/UCY files and KITTI tracking labels, with their evaluation protocols and splits."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from perception.datasets import eth_ucy
 from perception.datasets.kitti import read_calibration, read_objects, read_poses
-from perception.prediction.windows import GroundTrack
-from perception.tracking.kitti_camera import KittiRig
+from perception.datasets.kitti_rig import KittiRig
+from perception.prediction.windows import GroundTrack, Protocol
 
 # KITTI label types we predict, by the class they are reported under
 KITTI_CLASSES = {
@@ -27,18 +26,6 @@ KITTI_CLASSES = {
 KITTI_TRAIN_SEQUENCES = ("0000", "0004", "0006", "0008")
 KITTI_VAL_SEQUENCES = ("0002", "0010")
 KITTI_TEST_SEQUENCES = ("0001", "0003", "0005", "0007", "0009")
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """Window lengths and sampling of an evaluation protocol."""
-
-    obs_len: int
-    pred_len: int
-    frame_step: int  # frame numbers between consecutive steps
-    time_step: float  # seconds between consecutive steps
-    neighbour_radius: float  # metres: other objects within it are a window's neighbours
-
 
 ETH_UCY_PROTOCOL = Protocol(
     obs_len=8, pred_len=12, frame_step=eth_ucy.FRAME_STEP, time_step=eth_ucy.TIME_STEP_S, neighbour_radius=5.0
