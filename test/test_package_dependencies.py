@@ -3,7 +3,8 @@
 The imports are read from the source tree (an AST walk over perception/ and launch/, imports inside functions
 included). Each must be the standard library, perception itself, a ROS 2 package or rosdep key declared in
 package.xml, or a pip-only package (PIP_ONLY) whose distribution is in the requirement files and named in the
-README. The pinned versions (desk venv, numpy 1.x constraints) must lie inside the ranges of requirements-runtime.txt.
+README or docs/install.md. The pinned versions (desk venv, numpy 1.x constraints) must lie inside the ranges of
+requirements-runtime.txt.
 """
 import ast
 import re
@@ -83,9 +84,9 @@ def test_every_python_key_in_package_xml_is_imported():
 
 
 def test_the_readme_names_the_pip_only_packages():
-    readme = (REPO_ROOT / "README.md").read_text()
+    readme = "\n".join((REPO_ROOT / name).read_text() for name in ("README.md", "docs/install.md"))
     missing = [distribution for distribution in [*PIP_ONLY.values(), *ELSEWHERE] if f"`{distribution}`" not in readme]
-    assert not missing, f"README does not name these pip-only packages: {missing}"
+    assert not missing, f"README.md and docs/install.md do not name these pip-only packages: {missing}"
 
 
 @pytest.mark.parametrize("pins", ["requirements.txt", "constraints-numpy1.txt"])
