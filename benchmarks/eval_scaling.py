@@ -24,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
+from perception.pipeline.camera import CameraPipeline  # noqa: E402
 from perception.prediction.runtime import TrajectoryPredictor  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
@@ -61,19 +62,18 @@ def cameras_of(bag: Path):
 
 
 def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float]:
-    """(run s, detector loading s) of the single-process offline mode over all bags, this process on `cpus`
-    (ONNX Runtime: one thread per CPU); the run's seconds exclude loading the detector."""
+    """(run s, model loading s) of the single-process offline mode over all bags, this process on `cpus`
+    (ONNX Runtime: one thread per CPU); the run's seconds exclude loading the models."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
-    load_detector, loading = offline.detector_from_parameters, []
+    load_models, loading = CameraPipeline.load, []
 
-    def timed_load(*args, **kwargs):
+    def timed_load(pipeline: CameraPipeline) -> None:
         load_start = time.perf_counter()
-        detector = load_detector(*args, **kwargs)
+        load_models(pipeline)
         loading.append(time.perf_counter() - load_start)
-        return detector
 
-    offline.detector_from_parameters = timed_load
+    CameraPipeline.load = timed_load
     try:
         start = time.perf_counter()
         for bag in bags:
@@ -84,7 +84,7 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             offline.run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic)
         return time.perf_counter() - start - sum(loading), sum(loading)
     finally:
-        offline.detector_from_parameters = load_detector
+        CameraPipeline.load = load_models
         os.sched_setaffinity(0, everything)
 
 

@@ -11,7 +11,7 @@ from perception.resources import config_path, data_path
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras
 from perception.bags import bag_topics, read_messages
 from perception.runtime.fleet import StreamDetections, evaluate_fleet, plan_streams
-from perception.runtime.offline import DetectedFrame
+from perception.pipeline.detection import DetectedFrame
 from perception.types import Detections
 from bag_pieces import cut_bag
 from waiting import wait_until

@@ -3,7 +3,7 @@ every message it cannot process (the detector node's worker thread used to die h
 import threading
 from collections import Counter
 
-from perception.ros.diagnostics import ERROR
+from perception.pipeline.health import ERROR
 from perception.ros.latest import NewestMessageWorker
 
 

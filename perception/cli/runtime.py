@@ -167,7 +167,8 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.resources import config_path
     from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras
     from perception.runtime.demo import run_demo as run_live
-    from perception.runtime.offline import first_image_size, node_parameters, run_offline
+    from perception.pipeline.parameters import node_parameters
+    from perception.runtime.offline import first_image_size, run_offline
     from perception.pipeline.stages import camera_pose_from_parameters
 
     if args.list:

@@ -17,16 +17,13 @@ from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import MarkerArray
 
 from perception.msg import PredictedObjects, TrackedObjects
-from perception.ros.diagnostics import OK, WARN, NodeDiagnostics
+from perception.pipeline.health import OK, WARN
+from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.markers import MarkerBuilder, SignMarkerBuilder
 from perception.ros.node_main import run_node
-from perception.ros.parameters import CAMERA_POSE_PARAMETERS, ParameterSpec, declare_parameters
+from perception.ros.parameters import declare_parameters
 from perception.pipeline.stages import camera_pose_from_parameters
 from perception.tracking.ground_plane import CameraPose
-
-PARAMETERS = CAMERA_POSE_PARAMETERS + [
-    ParameterSpec("camera_frame", "camera_optical_frame", "frame_id of the camera images (optical frame)"),
-]
 
 
 def camera_transform(pose: CameraPose, parent: str, child: str) -> TransformStamped:
@@ -44,7 +41,7 @@ def camera_transform(pose: CameraPose, parent: str, child: str) -> TransformStam
 class VisualizerNode(Node):
     def __init__(self) -> None:
         super().__init__("visualizer")
-        p = self.params = declare_parameters(self, PARAMETERS)
+        p = self.params = declare_parameters(self, "visualizer")
         self.diagnostics = NodeDiagnostics(self)
         self.builder = MarkerBuilder()
         self.sign_builder = SignMarkerBuilder()

@@ -1,8 +1,6 @@
-"""The pipeline steps as the nodes run them, without ROS, so that offline evaluation feeds exactly the
-same code as the live graph. Each is built from the node's parameter dictionary."""
+"""The tracking and prediction steps (no ROS): each built from its node's parameters (perception.pipeline.parameters)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +14,17 @@ from perception.tracking.metric_position import MetricPositionEstimator
 from perception.tracking.tracker import Tracker, TrackerConfig
 from perception.types import Detections, PredictedPath, Track
 
-if TYPE_CHECKING:  # the detection and prediction stacks (ONNX Runtime, torch) load only where they run
-    from perception.detection.detector import Detector
+if TYPE_CHECKING:  # the prediction stack (torch, ONNX Runtime) loads only where it runs
     from perception.prediction.runtime import TrajectoryPredictor
 
 SKIPPED = (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER)
+
+# How the sign tracker differs from the object tracker (the rest comes from the tracker parameters). The sign node has
+# already thresholded its signs, and their scores (detector x classifier) say nothing about box quality: every sign
+# starts (confirmed) or extends a track; association is by overlap, then, for signs whose boxes no longer overlap
+# (far apart in time, or close by), by ground position and type; a track's sign type is voted over its detections.
+SIGN_TRACKER = dict(high_score=0.0, low_score=0.0, score_weighted_association=False, confirm_hits=1,
+                    ground_association=True, vote_source_class=True)
 
 
 @dataclass
@@ -29,18 +33,6 @@ class StageOutput:
     tracks: list[Track] | None = None
     paths: dict[int, list[PredictedPath]] | None = None
     ground_frame_id: str = ""  # frame of the tracks' ground positions and velocities; empty when there are none
-
-
-def detector_from_parameters(p: dict[str, Any], status_callback: Callable[[str], None] | None = None,
-                             **backend_options: Any) -> "Detector":
-    """The detector node's detector, from its parameters (backend_options: see create_detector)."""
-    from perception.detection.factory import create_detector
-
-    return create_detector(
-        model=p["model"] or None, backend=p["backend"], imgsz=p["imgsz"], conf=p["conf_threshold"],
-        iou=p["iou_threshold"], device=p["device"] or None, fallback=p["fallback"], precision=p["precision"],
-        unknown_classes=p["unknown_classes"], status_callback=status_callback, **backend_options,
-    )
 
 
 def camera_pose_from_parameters(p: dict[str, Any]) -> CameraPose:
@@ -55,14 +47,11 @@ class TrackingStage:
 
     @classmethod
     def from_parameters(cls, p: dict[str, Any], signs: bool = False) -> "TrackingStage":
-        """signs: for the sign node's signs, which it has already thresholded: every sign starts (confirmed) or extends
-        a track; association is by overlap (their scores, detector x classifier, are no box quality), then, for signs
-        whose boxes no longer overlap (far apart in time, or close by), by ground position and type."""
+        """signs: the tracker of the sign node's signs (SIGN_TRACKER over the tracker parameters)."""
         config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
                                report_coasting=p["report_coasting"])
         if signs:
-            config = replace(config, high_score=0.0, low_score=0.0, score_weighted_association=False, confirm_hits=1,
-                             ground_association=True, vote_source_class=True)
+            config = replace(config, **SIGN_TRACKER)
         ego_motion = None
         if p["odometry_source"] != "none":
             ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],

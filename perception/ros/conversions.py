@@ -8,10 +8,10 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Quaternion, TransformStamped, Vector3
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from perception.camera_calibration import CalibrationError as CameraInfoError, camera_matrix
+from perception.camera_calibration import CameraCalibration
 from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
@@ -70,9 +70,12 @@ def bgr_to_image(image: np.ndarray, header: Header) -> Image:
     return message
 
 
-def intrinsics_from_camera_info(message: CameraInfo) -> np.ndarray:
-    """The 3x3 camera matrix (rectified P if set, else K); CameraInfoError for NaN, zero focal lengths or size."""
-    return camera_matrix(message.k, message.p, message.width, message.height)
+def calibration_from_camera_info(message: CameraInfo) -> CameraCalibration:
+    """A CameraInfo as the pipeline takes it (checked there: CameraCalibration.intrinsics)."""
+    return CameraCalibration(camera_name=message.header.frame_id, width=message.width, height=message.height,
+                             k=np.asarray(message.k, float).reshape(3, 3), distortion_model=message.distortion_model,
+                             d=np.asarray(message.d, float), r=np.asarray(message.r, float).reshape(3, 3),
+                             p=np.asarray(message.p, float).reshape(3, 4))
 
 
 def _classification(label: int, probability: float) -> ObjectClassification:
@@ -150,6 +153,13 @@ def detections_from_msg(message: DetectedObjects) -> Detections:
                          f"{detections.scores[i]} is not finite or is inverted")
     _labels(detections.labels, "detection labels")
     return detections
+
+
+def sign_detections_from_msg(message: DetectedObjects) -> Detections:
+    """The sign node's DetectedObjects -> Detections whose source_class_ids are the sign classes (sign_class_id)."""
+    signs = detections_from_msg(message)
+    signs.source_class_ids = np.array([obj.sign_class_id for obj in message.objects], np.int64)
+    return signs
 
 
 def _check_tracks(tracks: list[Track]) -> None:

@@ -6,7 +6,8 @@ import traceback
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from perception.ros.diagnostics import ERROR, NodeDiagnostics
+from perception.pipeline.health import ERROR
+from perception.ros.diagnostics import NodeDiagnostics
 
 T = TypeVar("T")
 

@@ -1,23 +1,14 @@
-"""Declaring node parameters with descriptors, ranges and allowed values; bad values are rejected with a reason."""
+"""Declaring a node's parameters from the parameter table (perception.pipeline.parameters) with descriptors, ranges
+and allowed values; bad values are rejected with a reason."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 
-
-@dataclass
-class ParameterSpec:
-    name: str
-    default: Any
-    description: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] | None = None
-    read_only: bool = True  # most parameters take effect at start-up only
+from perception.pipeline.parameters import TABLES, ParameterSpec
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -36,8 +27,10 @@ def _choice_error(spec: ParameterSpec, value: Any) -> str | None:
     return None
 
 
-def declare_parameters(node: Node, specs: list[ParameterSpec]) -> dict[str, Any]:
-    """Declare every parameter; an invalid start-up value is logged with its reason and the default is used."""
+def declare_parameters(node: Node, executable: str) -> dict[str, Any]:
+    """Declare every parameter of the executable's table; an invalid start-up value is logged with its reason and
+    the default is used."""
+    specs = TABLES[executable]
     by_name = {spec.name: spec for spec in specs}
     values = {}
     for spec in specs:
@@ -69,24 +62,3 @@ def declare_parameters(node: Node, specs: list[ParameterSpec]) -> dict[str, Any]
 
     node.add_on_set_parameters_callback(check_choices)
     return values
-
-
-# Camera body pose in the vehicle frame (REP 103), shared by the nodes that need it.
-CAMERA_POSE_PARAMETERS = [
-    ParameterSpec("vehicle_frame", "base_link", "frame of ground-plane positions (x forward, y left, z up)"),
-    ParameterSpec("camera_x", 1.5, "camera position, metres forward of vehicle_frame", min=-50.0, max=50.0),
-    ParameterSpec("camera_y", 0.0, "camera position, metres left of vehicle_frame", min=-50.0, max=50.0),
-    ParameterSpec("camera_z", 1.4, "camera height above the ground, metres", min=0.05, max=20.0),
-    ParameterSpec("camera_roll", 0.0, "camera roll, radians", min=-3.1416, max=3.1416),
-    ParameterSpec("camera_pitch", 0.0, "camera pitch, radians (positive looks down)", min=-1.5708, max=1.5708),
-    ParameterSpec("camera_yaw", 0.0, "camera yaw, radians (positive looks left)", min=-3.1416, max=3.1416),
-]
-
-# Intrinsics for a camera without (valid) CameraInfo; a valid CameraInfo replaces them.
-FALLBACK_INTRINSICS_PARAMETERS = [
-    ParameterSpec("camera_info_file", "", "camera_calibration / camera_info_manager YAML file with the intrinsics"),
-    ParameterSpec("fov_deg", 0.0, "horizontal field of view for a pinhole guess of the intrinsics; 0: none",
-                  min=0.0, max=179.0),
-    ParameterSpec("image_width", 0, "image width in pixels, for the fov_deg guess", min=0, max=100000),
-    ParameterSpec("image_height", 0, "image height in pixels, for the fov_deg guess", min=0, max=100000),
-]

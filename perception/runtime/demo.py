@@ -45,7 +45,7 @@ def static_tf_message(graph: Graph, typestore) -> bytes:
     from rclpy.serialization import serialize_message
 
     from perception.nodes.visualizer import camera_transform
-    from perception.runtime.offline import node_parameters
+    from perception.pipeline.parameters import node_parameters
     from perception.pipeline.stages import camera_pose_from_parameters
 
     transforms = []

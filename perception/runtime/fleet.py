@@ -28,7 +28,9 @@ from tqdm import tqdm
 
 from perception.graph import Graph
 from perception.bags import BAG_SUFFIXES, BagReadError, read_messages, topic_infos
-from perception.runtime.offline import DetectedFrame, node_parameters, run_offline
+from perception.pipeline.detection import DetectedFrame
+from perception.pipeline.parameters import node_parameters
+from perception.runtime.offline import run_offline
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from perception.runtime.offline import DetectedFrame
+from perception.pipeline.detection import DetectedFrame
 
 MAX_RESTARTS = 4  # per actor; a killed worker comes back with its model loaded again
 BATCH_FRAMES = 4  # frames per task: few enough to spread a short bag, enough to hide a task's overhead
@@ -38,24 +38,27 @@ def detector_key(parameters: dict[str, Any]) -> str:
 
 
 class FrameDetector:
-    """The body of a detection actor: a detector per parameter set, loaded on first use and kept."""
+    """The body of a detection actor: a detection stage per parameter set, loaded on first use and kept."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.detectors: dict[str, Any] = {}
+        self.stages: dict[str, Any] = {}
 
     def pid(self) -> int:
         return os.getpid()
 
     def load(self, detector_key: str) -> Any:
-        """The detector of this parameter set, loaded now if it is not yet."""
-        from perception.pipeline.stages import detector_from_parameters
+        """The detection stage of this parameter set, loaded now if it is not yet."""
+        from perception.pipeline.detection import DetectionStage
+        from perception.pipeline.health import Health
 
-        detector = self.detectors.get(detector_key)
-        if detector is None:
-            detector = detector_from_parameters(json.loads(detector_key), threads=self.threads)
-            self.detectors[detector_key] = detector
-        return detector
+        stage = self.stages.get(detector_key)
+        if stage is None:
+            stage = DetectionStage(json.loads(detector_key), Health(), threads=self.threads)
+            if not stage.load():
+                raise RuntimeError(f"detection worker: {stage.health.message}")
+            self.stages[detector_key] = stage
+        return stage
 
     def preload(self, detector_keys: list[str]) -> int:
         """Load these detectors before the first frames arrive (start-up); returns the process id."""
@@ -69,10 +72,9 @@ class FrameDetector:
         from rclpy.serialization import deserialize_message
 
         from perception.ros.message_types import message_class
-        from perception.runtime.offline import detect_frame
 
-        detector = self.load(detector_key)  # a restarted actor loads its model again here
-        return [(index, detect_frame(detector, deserialize_message(raw, message_class(msgtype)), timestamp_ns))
+        stage = self.load(detector_key)  # a restarted actor loads its model again here
+        return [(index, stage.detect_timed(deserialize_message(raw, message_class(msgtype)), timestamp_ns))
                 for index, msgtype, timestamp_ns, raw in frames]
 
 

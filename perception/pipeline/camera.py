@@ -1,0 +1,122 @@
+"""One camera's whole pipeline without ROS: image messages, CameraInfo and odometry in; detections, tracks, signs,
+sign tracks and predictions out. Offline evaluation, the fleet and the benchmarks run this object; the nodes run
+its stages, one per process (perception/nodes), with the same parameters (perception.pipeline.parameters)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from perception.pipeline.detection import DetectedFrame, DetectionStage, SignStage
+from perception.pipeline.health import Health, Log, no_log
+from perception.pipeline.parameters import node_parameters
+from perception.pipeline.prediction import CameraPrediction
+from perception.pipeline.stages import SKIPPED, StageOutput
+from perception.pipeline.tracking import CameraTracking
+from perception.types import Detections
+
+if TYPE_CHECKING:
+    from perception.graph import Graph
+
+
+class PipelineSetupError(RuntimeError):
+    """A stage's model cannot be loaded (the reason is the stage's status)."""
+
+
+@dataclass
+class FrameResult:
+    """What one camera frame gave, with the CPU time from its decode to each output (ns)."""
+
+    detections: Detections | None = None  # None: the image could not be decoded (rejected.bad_image)
+    detected_ns: int = 0
+    tracks: StageOutput | None = None  # None after a bad image; a SKIPPED verdict (bad stamp) carries no tracks
+    tracked_ns: int = 0
+    predictions: StageOutput | None = None
+    predicted_ns: int = 0
+    signs: Detections | None = None  # only on the frames the sign rate picks
+    sign_tracks: StageOutput | None = None
+    signs_ns: int = 0
+
+    @property
+    def processed(self) -> bool:
+        return self.predictions is not None and self.predictions.verdict not in SKIPPED
+
+
+@dataclass
+class CameraParameters:
+    """The parameters of one camera's nodes, from the parameter table and the graph file."""
+
+    detector: dict[str, Any]
+    tracker: dict[str, Any]
+    predictor: dict[str, Any]
+    signs: dict[str, Any] | None = None  # None: the graph runs no sign node for this camera
+    namespace: str = ""
+
+    @classmethod
+    def from_graph(cls, graph: "Graph", camera: str) -> "CameraParameters":
+        namespace = f"/perception/{camera}"
+        has_signs = any(n.executable == "signs" and n.namespace == namespace for n in graph.nodes)
+        return cls(*(node_parameters(graph, executable, namespace) for executable in ("detector", "tracker",
+                                                                                       "predictor")),
+                   node_parameters(graph, "signs", namespace) if has_signs else None, namespace)
+
+
+@dataclass
+class CameraPipeline:
+    """The stages of one camera in one process, sharing one Health (counters and rejections of all of them).
+
+    detect=False: detections come from elsewhere (`process(..., detected=...)`), no detector is loaded."""
+
+    parameters: CameraParameters
+    detect: bool = True
+    log: Log = no_log
+    health: Health = field(init=False)
+
+    def __post_init__(self) -> None:
+        p = self.parameters
+        self.health = Health(self.log)
+        self.detection = DetectionStage(p.detector, self.health) if self.detect else None
+        self.tracking = CameraTracking(p.tracker, self.health)
+        self.prediction = CameraPrediction(p.predictor, self.health)
+        self.signs = SignStage(p.signs, self.health) if p.signs is not None else None
+        self.tracks_signs = self.signs is not None and self.tracking.signs is not None
+
+    def load(self) -> None:
+        """Load every model; PipelineSetupError with the reason when one cannot run."""
+        for stage in (self.detection, self.prediction, self.signs):
+            if stage is not None and not stage.load():
+                raise PipelineSetupError(f"{self.parameters.namespace}: {self.health.message}")
+
+    def process(self, message: Any, stamp: float, detected: DetectedFrame | None = None) -> FrameResult:
+        """One image message (Image or CompressedImage, rclpy or rosbags) with its header stamp in seconds."""
+        self.health.count("frames_received")
+        if detected is None:
+            detected = self.detection.detect_timed(message, 0)
+        elif detected.detections is None:
+            self.health.reject("bad_image", "a fleet worker could not decode the image")
+        start = time.perf_counter() - detected.elapsed_ns / 1e9  # outputs' times count from the decode
+        result = FrameResult(detections=detected.detections, detected_ns=detected.elapsed_ns)
+        if result.detections is None:
+            return result
+        result.tracks = self.tracking.track(result.detections, stamp)
+        result.tracked_ns = _since(start)
+        if result.tracks.verdict in SKIPPED:
+            return result
+        result.predictions = self.prediction.predict(result.tracks.tracks, stamp, result.tracks.ground_frame_id)
+        result.predicted_ns = _since(start)
+        if result.processed:
+            self.health.count("frames_processed")
+        if self.signs is not None and self.signs.due(stamp):
+            self._recognize_signs(message, stamp, result)
+        return result
+
+    def _recognize_signs(self, message: Any, stamp: float, result: FrameResult) -> None:
+        start = time.perf_counter()
+        result.signs = self.signs.recognize(message)
+        result.signs_ns = _since(start)
+        if result.signs is not None and self.tracks_signs:
+            result.sign_tracks = self.tracking.track_signs(result.signs, stamp)
+
+
+def _since(start: float) -> int:
+    return round((time.perf_counter() - start) * 1e9)
