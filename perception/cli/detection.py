@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from perception.datasets.gtsdb import stop_sign_scenes
 from perception.detection import convert, quantize
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import BACKENDS, PRECISIONS, create_detector
@@ -133,6 +134,93 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--device", default="cuda:0")
     build.set_defaults(func=run_build_engine)
 
-    convert.register(subparsers)
-    quantize.register(subparsers)
-    detection_accuracy.register(subparsers)
+    register_convert_model(subparsers)
+    register_quantize(subparsers)
+    register_eval_int8(subparsers)
+
+
+def run_convert_model(args: argparse.Namespace) -> int:
+    checkpoint = Path(args.output)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    yolo = convert.build_float_model(Path(args.source), args.architecture)
+    convert.save_checkpoint(yolo, checkpoint, source=Path(args.source).name)
+    print(f"wrote {checkpoint}")
+    for imgsz in args.export_onnx:
+        onnx_path = checkpoint.with_name(f"{checkpoint.stem}_{imgsz}.onnx")
+        print(f"wrote {convert.export_onnx(checkpoint, imgsz, onnx_path)}")
+    if args.export_dynamic_onnx:
+        onnx_path = checkpoint.with_name(f"{checkpoint.stem}_dynamic.onnx")
+        print(f"wrote {convert.export_onnx(checkpoint, 640, onnx_path, dynamic=True)}")
+    return 0
+
+
+def register_convert_model(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("convert-model", help="dequantize an INT8 YOLOv8 ONNX into a float .pt (+ ONNX)")
+    parser.add_argument("source", help="dynamically INT8-quantized Ultralytics YOLOv8 ONNX")
+    parser.add_argument("--output", default="models/yolov8n_coco.pt", help="float checkpoint to write")
+    parser.add_argument("--architecture", default="yolov8n.yaml", help="Ultralytics model yaml of the source")
+    parser.add_argument(
+        "--export-onnx", type=int, nargs="*", default=[], metavar="IMGSZ",
+        help="also export <output stem>_<IMGSZ>.onnx for each input size",
+    )
+    parser.add_argument(
+        "--export-dynamic-onnx", action="store_true",
+        help="also export <output stem>_dynamic.onnx (any input height/width; ONNX Runtime's default)",
+    )
+    parser.set_defaults(func=run_convert_model)
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    shared_data = Path(args.shared_data)
+    tensors = quantize.calibration_tensors(
+        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], stop_sign_scenes(shared_data),
+        args.bag_every, args.scene_every, args.imgsz,
+    )
+    print(f"calibrating on {len(tensors)} frames", flush=True)
+    quantizer = {"nncf": quantize.quantize_nncf, "openvino": quantize.quantize_openvino,
+                 "onnxruntime": quantize.quantize_onnxruntime}[args.tool]
+    print(f"wrote {quantizer(Path(args.model), Path(args.output or quantize.TOOLS[args.tool]), tensors)}")
+    return 0
+
+
+def register_quantize(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quantize", help="INT8 static quantization of the float detector, calibrated on driving frames")
+    parser.add_argument("--tool", choices=quantize.TOOLS, default="nncf",
+                        help="nncf: Q/DQ ONNX by NNCF (TensorRT int8, onnxruntime); openvino: OpenVINO IR by NNCF "
+                             "(backend openvino); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
+    parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
+    parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
+    parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
+                        help="bags whose camera frames calibrate")
+    parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")
+    parser.add_argument("--shared-data", default="../shared/data",
+                        help="shared data folder: GTSDB training scenes calibrate, except the evaluation scenes")
+    parser.add_argument("--scene-every", type=int, default=5, help="use every N-th GTSDB scene")
+    parser.add_argument("--imgsz", type=int, default=640, help="letterbox long side, as the detector's")
+    parser.set_defaults(func=run_quantize)
+
+
+def run_eval_quantized(args: argparse.Namespace) -> int:
+    reference = create_detector(model=args.reference, backend="onnxruntime", precision="fp32", conf=args.conf)
+    candidate = create_detector(model=args.model, backend=args.backend, precision="int8", conf=args.conf)
+    print(f"float: {args.reference or 'bundled'}, INT8: {args.model or 'bundled'} ({candidate.backend_name})")
+    sets = detection_accuracy.evaluation_frames(Path(args.shared_data))
+    results = [
+        detection_accuracy.compare(reference, candidate, frames, name, args.conf) for name, frames in sets.items()
+    ]
+    results.append(detection_accuracy.combined(results))
+    for row in detection_accuracy.result_rows(results):
+        print(row)
+    return 0
+
+
+def register_eval_int8(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval-int8", help="INT8 detector against the float one on the evaluation frames")
+    parser.add_argument("--model", help="INT8 model: Q/DQ ONNX, or a .pt with <stem>_int8.onnx (default: bundled)")
+    parser.add_argument("--reference", help="float model (default: bundled)")
+    parser.add_argument("--backend", default="openvino",
+                        help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
+    parser.add_argument("--conf", type=float, default=0.1, help="lowest score kept (the detector node's default)")
+    parser.add_argument("--shared-data", default="../shared/data", help="shared data folder")
+    parser.set_defaults(func=run_eval_quantized)

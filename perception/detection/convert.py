@@ -6,7 +6,6 @@ Weights stored as `<name>_quantized`, `<name>_scale`, `<name>_zero_point` are de
 """
 from __future__ import annotations
 
-import argparse
 import ast
 from datetime import datetime
 from pathlib import Path
@@ -96,34 +95,3 @@ def export_onnx(checkpoint: Path, imgsz: int, output: Path, dynamic: bool = Fals
     output.parent.mkdir(parents=True, exist_ok=True)
     exported.replace(output)
     return output
-
-
-def run_convert(args: argparse.Namespace) -> int:
-    checkpoint = Path(args.output)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    yolo = build_float_model(Path(args.source), args.architecture)
-    save_checkpoint(yolo, checkpoint, source=Path(args.source).name)
-    print(f"wrote {checkpoint}")
-    for imgsz in args.export_onnx:
-        onnx_path = checkpoint.with_name(f"{checkpoint.stem}_{imgsz}.onnx")
-        print(f"wrote {export_onnx(checkpoint, imgsz, onnx_path)}")
-    if args.export_dynamic_onnx:
-        onnx_path = checkpoint.with_name(f"{checkpoint.stem}_dynamic.onnx")
-        print(f"wrote {export_onnx(checkpoint, 640, onnx_path, dynamic=True)}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("convert-model", help="dequantize an INT8 YOLOv8 ONNX into a float .pt (+ ONNX)")
-    parser.add_argument("source", help="dynamically INT8-quantized Ultralytics YOLOv8 ONNX")
-    parser.add_argument("--output", default="models/yolov8n_coco.pt", help="float checkpoint to write")
-    parser.add_argument("--architecture", default="yolov8n.yaml", help="Ultralytics model yaml of the source")
-    parser.add_argument(
-        "--export-onnx", type=int, nargs="*", default=[], metavar="IMGSZ",
-        help="also export <output stem>_<IMGSZ>.onnx for each input size",
-    )
-    parser.add_argument(
-        "--export-dynamic-onnx", action="store_true",
-        help="also export <output stem>_dynamic.onnx (any input height/width; ONNX Runtime's default)",
-    )
-    parser.set_defaults(func=run_convert)

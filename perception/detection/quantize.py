@@ -10,7 +10,6 @@ Two tools: NNCF (OpenVINO's quantizer) writes the OpenVINO IR that `backend: ope
 """
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -157,35 +156,3 @@ def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray])
     output.parent.mkdir(parents=True, exist_ok=True)
     openvino.save_model(quantized, str(output), compress_to_fp16=False)
     return output
-
-
-def run_quantize(args: argparse.Namespace) -> int:
-    from perception.datasets.gtsdb import stop_sign_scenes
-
-    shared_data = Path(args.shared_data)
-    tensors = calibration_tensors(
-        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], stop_sign_scenes(shared_data),
-        args.bag_every, args.scene_every, args.imgsz,
-    )
-    print(f"calibrating on {len(tensors)} frames", flush=True)
-    quantize = {"nncf": quantize_nncf, "openvino": quantize_openvino, "onnxruntime": quantize_onnxruntime}[args.tool]
-    print(f"wrote {quantize(Path(args.model), Path(args.output or TOOLS[args.tool]), tensors)}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "quantize", help="INT8 static quantization of the float detector, calibrated on driving frames")
-    parser.add_argument("--tool", choices=TOOLS, default="nncf",
-                        help="nncf: Q/DQ ONNX by NNCF (TensorRT int8, onnxruntime); openvino: OpenVINO IR by NNCF "
-                             "(backend openvino); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
-    parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
-    parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
-    parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
-                        help="bags whose camera frames calibrate")
-    parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")
-    parser.add_argument("--shared-data", default="../shared/data",
-                        help="shared data folder: GTSDB training scenes calibrate, except the evaluation scenes")
-    parser.add_argument("--scene-every", type=int, default=5, help="use every N-th GTSDB scene")
-    parser.add_argument("--imgsz", type=int, default=640, help="letterbox long side, as the detector's")
-    parser.set_defaults(func=run_quantize)

@@ -9,7 +9,6 @@ Evaluation frames (none of them is a calibration frame, see perception/detection
 """
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -156,20 +155,6 @@ def result_rows(results: Sequence[SetResult]) -> Iterator[str]:
                f"({100 * result.agreement_tracked.share:.1f} %) | {median:+.3f} / {p5:+.3f} / {p95:+.3f} | {ap} |")
 
 
-def run_eval_quantized(args: argparse.Namespace) -> int:
-    from perception.detection.factory import create_detector
-
-    reference = create_detector(model=args.reference, backend="onnxruntime", precision="fp32", conf=args.conf)
-    candidate = create_detector(model=args.model, backend=args.backend, precision="int8", conf=args.conf)
-    print(f"float: {args.reference or 'bundled'}, INT8: {args.model or 'bundled'} ({candidate.backend_name})")
-    sets = evaluation_frames(Path(args.shared_data))
-    results = [compare(reference, candidate, frames, name, args.conf) for name, frames in sets.items()]
-    results.append(combined(results))
-    for row in result_rows(results):
-        print(row)
-    return 0
-
-
 def combined(results: Sequence[SetResult]) -> SetResult:
     """All sets together (agreement only: AP is per set)."""
     total = SetResult("all", sum(result.frames for result in results), Agreement(REPORTED_SCORE),
@@ -180,14 +165,3 @@ def combined(results: Sequence[SetResult]) -> SetResult:
             mine.found += theirs.found
             mine.score_differences += theirs.score_differences
     return total
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval-int8", help="INT8 detector against the float one on the evaluation frames")
-    parser.add_argument("--model", help="INT8 model: Q/DQ ONNX, or a .pt with <stem>_int8.onnx (default: bundled)")
-    parser.add_argument("--reference", help="float model (default: bundled)")
-    parser.add_argument("--backend", default="openvino",
-                        help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
-    parser.add_argument("--conf", type=float, default=0.1, help="lowest score kept (the detector node's default)")
-    parser.add_argument("--shared-data", default="../shared/data", help="shared data folder")
-    parser.set_defaults(func=run_eval_quantized)
