@@ -13,8 +13,9 @@ from std_msgs.msg import Header
 from perception.msg import (
     DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject, TrackedObjects,
 )
+from perception.message_decoding import tracks_from_msg
 from perception.ros.conversions import (
-    detections_from_msg, detections_to_msg, predictions_to_msg, tracks_from_msg, tracks_to_msg,
+    detections_from_msg, detections_to_msg, predictions_to_msg, tracks_to_msg,
 )
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
 

@@ -7,7 +7,7 @@ from visualization_msgs.msg import Marker
 from perception.msg import (
     ObjectClassification, PredictedObject, PredictedObjects, PredictedPath, TrackedObject, TrackedObjects,
 )
-from perception.nodes.visualizer import camera_transform
+from perception.ros.conversions import camera_transform
 from perception.ros.markers import MarkerBuilder, SignMarkerBuilder
 from perception.signs.gtsdb import sign_name
 from perception.tracking.ground_plane import CameraPose

@@ -16,7 +16,7 @@ from perception.datasets.mot import read_rows, read_seqinfo, write_results
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
 from perception.evaluation.tracking_metrics import evaluate_kitti, evaluate_mot
-from perception.ros.conversions import tracks_from_msg
+from perception.message_decoding import tracks_from_msg
 from perception.types import ObjectClass, Track
 
 KITTI_TYPES = {"Car": ObjectClass.CAR, "Van": ObjectClass.CAR, "Pedestrian": ObjectClass.PEDESTRIAN,

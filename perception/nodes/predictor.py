@@ -18,7 +18,8 @@ from rclpy.node import Node
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.prediction import CameraPrediction
 from perception.pipeline.stages import SKIPPED
-from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_from_msg
+from perception.message_decoding import tracks_from_msg
+from perception.ros.conversions import predictions_to_msg, stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node

@@ -10,32 +10,18 @@ Publishes   markers            visualization_msgs/MarkerArray: ground boxes colo
 """
 from __future__ import annotations
 
-from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import MarkerArray
 
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.health import OK, WARN
+from perception.pipeline.stages import camera_pose_from_parameters
+from perception.ros.conversions import camera_transform
 from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.markers import MarkerBuilder, SignMarkerBuilder
 from perception.ros.node_main import run_node
 from perception.ros.parameters import declare_parameters
-from perception.pipeline.stages import camera_pose_from_parameters
-from perception.tracking.ground_plane import CameraPose
-
-
-def camera_transform(pose: CameraPose, parent: str, child: str) -> TransformStamped:
-    """The static transform parent -> camera optical frame."""
-    transform = TransformStamped()
-    transform.header.frame_id, transform.child_frame_id = parent, child
-    transform.transform.translation.x, transform.transform.translation.y, transform.transform.translation.z = (
-        float(v) for v in pose.position)
-    x, y, z, w = Rotation.from_matrix(pose.vehicle_from_optical).as_quat()
-    rotation = transform.transform.rotation
-    rotation.x, rotation.y, rotation.z, rotation.w = float(x), float(y), float(z), float(w)
-    return transform
 
 
 class VisualizerNode(Node):

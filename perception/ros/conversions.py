@@ -1,4 +1,5 @@
-"""The one place that converts between ROS messages and the core types of perception.types."""
+"""The one place that converts between ROS messages and the core types of perception.types (reading TrackedObjects
+needs no ROS import and lives in perception.message_decoding, which the offline evaluation shares)."""
 from __future__ import annotations
 
 import array
@@ -8,40 +9,22 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Quaternion, TransformStamped, Vector3
 from nav_msgs.msg import Odometry
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from perception.camera_calibration import CameraCalibration
+from perception.message_decoding import box_array as _box_array, check_integers as _integers, check_labels as _labels
 from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
 )
 from perception.signs.gtsdb import sign_name
 from perception.tracking.ego_motion import PlanarPose, yaw_from_quaternion
-from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
+from perception.tracking.ground_plane import CameraPose
+from perception.types import Detections, ObjectClass, PredictedPath, Track
 
-
-# Valid ObjectClassification.label values; message fields are checked here because rclpy does not reject
-# every out-of-range integer (a negative uint8 only fails later, inside serialization).
-_LABELS = frozenset(int(c) for c in ObjectClass)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _integers(values, name: str, low: int, high: int) -> list[int]:
-    """Python ints of `values`, each in [low, high]; ValueError naming the field otherwise."""
-    values = [int(v) for v in np.asarray(values, dtype=object).ravel()]  # object: exact beyond int64
-    bad = [v for v in values if not low <= v <= high]
-    if bad:
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {bad[:5]}")
-    return values
-
-
-def _labels(values, name: str = "label") -> list[int]:
-    values = _integers(values, name, 0, 255)
-    bad = sorted(set(values) - _LABELS)
-    if bad:
-        raise ValueError(f"{name} {bad} are not ObjectClassification labels (0-{max(_LABELS)})")
-    return values
 
 
 def _float32s(values, name: str) -> np.ndarray:
@@ -91,10 +74,6 @@ def _classifications(track: Track) -> list[ObjectClassification]:
 def _box(values: np.ndarray) -> BoundingBox2D:
     x_min, y_min, x_max, y_max = (float(v) for v in values)
     return BoundingBox2D(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
-
-
-def _box_array(box: BoundingBox2D) -> list[float]:
-    return [box.x_min, box.y_min, box.x_max, box.y_max]
 
 
 def _covariance_3x3(covariance_2x2: np.ndarray) -> np.ndarray:
@@ -202,33 +181,6 @@ def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = ""
     return message
 
 
-def tracks_from_msg(message: TrackedObjects) -> list[Track]:
-    """TrackedObjects -> Tracks; ValueError for unknown labels or NaN/infinite kinematics."""
-    tracks = []
-    for obj in message.objects:
-        _labels([c.label for c in obj.classification], f"labels of track {obj.track_id}")
-        ground = None
-        if obj.has_kinematics:
-            state = [obj.position.x, obj.position.y, obj.velocity.x, obj.velocity.y]
-            if not np.all(np.isfinite(state)):
-                raise ValueError(f"track {obj.track_id}: position/velocity {state} is not finite")
-            ground = GroundState(
-                position=np.array([obj.position.x, obj.position.y]),
-                velocity=np.array([obj.velocity.x, obj.velocity.y]),
-                position_covariance=np.asarray(obj.position_covariance).reshape(3, 3)[:2, :2],
-                velocity_covariance=np.asarray(obj.velocity_covariance).reshape(3, 3)[:2, :2],
-            )
-        tracks.append(Track(
-            track_id=obj.track_id,
-            label=ObjectClass(obj.classification[0].label) if obj.classification else ObjectClass.UNKNOWN,
-            score=obj.existence_probability, box=np.array(_box_array(obj.box)), age=obj.age, hits=obj.hits,
-            frames_since_update=obj.frames_since_update, ground=ground,
-            class_probabilities={c.label: c.probability for c in obj.classification},
-            source_class_id=obj.sign_class_id,
-        ))
-    return tracks
-
-
 def duration_msg(seconds: float) -> Duration:
     sec, nanosec = divmod(int(round(seconds * 1e9)), 10**9)  # nanosec < 1e9 even when rounding up
     return Duration(sec=sec, nanosec=nanosec)
@@ -309,3 +261,15 @@ def pose_from_transform(transform: TransformStamped) -> tuple[float, str, Planar
     t = transform.transform
     return (stamp_seconds(transform.header), transform.header.frame_id,
             _planar_pose(t.translation.x, t.translation.y, t.rotation, "transform"))
+
+
+def camera_transform(pose: CameraPose, parent: str, child: str) -> TransformStamped:
+    """The static transform parent -> camera optical frame."""
+    transform = TransformStamped()
+    transform.header.frame_id, transform.child_frame_id = parent, child
+    transform.transform.translation.x, transform.transform.translation.y, transform.transform.translation.z = (
+        float(v) for v in pose.position)
+    x, y, z, w = Rotation.from_matrix(pose.vehicle_from_optical).as_quat()
+    rotation = transform.transform.rotation
+    rotation.x, rotation.y, rotation.z, rotation.w = float(x), float(y), float(z), float(w)
+    return transform

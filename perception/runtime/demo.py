@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.graph import Graph
 from perception.ros.background_node import BackgroundNode
-from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
 from perception.runtime.runner import GraphRunner
 
 log = logging.getLogger("perception.demo")
@@ -44,9 +44,9 @@ def static_tf_message(graph: Graph, typestore) -> bytes:
     """CDR of one tf2_msgs/TFMessage holding every visualizer's vehicle -> camera transform."""
     from rclpy.serialization import serialize_message
 
-    from perception.nodes.visualizer import camera_transform
     from perception.pipeline.parameters import node_parameters
     from perception.pipeline.stages import camera_pose_from_parameters
+    from perception.ros.conversions import camera_transform
 
     transforms = []
     for node in graph.nodes:

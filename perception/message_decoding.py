@@ -1,0 +1,59 @@
+"""Our message types read by attribute access only, so that rclpy messages and rosbags-deserialized ones alike
+decode without importing ROS (perception.ros.conversions builds the messages and uses these for its checks)."""
+from __future__ import annotations
+
+import numpy as np
+
+from perception.types import GroundState, ObjectClass, Track
+
+# Valid ObjectClassification.label values; message fields are checked here because rclpy does not reject
+# every out-of-range integer (a negative uint8 only fails later, inside serialization).
+_LABELS = frozenset(int(c) for c in ObjectClass)
+
+
+def check_integers(values, name: str, low: int, high: int) -> list[int]:
+    """Python ints of `values`, each in [low, high]; ValueError naming the field otherwise."""
+    values = [int(v) for v in np.asarray(values, dtype=object).ravel()]  # object: exact beyond int64
+    bad = [v for v in values if not low <= v <= high]
+    if bad:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {bad[:5]}")
+    return values
+
+
+def check_labels(values, name: str = "label") -> list[int]:
+    values = check_integers(values, name, 0, 255)
+    bad = sorted(set(values) - _LABELS)
+    if bad:
+        raise ValueError(f"{name} {bad} are not ObjectClassification labels (0-{max(_LABELS)})")
+    return values
+
+
+def box_array(box) -> list[float]:
+    return [box.x_min, box.y_min, box.x_max, box.y_max]
+
+
+def tracks_from_msg(message) -> list[Track]:
+    """TrackedObjects -> Tracks; ValueError for unknown labels or NaN/infinite kinematics."""
+    tracks = []
+    for obj in message.objects:
+        check_labels([c.label for c in obj.classification], f"labels of track {obj.track_id}")
+        ground = None
+        if obj.has_kinematics:
+            state = [obj.position.x, obj.position.y, obj.velocity.x, obj.velocity.y]
+            if not np.all(np.isfinite(state)):
+                raise ValueError(f"track {obj.track_id}: position/velocity {state} is not finite")
+            ground = GroundState(
+                position=np.array([obj.position.x, obj.position.y]),
+                velocity=np.array([obj.velocity.x, obj.velocity.y]),
+                position_covariance=np.asarray(obj.position_covariance).reshape(3, 3)[:2, :2],
+                velocity_covariance=np.asarray(obj.velocity_covariance).reshape(3, 3)[:2, :2],
+            )
+        tracks.append(Track(
+            track_id=obj.track_id,
+            label=ObjectClass(obj.classification[0].label) if obj.classification else ObjectClass.UNKNOWN,
+            score=obj.existence_probability, box=np.array(box_array(obj.box)), age=obj.age, hits=obj.hits,
+            frames_since_update=obj.frames_since_update, ground=ground,
+            class_probabilities={c.label: c.probability for c in obj.classification},
+            source_class_id=obj.sign_class_id,
+        ))
+    return tracks
