@@ -35,10 +35,10 @@ def explained_error_types() -> tuple[type[Exception], ...]:
 
     Imported only once a command has failed, so that starting a command never loads these modules.
     """
+    from perception.bags import BagReadError, BagWriteError
     from perception.camera_calibration import CalibrationError
     from perception.detection.errors import DetectorSetupError
     from perception.runtime.bag_cameras import CameraSelectionError
-    from perception.bags import BagReadError, BagWriteError
     from perception.runtime.video_to_bag import VideoReadError
 
     return BagReadError, BagWriteError, CalibrationError, CameraSelectionError, DetectorSetupError, VideoReadError

@@ -8,12 +8,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from perception.cli.parameters import add_parameter_options, node_settings
 from perception.datasets.gtsdb import stop_sign_scenes
 from perception.detection import convert, quantize
 from perception.detection.errors import DetectorSetupError
-from perception.detection.factory import BACKENDS, PRECISIONS, create_detector
+from perception.detection.factory import create_detector
 from perception.detection.frames import read_frames
 from perception.evaluation import detection_accuracy
+from perception.pipeline.detection import detector_from_parameters
 from perception.types import Detections, ObjectClass
 
 
@@ -67,21 +69,20 @@ def report_setup_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[a
 
 @report_setup_errors
 def run_detect(args: argparse.Namespace) -> int:
-    detector = create_detector(
-        model=args.model, backend=args.backend, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
-        device=args.device, fallback=args.fallback, precision=args.precision, class_map=args.class_map, unknown_classes=args.unknown_classes,
-    )
+    p, said = node_settings(args, "detector")
+    print(said, file=sys.stderr)
+    detector = detector_from_parameters(p, class_map=args.class_map)
     signs = None
     if args.signs:
         from perception.signs.recognizer import SignRecognizer, sign_records
 
-        signs = SignRecognizer(conf=args.conf)
+        signs = SignRecognizer(conf=p["conf_threshold"])
     for path in args.paths:
         for frame, image in read_frames(Path(path)):
             record = frame_record(Path(path), frame, detector.detect(image), detector)
             if signs is not None:
                 found = signs.recognize(image)
-                record["signs"] = sign_records(found.select(found.scores >= args.conf))
+                record["signs"] = sign_records(found.select(found.scores >= p["conf_threshold"]))
             if args.json:
                 print(json.dumps(record), flush=True)
             else:
@@ -105,20 +106,15 @@ def run_build_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+DETECT_OPTIONS = ["model", "backend", "precision", "fallback", "device", "imgsz", "conf_threshold", "iou_threshold",
+                  "unknown_classes"]
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     detect = subparsers.add_parser("detect", help="detect objects in images or videos")
     detect.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
-    detect.add_argument("--model", help="Ultralytics .pt, ONNX or TensorRT engine (default: bundled yolov8n_coco)")
-    detect.add_argument("--backend", choices=BACKENDS, default="auto")
-    detect.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: INT8 on a CPU (the Q/DQ copy of the model), fp16 on TensorRT; fp32: the float model")
-    detect.add_argument("--imgsz", type=int, default=640, help="square network input size")
-    detect.add_argument("--conf", type=float, default=0.25, help="minimum score")
-    detect.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    detect.add_argument("--device", help="cpu, cuda or cuda:N (default: the backend's own choice)")
-    detect.add_argument("--fallback", action="store_true", help="try the next backend when one cannot run")
+    add_parameter_options(detect, "detector", DETECT_OPTIONS)
     detect.add_argument("--class-map", help="class map YAML (default: the bundled coco_classes.yaml)")
-    detect.add_argument("--unknown-classes", choices=("drop", "keep"), help="override the class map's policy")
     detect.add_argument("--json", action="store_true", help="print one JSON object per frame")
     detect.add_argument("--signs", action="store_true", help="also find traffic signs and print their type")
     detect.set_defaults(func=run_detect)
@@ -202,12 +198,14 @@ def register_quantize(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval_quantized(args: argparse.Namespace) -> int:
-    reference = create_detector(model=args.reference, backend="onnxruntime", precision="fp32", conf=args.conf)
-    candidate = create_detector(model=args.model, backend=args.backend, precision="int8", conf=args.conf)
+    conf = node_settings(args, "detector")[0]["conf_threshold"]
+    reference = create_detector(model=args.reference, backend="onnxruntime", precision="fp32", conf=conf)
+    candidate = create_detector(model=args.model, backend=args.backend, precision="int8", conf=conf)
+    print(f"lowest score kept: {conf:g} (detector conf_threshold of {args.config or 'the deployed configuration'})")
     print(f"float: {args.reference or 'bundled'}, INT8: {args.model or 'bundled'} ({candidate.backend_name})")
     sets = detection_accuracy.evaluation_frames(Path(args.shared_data))
     results = [
-        detection_accuracy.compare(reference, candidate, frames, name, args.conf) for name, frames in sets.items()
+        detection_accuracy.compare(reference, candidate, frames, name, conf) for name, frames in sets.items()
     ]
     results.append(detection_accuracy.combined(results))
     for row in detection_accuracy.result_rows(results):
@@ -221,6 +219,6 @@ def register_eval_int8(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reference", help="float model (default: bundled)")
     parser.add_argument("--backend", default="openvino",
                         help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
-    parser.add_argument("--conf", type=float, default=0.1, help="lowest score kept (the detector node's default)")
+    add_parameter_options(parser, "detector", ["conf_threshold"])
     parser.add_argument("--shared-data", default="../shared/data", help="shared data folder")
     parser.set_defaults(func=run_eval_quantized)

@@ -42,8 +42,8 @@ def run_env(args: argparse.Namespace) -> int:
 
 def _topic_list(bag: Path) -> str:
     """`--list`: the bag's topics (type, count, rate) and the cameras found among them."""
-    from perception.runtime.bag_cameras import find_cameras, format_topic_list
     from perception.bags import topic_infos
+    from perception.runtime.bag_cameras import find_cameras, format_topic_list
 
     infos = topic_infos(bag)
     return format_topic_list(infos, find_cameras({info.topic: info.msgtype for info in infos}))
@@ -53,8 +53,8 @@ def _bag_cameras(bag: Path, camera_topic: str | None, info_topic: str | None) ->
     """The bag's cameras (or the one on `camera_topic`), with `info_topic` as their CameraInfo when given."""
     from dataclasses import replace
 
-    from perception.runtime.bag_cameras import CAMERA_INFO_TYPE, CameraSelectionError, find_cameras, select_cameras
     from perception.bags import bag_topics
+    from perception.runtime.bag_cameras import CAMERA_INFO_TYPE, CameraSelectionError, find_cameras, select_cameras
 
     topics = bag_topics(bag)
     cameras = select_cameras(find_cameras(topics), bag, camera_topic)
@@ -164,12 +164,12 @@ def _intrinsics_parameters(args: argparse.Namespace) -> dict:
 def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.evaluation.report import write_report
     from perception.evaluation.run_summary import summarize_run
+    from perception.pipeline.parameters import node_parameters
+    from perception.pipeline.stages import camera_pose_from_parameters
     from perception.resources import config_path
     from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras
     from perception.runtime.demo import run_demo as run_live
-    from perception.pipeline.parameters import node_parameters
     from perception.runtime.offline import first_image_size, run_offline
-    from perception.pipeline.stages import camera_pose_from_parameters
 
     if args.list:
         print(_topic_list(args.bag))

@@ -4,11 +4,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from perception.cli.parameters import add_parameter_options, node_settings
 from perception.datasets import kitti, mot
 from perception.datasets.kitti_rig import KittiRig
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
-from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, position_error_table
-from perception.evaluation.tracking_metrics import COMBINED, Scores, evaluate_kitti, evaluate_mot
+from perception.evaluation.ground_positions import (
+    GAUSSIAN_COVERAGE,
+    position_error_table,
+)
+from perception.evaluation.tracking_metrics import (
+    COMBINED,
+    Scores,
+    evaluate_kitti,
+    evaluate_mot,
+)
 from perception.evaluation.tracking_sequences import (
     FrameTracker,
     kitti_frames,
@@ -18,7 +27,10 @@ from perception.evaluation.tracking_sequences import (
     run_tracker,
 )
 from perception.evaluation.ultralytics_baseline import UltralyticsByteTrack
+from perception.pipeline.stages import tracker_config
 from perception.tracking.tracker import Tracker
+
+TRACKER_OPTIONS = ["high_score", "low_score", "max_coast_time", "report_coasting"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     track.add_argument("--tracker", choices=["perception", "ultralytics"], default="perception",
                        help="ultralytics: its BYTETracker with default settings (baseline)")
     track.add_argument("--out", type=Path, required=True)
+    add_parameter_options(track, "tracker", TRACKER_OPTIONS)
     track.set_defaults(func=_track)
 
     evaluate = subparsers.add_parser("eval-track", help="HOTA / MOTA / IDF1 / ID switches of result files")
@@ -63,11 +76,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ego.add_argument("--sequences", nargs="*", help="default: every label_02 file")
     ego.add_argument("--detections", default="det_2d_permatrack", help="detections folder for HOTA")
     ego.add_argument("--no-hota", action="store_true", help="only the position and velocity errors")
+    add_parameter_options(ego, "tracker", TRACKER_OPTIONS)
     ego.set_defaults(func=_evaluate_ego_motion)
 
 
 def _track(args: argparse.Namespace) -> int:
-    tracker: FrameTracker = Tracker() if args.tracker == "perception" else UltralyticsByteTrack()
+    settings, said = node_settings(args, "tracker")
+    config = tracker_config(settings)
+    if args.tracker == "perception":
+        print(said)
+    tracker: FrameTracker = Tracker(config) if args.tracker == "perception" else UltralyticsByteTrack()
     if args.format == "mot":
         if args.seqinfo is None:
             raise SystemExit("--seqinfo is required with --format mot")
@@ -83,7 +101,7 @@ def _track(args: argparse.Namespace) -> int:
     calibration = kitti.read_calibration(args.calib)
     rig = KittiRig.level(calibration)
     poses = None if args.poses is None else rig.odom_from_vehicle(kitti.read_poses(args.poses))
-    stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None)
+    stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None, config=config)
     write_kitti_results(args.out, run_stage(stage, frames, poses), rig, poses)
     return 0
 
@@ -145,17 +163,24 @@ def _evaluate_ground_plane(args: argparse.Namespace) -> int:
 
 
 def _evaluate_ego_motion(args: argparse.Namespace) -> int:
-    from perception.evaluation.ego_motion import MIN_TRACK_AGE_S, error_table, hota_table
+    from perception.evaluation.ego_motion import (
+        MIN_TRACK_AGE_S,
+        error_table,
+        hota_table,
+    )
 
     sequences = args.sequences or sorted(p.stem for p in (args.kitti_dir / "label_02").glob("*.txt"))
     print(f"KITTI tracking {', '.join(sequences)}: ground-truth boxes through the tracker stage, tracks older than "
           f"{MIN_TRACK_AGE_S:g} s; positions in the odom frame (poses as odometry), velocities against the "
           "velocity over the ground (median errors)")
-    rows = error_table(args.kitti_dir, sequences)
+    settings, said = node_settings(args, "tracker")
+    print(said)
+    config = tracker_config(settings)
+    rows = error_table(args.kitti_dir, sequences, config)
     _print_table(["class", "range", "samples", "position [m]", "velocity, ego-motion [m/s]",
                   "velocity, no ego-motion [m/s]"], [[*row[:3], *(f"{v:.2f}" for v in row[3:])] for row in rows])
     if not args.no_hota:
         print(f"\nHOTA / MOTA / IDF1 with {args.detections} detections, without and with ego-motion")
         _print_table(["class", "HOTA without", "HOTA with", "MOTA without", "MOTA with", "IDF1 without", "IDF1 with"],
-                     hota_table(args.kitti_dir, sequences, args.detections))
+                     hota_table(args.kitti_dir, sequences, config, args.detections))
     return 0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.datasets.kitti_rig import KittiRig
+from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
 from perception.tracking.ego_motion import PlanarPose
 from perception.types import ObjectClass, Track
 
@@ -31,17 +31,21 @@ def mot_result_rows(results: list[tuple[int, list[Track]]]) -> np.ndarray:
 def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], rig: KittiRig | None = None,
                         odom_from_vehicle: np.ndarray | None = None) -> None:
     """KITTI tracking result lines; with a rig, the ground position fills the location (camera coordinates of the
-    frame; positions in the odom frame are moved back with the frame's pose from odom_from_vehicle)."""
+    frame; positions in the odom frame are moved back with the frame's pose from odom_from_vehicle). Boxes are
+    clipped to the image; a coasting track whose predicted box has left the image is not written (not in view)."""
+    width, height = KITTI_IMAGE_SIZE
     with open(path, "w") as file:
         for number, tracks in results:
             for t in tracks:
+                left, top, right, bottom = np.clip(t.box, 0, [width, height, width, height])
+                if right <= left or bottom <= top:
+                    continue
                 location = np.full(3, -1000.0)
                 if rig is not None and t.ground is not None:
                     position = t.ground.position[None]
                     if odom_from_vehicle is not None:
                         position = PlanarPose.from_matrix(odom_from_vehicle[number]).to_vehicle(position)
                     location = rig.to_rect(np.append(position[0], 0.0)[None])[0]
-                left, top, right, bottom = t.box
                 file.write(
                     f"{number} {t.track_id} {CLASS_KITTI_TYPES.get(t.label, 'Misc')} -1 -1 -10 "
                     f"{left:.2f} {top:.2f} {right:.2f} {bottom:.2f} -1 -1 -1 "

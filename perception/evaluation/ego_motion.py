@@ -22,6 +22,7 @@ from perception.evaluation.tracking_sequences import (
     KITTI_FRAME_RATE, kitti_frames, kitti_tracking_stage, run_stage,
 )
 from perception.tracking.association import assign, iou_matrix
+from perception.tracking.tracker import TrackerConfig
 
 CLASS_GROUPS = {"Car": ("Car", "Van"), "Pedestrian": ("Pedestrian",), "Cyclist": ("Cyclist",)}
 RANGE_BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, np.inf))
@@ -62,14 +63,14 @@ def _truth(objects: list, rig: KittiRig, odom_from_vehicle: np.ndarray) -> dict[
     return truth
 
 
-def sequence_samples(kitti_dir: Path, sequence: str, odometry: bool) -> Samples:
+def sequence_samples(kitti_dir: Path, sequence: str, odometry: bool, config: TrackerConfig) -> Samples:
     """Track the labelled boxes of one sequence and compare each matched track's ground state with the truth."""
     calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
     rig = KittiRig.level(calibration)
     poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt"))
     labels = [o for o in read_objects(kitti_dir / "label_02" / f"{sequence}.txt") if o.type != "DontCare"]
     truth = _truth(labels, rig, poses)
-    stage = kitti_tracking_stage(calibration, rig, odometry)
+    stage = kitti_tracking_stage(calibration, rig, odometry, config)
     results = run_stage(stage, kitti_frames(labels), poses if odometry else None)
     rows = []
     for frame, tracks in results:
@@ -95,10 +96,10 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if len(values) else np.nan
 
 
-def error_table(kitti_dir: Path, sequences: list[str]) -> list[list[object]]:
+def error_table(kitti_dir: Path, sequences: list[str], config: TrackerConfig) -> list[list[object]]:
     """Rows: class, range bin, samples, median position error with ego-motion, median velocity-over-ground error
     with and without ego-motion; tracks older than MIN_TRACK_AGE_S only."""
-    runs = {odometry: Samples.concatenate([sequence_samples(kitti_dir, s, odometry) for s in sequences])
+    runs = {odometry: Samples.concatenate([sequence_samples(kitti_dir, s, odometry, config) for s in sequences])
             for odometry in (True, False)}
     rows = []
     for group in CLASS_GROUPS:
@@ -116,7 +117,8 @@ def error_table(kitti_dir: Path, sequences: list[str]) -> list[list[object]]:
     return rows
 
 
-def hota_table(kitti_dir: Path, sequences: list[str], detections: str = "det_2d_permatrack") -> list[list[object]]:
+def hota_table(kitti_dir: Path, sequences: list[str], config: TrackerConfig, detections: str = "det_2d_permatrack"
+               ) -> list[list[object]]:
     """Rows: class (TrackEval's KITTI classes car and pedestrian), HOTA / MOTA / IDF1 without and with ego-motion."""
     with tempfile.TemporaryDirectory() as folder:
         folders = {"without": Path(folder) / "without", "with": Path(folder) / "with"}
@@ -127,7 +129,7 @@ def hota_table(kitti_dir: Path, sequences: list[str], detections: str = "det_2d_
                 rig = KittiRig.level(calibration)
                 poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt"))
                 poses = poses if name == "with" else None
-                stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None)
+                stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None, config=config)
                 frames = kitti_frames(read_objects(kitti_dir / detections / f"{sequence}.txt"))
                 write_kitti_results(out / f"{sequence}.txt", run_stage(stage, frames, poses), rig, poses)
         labels = [kitti_dir / "label_02" / f"{s}.txt" for s in sequences]

@@ -91,10 +91,10 @@ def run_tracker(
 
 
 def kitti_tracking_stage(calibration: KittiCalibration, rig: KittiRig, odometry: bool,
-                         config: TrackerConfig | None = None) -> TrackingStage:
+                         config: TrackerConfig) -> TrackingStage:
     """The tracker node's stage for a KITTI sequence: image_02 intrinsics and pose, with or without ego-motion."""
     ego_motion = EgoMotion("base_link", "odom") if odometry else None
-    stage = TrackingStage(config or TrackerConfig(), rig.camera_pose(calibration), ego_motion=ego_motion)
+    stage = TrackingStage(config, rig.camera_pose(calibration), ego_motion=ego_motion)
     stage.set_intrinsics(rig.intrinsics, KITTI_IMAGE_SIZE)
     return stage
 

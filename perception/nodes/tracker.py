@@ -26,8 +26,13 @@ from perception.msg import DetectedObjects, TrackedObjects
 from perception.pipeline.stages import SKIPPED
 from perception.pipeline.tracking import CameraTracking
 from perception.ros.conversions import (
-    calibration_from_camera_info, detections_from_msg, odometry_from_msg, pose_from_transform, sign_detections_from_msg,
-    stamp_seconds, tracks_to_msg,
+    calibration_from_camera_info,
+    detections_from_msg,
+    odometry_from_msg,
+    pose_from_transform,
+    sign_detections_from_msg,
+    stamp_seconds,
+    tracks_to_msg,
 )
 from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.node_main import run_node

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from perception.detection.factory import BACKENDS, PRECISIONS
+from perception.pipeline.stages import SIGN_TRACKER
 from perception.signs.gtsdb import DEFAULT_IMGSZ
 from perception.tracking.tracker import TrackerConfig
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from perception.graph import Graph
 
 RELIABILITY = ("reliable", "best_effort")
@@ -181,6 +184,15 @@ def node_parameters(graph: "Graph", executable: str, namespace: str) -> dict[str
     return resolved
 
 
+def deployed_parameters(executable: str, config: "Path | None" = None, camera: str = "front") -> dict[str, Any]:
+    """A node's parameters in the graph file `config` (default: the installed config/perception.yaml, the deployed
+    configuration) for `camera`: what every evaluation and benchmark runs unless it says otherwise."""
+    from perception.graph import load_graph
+    from perception.resources import config_path
+
+    return node_parameters(load_graph(config or config_path("perception.yaml")), executable, f"/perception/{camera}")
+
+
 def markdown_reference() -> str:
     """docs/parameters.md: one table per node, from TABLES."""
     lines = ["# Node parameters", "",
@@ -196,6 +208,10 @@ def markdown_reference() -> str:
             read_only = "" if spec.read_only else " (can be changed at run time)"
             lines.append(f"| `{spec.name}` | `{spec.default!r}` | {limits} | {spec.description}{read_only} |")
         lines.append("")
+    lines += ["## The sign tracker", "",
+              "The tracker tracks the sign node's signs with its own parameters except these fixed settings "
+              "(`perception.pipeline.stages.SIGN_TRACKER`):", "",
+              *(f"- `{name}`: `{value!r}`" for name, value in SIGN_TRACKER.items()), ""]
     return "\n".join(lines)
 
 

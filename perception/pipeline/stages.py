@@ -35,6 +35,12 @@ class StageOutput:
     ground_frame_id: str = ""  # frame of the tracks' ground positions and velocities; empty when there are none
 
 
+def tracker_config(p: dict[str, Any]) -> TrackerConfig:
+    """The tracker settings of the tracker parameters."""
+    return TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
+                         report_coasting=p["report_coasting"])
+
+
 def camera_pose_from_parameters(p: dict[str, Any]) -> CameraPose:
     return CameraPose(p["camera_x"], p["camera_y"], p["camera_z"], p["camera_roll"], p["camera_pitch"], p["camera_yaw"])
 
@@ -48,8 +54,7 @@ class TrackingStage:
     @classmethod
     def from_parameters(cls, p: dict[str, Any], signs: bool = False) -> "TrackingStage":
         """signs: the tracker of the sign node's signs (SIGN_TRACKER over the tracker parameters)."""
-        config = TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
-                               report_coasting=p["report_coasting"])
+        config = tracker_config(p)
         if signs:
             config = replace(config, **SIGN_TRACKER)
         ego_motion = None

@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from perception.camera_calibration import (
-    NO_METRIC_POSITIONS, CalibrationError, CameraCalibration, fallback_intrinsics,
+    NO_METRIC_POSITIONS,
+    CalibrationError,
+    CameraCalibration,
+    fallback_intrinsics,
 )
 from perception.pipeline.health import OK, WARN, Health, accept_stamp
 from perception.pipeline.stages import StageOutput, TrackingStage

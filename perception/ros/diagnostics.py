@@ -11,6 +11,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64
 
 from perception.pipeline.health import ERROR, WARN, Health
+
 REJECTION_LOG_PERIOD_S = 5.0  # at most one log line per rejection reason in this time
 
 
@@ -44,8 +45,13 @@ class NodeDiagnostics:
         return self.health.values
 
     def log(self, level: int, text: str) -> None:
-        logger = self.node.get_logger()
-        (logger.error if level == ERROR else logger.warning if level == WARN else logger.info)(text)
+        logger = self.node.get_logger()  # one call site per severity: rclpy refuses to change it at a call site
+        if level == ERROR:
+            logger.error(text)
+        elif level == WARN:
+            logger.warning(text)
+        else:
+            logger.info(text)
 
     def count(self, name: str, amount: int = 1) -> None:
         self.health.count(name, amount)

@@ -4,8 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from perception.bags import BagReadError, McapFileWriter, bag_topics, is_ros1_bag, perception_typestore, \
-    read_messages
+from perception.bags import BagReadError, McapFileWriter, bag_topics, is_ros1_bag, perception_typestore, read_messages
 
 
 def convert_bag(source: str | Path, out: str | Path) -> dict[str, int]:

@@ -26,8 +26,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from perception.graph import Graph
 from perception.bags import BAG_SUFFIXES, BagReadError, read_messages, topic_infos
+from perception.graph import Graph
 from perception.pipeline.detection import DetectedFrame
 from perception.pipeline.parameters import node_parameters
 from perception.runtime.offline import run_offline

@@ -25,8 +25,13 @@ from perception.pipeline.camera import CameraParameters, CameraPipeline
 from perception.pipeline.detection import DetectedFrame
 from perception.pipeline.health import ERROR, WARN
 from perception.ros.conversions import (
-    calibration_from_camera_info, detections_to_msg, odometry_from_msg, predictions_to_msg, signs_to_msg,
-    stamp_seconds, tracks_to_msg,
+    calibration_from_camera_info,
+    detections_to_msg,
+    odometry_from_msg,
+    predictions_to_msg,
+    signs_to_msg,
+    stamp_seconds,
+    tracks_to_msg,
 )
 from perception.ros.message_types import message_class
 

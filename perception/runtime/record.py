@@ -12,8 +12,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from perception.ros.message_types import message_class
 from perception.bags import McapFileWriter, perception_typestore
+from perception.ros.message_types import message_class
 
 log = logging.getLogger("perception.record")
 

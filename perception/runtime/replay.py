@@ -13,9 +13,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 
+from perception.bags import BagMessage, bag_topics, read_messages
 from perception.ros.message_types import message_class
 from perception.runtime.bag_cameras import CameraSelectionError
-from perception.bags import BagMessage, bag_topics, read_messages
 
 log = logging.getLogger("perception.replay")
 ACKNOWLEDGEMENT_TIMEOUT_S = 10.0  # after the last message, for reliable subscribers to receive everything

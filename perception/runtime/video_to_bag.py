@@ -7,9 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception.bags import McapFileWriter, perception_typestore
 from perception.camera_calibration import pinhole_intrinsics
 from perception.imaging import ENCODABLE, encode_raw
-from perception.bags import McapFileWriter, perception_typestore
 
 
 class VideoReadError(ValueError):
