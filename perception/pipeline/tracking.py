@@ -16,7 +16,7 @@ from perception.camera_calibration import (
 )
 from perception.pipeline.health import OK, WARN, Health, accept_stamp
 from perception.pipeline.stages import StageOutput, TrackingStage
-from perception.tracking.ego_motion import OdometryVerdict, PlanarPose
+from perception.tracking.ego_motion import EgoMotion, OdometryVerdict, PlanarPose
 from perception.types import Detections
 
 REJECTED_ODOMETRY = (OdometryVerdict.DUPLICATE, OdometryVerdict.TOO_OLD)
@@ -41,7 +41,7 @@ class CameraTracking:
         return [self.objects] + ([self.signs] if self.signs is not None else [])
 
     @property
-    def ego_motion(self):
+    def ego_motion(self) -> EgoMotion | None:
         return self.objects.ego_motion
 
     def _use_fallback_intrinsics(self) -> None:
@@ -68,8 +68,9 @@ class CameraTracking:
             self.health.reject("bad_camera_info", str(error))
             return
         size = (calibration.width, calibration.height)
-        changed = [stage.set_intrinsics(intrinsics, size) for stage in self.stages][0]
-        if changed:
+        if self.signs is not None:
+            self.signs.set_intrinsics(intrinsics, size)
+        if self.objects.set_intrinsics(intrinsics, size):
             self.health.log(OK, f"ground-plane projection from {source} (fx={intrinsics[0, 0]:.1f})")
             self.health.set_status(OK, "tracking on the ground plane")
             self.health.set_values(metric_positions=f"yes: from {source}", ground_frame_id="")
