@@ -54,7 +54,8 @@ def node_settings(args: argparse.Namespace, executable: str, camera: str = "fron
     if problems:
         raise SystemExit("; ".join(problems))
     changed = {name: value for name, value in given.items() if value != deployed[name]}
-    said = f"{executable} settings: {config}" + (
-        f", changed for this run: {', '.join(f'{k}={v!r}' for k, v in changed.items())}" if changed else
-        " (the deployed configuration)" if args.config is None else "")
+    shown = ", ".join(f"{spec.name}={values[spec.name]!r}" for spec in TABLES[executable] if hasattr(args, spec.name))
+    source = "the deployed configuration" if args.config is None else "the graph file"
+    said = f"{executable} settings: {shown} ({config}: {source}" + (
+        f"; changed for this run: {', '.join(changed)})" if changed else ")")
     return values, said
