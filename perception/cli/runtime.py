@@ -233,7 +233,7 @@ def _fleet_ground_truth(args: argparse.Namespace, bag: Path) -> Path | None:
 
 def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
     """Several bags, --workers or --ray-address: detection on Ray, tracking per bag, one report for all."""
-    from perception.evaluation.fleet_report import BagRow, bag_row, write_fleet_report, write_summary
+    from perception.evaluation.fleet_report import BagRow, write_fleet_report, write_summary
     from perception.resources import config_path
     from perception.runtime.bag_cameras import graph_for_cameras
     from perception.runtime.fleet import evaluate_fleet, plan_streams
@@ -253,19 +253,19 @@ def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
     _setup_logging()
     out = args.out.resolve()
     planned = plan_streams(bags, cameras_of)
+    for outcome in planned:
+        if outcome.stream is not None:
+            outcome.stream.ground_truth = _fleet_ground_truth(args, outcome.bag)
+            outcome.stream.gt_format = args.gt_format
     run = evaluate_fleet(planned, out, workers=args.workers, address=args.ray_address)
-    rows = []
-    for outcome in run.outcomes:
-        if outcome.error is not None:
-            rows.append(BagRow(str(outcome.bag), outcome.name, error=outcome.error))
-            continue
-        rows.append(bag_row(outcome.bag, outcome.name, outcome.recording, _fleet_ground_truth(args, outcome.bag),
-                            args.gt_format))
+    rows = [outcome.row or BagRow(str(outcome.bag), outcome.name, error=outcome.error) for outcome in run.outcomes]
+    run_s = max(run.wall_s - run.startup_s, 1e-9)
     summary = {"workers": run.workers, "ray": run.address, "wall_s": round(run.wall_s, 1),
-               "startup_s": round(run.startup_s, 1), "frames_detected": run.frames_detected,
-               "frames_per_s": round(run.frames_detected / max(run.wall_s - run.startup_s, 1e-9), 1),
-               "worker_restarts": run.worker_restarts, "resubmitted_batches": run.resubmitted_batches,
-               "duplicate_frames_dropped": run.duplicate_frames}
+               "startup_s": round(run.startup_s, 1), "frames_evaluated": run.frames,
+               "frames_per_s": round(run.frames / run_s, 1), "retried_streams": run.retried_streams,
+               "driver_cpu_ms_per_frame": round(1000 * run.driver_cpu_s / max(run.frames, 1), 3),
+               "worker_cpu_ms_per_frame": round(1000 * run.worker_cpu_s / max(run.frames, 1), 1),
+               "workers_per_driver": round(run.workers_per_driver)}
     json_path = write_summary(rows, summary, out)
     report = write_fleet_report(rows, summary, out)
     for row in rows:

@@ -34,6 +34,7 @@ class BagRow:
     prediction_error: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> ade, fde, paths, complete
     ground_truth: dict[str, Any] | None = None  # ap (per class, %), tracking (per class: hota, mota, idf1)
     latencies: dict[str, list[float]] = field(default_factory=dict, repr=False)  # pooled for the totals
+    attempts: int = 1  # runs of the bag in a fleet evaluation (more: its worker or node died; run again whole)
 
 
 def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None = None,
@@ -135,7 +136,8 @@ def write_fleet_report(rows: list[BagRow], run: dict[str, Any], out: Path) -> Pa
             body.append(f'<tr class="failed"><td>{html.escape(row.stream)}</td>'
                         f'<td colspan="{len(header) - 1}">failed: {html.escape(row.error)}</td></tr>')
             continue
-        cells = [f'<a href="{html.escape(row.stream)}/eval.mcap">{html.escape(row.stream)}</a>',
+        retried = f" (run {row.attempts} times: its worker died)" if row.attempts > 1 else ""
+        cells = [f'<a href="{html.escape(row.stream)}/eval.mcap">{html.escape(row.stream)}</a>{html.escape(retried)}',
                  *map(html.escape, _cells(row.frames, row.detections, row.tracks, row.latency_ms,
                                           row.prediction_error, row.ground_truth))]
         body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")

@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from perception.pipeline.detection import DetectedFrame, DetectionStage, SignStage
+from perception.pipeline.detection import DetectionStage, SignStage
 from perception.pipeline.health import Health, Log, no_log
+from perception.pipeline.models import ModelCache
 from perception.pipeline.parameters import node_parameters
 from perception.pipeline.prediction import CameraPrediction
 from perception.pipeline.stages import SKIPPED, StageOutput
@@ -65,20 +66,22 @@ class CameraParameters:
 class CameraPipeline:
     """The stages of one camera in one process, sharing one Health (counters and rejections of all of them).
 
-    detect=False: detections come from elsewhere (`process(..., detected=...)`), no detector is loaded."""
+    models: where the models come from (a fleet worker keeps them for all its bags); detector_options: backend
+    options of the detector (e.g. threads=1 in a one-CPU worker)."""
 
     parameters: CameraParameters
-    detect: bool = True
     log: Log = no_log
+    models: ModelCache = field(default_factory=ModelCache)
+    detector_options: dict[str, Any] = field(default_factory=dict)
     health: Health = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.parameters
         self.health = Health(self.log)
-        self.detection = DetectionStage(p.detector, self.health) if self.detect else None
+        self.detection = DetectionStage(p.detector, self.health, self.models, **self.detector_options)
         self.tracking = CameraTracking(p.tracker, self.health)
-        self.prediction = CameraPrediction(p.predictor, self.health)
-        self.signs = SignStage(p.signs, self.health) if p.signs is not None else None
+        self.prediction = CameraPrediction(p.predictor, self.health, self.models)
+        self.signs = SignStage(p.signs, self.health, self.models) if p.signs is not None else None
         self.tracks_signs = self.signs is not None and self.tracking.signs is not None
 
     def load(self) -> None:
@@ -87,15 +90,12 @@ class CameraPipeline:
             if stage is not None and not stage.load():
                 raise PipelineSetupError(f"{self.parameters.namespace}: {self.health.message}")
 
-    def process(self, message: Any, stamp: float, detected: DetectedFrame | None = None) -> FrameResult:
+    def process(self, message: Any, stamp: float) -> FrameResult:
         """One image message (Image or CompressedImage, rclpy or rosbags) with its header stamp in seconds."""
         self.health.count("frames_received")
-        if detected is None:
-            detected = self.detection.detect_timed(message, 0)
-        elif detected.detections is None:
-            self.health.reject("bad_image", "a fleet worker could not decode the image")
-        start = time.perf_counter() - detected.elapsed_ns / 1e9  # outputs' times count from the decode
-        result = FrameResult(detections=detected.detections, detected_ns=detected.elapsed_ns)
+        start = time.perf_counter()  # outputs' times count from the decode
+        output = self.detection.detect(message)
+        result = FrameResult(detections=None if output is None else output[1], detected_ns=_since(start))
         if result.detections is None:
             return result
         result.tracks = self.tracking.track(result.detections, stamp)

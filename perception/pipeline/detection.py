@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import traceback
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from perception.detection.errors import DetectorSetupError
 from perception.imaging import ImageDecodeError, decode_image_message
 from perception.pipeline.health import ERROR, OK, WARN, Health
+from perception.pipeline.models import ModelCache
 from perception.types import Detections
 
 if TYPE_CHECKING:  # the detection stack (ONNX Runtime, OpenVINO, torch) loads only where it runs
     from perception.detection.detector import Detector
     from perception.signs.recognizer import SignRecognizer
-
-
-@dataclass(frozen=True)
-class DetectedFrame:
-    """One camera frame decoded and detected, here or by a worker of a fleet evaluation."""
-
-    timestamp_ns: int  # the image message's log time in the bag: checks that a worker's frame is this frame
-    detections: Detections | None  # None: the image could not be decoded (counted as rejected.bad_image)
-    elapsed_ns: int  # decode + detect time
 
 
 def detector_from_parameters(p: dict[str, Any], status_callback=None, **backend_options: Any) -> "Detector":
@@ -51,17 +41,21 @@ def _setup_failure(health: Health, what: str, error: Exception) -> None:
 class DetectionStage:
     """Camera images in, Detections out. `load` may take long (a TensorRT engine build): the status says so."""
 
-    def __init__(self, parameters: dict[str, Any], health: Health | None = None, **backend_options: Any) -> None:
+    def __init__(self, parameters: dict[str, Any], health: Health | None = None, models: ModelCache | None = None,
+                 **backend_options: Any) -> None:
         self.parameters, self.backend_options = parameters, backend_options
         self.health = health or Health()
+        self.models = models or ModelCache()
         self.detector: "Detector | None" = None
 
     def load(self) -> bool:
         """Load the model; False (status ERROR, with the reason) when it cannot run."""
         self.health.set_status(WARN, "loading model")
         try:
-            self.detector = detector_from_parameters(self.parameters, status_callback=self._report_setup,
-                                                     **self.backend_options)
+            self.detector = self.models.get("detector", {**self.parameters, **self.backend_options},
+                                            lambda: detector_from_parameters(
+                                                self.parameters, status_callback=self._report_setup,
+                                                **self.backend_options))
         except Exception as error:  # whatever a backend raises, the caller stays up and the status says why
             _setup_failure(self.health, "detector", error)
             return False
@@ -84,21 +78,16 @@ class DetectionStage:
             return None
         return image, self.detector.detect(image)
 
-    def detect_timed(self, message: Any, timestamp_ns: int) -> DetectedFrame:
-        """`detect`, timed, as a fleet worker returns it (`timestamp_ns`: the message's log time)."""
-        start = time.perf_counter()
-        output = self.detect(message)
-        return DetectedFrame(timestamp_ns, None if output is None else output[1],
-                             round((time.perf_counter() - start) * 1e9))
-
 
 class SignStage:
     """Traffic signs on at most `rate_hz` frames a second (SIGNS parameters); the caller says what a second is:
     wall time in a node, image stamps offline (so that an evaluation is deterministic)."""
 
-    def __init__(self, parameters: dict[str, Any], health: Health | None = None) -> None:
+    def __init__(self, parameters: dict[str, Any], health: Health | None = None, models: ModelCache | None = None
+                 ) -> None:
         self.parameters = parameters
         self.health = health or Health()
+        self.models = models or ModelCache()
         self.recognizer: "SignRecognizer | None" = None
         self.next_time: float | None = None
 
@@ -110,8 +99,9 @@ class SignStage:
         self.health.set_status(WARN, "loading sign models")
         p = self.parameters
         try:
-            self.recognizer = SignRecognizer(p["detector_model"] or None, p["classifier_model"] or None, p["backend"],
-                                             p["imgsz"], p["conf_threshold"], p["threads"])
+            self.recognizer = self.models.get("signs", p, lambda: SignRecognizer(
+                p["detector_model"] or None, p["classifier_model"] or None, p["backend"], p["imgsz"],
+                p["conf_threshold"], p["threads"]))
         except Exception as error:
             _setup_failure(self.health, "sign recognizer", error)
             return False

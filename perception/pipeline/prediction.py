@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from perception.pipeline.health import ERROR, OK, Health, accept_stamp
+from perception.pipeline.models import ModelCache
 from perception.pipeline.stages import PredictionStage, StageOutput
 from perception.types import Track
 
@@ -11,15 +12,17 @@ from perception.types import Track
 class CameraPrediction:
     """Trajectory prediction of one camera's tracks (PREDICTOR parameters); stamps checked and counted."""
 
-    def __init__(self, parameters: dict[str, Any], health: Health | None = None) -> None:
+    def __init__(self, parameters: dict[str, Any], health: Health | None = None, models: ModelCache | None = None
+                 ) -> None:
         self.parameters = parameters
         self.health = health or Health()
+        self.models = models or ModelCache()
         self.stage: PredictionStage | None = None
 
     def load(self) -> bool:
         """Load the model and run it once; False (status ERROR, with the reason) when it cannot be loaded."""
         try:
-            self.stage = PredictionStage.from_parameters(self.parameters)
+            self.stage = PredictionStage.from_parameters(self.parameters, self.models)
             self.stage.warm_up()
         except Exception as error:  # a corrupt checkpoint raises UnpicklingError, EOFError, ...: say why
             reason = (f"cannot load predictor model {self.parameters['model'] or '(bundled)'}: "

@@ -15,6 +15,7 @@ from perception.tracking.tracker import Tracker, TrackerConfig
 from perception.types import Detections, PredictedPath, Track
 
 if TYPE_CHECKING:  # the prediction stack (torch, ONNX Runtime) loads only where it runs
+    from perception.pipeline.models import ModelCache
     from perception.prediction.runtime import TrajectoryPredictor
 
 SKIPPED = (StampVerdict.DUPLICATE, StampVerdict.OUT_OF_ORDER)
@@ -126,14 +127,18 @@ class PredictionStage:
     """Per-track histories + batched trajectory prediction + stamp checks."""
 
     @classmethod
-    def from_parameters(cls, p: dict[str, Any]) -> "PredictionStage":
-        import torch
+    def from_parameters(cls, p: dict[str, Any], models: "ModelCache") -> "PredictionStage":
+        """The stage of the predictor parameters; its network comes from `models` (loaded there once)."""
+        def load() -> "TrajectoryPredictor":
+            import torch
 
-        from perception.prediction.runtime import TrajectoryPredictor
+            from perception.prediction.runtime import TrajectoryPredictor
 
-        torch.set_num_threads(1)  # small batched model; more threads only contend with the detector
-        predictor = TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
-        return cls(predictor, p["history_s"], p["reset_after_backward_jump_s"])
+            torch.set_num_threads(1)  # small batched model; more threads only contend with the detector
+            return TrajectoryPredictor(p["model"] or None, p["horizon_s"], p["time_step_s"])
+
+        network = {key: p[key] for key in ("model", "horizon_s", "time_step_s")}
+        return cls(models.get("predictor", network, load), p["history_s"], p["reset_after_backward_jump_s"])
 
     def __init__(self, predictor: "TrajectoryPredictor", history_s: float, reset_after_backward_jump_s: float = 2.0):
         self.predictor = predictor

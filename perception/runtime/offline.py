@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
@@ -22,8 +21,8 @@ from perception.bags import McapFileWriter, bag_topics, perception_typestore, re
 from perception.graph import Graph
 from perception.imaging import decode_image_message
 from perception.pipeline.camera import CameraParameters, CameraPipeline
-from perception.pipeline.detection import DetectedFrame
 from perception.pipeline.health import ERROR, WARN
+from perception.pipeline.models import ModelCache
 from perception.ros.conversions import (
     calibration_from_camera_info,
     detections_to_msg,
@@ -36,12 +35,6 @@ from perception.ros.conversions import (
 from perception.ros.message_types import message_class
 
 log = logging.getLogger("perception.offline")
-
-
-class DetectedFrames(Protocol):
-    """Detections by frame index (the n-th message of the camera topic); each index is asked for once, in order."""
-
-    def __getitem__(self, index: int) -> DetectedFrame: ...
 
 
 def output_topic(graph: Graph, executable: str, namespace: str, topic: str) -> str:
@@ -72,20 +65,21 @@ def _log(level: int, text: str) -> None:
 
 
 def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None,
-                detected: DetectedFrames | None = None) -> Path:
+                models: ModelCache | None = None, detector_options: dict | None = None, progress: bool = True) -> Path:
     """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
     tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame).
     Without `info_topic` (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give the
     intrinsics; without those, everything stays in image space and /diagnostics says so. Signs are recognized and
     tracked where the graph runs a sign node for the camera.
-    `detected`: the frames' detections by frame index, made elsewhere (a fleet evaluation's workers; a dict
-    also does); without it the frames are detected here, one after the other."""
+    `models`: loaded models to use (a fleet worker's, kept across its bags);
+    `detector_options`: the detector's backend options (threads); `progress`: a progress bar on the console."""
     namespace = f"/perception/{camera}"
     available = bag_topics(bag)
     for topic in filter(None, (camera_topic, info_topic)):
         if topic not in available:
             raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
-    pipeline = CameraPipeline(camera_parameters(graph, camera, bag, camera_topic), detect=detected is None, log=_log)
+    pipeline = CameraPipeline(camera_parameters(graph, camera, bag, camera_topic), log=_log,
+                              models=models or ModelCache(), detector_options=detector_options or {})
     pipeline.load()
     vehicle_frame = pipeline.parameters.tracker["vehicle_frame"]
     odometry_topic = output_topic(graph, "tracker", namespace, "odometry")
@@ -111,10 +105,9 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
         writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
         messages = read_messages(bag, inputs)
         last_ns = 0
-        if detected is None:
+        if progress:
             frames = sum(1 for _ in read_messages(bag, [camera_topic]))
             messages = tqdm(messages, total=len(inputs) * frames, desc="offline eval", unit="msg")
-        index = 0
         for record in messages:
             writer.write(record.topic, record.timestamp_ns, record.raw)
             last_ns = record.timestamp_ns
@@ -130,16 +123,9 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                     calibration_from_camera_info(deserialize_message(record.raw, CameraInfo)), info_topic)
                 continue
             message = deserialize_message(record.raw, image_type)
-            frame = None
-            if detected is not None:
-                frame = detected[index]
-                if frame.timestamp_ns != record.timestamp_ns:
-                    raise ValueError(f"{bag}: frame {index} of {camera_topic} was detected at log time "
-                                     f"{frame.timestamp_ns}, the bag has it at {record.timestamp_ns}")
-            index += 1
             stamp = stamp_seconds(message.header)
             stamp_ns = round(stamp * 1e9)
-            result = pipeline.process(message, stamp, frame)
+            result = pipeline.process(message, stamp)
             if result.detections is not None:
                 writer.write(topics["detections"], stamp_ns + result.detected_ns,
                              serialize_message(detections_to_msg(result.detections, message.header)))
