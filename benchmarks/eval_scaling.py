@@ -1,40 +1,53 @@
 """Fleet evaluation throughput: the single-process offline mode against `perception eval` on Ray with 1 and 2 workers
 on this machine and on a two-node Ray cluster started on this machine (ray.cluster_utils.Cluster, 1 CPU per node).
 
-Bags: the sample bag cut into --bags bags of --frames frames (real dash-cam JPEGs, 960x540). Frames/s count the
-frames of all bags over the run without start-up, printed apart: for Ray, ray.init, starting the actors and loading
-their detectors; for the offline mode, loading its detector (once per bag). The predictor (torch and its ONNX export,
-once per process) is loaded before the first run. Ray's overhead per frame is the Ray run's
-time per frame minus the offline mode's on the same number of CPUs. "1 worker" leaves the driver (reading the bags,
-tracking) free to use the second core; "1 worker, everything on 1 CPU" pins driver, raylet and worker to one core:
-the 1-CPU point of a scaling by CPUs, and the like-for-like run for the overhead against the pinned offline mode.
+Bags: --bags bags of --frames frames each, cut from the sample bag (real dash-cam JPEGs, 960x540; where the sample has
+fewer distinct pieces than bags, pieces repeat as copies). Each bag is one Ray task running the whole camera pipeline.
+Frames/s count the frames of all bags over the run without start-up, printed apart: for Ray, ray.init and loading the
+models into the workers; for the offline mode, loading its models (once per bag). Ray's overhead is the Ray run's time
+minus the offline mode's on the same CPUs. "1 worker" leaves the driver free to use the second core; "1 worker,
+everything on 1 CPU" pins driver, raylet and worker to one core: the like-for-like run against the pinned offline
+mode. The driver's CPU time per frame (this process, all threads, after start-up) and the workers' (the tasks' CPU
+time) give how many one-CPU workers one driver CPU can feed.
 
-    python benchmarks/eval_scaling.py [--frames 55] [--bags 4] [--repeats 3]
+    python benchmarks/eval_scaling.py [--frames 55] [--bags 8] [--repeats 3]
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
 from perception.pipeline.camera import CameraPipeline  # noqa: E402
-from perception.prediction.runtime import TrajectoryPredictor  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
-from perception.runtime.fleet import evaluate_fleet, plan_streams  # noqa: E402
+from perception.runtime.fleet import FleetRun, evaluate_fleet, plan_streams  # noqa: E402
 from perception.runtime import offline  # noqa: E402
 
 
 def cut_bags(source: Path, folder: Path, bags: int, frames: int) -> list[Path]:
-    """`bags` consecutive pieces of `frames` camera frames each (with the CameraInfo between them)."""
+    """`bags` bags of `frames` camera frames each (with the CameraInfo between them): consecutive pieces of `source`,
+    repeated as copies where it has fewer."""
+    pieces = distinct_pieces(source, folder, bags, frames)
+    for number in range(len(pieces), bags):
+        pieces.append(folder / f"piece{number}.mcap")
+        shutil.copyfile(pieces[number % len(pieces)], pieces[-1])
+    return pieces
+
+
+def distinct_pieces(source: Path, folder: Path, bags: int, frames: int) -> list[Path]:
+    """Up to `bags` consecutive pieces of `frames` camera frames of `source`."""
     topics = bag_topics(source)
     paths, writer, seen = [], None, 0
     for record in read_messages(source):
@@ -52,8 +65,10 @@ def cut_bags(source: Path, folder: Path, bags: int, frames: int) -> list[Path]:
         if writer is not None:
             writer.write(record.topic, record.timestamp_ns, record.raw)
     writer.close()
-    if len(paths) < bags:
-        raise SystemExit(f"{source} has {seen} frames, fewer than {bags} x {frames}")
+    if seen % frames:  # the last piece is short: left out
+        paths.pop().unlink()
+    if not paths:
+        raise SystemExit(f"{source} has {seen} frames, fewer than {frames}")
     return paths
 
 
@@ -88,65 +103,29 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
         os.sched_setaffinity(0, everything)
 
 
-def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> tuple[float, int]:
-    """(run s without the actors' start-up, worker restarts + batches resubmitted to another worker) of one fleet
-    run."""
+def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> FleetRun:
     run = evaluate_fleet(plan_streams(bags, cameras_of), out, workers=workers, address=address)
     assert all(o.error is None for o in run.outcomes), [o.error for o in run.outcomes]
-    assert run.duplicate_frames == 0
-    return run.wall_s - run.startup_s, run.worker_restarts + run.resubmitted_batches
+    return run
 
 
-def detection_seconds(bags: list[Path], workers: int, ray_data: bool) -> float:
-    """Detection alone of every frame of `bags` by `workers` one-CPU actors that load the model once, from their
-    creation to the last result: our actor pool, or Ray Data's map_batches over an actor pool (`ray[data]`)."""
-    from perception.runtime.fleet import StreamDetections, _batches
-    from perception.runtime.fleet_workers import BATCH_FRAMES, FrameDetector, RayDetectorPool
-
-    streams = {n: outcome.stream for n, outcome in enumerate(plan_streams(bags, cameras_of))}
-    detections = {n: StreamDetections(stream.bag) for n, stream in streams.items()}  # only told the frame counts
-    start = time.perf_counter()
-    if not ray_data:
-        batches = _batches(streams, detections, {})
-        frames = sum(len(results) for _, results in RayDetectorPool(workers).detect(batches))
-        assert frames == sum(stream.frames for stream in streams.values())
-        return time.perf_counter() - start
-    import ray.data
-
-    rows = [{"index": index, "msgtype": msgtype, "ts": ts, "raw": raw, "key": batch.detector_key}
-            for batch in _batches(streams, detections, {}) for index, msgtype, ts, raw in batch.frames]
-
-    class Detect:
-        def __init__(self) -> None:
-            self.detector = FrameDetector(1)
-
-        def __call__(self, batch: dict) -> dict:
-            frames = tuple(zip(batch["index"], batch["msgtype"], batch["ts"], batch["raw"]))
-            results = self.detector.detect(str(batch["key"][0]), *frames)
-            return {"index": [index for index, _ in results], "objects": [len(f.detections) for _, f in results]}
-
-    dataset = ray.data.from_items(rows).map_batches(Detect, batch_size=BATCH_FRAMES, concurrency=workers, num_cpus=1)
-    assert len(dataset.take_all()) == len(rows)
-    return time.perf_counter() - start
-
-
-def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, tuple[int, float, float, int]]:
-    """Every configuration once: run name -> (CPUs, start-up s, run s, worker restarts + resubmitted batches)."""
+def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, Row]:
+    """Every configuration once."""
     import ray
     from ray.cluster_utils import Cluster
 
     rows = {}
     for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
         seconds, loading = offline_seconds(bags, folder, cpu_set)
-        rows[f"offline, one process, {cpu_count} CPU(s)"] = (cpu_count, loading, seconds, 0)
+        rows[f"offline, one process, {cpu_count} CPU(s)"] = Row(cpu_count, loading, seconds)
     for workers, pinned in ((1, False), (1, True), (2, False)):
         if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
             os.sched_setaffinity(0, {cpus[0]})
         start = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        seconds, restarts = ray_run(bags, folder / f"local{workers}{'pinned' if pinned else ''}", workers, None)
+        run = ray_run(bags, folder / f"local{workers}{'pinned' if pinned else ''}", workers, None)
         name = ONE_CPU if pinned else f"Ray on this machine, {workers} worker(s)"
-        rows[name] = (workers, time.perf_counter() - start - seconds, seconds, restarts)
+        rows[name] = Row.of(run, time.perf_counter() - start)
         ray.shutdown()
         os.sched_setaffinity(0, set(cpus))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -155,13 +134,28 @@ def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, tupl
         cluster.wait_for_nodes()
         start = time.perf_counter()
         ray.init(address=cluster.address, log_to_driver=False)
-        seconds, restarts = ray_run(bags, folder / "cluster", 2, cluster.address)
-        rows["Ray cluster, 2 nodes x 1 CPU (this machine)"] = (2, time.perf_counter() - start - seconds, seconds,
-                                                               restarts)
+        run = ray_run(bags, folder / "cluster", 2, cluster.address)
+        rows["Ray cluster, 2 nodes x 1 CPU (this machine)"] = Row.of(run, time.perf_counter() - start)
     finally:
         ray.shutdown()
         cluster.shutdown()
     return rows
+
+
+@dataclass
+class Row:
+    cpus: int
+    startup_s: float
+    run_s: float
+    driver_cpu_s: float = math.nan
+    worker_cpu_s: float = math.nan
+    retried: int = 0
+
+    @classmethod
+    def of(cls, run: FleetRun, total_s: float) -> "Row":
+        """A Ray run's row; its start-up: everything but the evaluation (ray.init included)."""
+        run_s = run.wall_s - run.startup_s
+        return cls(run.workers, total_s - run_s, run_s, run.driver_cpu_s, run.worker_cpu_s, run.retried_streams)
 
 
 ONE_WORKER = "Ray on this machine, 1 worker(s)"
@@ -177,64 +171,48 @@ def spread(values: list[float], fmt: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=55, help="frames per bag")
-    parser.add_argument("--bags", type=int, default=4)
+    parser.add_argument("--bags", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of every configuration, one after the other; the table gives medians and ranges, "
                              "and each ratio is taken within a round")
-    parser.add_argument("--ray-data", action="store_true",
-                        help="only compare detection by our actor pool with Ray Data's map_batches (needs ray[data])")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    import ray
-
     os.chdir(tempfile.gettempdir())  # Ray puts the current folder first on its workers' path: not the source tree
-
     load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         bags = cut_bags(data_path("sample_highway_960x540.mcap"), folder, args.bags, args.frames)
         frames = args.bags * args.frames
-        start = time.perf_counter()
-        TrajectoryPredictor()  # torch's import and the bundled model's ONNX export, once per process: not in a run
-        print(f"predictor loaded before the runs (torch import, ONNX export): {time.perf_counter() - start:.1f} s")
         cpus = sorted(os.sched_getaffinity(0))
-        if args.ray_data:
-            print("| detection only, 2 workers | seconds | frames/s |\n|---|---|---|")
-            for name, ray_data in (("our actor pool", False), ("Ray Data map_batches, actor pool", True)):
-                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-                seconds = detection_seconds(bags, 2, ray_data)
-                ray.shutdown()
-                print(f"| {name} | {seconds:.1f} | {frames / seconds:.1f} |")
-            print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-            return 0
-        offline_seconds(bags[:1], folder, set(cpus))  # imports and first model load, as a Ray worker's start has
+        offline_seconds(bags[:1], folder, set(cpus))  # imports and the first model load, as a Ray worker's start has
         rounds = []
         for number in range(args.repeats):
             rounds.append(one_round(bags, folder, cpus))
             print(f"round {number + 1} of {args.repeats} done", flush=True)
+    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "?")
     print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG), {args.repeats} round(s); "
-          f"load before: {load_before}")
+          f"CPU: {cpu_model}, {len(cpus)} cores; load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print("median (range) over the rounds; ratios and overheads are taken within each round")
-    print("| run | CPUs | start-up s (Ray: ray.init, actors, models; offline: models) | run s | frames/s | "
-          "vs Ray 1 worker | vs Ray 1 worker on 1 CPU | Ray overhead ms/frame vs offline, same CPUs | "
-          "overhead % | restarts + resubmitted batches |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, (cpu_count, *_rest) in rounds[0].items():
+    print("| run | CPUs | start-up s | run s | frames/s | vs Ray 1 worker | vs offline, same CPUs | "
+          "driver CPU ms/frame | worker CPU ms/frame | one-CPU workers per driver CPU | retried bags |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, first in rounds[0].items():
         runs = [r[name] for r in rounds]
-        seconds = [run[2] for run in runs]
-        vs_one = [r[ONE_WORKER][2] / r[name][2] for r in rounds]
-        vs_cpu = [r[ONE_CPU][2] / r[name][2] for r in rounds]
-        overhead = pct = "-"
+        seconds = [run.run_s for run in runs]
+        vs_one = spread([r[ONE_WORKER].run_s / r[name].run_s for r in rounds], ".2f") + "x"
+        overhead = driver = worker = feeds = "-"
         if not name.startswith("offline"):
-            offline_cpus = 1 if cpu_count == 1 else len(cpus)
-            offline = [r[f"offline, one process, {offline_cpus} CPU(s)"][2] for r in rounds]
-            overhead = spread([1000 * (s - o) / frames for s, o in zip(seconds, offline)], "+.1f")
-            pct = spread([100 * (s - o) / o for s, o in zip(seconds, offline)], "+.1f")
-        print(f"| {name} | {cpu_count} | {spread([run[1] for run in runs], '.1f')} | {spread(seconds, '.1f')} | "
-              f"{spread([frames / s for s in seconds], '.1f')} | {spread(vs_one, '.2f')}x | {spread(vs_cpu, '.2f')}x | "
-              f"{overhead} | {pct} | {sum(run[3] for run in runs)} |")
+            offline = [r[f"offline, one process, {1 if first.cpus == 1 else len(cpus)} CPU(s)"].run_s for r in rounds]
+            overhead = spread([100 * (s - o) / o for s, o in zip(seconds, offline)], "+.1f") + " %"
+            driver = spread([1000 * run.driver_cpu_s / frames for run in runs], ".2f")
+            worker = spread([1000 * run.worker_cpu_s / frames for run in runs], ".1f")
+            feeds = spread([run.worker_cpu_s / run.driver_cpu_s for run in runs], ".0f")
+        print(f"| {name} | {first.cpus} | {spread([run.startup_s for run in runs], '.1f')} | "
+              f"{spread(seconds, '.1f')} | {spread([frames / s for s in seconds], '.1f')} | {vs_one} | {overhead} | "
+              f"{driver} | {worker} | {feeds} | {sum(run.retried for run in runs)} |")
     return 0
 
 

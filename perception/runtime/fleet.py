@@ -127,12 +127,12 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
                    ) -> FleetRun:
     """Evaluate every planned stream on Ray (started here, or the cluster at `address`), at most `workers` at once;
     recordings go to out/<stream name>/eval.mcap."""
-    import ray
-
     from perception.runtime.fleet_workers import StreamJob, connect, remote_functions
 
     start = time.perf_counter()
-    workers = connect(address, workers)
+    workers = connect(address, workers)  # before this process imports ray: it decides where Ray listens
+    import ray
+
     tasks = remote_functions()
     streams = [outcome for outcome in planned if outcome.stream is not None]
     _warm_up(tasks["warm_up"], streams, workers)
