@@ -11,10 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from perception.evaluation.ground_truth import ground_truth_scores, recorded_frames
-from perception.evaluation.online_prediction import online_errors
-from perception.evaluation.report import load_run, prediction_records, track_observations
-from perception.evaluation.run_summary import summarize_run
 from perception.types import ObjectClass
 
 STAGES = {"perception/msg/DetectedObjects": "detections", "perception/msg/TrackedObjects": "tracks",
@@ -39,7 +35,13 @@ class BagRow:
 
 def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None = None,
             gt_format: str | None = None) -> BagRow:
-    """The row of one recording of a fleet run."""
+    """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker)."""
+    # The scoring's imports (matplotlib, TrackEval) stay out of the modules a fleet driver needs for the rows.
+    from perception.evaluation.ground_truth import ground_truth_scores, recorded_frames
+    from perception.evaluation.online_prediction import online_errors
+    from perception.evaluation.report import load_run, prediction_records, track_observations
+    from perception.evaluation.run_summary import summarize_run
+
     summary = summarize_run(recording)
     stamps, detections, _ = recorded_frames(recording)
     labels = Counter(ObjectClass(int(label)).name.lower() for frame in detections.values() for label in frame.labels)
