@@ -50,14 +50,15 @@ def test_a_model_without_an_int8_copy_runs_float(tmp_path):
 
 
 def test_shipped_int8_model_is_per_channel_qdq_with_a_float_head():
+    """And a float first convolution: the symmetric preset would quantize the image as uint8 (test_detection_int8_symmetric.py)."""
     model = onnx.load(str(model_path(INT8_MODEL)))
     initializers = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
     producers = {output: node for node in model.graph.node for output in node.output}
     convs = {node.name: node for node in model.graph.node if node.op_type == "Conv"}
     quantized = [name for name, node in convs.items() if node.input[1] in producers
                  and producers[node.input[1]].op_type == "DequantizeLinear"]
-    assert len(quantized) == len(convs) - len(FLOAT_HEAD_CONVS)
-    for name in FLOAT_HEAD_CONVS:  # weights straight from a float initializer
+    assert len(quantized) == len(convs) - len(FLOAT_HEAD_CONVS) - 1
+    for name in [*FLOAT_HEAD_CONVS, quantize.FIRST_CONV]:  # weights straight from a float initializer
         assert initializers[convs[name].input[1]].dtype == np.float32
     for name in quantized:  # one scale per output channel
         dequantize = producers[convs[name].input[1]]
@@ -92,6 +93,9 @@ def test_float_nodes_are_the_head_after_its_second_convolutions():
     names = ["/model.21/cv2/conv/Conv", "/model.22/cv2.0/cv2.0.1/conv/Conv", "/model.22/cv3.1/cv3.1.0/act/Mul",
              "/model.22/cv2.0/cv2.0.2/Conv", "/model.22/dfl/conv/Conv", "/model.22/Concat_3", "/model.22/Sigmoid"]
     assert quantize.float_node_names(names) == names[3:]
+    first = ["/model.0/conv/Conv/WithoutBiases", "/model.0/act/Mul"]  # OpenVINO's name, then the SiLU
+    assert quantize.nncf_float_nodes(first + names, "performance") == names[3:] + first[:1]
+    assert quantize.nncf_float_nodes(first + names, "mixed") == names[3:]
 
 
 def test_calibration_never_uses_an_evaluation_scene(shared_data):

@@ -173,9 +173,16 @@ def run_quantize(args: argparse.Namespace) -> int:
         args.bag_every, args.scene_every, args.imgsz,
     )
     print(f"calibrating on {len(tensors)} frames", flush=True)
-    quantizer = {"nncf": quantize.quantize_nncf, "openvino": quantize.quantize_openvino,
-                 "onnxruntime": quantize.quantize_onnxruntime}[args.tool]
-    print(f"wrote {quantizer(Path(args.model), Path(args.output or quantize.TOOLS[args.tool]), tensors)}")
+    output = Path(args.output or quantize.TOOLS[args.tool])
+    if args.tool == "onnxruntime":
+        if args.preset:
+            raise ValueError("--preset is an NNCF option (tools nncf, openvino)")
+        print(f"wrote {quantize.quantize_onnxruntime(Path(args.model), output, tensors)}")
+        return 0
+    preset = args.preset or quantize.DEFAULT_PRESET[args.tool]
+    print(f"NNCF preset: {preset}", flush=True)
+    quantizer = quantize.quantize_nncf if args.tool == "nncf" else quantize.quantize_openvino
+    print(f"wrote {quantizer(Path(args.model), output, tensors, preset)}")
     return 0
 
 
@@ -187,6 +194,10 @@ def register_quantize(subparsers: argparse._SubParsersAction) -> None:
                              "(backend openvino); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
     parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
     parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
+    parser.add_argument("--preset", choices=quantize.PRESETS,
+                        help="NNCF preset. performance: symmetric int8 weights and activations, zero points 0 "
+                             "(TensorRT's ONNX parser needs it; the first convolution stays float); mixed: "
+                             "asymmetric activations. Default: performance for nncf, mixed for openvino")
     parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
                         help="bags whose camera frames calibrate")
     parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")

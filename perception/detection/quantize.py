@@ -4,9 +4,15 @@ Weights are quantized per output channel, activations with ranges calibrated on 
 detector's own preprocessing. The Detect head's last convolutions (box distributions, class logits) and everything
 after them (DFL, box decoding, concatenations, sigmoid) stay float: 8-bit there shifts boxes and scores.
 
-Two tools: NNCF (OpenVINO's quantizer) writes the OpenVINO IR that `backend: openvino` runs, and a Q/DQ ONNX
-(QuantizeLinear/DequantizeLinear pairs: explicit quantization, the input of TensorRT's INT8); ONNX Runtime's
-`quantize_static` writes a Q/DQ ONNX for ONNX Runtime. README "Detector" has the figures that chose NNCF.
+Two tools: NNCF (OpenVINO's quantizer) writes the Q/DQ ONNX (QuantizeLinear/DequantizeLinear pairs: explicit
+quantization, the input of TensorRT's INT8 and of ONNX Runtime's) and the OpenVINO IR that `backend: openvino` runs;
+ONNX Runtime's `quantize_static` writes a Q/DQ ONNX for ONNX Runtime. README "Detector" has the figures that chose NNCF.
+
+Presets (NNCF): "performance" (the Q/DQ ONNX's default): symmetric int8 weights (one scale per output channel) and
+symmetric int8 activations, every zero point 0, as TensorRT's ONNX parser requires; the first convolution stays float
+(its input, the image in [0, 1], would get an unsigned quantizer, which TensorRT rejects, and as signed int8 it lost
+KITTI AP). "mixed" (the OpenVINO IR's default): asymmetric activations (non-zero zero points: not for TensorRT);
+the symmetric preset on OpenVINO's graph kept only 93 % of the float detections (docs/results.md, INT8 accuracy).
 """
 from __future__ import annotations
 
@@ -26,11 +32,28 @@ QUANTIZED_HEAD_NODE = re.compile(r"^/model\.22/cv[23]\.\d/cv[23]\.\d\.[01]/")
 IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 TOOLS = {"nncf": "models/yolov8n_coco_int8.onnx", "openvino": "models/yolov8n_coco_int8_openvino.xml",
          "onnxruntime": "models/yolov8n_coco_int8.onnx"}  # tool -> default output
+PRESETS = ("performance", "mixed")  # NNCF presets: symmetric everything; asymmetric activations
+DEFAULT_PRESET = {"nncf": "performance", "openvino": "mixed"}  # what made the shipped files (module docstring)
+FIRST_CONV = "/model.0/conv/Conv"  # float with the symmetric preset (module docstring)
 
 
 def float_node_names(node_names: Sequence[str]) -> list[str]:
     """The names among `node_names` that stay float: the Detect head after its second convolution of each branch."""
     return [name for name in node_names if HEAD_NODE.match(name) and not QUANTIZED_HEAD_NODE.match(name)]
+
+
+def nncf_float_nodes(node_names: Sequence[str], preset: str) -> list[str]:
+    """NNCF's ignored scope: the float head, and with the symmetric preset the first convolution."""
+    first = [name for name in node_names if name.removesuffix("/WithoutBiases") == FIRST_CONV]
+    return float_node_names(node_names) + (first if preset == "performance" else [])
+
+
+def nncf_preset(preset: str):
+    import nncf
+
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    return nncf.QuantizationPreset.PERFORMANCE if preset == "performance" else nncf.QuantizationPreset.MIXED
 
 
 def bag_frames(bag: Path, every: int) -> Iterator[np.ndarray]:
@@ -116,19 +139,19 @@ def copy_metadata(source: Path, target: Path) -> None:
     onnx.save(model, str(target))
 
 
-def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray]) -> Path:
-    """A Q/DQ ONNX made by NNCF (MIXED preset: symmetric int8 weights per channel, asymmetric uint8 activations
-    from mean per-frame ranges, fast bias correction); Q/DQ pairs sit on the inputs of each quantized operation,
-    the placement OpenVINO and TensorRT fuse into integer kernels."""
+def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray], preset: str = "performance") -> Path:
+    """A Q/DQ ONNX made by NNCF (default PERFORMANCE preset: symmetric int8 weights per channel, symmetric int8
+    activations from mean per-frame ranges, every zero point 0; fast bias correction); Q/DQ pairs sit on the inputs
+    of each quantized operation, the placement TensorRT fuses into integer kernels."""
     import nncf
     import onnx
 
     model = onnx.load(str(float_onnx))
     input_name = model.graph.input[0].name
     quantized = nncf.quantize(
-        model, nncf.Dataset(tensors, lambda tensor: {input_name: tensor}), preset=nncf.QuantizationPreset.MIXED,
+        model, nncf.Dataset(tensors, lambda tensor: {input_name: tensor}), preset=nncf_preset(preset),
         subset_size=len(tensors),
-        ignored_scope=nncf.IgnoredScope(names=float_node_names([node.name for node in model.graph.node]),
+        ignored_scope=nncf.IgnoredScope(names=nncf_float_nodes([node.name for node in model.graph.node], preset),
                                         validate=False),
     )
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -137,9 +160,9 @@ def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray]) -> 
     return output
 
 
-def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray]) -> Path:
-    """An OpenVINO IR (.xml + .bin) quantized by NNCF on OpenVINO's own graph (same preset and float head as
-    quantize_nncf), with the class names in its rt_info. OpenVINO runs this one correctly; it computes wrong scores
+def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray], preset: str = "mixed") -> Path:
+    """An OpenVINO IR (.xml + .bin) quantized by NNCF on OpenVINO's own graph (same float nodes as quantize_nncf for
+    the same preset), with the class names in its rt_info. OpenVINO runs this one correctly; it computes wrong scores
     from NNCF's Q/DQ ONNX (README, Detector)."""
     import nncf
     import openvino
@@ -149,8 +172,8 @@ def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray])
     model = openvino.Core().read_model(str(float_onnx))
     names = [op.get_friendly_name() for op in model.get_ordered_ops()]
     quantized = nncf.quantize(
-        model, nncf.Dataset(tensors), preset=nncf.QuantizationPreset.MIXED, subset_size=len(tensors),
-        ignored_scope=nncf.IgnoredScope(names=float_node_names(names), validate=False),
+        model, nncf.Dataset(tensors), preset=nncf_preset(preset), subset_size=len(tensors),
+        ignored_scope=nncf.IgnoredScope(names=nncf_float_nodes(names, preset), validate=False),
     )
     quantized.set_rt_info(str(read_onnx_info(float_onnx).names), OPENVINO_NAMES_KEY)
     output.parent.mkdir(parents=True, exist_ok=True)
