@@ -7,7 +7,11 @@ speed-up against Ultralytics predict on the .pt. Ultralytics' OpenVINO exports (
 on the sample bag's frames through a local dataset yaml) are made once, offline, and kept in --export-dir.
 
     python benchmarks/detector.py [--frames N] [--imgsz 640] [--export-dir build/benchmark-exports]
-        [--backends torch tensorrt] [--extra-models OTHER.onnx ...]
+        [--backends torch tensorrt tensorrt:int8] [--extra-models OTHER.onnx ...] [--only-backends]
+
+--backends takes BACKEND or BACKEND:PRECISION (precision auto when left out: fp16 on TensorRT, fp16 for torch on a
+GPU). --only-backends times only Ultralytics predict on the .pt (the baseline; on the GPU where torch sees one) and the
+--backends contenders: no OpenVINO exports, none of our CPU paths (benchmarks/gpu_check.sh).
 """
 from __future__ import annotations
 
@@ -74,7 +78,7 @@ def ultralytics_openvino(export_dir: Path, imgsz: int, int8: bool) -> Path:
 
 
 def contenders(imgsz: int, export_dir: Path, skip_int8_export: bool, backends: list[str],
-               extra_models: list[Path]) -> dict[str, Predict]:
+               extra_models: list[Path], only_backends: bool = False) -> dict[str, Predict]:
     configure_ultralytics_offline()
     from ultralytics import YOLO
 
@@ -83,6 +87,17 @@ def contenders(imgsz: int, export_dir: Path, skip_int8_export: bool, backends: l
         return lambda image: model.predict(image, imgsz=imgsz, verbose=False)
 
     found = {BASELINE: ultralytics_predict(PT_MODEL)}
+    for backend in backends:
+        name, _, precision = backend.partition(":")
+        try:
+            detector = create_detector(backend=name, precision=precision or "auto", imgsz=imgsz, class_map=CLASS_MAP,
+                                       status_callback=lambda message: print(message, file=sys.stderr, flush=True))
+        except Exception as error:  # e.g. no GPU for tensorrt
+            print(f"skipping {backend}: {type(error).__name__}: {error}", file=sys.stderr)
+            continue
+        found[f"ours, {name} {precision or 'auto'} ({detector.backend_name})"] = detector.detect
+    if only_backends:
+        return found
     for int8 in (False,) if skip_int8_export else (False, True):
         label = f"ultralytics predict, its OpenVINO export ({'INT8, NNCF' if int8 else 'fp32'})"
         try:
@@ -97,13 +112,6 @@ def contenders(imgsz: int, export_dir: Path, skip_int8_export: bool, backends: l
     for backend, precision, model, label in ours:
         found[label] = create_detector(model=model, backend=backend, precision=precision, imgsz=imgsz,
                                        class_map=CLASS_MAP).detect
-    for backend in backends:
-        try:
-            detector = create_detector(backend=backend, imgsz=imgsz, class_map=CLASS_MAP)
-        except Exception as error:  # e.g. no GPU for tensorrt
-            print(f"skipping {backend}: {type(error).__name__}: {error}", file=sys.stderr)
-            continue
-        found[f"ours, {backend}"] = detector.detect
     return found
 
 
@@ -139,12 +147,16 @@ def main() -> int:
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--export-dir", type=Path, default=REPO / "build" / "benchmark-exports")
-    parser.add_argument("--backends", nargs="*", default=[], help="also time our other backends (torch, tensorrt)")
+    parser.add_argument("--backends", nargs="*", default=[],
+                        help="also time our other backends: BACKEND[:PRECISION] (torch, tensorrt, tensorrt:int8)")
+    parser.add_argument("--only-backends", action="store_true",
+                        help="time only the .pt baseline and the --backends contenders")
     parser.add_argument("--extra-models", type=Path, nargs="*", default=[],
                         help="more ONNX files (e.g. other quantizations) to time on onnxruntime and openvino")
     parser.add_argument("--skip-int8-export", action="store_true", help="no Ultralytics INT8 export (it takes minutes)")
     args = parser.parse_args()
-    predictors = contenders(args.imgsz, args.export_dir, args.skip_int8_export, args.backends, args.extra_models)
+    predictors = contenders(args.imgsz, args.export_dir, args.skip_int8_export, args.backends, args.extra_models,
+                            args.only_backends)
     jpegs = encoded_frames(args.clip, args.frames + WARMUP_FRAMES)
     samples = measure(jpegs, predictors)
     print(f"{len(jpegs) - WARMUP_FRAMES} frames of {args.clip.name} (960x540 JPEG), imgsz {args.imgsz}, "
