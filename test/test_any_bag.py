@@ -172,8 +172,16 @@ def test_two_cameras_are_evaluated_each_as_a_camera_of_the_graph(tmp_path, share
     run = perception("eval", bag, "--out", tmp_path / "out")
     assert "camera left: /stereo/left/image_raw/compressed (compressed), CameraInfo: /stereo/camera_info" in run.stdout
     assert "camera right: /stereo/right/image_raw (raw), CameraInfo: /stereo/camera_info" in run.stdout
-    assert_report(tmp_path / "out" / "left", "left", "/stereo/left/image_raw/compressed")
-    assert_report(tmp_path / "out" / "right", "right", "/stereo/right/image_raw")
+    left = assert_report(tmp_path / "out" / "left", "left", "/stereo/left/image_raw/compressed")
+    right = assert_report(tmp_path / "out" / "right", "right", "/stereo/right/image_raw")
+    # the shared CameraInfo is for the 1280x720 camera: the 960x540 one gets no metric positions from it, counted
+    assert diagnostic_values(left)["metric_positions"] == "yes: from /stereo/camera_info"
+    assert any(o.has_kinematics for m in left["/perception/left/tracks"] for o in m.objects)
+    values = diagnostic_values(right)
+    assert values["metric_positions"] == ("no: intrinsics from /stereo/camera_info are for 1280x720 images, the "
+                                          "images are 960x540")
+    assert values["frames_camera_info_size_mismatch"] == str(FRAMES - 1)  # the first image precedes the CameraInfo
+    assert not any(o.has_kinematics for m in right["/perception/right/tracks"] for o in m.objects)
 
     perception("eval", bag, "--camera-topic", "/stereo/right/image_raw", "--out", tmp_path / "picked")
     assert_report(tmp_path / "picked", "front", "/stereo/right/image_raw")

@@ -98,7 +98,9 @@ class CameraPipeline:
         result = FrameResult(detections=None if output is None else output[1], detected_ns=_since(start))
         if result.detections is None:
             return result
-        result.tracks = self.tracking.track(result.detections, stamp)
+        image = output[0]  # the image's size checks the intrinsics', its frame_id selects the camera pose
+        result.tracks = self.tracking.track(result.detections, stamp, (image.shape[1], image.shape[0]),
+                                            message.header.frame_id)
         result.tracked_ns = _since(start)
         if result.tracks.verdict in SKIPPED:
             return result
@@ -115,7 +117,7 @@ class CameraPipeline:
         result.signs = self.signs.recognize(message)
         result.signs_ns = _since(start)
         if result.signs is not None and self.tracks_signs:
-            result.sign_tracks = self.tracking.track_signs(result.signs, stamp)
+            result.sign_tracks = self.tracking.track_signs(result.signs, stamp, message.header.frame_id)
 
 
 def _since(start: float) -> int:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from perception.camera_calibration import CameraModel
 from perception.prediction.history import TrackHistories
 from perception.stamps import StampGuard, StampVerdict
 from perception.tracking.ego_motion import EgoMotion, FrameMotion, PlanarPose, ground_to_odom, rotation_homography
@@ -72,17 +73,37 @@ class TrackingStage:
         self.tracker = Tracker(config)
         self.stamps = StampGuard(reset_after_backward_jump_s)
         self.projector: MetricPositionEstimator | None = None
-        self.intrinsics: np.ndarray | None = None
+        self.camera: CameraModel | None = None
         self.image_size: tuple[int, int] | None = None
 
-    def set_intrinsics(self, intrinsics: np.ndarray, image_size: tuple[int, int] | None = None) -> bool:
-        """Use these camera intrinsics (and image (width, height), which tells boxes cut at the border; None:
-        unknown) from now on; True when they changed."""
-        if (self.intrinsics is not None and np.allclose(intrinsics, self.intrinsics)
-                and image_size == self.image_size):
+    @property
+    def intrinsics(self) -> np.ndarray | None:
+        """The 3x3 camera matrix of the ground projection (rectified when the camera has distortion); None: none."""
+        return None if self.camera is None else self.camera.matrix
+
+    def set_intrinsics(self, intrinsics: "CameraModel | np.ndarray | None",
+                       image_size: tuple[int, int] | None = None) -> bool:
+        """Use this camera model (or 3x3 pinhole matrix; and image (width, height), which tells boxes cut at the
+        border; None: unknown) from now on; None: no metric positions. True when they changed."""
+        if intrinsics is None:
+            changed = self.camera is not None
+            self.camera, self.image_size, self.projector = None, None, None
+            return changed
+        camera = intrinsics if isinstance(intrinsics, CameraModel) else CameraModel.pinhole(intrinsics)
+        if camera.same_as(self.camera) and image_size == self.image_size:
             return False
-        self.intrinsics, self.image_size = intrinsics, image_size
-        self.projector = MetricPositionEstimator(intrinsics, self.pose, image_size)
+        self.camera, self.image_size = camera, image_size
+        self.projector = MetricPositionEstimator(camera, self.pose, image_size)
+        return True
+
+    def set_pose(self, pose: CameraPose) -> bool:
+        """Use this camera mounting pose from now on (e.g. from /tf_static); True when it changed."""
+        if pose == self.pose:
+            return False
+        self.pose = pose
+        self.tracker.forget_ground()  # ground states made with the old pose would jump
+        if self.camera is not None:
+            self.projector = MetricPositionEstimator(self.camera, pose, self.image_size)
         return True
 
     def process(self, detections: Detections, stamp: float) -> StageOutput:

@@ -21,7 +21,7 @@ from perception.msg import (
 )
 from perception.signs.gtsdb import sign_name
 from perception.tracking.ego_motion import PlanarPose, yaw_from_quaternion
-from perception.tracking.ground_plane import CameraPose
+from perception.tracking.ground_plane import CameraPose, StaticTransform
 from perception.types import Detections, ObjectClass, PredictedPath, Track
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -273,3 +273,22 @@ def camera_transform(pose: CameraPose, parent: str, child: str) -> TransformStam
     rotation = transform.transform.rotation
     rotation.x, rotation.y, rotation.z, rotation.w = float(x), float(y), float(z), float(w)
     return transform
+
+
+def static_transforms_from_msg(message) -> list[StaticTransform]:
+    """A tf2_msgs/TFMessage (rclpy or rosbags: attribute access only) -> its transforms; ValueError naming the
+    transform when one is not finite, has no frame names or no unit quaternion."""
+    transforms = []
+    for index, transform in enumerate(message.transforms):
+        t, q = transform.transform.translation, transform.transform.rotation
+        translation, quaternion = [t.x, t.y, t.z], [q.x, q.y, q.z, q.w]
+        what = f"transform {index} ({transform.header.frame_id!r} -> {transform.child_frame_id!r})"
+        if not transform.header.frame_id or not transform.child_frame_id:
+            raise ValueError(f"{what}: parent and child frame must be named")
+        if not all(math.isfinite(v) for v in translation + quaternion):
+            raise ValueError(f"{what}: translation {translation} or rotation {quaternion} is not finite")
+        if abs(math.sqrt(sum(v * v for v in quaternion)) - 1.0) > 1e-3:
+            raise ValueError(f"{what}: rotation {quaternion} is not a unit quaternion")
+        transforms.append(StaticTransform(transform.header.frame_id, transform.child_frame_id,
+                                          np.array(translation, float), Rotation.from_quat(quaternion).as_matrix()))
+    return transforms

@@ -30,11 +30,13 @@ from perception.ros.conversions import (
     predictions_to_msg,
     signs_to_msg,
     stamp_seconds,
+    static_transforms_from_msg,
     tracks_to_msg,
 )
 from perception.ros.message_types import message_class
 
 log = logging.getLogger("perception.offline")
+STATIC_TF_TOPIC = "/tf_static"
 
 
 def output_topic(graph: Graph, executable: str, namespace: str, topic: str) -> str:
@@ -67,7 +69,8 @@ def _log(level: int, text: str) -> None:
 def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None,
                 models: ModelCache | None = None, detector_options: dict | None = None, progress: bool = True) -> Path:
     """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
-    tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame).
+    tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame); /tf_static,
+    where the bag has it, the camera's mounting pose (vehicle_frame -> the images' frame_id).
     Without `info_topic` (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give the
     intrinsics; without those, everything stays in image space and /diagnostics says so. Signs are recognized and
     tracked where the graph runs a sign node for the camera.
@@ -84,6 +87,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
     vehicle_frame = pipeline.parameters.tracker["vehicle_frame"]
     odometry_topic = output_topic(graph, "tracker", namespace, "odometry")
     inputs = [camera_topic] + ([info_topic] if info_topic else [])
+    if available.get(STATIC_TF_TOPIC) == "tf2_msgs/msg/TFMessage":  # the camera's mounting pose, as the tracker's
+        inputs.append(STATIC_TF_TOPIC)
     if pipeline.tracking.ego_motion is not None and available.get(odometry_topic) == "nav_msgs/msg/Odometry":
         inputs.append(odometry_topic)
     outputs = {"detections": (output_topic(graph, "detector", namespace, "detections"), "DetectedObjects"),
@@ -117,6 +122,13 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                                                                       vehicle_frame))
                 except ValueError as error:
                     pipeline.health.reject("bad_odometry", str(error))
+                continue
+            if record.topic == STATIC_TF_TOPIC:  # read with rosbags: the PyPI ROS wheels have no tf2_msgs
+                try:
+                    pipeline.tracking.add_static_transforms(static_transforms_from_msg(
+                        perception_typestore().deserialize_cdr(record.raw, record.msgtype)))
+                except ValueError as error:
+                    pipeline.health.reject("bad_static_transform", str(error))
                 continue
             if record.topic == info_topic:
                 pipeline.tracking.add_camera_info(

@@ -1,4 +1,5 @@
-"""Flat-ground projection of box bottoms into the vehicle frame (REP 103: x forward, y left, z up)."""
+"""Flat-ground projection of box bottoms into the vehicle frame (REP 103: x forward, y left, z up), and the camera's
+mounting pose from static transforms (/tf_static) without tf2."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,6 +55,84 @@ class CameraPose:
             pitch=float(-np.arcsin(np.clip(r[2, 0], -1.0, 1.0))),
             yaw=float(np.arctan2(r[1, 0], r[0, 0])),
         )
+
+
+@dataclass(frozen=True)
+class StaticTransform:
+    """One static transform: `child` frame's pose in `parent` (translation in metres, 3x3 rotation matrix)."""
+
+    parent: str
+    child: str
+    translation: np.ndarray
+    rotation: np.ndarray
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """4x4 parent_from_child."""
+        matrix = np.eye(4)
+        matrix[:3, :3], matrix[:3, 3] = self.rotation, self.translation
+        return matrix
+
+
+class StaticTransforms:
+    """The tree of static transforms (/tf_static) seen so far; a child's newest transform replaces its older one
+    (as tf2 does). `version` counts the changes."""
+
+    def __init__(self) -> None:
+        self.parents: dict[str, StaticTransform] = {}
+        self.version = 0
+
+    def add(self, transforms: list[StaticTransform]) -> bool:
+        """Add transforms; True when any was new or different."""
+        changed = False
+        for transform in transforms:
+            old = self.parents.get(transform.child)
+            if old is None or old.parent != transform.parent or not (
+                    np.array_equal(old.translation, transform.translation)
+                    and np.array_equal(old.rotation, transform.rotation)):
+                self.parents[transform.child] = transform
+                changed = True
+        self.version += changed
+        return changed
+
+    def _to_root(self, frame: str) -> list[str]:
+        """frame, its parent, ..., the root (cycles cut)."""
+        chain = [frame]
+        while chain[-1] in self.parents and self.parents[chain[-1]].parent not in chain:
+            chain.append(self.parents[chain[-1]].parent)
+        return chain
+
+    def _from(self, chain: list[str]) -> np.ndarray:
+        """4x4 pose of chain[0] in chain[-1] (chain: a frame up to one of its ancestors)."""
+        matrix = np.eye(4)
+        for frame in chain[:-1]:
+            matrix = self.parents[frame].matrix @ matrix
+        return matrix
+
+    def lookup(self, target: str, source: str) -> tuple[np.ndarray, list[str]] | None:
+        """(4x4 pose of `source` in `target`, the frames from target to source), or None when the tree does not
+        connect them."""
+        up_source, up_target = self._to_root(source), self._to_root(target)
+        common = next((frame for frame in up_source if frame in up_target), None)
+        if common is None or source == target:
+            return None
+        source_chain = up_source[:up_source.index(common) + 1]
+        target_chain = up_target[:up_target.index(common) + 1]
+        matrix = np.linalg.inv(self._from(target_chain)) @ self._from(source_chain)
+        return matrix, target_chain + source_chain[-2::-1]
+
+
+def camera_pose_from_transform(vehicle_from_optical: np.ndarray) -> CameraPose:
+    """The pose of a camera whose optical frame (x right, y down, z forward, as an image's frame_id) has this 4x4
+    pose in the vehicle frame; ValueError when the frame cannot be an optical frame on the vehicle (its z axis
+    points up or down: a body frame such as camera_link, x forward) or the camera is not above the ground."""
+    rotation, position = vehicle_from_optical[:3, :3], vehicle_from_optical[:3, 3]
+    if abs(rotation[2, 2]) > 0.9:
+        raise ValueError("its z axis points vertically: not an optical frame (z forward, x right, y down)")
+    if not 0.05 <= position[2] <= 20.0:
+        raise ValueError(f"the camera would be {position[2]:.2f} m above the vehicle frame's origin (expected "
+                         "0.05 .. 20 m above the ground)")
+    return CameraPose.from_optical_rotation(rotation, position)
 
 
 @dataclass

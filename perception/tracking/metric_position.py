@@ -8,6 +8,8 @@ and the components are weighed by how well the two cues agree under each; (c) th
 estimate from the visible near side to the object's centre on the ground, with the heading weighed by the box's
 shape. The covariance is that of the fused estimate: along the viewing ray from the range terms, across it from the
 pixel noise and the footprint's perspective. Objects mounted above the ground (signs) have cue (b) only.
+The boxes are in raw image pixels; a camera model with lens distortion (perception.camera_calibration.CameraModel)
+undistorts them into its rectified pinhole camera first (the border checks stay on the raw boxes).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from perception.camera_calibration import CameraModel
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 from perception.types import ObjectClass
 
@@ -107,7 +110,7 @@ class MetricPositionEstimator:
 
     def __init__(
         self,
-        intrinsics: np.ndarray,
+        intrinsics: "np.ndarray | CameraModel",
         pose: CameraPose,
         image_size: tuple[int, int] | None = None,
         uncertainty: PoseUncertainty = PoseUncertainty(),
@@ -116,10 +119,13 @@ class MetricPositionEstimator:
         max_range: float = 150.0,
         border_margin: float = 1.0,
     ) -> None:
-        """image_size: (width, height) in pixels; boxes within border_margin of its edges count as truncated
+        """intrinsics: a 3x3 pinhole camera matrix, or a CameraModel (with lens distortion to remove from the boxes).
+        image_size: (width, height) in pixels; boxes within border_margin of its edges count as truncated
         (None: unknown, nothing counts as truncated). priors: class size priors (default CLASS_SIZE_PRIORS); a class
         without one gets the ground contact only. min_depression: the ground contact of rays less than this angle
         below the horizon is not used (its range blows up there)."""
+        self._camera = intrinsics if isinstance(intrinsics, CameraModel) else CameraModel.pinhole(intrinsics)
+        intrinsics = self._camera.matrix
         self._optical_from_pixel = np.linalg.inv(intrinsics)
         self._vehicle_from_optical = pose.vehicle_from_optical
         self._focal = intrinsics[0, 0], intrinsics[1, 1]
@@ -136,6 +142,8 @@ class MetricPositionEstimator:
         boxes = np.asarray(boxes, float).reshape(-1, 4)
         labels = np.asarray(labels, int).reshape(-1)
         left, right, top, bottom = self._truncation(boxes)
+        if self._camera.distorted:
+            boxes = self._camera.undistort_boxes(boxes)
         columns = (boxes[:, 0] + boxes[:, 2]) / 2.0
         rays = self._optical_rays(columns, boxes[:, 3])
         with np.errstate(invalid="ignore", divide="ignore"):
