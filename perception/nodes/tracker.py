@@ -2,8 +2,11 @@
 
 Subscribes  detections   perception/DetectedObjects
             camera_info  sensor_msgs/CameraInfo (intrinsics for the ground-plane projection)
-            odometry     nav_msgs/Odometry (odometry_source: topic): the vehicle's pose in the odom frame
+            odometry     nav_msgs/Odometry (odometry_source: topic): the vehicle's pose in the odom frame; best-effort
+                         by default, which connects to reliable and best-effort publishers alike
             signs        perception/DetectedObjects from the sign node (track_signs: true)
+            /tf_static   tf2_msgs/TFMessage (where tf2_msgs is installed): the camera's mounting pose, vehicle_frame ->
+                         the detections' frame_id (chains composed); the camera_* parameters where it has none
 Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and frame_id
             sign_tracks  perception/TrackedObjects of the signs (sign_class_id / sign_name voted over each track's
                          detections), tracked apart from the objects, same header rule
@@ -32,12 +35,13 @@ from perception.ros.conversions import (
     pose_from_transform,
     sign_detections_from_msg,
     stamp_seconds,
+    static_transforms_from_msg,
     tracks_to_msg,
 )
 from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.node_main import run_node
 from perception.ros.parameters import declare_parameters
-from perception.ros.qos import qos_profile
+from perception.ros.qos import qos_profile, static_tf_qos
 from perception.stamps import header_stamp_ns
 
 
@@ -55,12 +59,29 @@ class TrackerNode(Node):
             self.create_subscription(DetectedObjects, "signs", self.on_signs, qos_profile("reliable", 10))
         self.camera_info = self.create_subscription(CameraInfo, "camera_info", self.on_camera_info,
                                                     qos_profile("best_effort", 1))
+        self.subscribe_static_transforms()
         self.tf_buffer = None
         if p["odometry_source"] == "topic":
             self.create_subscription(Odometry, "odometry", self.on_odometry,
                                      qos_profile(p["odometry_qos_reliability"], 100))
         elif p["odometry_source"] == "tf":
             self.tf_buffer = self.start_tf_listener()
+
+    def subscribe_static_transforms(self) -> None:
+        """/tf_static as tf2's static listener takes it (reliable, transient local: also what was published before
+        this node started); without tf2_msgs the camera_* parameters give the pose, and /diagnostics says why."""
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.tracking.no_static_transforms("tf2_msgs not installed: /tf_static not read")
+            return
+        self.create_subscription(TFMessage, "/tf_static", self.on_static_transforms, static_tf_qos())
+
+    def on_static_transforms(self, message) -> None:
+        try:
+            self.tracking.add_static_transforms(static_transforms_from_msg(message))
+        except ValueError as error:
+            self.diagnostics.reject("bad_static_transform", str(error))
 
     def start_tf_listener(self):
         """A tf2 buffer filled by a listener, or None where tf2_ros is not installed (no PyPI wheel: said so)."""
@@ -108,7 +129,7 @@ class TrackerNode(Node):
             return
         if self.tf_buffer is not None:
             self.pose_from_tf(header_stamp_ns(message.header))
-        output = self.tracking.track(detections, stamp)
+        output = self.tracking.track(detections, stamp, frame_id=message.header.frame_id)
         if output.verdict in SKIPPED:
             return
         self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id))
@@ -122,7 +143,7 @@ class TrackerNode(Node):
             return
         if self.tf_buffer is not None:
             self.pose_from_tf(header_stamp_ns(message.header))
-        output = self.tracking.track_signs(signs, stamp_seconds(message.header))
+        output = self.tracking.track_signs(signs, stamp_seconds(message.header), message.header.frame_id)
         if output.verdict in SKIPPED:
             return
         self.sign_tracks_publisher.publish(

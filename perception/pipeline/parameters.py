@@ -109,7 +109,8 @@ TRACKER = CAMERA_POSE + FALLBACK_INTRINSICS + (
                   "(interpolated or extrapolated)", min=0.0, max=10.0),
     ParameterSpec("odometry_timeout_s", 1.0, "seconds without a pose after which ground tracking falls back to "
                   "vehicle_frame (until then the ground state coasts in the odom frame)", min=0.0, max=60.0),
-    ParameterSpec("odometry_qos_reliability", "reliable", "reliability of the odometry subscription",
+    ParameterSpec("odometry_qos_reliability", "best_effort", "reliability of the odometry subscription (keep-last "
+                  "100); best_effort connects to reliable and best-effort publishers, reliable only to reliable ones",
                   choices=RELIABILITY),
     ParameterSpec("track_signs", True, "also track the sign node's signs (input signs) and publish sign_tracks"),
 )

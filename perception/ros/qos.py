@@ -14,3 +14,9 @@ def qos_profile(reliability: str, depth: int) -> QoSProfile:
         raise ValueError(f"depth must be >= 1, got {depth}")
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=RELIABILITY[reliability], durability=DurabilityPolicy.VOLATILE)
+
+
+def static_tf_qos() -> QoSProfile:
+    """/tf_static as tf2 publishes and reads it: reliable, transient local (late joiners get it), keep-last 100."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
