@@ -8,7 +8,8 @@ from pathlib import Path
 PACKAGE = "perception"
 # Environment variables that select a Fast DDS XML profile: Fast DDS 2.x (Humble, Jazzy), Fast DDS 3 (Kilted).
 DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
-# The shipped Fast DDS profile of each network setting (see perception.graph.network_environment).
+# The shipped Fast DDS profile of each network setting (see perception.graph.network_environment): local = 32 MiB
+# shared memory plus UDPv4 on 127.0.0.1 only; vehicle = the same shared memory plus UDPv4 on every interface.
 DDS_PROFILES = {"local": "fastdds_shm.xml", "vehicle": "fastdds_vehicle.xml"}
 
 
@@ -64,6 +65,7 @@ def dds_profile_environment(network: str) -> dict[str, str]:
 
 
 def use_local_dds_profile(environment: dict[str, str]) -> None:
-    """Select the shipped shared-memory Fast DDS profile in `environment`, unless a profile is already chosen."""
+    """Select the shipped local Fast DDS profile (shared memory, and UDP on loopback) in `environment`, unless a profile
+    is already chosen."""
     for variable, profile in dds_profile_environment("local").items():
         environment.setdefault(variable, profile)

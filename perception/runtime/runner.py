@@ -5,8 +5,10 @@ for machines without the launch tools.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +24,63 @@ from perception.graph import Graph, NodeSpec
 log = logging.getLogger("perception.runner")
 
 SHUTDOWN_GRACE_S = 5.0
+
+# Fast DDS shared-memory data segments: /dev/shm/<fastrtps|fastdds>_<16 hex digits> (the name fastrtps in Fast DDS 2.x,
+# fastdds in 3.x), each with a "<segment>_el" file that its process holds an exclusive flock on while it lives.
+SHM_DIR = Path("/dev/shm")
+SHM_SEGMENT_LOCK = re.compile(r"^(fastrtps|fastdds)_[0-9a-f]{16}_el$")
+# A lock file younger than this is left alone: its process may have created it and not yet locked it.
+SHM_MIN_AGE_S = 10.0
+
+
+def remove_stale_shm_segments(shm_dir: Path = SHM_DIR, min_age_s: float = SHM_MIN_AGE_S) -> list[str]:
+    """Delete the Fast DDS shared-memory segments whose process is gone; returns the names of the segments removed.
+
+    A process killed with SIGKILL (or crashing) leaves its segments in /dev/shm, which is memory: about 34 MiB per
+    killed node of the local graph (a 32 MiB segment and a 0.5 MiB one), until the next reboot. A segment
+    is stale when nobody holds the flock on its "_el" file (the kernel releases the locks of a dead process): the test
+    of `fastdds shm clean`. Segments of live processes stay, and so do the port files (fastrtps_port*), which
+    `fastdds shm clean` also removes: live writers may still have a port mapped, and Fast DDS itself replaces a port
+    whose listener died when the port is opened again.
+    """
+    removed = []
+    try:
+        names = os.listdir(shm_dir)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        if not SHM_SEGMENT_LOCK.match(name):
+            continue
+        lock_path = shm_dir / name
+        try:
+            descriptor = os.open(lock_path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if now - os.fstat(descriptor).st_mtime < min_age_s:
+                continue
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: its process lives
+            # Holding the lock: no process can take the segment over while it is removed.
+            segment = name[:-len("_el")]
+            for path in (shm_dir / segment, lock_path):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as error:  # e.g. another user's file
+                    log.debug("could not remove %s: %s", path, error)
+                    break
+            else:
+                removed.append(segment)
+        finally:
+            os.close(descriptor)
+    if removed:
+        log.info("removed %d stale Fast DDS shared-memory segment(s) of dead processes from %s", len(removed), shm_dir)
+    return removed
 
 
 def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
@@ -86,6 +145,7 @@ class GraphRunner:
         log.info("started %s (pid %d)", node.spec.full_name, node.process.pid)
 
     def start(self) -> None:
+        remove_stale_shm_segments()
         for node in self.nodes:
             self._spawn(node)
 
@@ -103,6 +163,7 @@ class GraphRunner:
                 node.restarts += 1
                 log.warning("%s exited with code %d; respawn %d/%d", node.spec.full_name, code,
                             node.restarts, self.max_restarts)
+                remove_stale_shm_segments()  # e.g. the segment of the node that was just killed
                 self._spawn(node)
             else:
                 raise NodeDied(f"node {node.spec.full_name} exited with code {code}")
