@@ -56,7 +56,8 @@ def network_environment(network: str, ros_distro: str | None = None) -> dict[str
     """Discovery and Fast DDS transport variables of a network setting.
 
     local:   this computer only (desk, demo, tests): discovery on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE from
-             Iron on, ROS_LOCALHOST_ONLY on Humble) and the shared-memory-only profile.
+             Iron on, ROS_LOCALHOST_ONLY on Humble) and the local profile (shared memory for data, UDP on
+             127.0.0.1 only for discovery).
     vehicle: ROS 2's own discovery (nothing set: peers on other computers, e.g. the planner, find the nodes) and
              the profile with UDP plus shared memory (large images still go through shared memory within the computer).
     """

@@ -1,5 +1,5 @@
 """Network settings of the graph: `network: local` (desk, demo, tests) keeps discovery on this computer and uses
-the shared-memory-only Fast DDS profile; `network: vehicle` leaves discovery to ROS 2 and uses UDP plus shared memory,
+the local Fast DDS profile (shared memory for data, UDP on loopback only for discovery); `network: vehicle` leaves discovery to ROS 2 and uses UDP plus shared memory,
 so that a planner that knows nothing of our profile (on another computer, in a container) receives the outputs.
 
 The cross-process test runs in a network namespace of its own whose only interface is loopback (`unshare -rn`):
@@ -45,13 +45,23 @@ def shared_memory_segments(pid: int) -> list[int]:
     return sizes
 
 
-def test_local_network_keeps_discovery_on_this_computer_and_uses_shared_memory_only():
+def loopback_only_udp(profile: str) -> bool:
+    """Whether every UDPv4 transport of the profile is restricted to 127.0.0.1 (interfaceWhiteList)."""
+    root = ElementTree.parse(profile).getroot()
+    descriptors = [d for d in root.iter() if d.tag.endswith("transport_descriptor")]
+    udp = [d for d in descriptors if any(e.tag.endswith("type") and e.text == "UDPv4" for e in d)]
+    return bool(udp) and all(
+        [e.text for e in d.iter() if e.tag.endswith("address")] == ["127.0.0.1"] for d in udp)
+
+
+def test_local_network_keeps_discovery_and_data_on_this_computer():
     environment = network_environment("local")
     assert environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST" and "ROS_LOCALHOST_ONLY" not in environment
     assert network_environment("local", "humble")["ROS_LOCALHOST_ONLY"] == "1"  # Humble has no discovery range
     for variable in DDS_PROFILE_VARIABLES:
         assert environment[variable] == str(config_path("fastdds_shm.xml"))
-    assert transports(environment["FASTRTPS_DEFAULT_PROFILES_FILE"]) == ({"SHM"}, "false")
+    assert transports(environment["FASTRTPS_DEFAULT_PROFILES_FILE"]) == ({"SHM", "UDPv4"}, "false")
+    assert loopback_only_udp(environment["FASTRTPS_DEFAULT_PROFILES_FILE"])
 
 
 @pytest.mark.parametrize("ros_distro", [None, "humble", "jazzy"])

@@ -369,7 +369,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--ready-timeout", type=float, default=60.0, help="seconds to wait for all nodes")
     up.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     up.add_argument("--network", choices=NETWORKS,
-                    help="local: loopback discovery, shared memory only; vehicle: ROS 2 discovery, UDP + shared "
+                    help="local: loopback discovery, shared memory (UDP on 127.0.0.1 for discovery); vehicle: ROS 2 discovery, UDP + shared "
                          "memory (default: the graph file's `network`)")
     up.add_argument("--verbose", action="store_true")
     up.set_defaults(func=run_up)
