@@ -40,9 +40,10 @@ def cut_bags(source: Path, folder: Path, bags: int, frames: int) -> list[Path]:
     """`bags` bags of `frames` camera frames each (with the CameraInfo between them): consecutive pieces of `source`,
     repeated as copies where it has fewer."""
     pieces = distinct_pieces(source, folder, bags, frames)
-    for number in range(len(pieces), bags):
+    distinct = len(pieces)
+    for number in range(distinct, bags):
         pieces.append(folder / f"piece{number}.mcap")
-        shutil.copyfile(pieces[number % len(pieces)], pieces[-1])
+        shutil.copyfile(pieces[number % distinct], pieces[-1])
     return pieces
 
 

@@ -47,10 +47,20 @@ class StreamResult:
     pid: int
 
 
+def use_one_cpu() -> None:
+    """Keep this worker's libraries to the one CPU its task holds: OpenCV's decode and resize would otherwise start a
+    thread per CPU of the machine and contend with the other workers (Ray already limits OpenMP)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def evaluate_stream(job: StreamJob) -> StreamResult:
     """Evaluate one stream in this process; a stream that fails leaves no recording."""
     from perception.evaluation.fleet_report import bag_row
     from perception.runtime.offline import run_offline
+
+    use_one_cpu()
 
     cpu, wall = time.process_time(), time.perf_counter()
     job.recording.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +78,7 @@ def warm_up(graph: "Graph", camera: str) -> int:
     """Load the models of `camera` of `graph` into this worker process (start-up, not a bag's time); its pid."""
     from perception.pipeline.camera import CameraParameters, CameraPipeline
 
+    use_one_cpu()
     CameraPipeline(CameraParameters.from_graph(graph, camera), models=MODELS,
                    detector_options=ONE_CPU_DETECTOR).load()
     return os.getpid()
