@@ -2,7 +2,8 @@
 on this machine and on a two-node Ray cluster started on this machine (ray.cluster_utils.Cluster, 1 CPU per node).
 
 Bags: --bags bags of --frames frames each, cut from the sample bag (real dash-cam JPEGs, 960x540; where the sample has
-fewer distinct pieces than bags, pieces repeat as copies). Each bag is one Ray task running the whole camera pipeline.
+fewer distinct pieces than bags, pieces repeat as copies). Each bag is one Ray task running the whole camera pipeline
+and scoring the bag (its report row); the offline mode does the same in one process.
 Frames/s count the frames of all bags over the run without start-up, printed apart: for Ray, ray.init and loading the
 models into the workers; for the offline mode, loading its models (once per bag). Ray's overhead is the Ray run's time
 minus the offline mode's on the same CPUs. "1 worker" leaves the driver free to use the second core; "1 worker,
@@ -28,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
+from perception.evaluation.fleet_report import bag_row  # noqa: E402
 from perception.pipeline.camera import CameraPipeline  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
@@ -79,7 +81,8 @@ def cameras_of(bag: Path):
 
 def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float]:
     """(run s, model loading s) of the single-process offline mode over all bags, this process on `cpus`
-    (ONNX Runtime: one thread per CPU); the run's seconds exclude loading the models."""
+    (ONNX Runtime: one thread per CPU): each bag run and scored (its report row, as a fleet task does); the run's
+    seconds exclude loading the models."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     load_models, loading = CameraPipeline.load, []
@@ -97,7 +100,9 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             (camera, bag_camera), = chosen.items()
             recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
             recording.unlink(missing_ok=True)
-            offline.run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic)
+            offline.run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic,
+                                progress=False)
+            bag_row(bag, bag.stem, recording)
         return time.perf_counter() - start - sum(loading), sum(loading)
     finally:
         CameraPipeline.load = load_models
