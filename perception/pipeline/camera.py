@@ -109,15 +109,16 @@ class CameraPipeline:
         if result.processed:
             self.health.count("frames_processed")
         if self.signs is not None and self.signs.due(stamp):
-            self._recognize_signs(message, stamp, result)
+            self._recognize_signs(image, message.header.frame_id, stamp, result)
         return result
 
-    def _recognize_signs(self, message: Any, stamp: float, result: FrameResult) -> None:
+    def _recognize_signs(self, image: Any, frame_id: str, stamp: float, result: FrameResult) -> None:
+        """The frame's signs from its image as the detector decoded it (not decoded twice)."""
         start = time.perf_counter()
-        result.signs = self.signs.recognize(message)
+        result.signs = self.signs.recognize_image(image)
         result.signs_ns = _since(start)
-        if result.signs is not None and self.tracks_signs:
-            result.sign_tracks = self.tracking.track_signs(result.signs, stamp, message.header.frame_id)
+        if self.tracks_signs:
+            result.sign_tracks = self.tracking.track_signs(result.signs, stamp, frame_id)
 
 
 def _since(start: float) -> int:

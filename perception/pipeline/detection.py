@@ -138,5 +138,9 @@ class SignStage:
         except ImageDecodeError as error:
             self.health.reject("bad_image", str(error))
             return None
+        return self.recognize_image(image)
+
+    def recognize_image(self, image: Any) -> Detections:
+        """Signs of a decoded BGR image above conf_threshold."""
         signs = self.recognizer.recognize(image)
         return signs.select(signs.scores >= self.parameters["conf_threshold"])

@@ -112,8 +112,9 @@ class CameraTracking:
                 self.health.set_status(WARN, f"image-space tracking only: {text}")
                 self.health.set_values(metric_positions=f"no: {text}", ground_frame_id="")
             return
-        changed = [stage.set_intrinsics(self.camera, self.camera_size) for stage in self.stages][0]
-        if changed or self.size_mismatch:
+        if self.signs is not None:
+            self.signs.set_intrinsics(self.camera, self.camera_size)
+        if self.objects.set_intrinsics(self.camera, self.camera_size) or self.size_mismatch:
             self.size_mismatch = False
             self.health.log(OK, f"ground-plane projection {self.camera_origin} (fx={self.camera.matrix[0, 0]:.1f}, "
                                 f"{self.camera.describe()})")
@@ -216,7 +217,6 @@ class CameraTracking:
         else:
             self.health.set_status(OK, f"tracking on the ground plane in {frame} (odometry): velocities over "
                                        "the ground")
-
 
 
 def _same_pose(a: CameraPose, b: CameraPose) -> bool:

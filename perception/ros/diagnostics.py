@@ -40,10 +40,6 @@ class NodeDiagnostics:
         self._latency_publisher = node.create_publisher(Float64, "~/pipeline_latency_ms", 10)
         node.create_timer(period_s, self.publish)
 
-    @property
-    def extra(self) -> dict[str, str]:
-        return self.health.values
-
     def log(self, level: int, text: str) -> None:
         logger = self.node.get_logger()  # one call site per severity: rclpy refuses to change it at a call site
         if level == ERROR:

@@ -17,7 +17,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
 
-from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages
+from perception.bags import McapFileWriter, perception_typestore, read_messages, topic_infos
 from perception.graph import Graph
 from perception.imaging import decode_image_message
 from perception.pipeline.camera import CameraParameters, CameraPipeline
@@ -77,7 +77,9 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
     `models`: loaded models to use (a fleet worker's, kept across its bags);
     `detector_options`: the detector's backend options (threads); `progress`: a progress bar on the console."""
     namespace = f"/perception/{camera}"
-    available = bag_topics(bag)
+    infos = topic_infos(bag)  # from the bag's index: no message is read
+    counts = {info.topic: info.count for info in infos}
+    available = {info.topic: info.msgtype for info in infos}
     for topic in filter(None, (camera_topic, info_topic)):
         if topic not in available:
             raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
@@ -102,7 +104,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
     topics = {key: topic for key, (topic, _) in outputs.items()}
     image_type = message_class(available[camera_topic])
     out.unlink(missing_ok=True)
-    with McapFileWriter(out, perception_typestore()) as writer:
+    typestore = perception_typestore()
+    with McapFileWriter(out, typestore) as writer:
         for topic in inputs:
             writer.add_topic(topic, available[topic])
         for topic, msgtype in outputs.values():
@@ -111,8 +114,7 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
         messages = read_messages(bag, inputs)
         last_ns = 0
         if progress:
-            frames = sum(1 for _ in read_messages(bag, [camera_topic]))
-            messages = tqdm(messages, total=len(inputs) * frames, desc="offline eval", unit="msg")
+            messages = tqdm(messages, total=sum(counts[topic] for topic in inputs), desc="offline eval", unit="msg")
         for record in messages:
             writer.write(record.topic, record.timestamp_ns, record.raw)
             last_ns = record.timestamp_ns
@@ -126,7 +128,7 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
             if record.topic == STATIC_TF_TOPIC:  # read with rosbags: the PyPI ROS wheels have no tf2_msgs
                 try:
                     pipeline.tracking.add_static_transforms(static_transforms_from_msg(
-                        perception_typestore().deserialize_cdr(record.raw, record.msgtype)))
+                        typestore.deserialize_cdr(record.raw, record.msgtype)))
                 except ValueError as error:
                     pipeline.health.reject("bad_static_transform", str(error))
                 continue
