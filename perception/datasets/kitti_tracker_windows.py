@@ -1,0 +1,143 @@
+"""Prediction windows from what the predictor sees at run time: the deployed tracker's output on KITTI detections.
+
+The tracker node's stage (perception.pipeline.stages.TrackingStage, with the deployed tracker settings) runs on a
+sequence's 2D detections, with its camera poses as odometry (tracks in the odom frame) or without (tracks in
+base_link, relative to the moving vehicle). A window's observed part is what a track published (the estimator's
+positions, with their noise) over the model's observation window; its future is the labelled object that the track
+matches (box IoU, as evaluation/ego_motion.py matches) at the window's last observed frame, its label_02 location at
+the following frames: in the odom frame with odometry, else in the vehicle frame of each future instant (how the
+runtime predictor, without odometry, is used). The tracker's filtered state at the last observed frame comes with
+each window (velocity and position covariance): the constant-velocity baseline the predictor has to beat.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perception.datasets.ground_tracks import KITTI_CLASSES
+from perception.datasets.kitti import read_calibration, read_objects, read_poses
+from perception.datasets.kitti_rig import KittiRig
+from perception.evaluation.tracking_sequences import kitti_frames, kitti_tracking_stage, run_stage
+from perception.prediction.windows import Protocol, Windows
+from perception.tracking.association import assign, iou_matrix
+from perception.tracking.tracker import TrackerConfig
+from perception.types import Track
+
+MIN_BOX_IOU = 0.5  # a track stands for the labelled object whose box it overlaps this much (ego_motion.py's)
+
+
+@dataclass
+class TrackerWindows:
+    """Windows of tracker histories with ground-truth futures, and the tracker's state at each last observed frame."""
+
+    windows: Windows
+    velocities: np.ndarray  # (N, 2) m/s, the track's filtered velocity in the windows' frame
+    position_covariances: np.ndarray  # (N, 2, 2) m^2, the track's position covariance
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def select(self, mask_or_index: np.ndarray) -> "TrackerWindows":
+        return TrackerWindows(self.windows.select(mask_or_index), self.velocities[mask_or_index],
+                              self.position_covariances[mask_or_index])
+
+    @classmethod
+    def concatenate(cls, parts: list["TrackerWindows"]) -> "TrackerWindows":
+        windows = parts[0].windows
+        for part in parts[1:]:
+            windows = windows.concatenated(part.windows)
+        return cls(windows, np.concatenate([p.velocities for p in parts]),
+                   np.concatenate([p.position_covariances for p in parts]))
+
+    def state_constant_velocity(self, time_step: float) -> np.ndarray:
+        """(N, pred_len, 2): the last published position moved on at the tracker's velocity."""
+        pred_len = self.windows.positions.shape[1] - self.windows.obs_len
+        times = time_step * np.arange(1, pred_len + 1)
+        return self.windows.observed[:, -1:] + times[None, :, None] * self.velocities[:, None]
+
+    def save(self, path: str | Path) -> None:
+        w = self.windows
+        np.savez_compressed(path, positions=w.positions, sources=w.sources, object_ids=w.object_ids,
+                            first_future_frames=w.first_future_frames, object_classes=w.object_classes,
+                            obs_len=w.obs_len, velocities=self.velocities,
+                            position_covariances=self.position_covariances)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrackerWindows":
+        data = np.load(path)
+        windows = Windows(data["positions"], data["sources"], data["object_ids"], data["first_future_frames"],
+                          data["object_classes"], int(data["obs_len"]))
+        return cls(windows, data["velocities"], data["position_covariances"])
+
+
+def truth_positions(labels: list, rig: KittiRig, odom_from_vehicle: np.ndarray | None
+                    ) -> dict[tuple[int, int], tuple[str, np.ndarray]]:
+    """(frame, label track id) -> (predictor class, ground position): odom frame with poses, else the vehicle frame
+    of that frame."""
+    truth = {}
+    for o in labels:
+        if o.type not in KITTI_CLASSES:
+            continue
+        point = rig.to_vehicle(np.asarray(o.location)[None])[0]
+        if odom_from_vehicle is not None:
+            pose = odom_from_vehicle[o.frame]
+            point = pose[:3, :3] @ point + pose[:3, 3]
+        truth[o.frame, o.track_id] = (KITTI_CLASSES[o.type], point[:2])
+    return truth
+
+
+def matched_labels(tracks: list[Track], labels: list, frame: int) -> dict[int, int]:
+    """Track id -> label track id at one frame: updated tracks against the frame's labelled boxes, by box IoU."""
+    tracks = [t for t in tracks if t.ground is not None and t.frames_since_update == 0]
+    objects = [o for o in labels if o.frame == frame and o.type in KITTI_CLASSES]
+    if not tracks or not objects:
+        return {}
+    overlap = iou_matrix(np.array([t.box for t in tracks]), np.array([o.box for o in objects]))
+    return {tracks[row].track_id: objects[column].track_id
+            for row, column in zip(*assign(1.0 - overlap, 1.0 - MIN_BOX_IOU))}
+
+
+def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, config: TrackerConfig,
+                     protocol: Protocol, detections: str = "det_2d_permatrack") -> TrackerWindows:
+    """Every window of one sequence: a track published at obs_len consecutive frames, matched to a label at the
+    last of them, that label present at the pred_len frames after it."""
+    kitti_dir = Path(kitti_dir)
+    calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
+    rig = KittiRig.level(calibration)
+    poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt")) if odometry else None
+    labels = read_objects(kitti_dir / "label_02" / f"{sequence}.txt")
+    truth = truth_positions(labels, rig, poses)
+    stage = kitti_tracking_stage(calibration, rig, odometry, config)
+    results = run_stage(stage, kitti_frames(read_objects(kitti_dir / detections / f"{sequence}.txt")), poses)
+    published: dict[int, dict[int, Track]] = {}  # track id -> frame -> the track as published then
+    for frame, tracks in results:
+        for track in tracks:
+            if track.ground is not None:
+                published.setdefault(track.track_id, {})[frame] = track
+    labels_by_frame: dict[int, list] = {}
+    for o in labels:
+        labels_by_frame.setdefault(o.frame, []).append(o)
+    rows = []
+    for frame, tracks in results:
+        for track_id, label_id in matched_labels(tracks, labels_by_frame.get(frame, []), frame).items():
+            history = [published[track_id].get(f) for f in range(frame - protocol.obs_len + 1, frame + 1)]
+            future = [truth.get((f, label_id)) for f in range(frame + 1, frame + protocol.pred_len + 1)]
+            if any(t is None for t in history) or any(t is None for t in future):
+                continue
+            last = history[-1].ground
+            positions = [t.ground.position for t in history] + [position for _, position in future]
+            rows.append((np.array(positions, float), label_id, frame + 1, future[0][0], last.velocity,
+                         last.position_covariance))
+    length = protocol.obs_len + protocol.pred_len
+    windows = Windows(
+        positions=np.array([r[0] for r in rows], float).reshape(-1, length, 2),
+        sources=np.array([sequence] * len(rows), dtype=str),
+        object_ids=np.array([r[1] for r in rows], np.int64),
+        first_future_frames=np.array([r[2] for r in rows], np.int64),
+        object_classes=np.array([r[3] for r in rows], dtype=str),
+        obs_len=protocol.obs_len,
+    )
+    return TrackerWindows(windows, np.array([r[4] for r in rows], float).reshape(-1, 2),
+                          np.array([r[5] for r in rows], float).reshape(-1, 2, 2))
