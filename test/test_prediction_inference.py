@@ -1,5 +1,5 @@
-"""The runtime predictor's network on ONNX Runtime gives eager torch's paths (the bundled model, and a model with
-the neighbour and class inputs), and falls back to torch, saying why, where ONNX Runtime cannot run."""
+"""The runtime predictor's network on ONNX Runtime gives eager torch's paths (the bundled model, a model with
+the neighbour and class inputs, and one with three modes), and falls back to torch, saying why, where ONNX Runtime cannot run."""
 import copy
 import logging
 import sys
@@ -35,21 +35,36 @@ def social_checkpoint_with_classes(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("checkpoint", ["bundled", "neighbours and classes"])
+def three_mode_checkpoint(tmp_path: Path) -> Path:
+    config = copy.deepcopy(load_checkpoint(bundled_model_path()).config)
+    config.modes = 3
+    path = tmp_path / "three_modes.pt"
+    save_checkpoint(TrajectoryRNN(config), path)  # untrained: modes and their probabilities all differ
+    return path
+
+
+CHECKPOINTS = {"bundled": lambda tmp_path: bundled_model_path(), "neighbours and classes": social_checkpoint_with_classes,
+               "three modes": three_mode_checkpoint}
+
+
+@pytest.mark.parametrize("checkpoint", list(CHECKPOINTS))
 @pytest.mark.parametrize("tracks", [1, 7, 40])
 def test_onnxruntime_paths_equal_eager_torch(tmp_path: Path, checkpoint: str, tracks: int) -> None:
-    path = bundled_model_path() if checkpoint == "bundled" else social_checkpoint_with_classes(tmp_path)
+    path = CHECKPOINTS[checkpoint](tmp_path)
     onnx, torch_predictor = TrajectoryPredictor(path), TrajectoryPredictor(path, runtime="torch")
     assert (onnx.forward.runtime, torch_predictor.forward.runtime) == ("onnxruntime", "torch")
     histories = walking_histories(tracks)
     labels = {track: LABELS[track % len(LABELS)] for track in histories}
     fast, reference = onnx.predict(histories, labels), torch_predictor.predict(histories, labels)
     assert sorted(fast) == sorted(reference) == list(range(tracks))
+    modes = 3 if checkpoint == "three modes" else 1
     for track in histories:
-        (path_fast,), (path_reference,) = fast[track], reference[track]
-        assert path_fast.model == path_reference.model == "rnn"
-        np.testing.assert_allclose(path_fast.positions, path_reference.positions, rtol=0, atol=1e-4)
-        np.testing.assert_allclose(path_fast.covariances, path_reference.covariances, rtol=1e-4, atol=1e-8)
+        assert len(fast[track]) == len(reference[track]) == modes
+        for path_fast, path_reference in zip(fast[track], reference[track]):
+            assert path_fast.model == path_reference.model == "rnn"
+            assert path_fast.confidence == pytest.approx(path_reference.confidence, abs=1e-5)
+            np.testing.assert_allclose(path_fast.positions, path_reference.positions, rtol=0, atol=1e-4)
+            np.testing.assert_allclose(path_fast.covariances, path_reference.covariances, rtol=1e-4, atol=1e-6)
 
 
 def test_without_onnxruntime_the_predictor_runs_torch_and_says_why(

@@ -1,8 +1,14 @@
 """Runtime predictor: resampling, output time step, short-track constant-velocity fallback, the path contract
-(one mode with confidence 1, the model named, the extrapolated part marked)."""
+(one path per mode, most probable first, confidences summing to 1, the model named, the extrapolated part marked),
+covariances that start from the track's position covariance."""
+import copy
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from perception.prediction.checkpoint import load_checkpoint, save_checkpoint
+from perception.prediction.model import TrajectoryRNN
 
 from perception.prediction.runtime import TrajectoryPredictor
 
@@ -66,3 +72,38 @@ def test_horizon_past_the_model_continues_the_last_step(tiny_predictor_checkpoin
     np.testing.assert_allclose(longer.positions[:12], model_horizon.positions, atol=1e-6)
     last_step = model_horizon.positions[-1] - model_horizon.positions[-2]
     np.testing.assert_allclose(longer.positions[13], model_horizon.positions[-1] + 2 * last_step, atol=1e-5)
+
+
+def test_a_three_mode_model_gives_three_paths_most_probable_first(tiny_predictor_checkpoint: Path,
+                                                                  tmp_path: Path) -> None:
+    config = copy.deepcopy(load_checkpoint(tiny_predictor_checkpoint).config)
+    config.modes = 3
+    torch.manual_seed(1)
+    model = TrajectoryRNN(config).eval()
+    path = tmp_path / "modes.pt"
+    save_checkpoint(model, path)
+    history = straight_history(np.arange(0.0, 3.2, 0.4))
+    for runtime in ("onnxruntime", "torch"):
+        paths = TrajectoryPredictor(path, runtime=runtime).predict({1: history})[1]
+        assert len(paths) == 3 and all(p.model == "rnn" for p in paths)
+        confidences = [p.confidence for p in paths]
+        assert confidences == sorted(confidences, reverse=True) and abs(sum(confidences) - 1.0) < 1e-9
+        assert all(0.0 < c <= 1.0 for c in confidences)
+        assert not np.allclose(paths[0].positions, paths[1].positions)  # the modes differ
+        # the most probable path is the model's own (forward: its most probable mode)
+        observed = torch.tensor(history[1][None], dtype=torch.float32)
+        with torch.no_grad():
+            means, _ = model(observed)
+        np.testing.assert_allclose(paths[0].positions, means[0].numpy(), atol=1e-4)
+
+
+def test_paths_start_from_the_track_position_covariance(tiny_predictor_checkpoint: Path) -> None:
+    predictor = TrajectoryPredictor(tiny_predictor_checkpoint)
+    histories = {1: straight_history(np.arange(0.0, 3.2, 0.4)), 2: straight_history(np.array([0.0, 0.4]))}
+    without = predictor.predict(histories)
+    covariance = np.array([[0.5, 0.1], [0.1, 0.3]])
+    with_track = predictor.predict(histories, position_covariances={1: covariance, 2: covariance})
+    for track in (1, 2):  # the network's path and the constant-velocity fallback
+        np.testing.assert_allclose(with_track[track][0].covariances - without[track][0].covariances,
+                                   np.tile([0.5, 0.3, 0.1], (12, 1)), atol=1e-9)
+        np.testing.assert_allclose(with_track[track][0].positions, without[track][0].positions)

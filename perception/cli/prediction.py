@@ -166,7 +166,54 @@ def run_evaluation(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_cross_validation(args: argparse.Namespace) -> int:
+    """LOSO over the sequences of each candidate on the deployed tracker's windows; per-fold rows as JSON."""
+    from perception.datasets.kitti_tracker_windows import sequence_windows
+    from perception.pipeline.parameters import deployed_parameters
+    from perception.pipeline.stages import tracker_config
+    from perception.prediction import cross_validation
+
+    torch.set_num_threads(args.threads)
+    protocol, kitti = ground_tracks.KITTI_PROTOCOL, Path(args.kitti)
+    config = tracker_config(deployed_parameters("tracker", Path(args.config) if args.config else None))
+    sequences = sequence_list(args.sequences)
+    frames = {"odom": True, "base_link": False}
+    frames = {name: odometry for name, odometry in frames.items() if name in args.frames.split(",")}
+    tracker = {name: {s: sequence_windows(kitti, s, odometry, config, protocol) for s in sequences}
+               for name, odometry in frames.items()}
+    clean = {name: {s: windows_from_tracks(ground_tracks.kitti_tracks(
+        kitti / "label_02", kitti / "calib", [s], kitti / "poses_orbslam3" if odometry else None), protocol)
+        for s in sequences} for name, odometry in frames.items()}
+    results = {}
+    for key in args.candidates.split(","):
+        candidate = cross_validation.CANDIDATES[key]
+        validation = cross_validation.cross_validate(
+            candidate, tracker, clean, protocol, log=lambda text: print(text, file=sys.stderr, flush=True))
+        rows = validation.rows()
+        results[key] = {"name": candidate.name, "folds": rows,
+                        "alphas": {frame: validation.pooled_alphas(frame) for frame in frames},
+                        "pooled": {frame: cross_validation.summary(rows, frame) for frame in frames}}
+        print(cross_validation.format_summary(candidate.name, results[key]["pooled"]), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    cv = subparsers.add_parser(
+        "cv-predictor", help="leave-one-sequence-out cross-validation of predictor training choices on the "
+        "deployed tracker's output on KITTI detections")
+    cv.add_argument("--kitti", required=True, help="KITTI tracking folder (calib, label_02, det_2d_permatrack, "
+                    "poses_orbslam3)")
+    cv.add_argument("--sequences", default="0,1,2,3,4,5,6,7,8,9,10", help="the folds, one sequence each")
+    cv.add_argument("--frames", default="odom,base_link",
+                    help="odom: poses as odometry; base_link: without, relative to the moving vehicle")
+    cv.add_argument("--candidates", default="A", help="keys of perception.prediction.cross_validation.CANDIDATES")
+    cv.add_argument("--config", help="graph file of the tracker settings (default: the installed perception.yaml)")
+    cv.add_argument("--json", help="write every fold's figures here")
+    cv.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    cv.set_defaults(func=run_cross_validation, parser=cv)
+
     train = subparsers.add_parser("train-predictor", help="train the trajectory RNN")
     add_dataset_arguments(train)
     train.add_argument("--train-sequences", default=",".join(ground_tracks.KITTI_TRAIN_SEQUENCES), help="kitti")

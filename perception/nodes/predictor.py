@@ -3,9 +3,10 @@
 Subscribes  tracks             perception/TrackedObjects
 Publishes   predicted_objects  perception/PredictedObjects, in the tracks' ground frame with their stamp
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
-One path per object (confidence 1.0, msg/PredictedPath.msg): tracks with enough history get the model's path
-(model "rnn", or "constant_velocity" for a class whose validation chose constant velocity), shorter ones the
-constant-velocity fallback ("constant_velocity_fallback"). Positions beyond the model's trained horizon (only
+Paths per object (msg/PredictedPath.msg): tracks with enough history get one per mode of the model, most probable
+first, their confidences summing to 1 (model "rnn", or "constant_velocity" for a class whose validation chose
+constant velocity), shorter ones one constant-velocity fallback path ("constant_velocity_fallback", confidence 1.0);
+every path's covariances include the track's position covariance. Positions beyond the model's trained horizon (only
 when horizon_s asks for more) are an extrapolation, marked by the path's model_steps.
 The work is perception.pipeline.prediction.CameraPrediction; parameters: docs/parameters.md.
 """

@@ -183,5 +183,6 @@ class PredictionStage:
             self.ground_frame_id = ground_frame_id
         histories = self.histories.update(stamp, tracks)
         labels = {track.track_id: track.label for track in tracks}
-        paths = self.predictor.predict(histories, labels) if histories else {}
+        covariances = {track.track_id: track.ground.position_covariance for track in tracks if track.ground is not None}
+        paths = self.predictor.predict(histories, labels, covariances) if histories else {}
         return StageOutput(verdict, tracks=tracks, paths=paths)

@@ -26,8 +26,10 @@ ONNX_OPSET = 17
 ONNXRUNTIME = "onnxruntime"
 TORCH = "torch"
 RUNTIMES = (ONNXRUNTIME, TORCH)
+OUTPUT_NAMES = ["means", "covariances", "probabilities"]
 
-Outputs = tuple[np.ndarray, np.ndarray]  # means (B, pred_len, 2), covariances (B, pred_len, 3), float32
+# means (B, modes, pred_len, 2), covariances (B, modes, pred_len, 3), probabilities (B, modes), float32
+Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class TorchForward:
@@ -45,9 +47,9 @@ class TorchForward:
             return None if array is None else torch.from_numpy(array)
 
         with torch.no_grad():
-            means, covariances = self.model(tensor(observed), tensor(neighbours), tensor(present),
-                                            classes=tensor(classes))
-        return means.numpy(), covariances.numpy()
+            outputs = self.model.forward_modes(tensor(observed), tensor(neighbours), tensor(present),
+                                               classes=tensor(classes))
+        return tuple(output.numpy() for output in outputs)
 
 
 class OnnxForward:
@@ -67,8 +69,8 @@ class OnnxForward:
     def __call__(self, observed: np.ndarray, classes: np.ndarray, neighbours: np.ndarray | None = None,
                  present: np.ndarray | None = None) -> Outputs:
         given = {"observed": observed, "classes": classes, "neighbours": neighbours, "present": present}
-        means, covariances = self._session.run(None, {name: given[name] for name in self._inputs})
-        return means, covariances
+        means, covariances, probabilities = self._session.run(None, {name: given[name] for name in self._inputs})
+        return means, covariances, probabilities
 
 
 class _ExportedModel(nn.Module):
@@ -79,12 +81,13 @@ class _ExportedModel(nn.Module):
         self.model = model
 
     def forward(self, observed: torch.Tensor, classes: torch.Tensor, neighbours: torch.Tensor | None = None,
-                present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(observed, neighbours, present, classes=classes)
+                present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model.forward_modes(observed, neighbours, present, classes=classes)
 
 
 def export_onnx(model: TrajectoryRNN) -> bytes:
-    """The model as an ONNX graph with a dynamic batch size (inputs observed, classes [, neighbours, present])."""
+    """The model as an ONNX graph with a dynamic batch size (inputs observed, classes [, neighbours, present]; outputs
+    every mode's means and covariances and the modes' probabilities)."""
     batch = 2
     inputs = [torch.zeros(batch, model.config.obs_len, 2), torch.zeros(batch, dtype=torch.long)]
     names = ["observed", "classes"]
@@ -97,8 +100,8 @@ def export_onnx(model: TrajectoryRNN) -> bytes:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
         torch.onnx.export(_ExportedModel(model), tuple(inputs), buffer, input_names=names,
-                          output_names=["means", "covariances"], opset_version=ONNX_OPSET,
-                          dynamic_axes={name: {0: "batch"} for name in names + ["means", "covariances"]}, **legacy)
+                          output_names=OUTPUT_NAMES, opset_version=ONNX_OPSET,
+                          dynamic_axes={name: {0: "batch"} for name in names + OUTPUT_NAMES}, **legacy)
     return buffer.getvalue()
 
 

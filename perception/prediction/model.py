@@ -13,6 +13,10 @@ The corrections are scaled by the checkpoint's correction_scale (alpha in [0, 1]
 validation split), per object class where the checkpoint has class_correction_scales: alpha = 0 is
 exactly constant velocity, alpha = 1 the network as trained. Models with class_input also see the
 object class (one-hot, next to the GRU state).
+
+A model with modes > 1 predicts that many alternative futures (each as above, with its own correction and
+covariances) and the probability of each (a softmax over one logit per mode): a mixture of paths. `forward` gives
+the most probable mode, `forward_modes` all of them.
 """
 from __future__ import annotations
 
@@ -60,6 +64,7 @@ class PredictorConfig:
     class_correction_scales: dict[str, float] = field(default_factory=dict)
     # constant_velocity_rmse on each class's validation windows alone (a car's is not a walker's)
     class_constant_velocity_rmse: dict[str, list[float]] = field(default_factory=dict)
+    modes: int = 1  # alternative futures predicted, each with its probability
 
     def class_index(self, name: str) -> int:
         """The index of `name` in `classes`; -1 for a class the checkpoint does not know."""
@@ -135,11 +140,12 @@ class TrajectoryRNN(nn.Module):
         )
         code_size = config.hidden_size + (0 if self.neighbour_encoder is None else NEIGHBOUR_FEATURES)
         code_size += len(config.classes) if config.class_input else 0
-        # per future step: displacement mean (2), log standard deviations (2), correlation (1)
+        # per mode and future step: displacement mean (2), log standard deviations (2), correlation (1); then one
+        # logit per mode where there are several
         self.decoder = nn.Sequential(
             nn.Linear(code_size, config.hidden_size),
             nn.ReLU(),
-            nn.Linear(config.hidden_size, config.pred_len * 5),
+            nn.Linear(config.hidden_size, config.modes * config.pred_len * 5 + (config.modes if config.modes > 1 else 0)),
         )
 
     def forward(
@@ -149,6 +155,23 @@ class TrajectoryRNN(nn.Module):
         present: torch.Tensor | None = None,
         classes: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The most probable mode's means (B, pred_len, 2) and covariances (B, pred_len, 3)."""
+        means, covariances, probabilities = self.forward_modes(observed, neighbours, present, classes)
+        if self.config.modes == 1:
+            return means[:, 0], covariances[:, 0]
+        best = probabilities.argmax(-1)
+        rows = torch.arange(len(observed))
+        return means[rows, best], covariances[rows, best]
+
+    def forward_modes(
+        self,
+        observed: torch.Tensor,
+        neighbours: torch.Tensor | None = None,
+        present: torch.Tensor | None = None,
+        classes: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Means (B, modes, pred_len, 2), covariances (B, modes, pred_len, 3) and probabilities (B, modes)."""
+        modes, pred_len = self.config.modes, self.config.pred_len
         scale = self.config.displacement_scale
         origin = observed[:, -1:]
         rotation = heading_rotations(observed)
@@ -160,22 +183,28 @@ class TrajectoryRNN(nn.Module):
             code = torch.cat([code, self.encode_neighbours(observed, rotation, neighbours, present)], -1)
         if self.config.class_input:
             code = torch.cat([code, self.one_hot(classes, len(observed)).to(code.dtype)], -1)
-        out = self.decoder(code).view(-1, self.config.pred_len, 5)
-        alpha = self.config.correction_scales(classes, len(observed)).to(observed.dtype)
+        decoded = self.decoder(code)
+        out = decoded[:, : modes * pred_len * 5].reshape(-1, modes, pred_len, 5)
+        if modes > 1:
+            probabilities = torch.softmax(decoded[:, modes * pred_len * 5 :], -1)
+        else:
+            probabilities = torch.ones_like(observed[:, :1, 0])  # (B, 1), traced with a dynamic batch
+        alpha = self.config.correction_scales(classes, len(observed)).to(observed.dtype).unsqueeze(1)
         # future displacements are corrections to the last observed one (constant velocity)
-        local_means = (out[..., :2] * (alpha * scale) + steps[:, -1:]).cumsum(dim=1)
+        local_means = (out[..., :2] * (alpha * scale) + steps[:, None, -1:]).cumsum(dim=2)
         sigma = out[..., 2:4].clamp(-8.0, 6.0).exp() * scale
         correlation = MAX_CORRELATION * torch.tanh(out[..., 4])
         off_diagonal = correlation * sigma[..., 0] * sigma[..., 1]
         row_x = torch.stack([sigma[..., 0] ** 2, off_diagonal], -1)
         row_y = torch.stack([off_diagonal, sigma[..., 1] ** 2], -1)
         local_covariance = torch.stack([row_x, row_y], -2)
-        turn = rotation.unsqueeze(1)
+        turn = rotation[:, None, None]
         covariance = turn @ local_covariance @ turn.transpose(-1, -2)
-        means = local_means @ rotation.transpose(-1, -2) + origin
+        means = local_means @ rotation[:, None].transpose(-1, -2) + origin[:, None]
         learned = torch.stack([covariance[..., 0, 0], covariance[..., 1, 1], covariance[..., 0, 1]], -1)
         prior = self.constant_velocity_covariances[-1 if classes is None else classes]
-        return means, alpha * learned + (1.0 - alpha) * prior
+        prior = prior.unsqueeze(-3) if prior.dim() == 3 else prior
+        return means, alpha * learned + (1.0 - alpha) * prior, probabilities
 
     def one_hot(self, classes: torch.Tensor | None, count: int) -> torch.Tensor:
         """(B, len(config.classes)); all zero for an unknown class (-1) or without classes."""
@@ -217,16 +246,40 @@ def gaussian_nll(
 
 
 def predict_windows(model: TrajectoryRNN, windows: Windows) -> np.ndarray:
-    """(N, pred_len, 2) mean predictions made from the observed part of each window (and its neighbours) only."""
+    """(N, pred_len, 2) mean predictions (the most probable mode's) made from the observed part of each window (and
+    its neighbours) only."""
+    means, probabilities = predict_window_modes(model, windows)
+    return means[np.arange(len(means)), probabilities.argmax(-1)]
+
+
+def predict_window_modes(model: TrajectoryRNN, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Every mode's means (N, modes, pred_len, 2) and the modes' probabilities (N, modes)."""
     model.eval()
     observed = torch.tensor(windows.observed, dtype=torch.float32)
     neighbours = windows.neighbours_or_alone()
     states = torch.tensor(neighbours.states, dtype=torch.float32)
     present = torch.tensor(neighbours.present)
     classes = model.config.class_indices(windows.object_classes.tolist())
+    config = model.config
+    if not len(windows):
+        return np.zeros((0, config.modes, config.pred_len, 2)), np.zeros((0, config.modes))
     with torch.no_grad():
-        means = [
-            model(*chunk)[0]
+        outputs = [
+            model.forward_modes(*chunk)
             for chunk in zip(*(tensor.split(PREDICT_BATCH_SIZE) for tensor in (observed, states, present, classes)))
         ]
-    return torch.cat(means).numpy().astype(np.float64) if means else np.zeros((0, model.config.pred_len, 2))
+    means = torch.cat([m for m, _, _ in outputs]).numpy().astype(np.float64)
+    return means, torch.cat([p for _, _, p in outputs]).numpy().astype(np.float64)
+
+
+def mixture_loss(means: torch.Tensor, covariances: torch.Tensor, probabilities: torch.Tensor, targets: torch.Tensor,
+                 weights: torch.Tensor) -> torch.Tensor:
+    """Winner takes all over the modes (B, modes, T, ...): the ADE and Gaussian NLL of each window's closest mode,
+    and the cross-entropy that teaches the probabilities which mode that was; weights (B,) weigh the windows."""
+    distances = (means - targets.unsqueeze(1)).norm(dim=-1).mean(-1)
+    best = distances.argmin(-1)
+    rows = torch.arange(len(targets))
+    cross_entropy = -probabilities[rows, best].clamp_min(1e-6).log()
+    ade = distances[rows, best]
+    return ((ade + cross_entropy) * weights).mean() + gaussian_nll(
+        means[rows, best].detach(), covariances[rows, best], targets, weights)

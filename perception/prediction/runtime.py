@@ -1,7 +1,10 @@
 """Runtime predictor for the node: every track's future path in one batched forward pass.
 
-The path contract (msg/PredictedPath.msg): one mode per object (confidence 1.0), labelled with what
-produced it, and `model_steps` marking how much of it lies within the horizon the model was trained for.
+The path contract (msg/PredictedPath.msg): one path per mode of the checkpoint (one for a single-mode model), most
+probable first, their confidences (the modes' probabilities) summing to 1; each labelled with what produced it, and
+`model_steps` marking how much of it lies within the horizon the model was trained for. Every path's covariances
+start from the track's position covariance, added at every step: the prediction's own uncertainty comes on top of
+where the track is.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from perception.types import ObjectClass, PredictedPath
 RNN = "rnn"
 CONSTANT_VELOCITY = "constant_velocity"
 CONSTANT_VELOCITY_FALLBACK = "constant_velocity_fallback"
-SINGLE_MODE_CONFIDENCE = 1.0  # one path per object: the probability of the only mode
+SINGLE_MODE_CONFIDENCE = 1.0  # the probability of the only mode (fallback paths, single-mode checkpoints)
+MIN_MODE_PROBABILITY = 1e-6  # a mode's confidence is at least this (PredictedPath.msg: in (0, 1])
 # the predictor's classes (KITTI: Car/Van/Truck, Pedestrian/Person_sitting, Cyclist) of our object classes;
 # others (traffic lights and signs, unknown) have no class of their own: the checkpoint's default
 PREDICTOR_CLASSES = {
@@ -82,12 +86,15 @@ class TrajectoryPredictor:
         self._fallback_covariances = self._to_output @ np.concatenate([np.zeros((len(fallback), 1, 3)), fallback], 1)
 
     def predict(
-        self, histories: dict[int, History], labels: dict[int, ObjectClass] | None = None
+        self, histories: dict[int, History], labels: dict[int, ObjectClass] | None = None,
+        position_covariances: dict[int, np.ndarray] | None = None,
     ) -> dict[int, list[PredictedPath]]:
-        """One path per track id: the model's for long enough histories (RNN, or CONSTANT_VELOCITY where the
-        checkpoint chose constant velocity for the track's class), else CONSTANT_VELOCITY_FALLBACK.
+        """The paths of each track id: the model's modes for long enough histories (RNN, or CONSTANT_VELOCITY where
+        the checkpoint chose constant velocity for the track's class), else one CONSTANT_VELOCITY_FALLBACK path.
 
         labels: the tracks' classes (missing: unknown, the checkpoint's default correction scale).
+        position_covariances: each track's current (2, 2) position covariance, added to every step of its paths
+        (missing: none).
         """
         is_long = {i: stamps[-1] - stamps[0] >= self.min_history_s for i, (stamps, _) in histories.items()}
         classes = {i: PREDICTOR_CLASSES.get((labels or {}).get(i, ObjectClass.UNKNOWN), "") for i in histories}
@@ -97,6 +104,9 @@ class TrajectoryPredictor:
         }
         if long_ids:
             paths.update(zip(long_ids, self._model_paths(histories, long_ids, [classes[i] for i in long_ids])))
+        for track_id, covariance in (position_covariances or {}).items():
+            for path in paths.get(track_id, []):
+                path.covariances = path.covariances + np.array([covariance[0, 0], covariance[1, 1], covariance[0, 1]])
         return paths
 
     def _model_paths(
@@ -114,18 +124,23 @@ class TrajectoryPredictor:
             states = np.concatenate([last_two[:, 1], last_two[:, 1] - last_two[:, 0]], -1)
             excluded = np.array(track_ids)[:, None] == np.array(list(resampled))[None, :]
             neighbours = nearest_neighbours(observed[:, -1], states, excluded, MAX_NEIGHBOURS, radius)
-        means, covariances = self.forward(
+        means, covariances, probabilities = self.forward(
             observed.astype(np.float32), class_indices,
             *(() if neighbours is None else (neighbours.states.astype(np.float32), neighbours.present)))
         alphas = self._alphas[class_indices].tolist()
-        current = observed[:, -1:]
-        means = self._to_output @ np.concatenate([current, means], 1)
-        zero = np.zeros((len(observed), 1, 3))
-        covariances = self._to_output @ np.concatenate([zero, covariances], 1)
+        modes = means.shape[1]
+        current = np.repeat(observed[:, None, -1:], modes, 1)
+        means = self._to_output @ np.concatenate([current, means], 2)
+        zero = np.zeros((len(observed), modes, 1, 3))
+        covariances = self._to_output @ np.concatenate([zero, covariances], 2)
+        # every mode a probability in (0, 1] (a float32 softmax can underflow), summing to 1 in float64
+        probabilities = np.maximum(probabilities.astype(np.float64), MIN_MODE_PROBABILITY)
+        probabilities /= probabilities.sum(-1, keepdims=True)
         return [
-            [PredictedPath(mean, covariance, self.time_step_s, SINGLE_MODE_CONFIDENCE,
-                           RNN if alpha > 0.0 else CONSTANT_VELOCITY, self.model_steps)]
-            for mean, covariance, alpha in zip(means, covariances, alphas)
+            [PredictedPath(mean[m], covariance[m], self.time_step_s, float(probability[m]),
+                           RNN if alpha > 0.0 else CONSTANT_VELOCITY, self.model_steps)
+             for m in np.argsort(-probability, kind="stable")]
+            for mean, covariance, probability, alpha in zip(means, covariances, probabilities, alphas)
         ]
 
     def _resample(self, stamps: np.ndarray, positions: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ import torch
 from tqdm import tqdm
 
 from perception.prediction.metrics import constant_velocity, displacement_errors
-from perception.prediction.model import PredictorConfig, TrajectoryRNN, gaussian_nll, predict_windows
+from perception.prediction.model import (
+    PredictorConfig, TrajectoryRNN, gaussian_nll, mixture_loss, predict_windows,
+)
 from perception.prediction.windows import Protocol, Windows
 
 CORRECTION_SCALES = tuple(round(0.1 * step, 1) for step in range(11))  # alpha grid, 0 = constant velocity
@@ -39,6 +41,7 @@ class TrainingSettings:
     # weigh each window by 1 / its class's share of the training windows: every class counts the same in the
     # loss, as in the class-balanced validation ADE that chooses the epoch
     class_balanced: bool = False
+    modes: int = 1  # alternative futures (with probabilities) the model predicts
 
 
 def model_config(
@@ -58,6 +61,7 @@ def model_config(
         neighbour_radius=protocol.neighbour_radius if settings.neighbours else None,
         classes=sorted(set(train.object_classes.tolist())),
         class_input=settings.class_input,
+        modes=settings.modes,
     )
 
 
@@ -147,9 +151,10 @@ def training_windows(train: Windows, mirror: str, config: PredictorConfig) -> Wi
 
 
 def train_predictor(
-    train: Windows, val: Windows, protocol: Protocol, settings: TrainingSettings, data: dict[str, str]
+    train: Windows, val: Windows | None, protocol: Protocol, settings: TrainingSettings, data: dict[str, str]
 ) -> tuple[TrajectoryRNN, dict[str, float]]:
-    """The model at the epoch with the lowest validation ADE, and that epoch's validation figures."""
+    """The model at the epoch with the lowest validation ADE, and that epoch's validation figures; without val,
+    the model after the last epoch (the epoch count chosen elsewhere, e.g. by cross-validation)."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model = TrajectoryRNN(model_config(train, protocol, data, settings))
@@ -171,20 +176,29 @@ def train_predictor(
             observed = with_observation_noise(
                 window.positions[:, : protocol.obs_len], settings.observation_noise, settings.noisy_fraction, generator
             )
-            means, covariances = model(observed, window.neighbours, window.present, window.classes)
             weights = class_weights[window.classes]
-            ade = ((means - future).norm(dim=-1).mean(-1) * weights).mean()
-            loss = ade + gaussian_nll(means.detach(), covariances, future, weights)
+            if model.config.modes > 1:
+                loss = mixture_loss(*model.forward_modes(observed, window.neighbours, window.present, window.classes),
+                                    future, weights)
+            else:
+                means, covariances = model(observed, window.neighbours, window.present, window.classes)
+                ade = ((means - future).norm(dim=-1).mean(-1) * weights).mean()
+                loss = ade + gaussian_nll(means.detach(), covariances, future, weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
+        if val is None:
+            best = {"val_ade": float("nan"), "val_fde": float("nan"), "epoch": epoch}
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+            continue
         val_ade, val_fde = class_balanced_errors(model, val)
         if val_ade < best["val_ade"]:
             best = {"val_ade": float(val_ade), "val_fde": float(val_fde), "epoch": epoch}
             best_state = copy.deepcopy(model.state_dict())
         progress.set_postfix(loss=f"{loss.item():.3f}", val_ade=f"{val_ade:.3f}", best=f"{best['val_ade']:.3f}")
-    model.load_state_dict(best_state)
+    if val is not None:
+        model.load_state_dict(best_state)
     return model.eval(), best
 
 
