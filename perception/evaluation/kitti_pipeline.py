@@ -70,9 +70,10 @@ def load_sequence(kitti_dir: Path, name: str, detections: str, poses: bool) -> K
             raise FileNotFoundError(f"sequence {name}: no {what} file {path}{extra}")
     calibration = read_calibration(paths["calibration"])
     rig = KittiRig.level(calibration)
-    labels = [o for o in read_objects(paths["labels"]) if o.type != "DontCare"]
+    rows = read_objects(paths["labels"])
+    labels = [o for o in rows if o.type != "DontCare"]
     detected = read_objects(paths["detections"])
-    frame_count = max((o.frame for o in labels + detected), default=-1) + 1
+    frame_count = max((o.frame for o in rows + detected), default=-1) + 1
     frames = kitti_frames(detected, frame_count)
     odom_from_vehicle = None
     if poses:
