@@ -47,7 +47,10 @@ def fraction(text: str) -> float:
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=["eth_ucy", "kitti"], required=True)
+    parser.add_argument(
+        "--dataset", choices=["eth_ucy", "kitti", "kitti_tracker"], required=True,
+        help="kitti: label_02 tracks; kitti_tracker: the deployed tracker's output on KITTI detections, futures from "
+        "the matched labels (perception.datasets.kitti_tracker_windows)")
     parser.add_argument("--root", help="eth_ucy: folder holding <scene>/{train,val,test}/")
     parser.add_argument("--scene", choices=eth_ucy.SCENES, help="eth_ucy: left-out scene")
     parser.add_argument("--labels", help="kitti: label_02 folder")
@@ -57,6 +60,21 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         help="kitti: folder of <seq>.txt camera poses (KITTI odometry layout): tracks in each sequence's odom frame "
         "(world-fixed, the recording car's motion removed); without it, relative to the moving camera",
     )
+    parser.add_argument("--kitti", help="kitti_tracker: KITTI tracking folder (calib, label_02, det_2d_permatrack, "
+                        "poses_orbslam3)")
+    parser.add_argument("--frames", default="odom,base_link",
+                        help="kitti_tracker: odom (poses as odometry) and/or base_link (without, relative to the "
+                        "moving vehicle); the windows of every frame listed")
+    parser.add_argument("--config", help="kitti_tracker: graph file of the tracker settings (default: the installed "
+                        "perception.yaml)")
+
+
+def class_values(text: str) -> dict[str, float]:
+    """"vehicle=1.0,pedestrian=0.8" -> {"vehicle": 1.0, "pedestrian": 0.8}."""
+    try:
+        return {name.strip(): float(value) for name, value in (item.split("=") for item in text.split(",") if item)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected class=value,..., got {text}") from None
 
 
 def require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
@@ -65,8 +83,25 @@ def require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: li
         parser.error(f"--dataset {args.dataset} needs {' '.join(missing)}")
 
 
+FRAME_ODOMETRY = {"odom": True, "base_link": False}
+
+
+def tracker_windows_of(args: argparse.Namespace, sequences: list[str]) -> Windows:
+    """The deployed tracker's windows of the sequences, in every frame of --frames."""
+    from perception.datasets.kitti_tracker_windows import TrackerWindows, sequence_windows
+    from perception.pipeline.parameters import deployed_parameters
+    from perception.pipeline.stages import tracker_config
+
+    config = tracker_config(deployed_parameters("tracker", Path(args.config) if args.config else None))
+    parts = [sequence_windows(args.kitti, s, FRAME_ODOMETRY[frame], config, ground_tracks.KITTI_PROTOCOL)
+             for frame in args.frames.split(",") for s in sequences]
+    return TrackerWindows.concatenate(parts).windows
+
+
 def windows_of(args: argparse.Namespace, split: str | list[str]) -> Windows:
     """ETH/UCY: the scene's split folder; KITTI: the listed sequences."""
+    if args.dataset == "kitti_tracker":
+        return tracker_windows_of(args, split)
     if args.dataset == "eth_ucy":
         protocol, tracks = ground_tracks.ETH_UCY_PROTOCOL, ground_tracks.eth_ucy_tracks(args.root, args.scene, split)
     else:
@@ -81,7 +116,7 @@ def windows_from_tracks(tracks: list[GroundTrack], protocol: Protocol) -> Window
 
 
 def dataset_requirements(args: argparse.Namespace) -> list[str]:
-    return ["root", "scene"] if args.dataset == "eth_ucy" else ["labels", "calib"]
+    return {"eth_ucy": ["root", "scene"], "kitti": ["labels", "calib"], "kitti_tracker": ["kitti"]}[args.dataset]
 
 
 def run_training(args: argparse.Namespace) -> int:
@@ -93,12 +128,14 @@ def run_training(args: argparse.Namespace) -> int:
     else:
         protocol = ground_tracks.KITTI_PROTOCOL
         train_split, val_split = sequence_list(args.train_sequences), sequence_list(args.val_sequences)
-        data = {"dataset": "kitti", "train": ",".join(train_split), "val": ",".join(val_split),
-                "frame": "odom" if args.poses else "camera"}
+        data = {"dataset": args.dataset, "train": ",".join(train_split), "val": ",".join(val_split),
+                "frame": args.frames if args.dataset == "kitti_tracker" else "odom" if args.poses else "camera"}
         if args.eth_ucy_pedestrians:  # "<scene>/<split>": the folder, not where this machine keeps it
             data["eth_ucy_pedestrians"] = "/".join(Path(args.eth_ucy_pedestrians).resolve().parts[-2:])
-    val = windows_of(args, val_split)
-    if args.noisy_validation:
+    if not val_split and not args.correction_scales:
+        args.parser.error("without validation sequences, --correction-scales gives the alphas")
+    val = windows_of(args, val_split) if val_split else None
+    if args.noisy_validation and val is not None:
         val = with_noisy_observations(val, args.observation_noise, args.noisy_fraction, args.seed)
     if args.calibrate_only:
         model = load_checkpoint(args.out)
@@ -113,7 +150,7 @@ def run_training(args: argparse.Namespace) -> int:
                 ground_tracks.eth_ucy_tracks_resampled(args.eth_ucy_pedestrians, protocol.time_step), protocol
             )
             train = train.concatenated(extra.select(extra.first_future_frames % args.eth_ucy_stride == 0))
-        print(f"{len(train)} training and {len(val)} validation windows", file=sys.stderr)
+        print(f"{len(train)} training and {0 if val is None else len(val)} validation windows", file=sys.stderr)
         settings = TrainingSettings(
             epochs=args.epochs,
             batch_size=args.batch_size,
@@ -126,15 +163,21 @@ def run_training(args: argparse.Namespace) -> int:
             neighbours=args.neighbours,
             class_input=args.class_input,
             class_balanced=args.class_balanced,
+            modes=args.modes,
         )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
-    val_ade = choose_correction_scale(model, val)
-    for group, ades in val_ade.items():
-        windows = int((val.object_classes == group).sum()) if group != "all" else len(val)
-        print(f"validation ADE per correction scale, {group} ({windows} windows): "
-              + ", ".join(f"{alpha}: {ade:.4f}" for alpha, ade in ades.items()))
-    measure_class_constant_velocity_rmse(model, val)
+    if args.correction_scales:  # chosen elsewhere (cross-validation): the default alpha stays 1
+        model.config.class_correction_scales = args.correction_scales
+    else:
+        val_ade = choose_correction_scale(model, val)
+        for group, ades in val_ade.items():
+            windows = int((val.object_classes == group).sum()) if group != "all" else len(val)
+            print(f"validation ADE per correction scale, {group} ({windows} windows): "
+                  + ", ".join(f"{alpha}: {ade:.4f}" for alpha, ade in ades.items()))
+    # constant velocity's error per class: on the validation windows, else (no validation) on the training windows,
+    # which are then the runtime's own input (the tracker's windows)
+    measure_class_constant_velocity_rmse(model, train if val is None else val)
     save_checkpoint(model, args.out)
     per_class = "".join(f", {name} {alpha}" for name, alpha in model.config.class_correction_scales.items())
     print(f"saved {args.out}: correction scale {model.config.correction_scale}{per_class}")
@@ -177,8 +220,7 @@ def run_cross_validation(args: argparse.Namespace) -> int:
     protocol, kitti = ground_tracks.KITTI_PROTOCOL, Path(args.kitti)
     config = tracker_config(deployed_parameters("tracker", Path(args.config) if args.config else None))
     sequences = sequence_list(args.sequences)
-    frames = {"odom": True, "base_link": False}
-    frames = {name: odometry for name, odometry in frames.items() if name in args.frames.split(",")}
+    frames = {name: FRAME_ODOMETRY[name] for name in args.frames.split(",")}
     tracker = {name: {s: sequence_windows(kitti, s, odometry, config, protocol) for s in sequences}
                for name, odometry in frames.items()}
     clean = {name: {s: windows_from_tracks(ground_tracks.kitti_tracks(
@@ -225,6 +267,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="no training: choose the correction scales of the existing --out checkpoint on the validation split "
         "and measure constant velocity's error per class there",
     )
+    train.add_argument(
+        "--correction-scales", type=class_values, default={},
+        help="alpha per class, e.g. vehicle=1.0,pedestrian=0.8 (chosen by cv-predictor): not chosen on validation "
+        "windows; with an empty --val-sequences training keeps the last epoch")
+    train.add_argument("--modes", type=int, default=TrainingSettings.modes,
+                       help="alternative futures the model predicts, each with its probability")
     train.add_argument("--epochs", type=int, default=TrainingSettings.epochs)
     train.add_argument("--batch-size", type=int, default=TrainingSettings.batch_size)
     train.add_argument("--learning-rate", type=float, default=TrainingSettings.learning_rate)

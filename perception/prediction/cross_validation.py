@@ -190,7 +190,8 @@ CANDIDATES = {
     "E": Candidate("E: A with 40 epochs", replace(BASE_SETTINGS, epochs=40)),
     "F": Candidate("F: A with observation noise up to 10 cm on half the windows",
                    replace(BASE_SETTINGS, observation_noise=0.1)),
-    "G": Candidate("G: A with 3 modes (winner-takes-all mixture)", replace(BASE_SETTINGS, modes=3)),
+    "G": Candidate("G: D with 3 modes (winner-takes-all mixture)", replace(BASE_SETTINGS, modes=3), joint=True),
+    "H": Candidate("H: D plus the training sequences' label windows", BASE_SETTINGS, joint=True, clean_labels=True),
 }
 
 
