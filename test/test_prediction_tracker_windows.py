@@ -46,6 +46,11 @@ def test_futures_are_the_matched_labels_in_the_runs_frame(config, odometry: bool
     # the observed part is the estimator's, not the labels': off by its position error, never equal
     offsets = np.linalg.norm(windows.observed[:, -1] - windows.future[:, 0], axis=-1)
     assert 0.05 < np.median(offsets) < 5.0
+    # motion targets: the truth's displacement from its position at the last observed frame, added to the last
+    # published position
+    motion = tracked.motion_targets()
+    np.testing.assert_allclose(motion.future - windows.observed[:, -1:], windows.future - tracked.truth_now[:, None])
+    np.testing.assert_array_equal(motion.observed, windows.observed)
     # the tracker-state baseline starts at the last published position and moves at the filtered velocity
     baseline = tracked.state_constant_velocity(KITTI_PROTOCOL.time_step)
     np.testing.assert_allclose(baseline[:, 0], windows.observed[:, -1] + 0.1 * tracked.velocities)

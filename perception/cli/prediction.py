@@ -86,8 +86,9 @@ def require(parser: argparse.ArgumentParser, args: argparse.Namespace, names: li
 FRAME_ODOMETRY = {"odom": True, "base_link": False}
 
 
-def tracker_windows_of(args: argparse.Namespace, sequences: list[str]) -> Windows:
-    """The deployed tracker's windows of the sequences, in every frame of --frames."""
+def tracker_windows_of(args: argparse.Namespace, sequences: list[str], motion_targets: bool = False) -> Windows:
+    """The deployed tracker's windows of the sequences, in every frame of --frames; with motion_targets, their
+    futures as TrackerWindows.motion_targets gives them (for training)."""
     from perception.datasets.kitti_tracker_windows import TrackerWindows, sequence_windows
     from perception.pipeline.parameters import deployed_parameters
     from perception.pipeline.stages import tracker_config
@@ -95,7 +96,8 @@ def tracker_windows_of(args: argparse.Namespace, sequences: list[str]) -> Window
     config = tracker_config(deployed_parameters("tracker", Path(args.config) if args.config else None))
     parts = [sequence_windows(args.kitti, s, FRAME_ODOMETRY[frame], config, ground_tracks.KITTI_PROTOCOL)
              for frame in args.frames.split(",") for s in sequences]
-    return TrackerWindows.concatenate(parts).windows
+    windows = TrackerWindows.concatenate(parts)
+    return windows.motion_targets() if motion_targets else windows.windows
 
 
 def windows_of(args: argparse.Namespace, split: str | list[str]) -> Windows:
@@ -144,7 +146,8 @@ def run_training(args: argparse.Namespace) -> int:
             args.parser.error(f"{args.out} was trained on {model.config.data}, not {data}")
         print(f"{len(val)} validation windows", file=sys.stderr)
     else:
-        train = windows_of(args, train_split)
+        train = (tracker_windows_of(args, train_split, args.motion_targets) if args.dataset == "kitti_tracker"
+                 else windows_of(args, train_split))
         if args.dataset == "kitti" and args.eth_ucy_pedestrians:
             extra = windows_from_tracks(
                 ground_tracks.eth_ucy_tracks_resampled(args.eth_ucy_pedestrians, protocol.time_step), protocol
@@ -271,6 +274,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--correction-scales", type=class_values, default={},
         help="alpha per class, e.g. vehicle=1.0,pedestrian=0.8 (chosen by cv-predictor): not chosen on validation "
         "windows; with an empty --val-sequences training keeps the last epoch")
+    train.add_argument("--motion-targets", action="store_true",
+                       help="kitti_tracker: train on the labels' displacement from the last published position "
+                       "(the estimator's current error taken out of the futures)")
     train.add_argument("--modes", type=int, default=TrainingSettings.modes,
                        help="alternative futures the model predicts, each with its probability")
     train.add_argument("--epochs", type=int, default=TrainingSettings.epochs)

@@ -35,13 +35,14 @@ class TrackerWindows:
     windows: Windows
     velocities: np.ndarray  # (N, 2) m/s, the track's filtered velocity in the windows' frame
     position_covariances: np.ndarray  # (N, 2, 2) m^2, the track's position covariance
+    truth_now: np.ndarray  # (N, 2) the matched label's position at the last observed frame
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def select(self, mask_or_index: np.ndarray) -> "TrackerWindows":
         return TrackerWindows(self.windows.select(mask_or_index), self.velocities[mask_or_index],
-                              self.position_covariances[mask_or_index])
+                              self.position_covariances[mask_or_index], self.truth_now[mask_or_index])
 
     @classmethod
     def concatenate(cls, parts: list["TrackerWindows"]) -> "TrackerWindows":
@@ -49,7 +50,15 @@ class TrackerWindows:
         for part in parts[1:]:
             windows = windows.concatenated(part.windows)
         return cls(windows, np.concatenate([p.velocities for p in parts]),
-                   np.concatenate([p.position_covariances for p in parts]))
+                   np.concatenate([p.position_covariances for p in parts]), np.concatenate([p.truth_now for p in parts]))
+
+    def motion_targets(self) -> Windows:
+        """The windows with futures moved by the estimator's error at the last observed frame: the last published
+        position plus the truth's displacement from then on. The network cannot know the current position error
+        (its input is relative to the last position), so these targets leave only the motion to learn."""
+        shifted = self.windows.select(np.arange(len(self)))
+        shifted.positions[:, shifted.obs_len:] += (shifted.observed[:, -1] - self.truth_now)[:, None]
+        return shifted
 
     def state_constant_velocity(self, time_step: float) -> np.ndarray:
         """(N, pred_len, 2): the last published position moved on at the tracker's velocity."""
@@ -62,14 +71,14 @@ class TrackerWindows:
         np.savez_compressed(path, positions=w.positions, sources=w.sources, object_ids=w.object_ids,
                             first_future_frames=w.first_future_frames, object_classes=w.object_classes,
                             obs_len=w.obs_len, velocities=self.velocities,
-                            position_covariances=self.position_covariances)
+                            position_covariances=self.position_covariances, truth_now=self.truth_now)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrackerWindows":
         data = np.load(path)
         windows = Windows(data["positions"], data["sources"], data["object_ids"], data["first_future_frames"],
                           data["object_classes"], int(data["obs_len"]))
-        return cls(windows, data["velocities"], data["position_covariances"])
+        return cls(windows, data["velocities"], data["position_covariances"], data["truth_now"])
 
 
 def truth_positions(labels: list, rig: KittiRig, odom_from_vehicle: np.ndarray | None
@@ -124,12 +133,13 @@ def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, confi
         for track_id, label_id in matched_labels(tracks, labels_by_frame.get(frame, []), frame).items():
             history = [published[track_id].get(f) for f in range(frame - protocol.obs_len + 1, frame + 1)]
             future = [truth.get((f, label_id)) for f in range(frame + 1, frame + protocol.pred_len + 1)]
-            if any(t is None for t in history) or any(t is None for t in future):
+            now = truth.get((frame, label_id))
+            if any(t is None for t in history) or any(t is None for t in future) or now is None:
                 continue
             last = history[-1].ground
             positions = [t.ground.position for t in history] + [position for _, position in future]
             rows.append((np.array(positions, float), label_id, frame + 1, future[0][0], last.velocity,
-                         last.position_covariance))
+                         last.position_covariance, now[1]))
     length = protocol.obs_len + protocol.pred_len
     windows = Windows(
         positions=np.array([r[0] for r in rows], float).reshape(-1, length, 2),
@@ -140,4 +150,5 @@ def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, confi
         obs_len=protocol.obs_len,
     )
     return TrackerWindows(windows, np.array([r[4] for r in rows], float).reshape(-1, 2),
-                          np.array([r[5] for r in rows], float).reshape(-1, 2, 2))
+                          np.array([r[5] for r in rows], float).reshape(-1, 2, 2),
+                          np.array([r[6] for r in rows], float).reshape(-1, 2))

@@ -30,6 +30,9 @@ class Candidate:
     settings: TrainingSettings
     joint: bool = False  # one model trained on the windows of every frame, else one model per frame
     clean_labels: bool = False  # the training sequences' label windows (same frame) join the tracker windows
+    # train on TrackerWindows.motion_targets (the truth's displacement from the last published position), not on
+    # the truth's positions, which carry the estimator's current error
+    motion_targets: bool = False
 
 
 @dataclass
@@ -116,7 +119,8 @@ def choose_alphas(folds: list[FoldPredictions]) -> dict[str, float]:
 def training_windows(candidate: Candidate, tracker: dict[str, dict[str, TrackerWindows]],
                      clean: dict[str, dict[str, Windows]], frames: list[str], sequences: list[str]) -> Windows:
     """The tracker windows (and with clean_labels the label windows) of the sequences in the frames."""
-    parts = [tracker[frame][s].windows for frame in frames for s in sequences]
+    parts = [tracker[frame][s].motion_targets() if candidate.motion_targets else tracker[frame][s].windows
+             for frame in frames for s in sequences]
     if candidate.clean_labels:
         parts += [clean[frame][s] for frame in frames for s in sequences]
     windows = parts[0]
@@ -192,6 +196,9 @@ CANDIDATES = {
                    replace(BASE_SETTINGS, observation_noise=0.1)),
     "G": Candidate("G: D with 3 modes (winner-takes-all mixture)", replace(BASE_SETTINGS, modes=3), joint=True),
     "H": Candidate("H: D plus the training sequences' label windows", BASE_SETTINGS, joint=True, clean_labels=True),
+    "M": Candidate("M: D trained on motion targets", BASE_SETTINGS, joint=True, motion_targets=True),
+    "N": Candidate("N: M with 3 modes (winner-takes-all mixture)", replace(BASE_SETTINGS, modes=3), joint=True,
+                   motion_targets=True),
 }
 
 
