@@ -239,6 +239,7 @@ def run_cross_validation(args: argparse.Namespace) -> int:
                         "alphas": {frame: validation.pooled_alphas(frame) for frame in frames},
                         "pooled": {frame: cross_validation.summary(rows, frame) for frame in frames}}
         print(cross_validation.format_summary(candidate.name, results[key]["pooled"]), flush=True)
+        print(f"alpha per class for the model trained on every sequence: {results[key]['alphas']}", flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

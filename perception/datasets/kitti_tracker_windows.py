@@ -66,20 +66,6 @@ class TrackerWindows:
         times = time_step * np.arange(1, pred_len + 1)
         return self.windows.observed[:, -1:] + times[None, :, None] * self.velocities[:, None]
 
-    def save(self, path: str | Path) -> None:
-        w = self.windows
-        np.savez_compressed(path, positions=w.positions, sources=w.sources, object_ids=w.object_ids,
-                            first_future_frames=w.first_future_frames, object_classes=w.object_classes,
-                            obs_len=w.obs_len, velocities=self.velocities,
-                            position_covariances=self.position_covariances, truth_now=self.truth_now)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "TrackerWindows":
-        data = np.load(path)
-        windows = Windows(data["positions"], data["sources"], data["object_ids"], data["first_future_frames"],
-                          data["object_classes"], int(data["obs_len"]))
-        return cls(windows, data["velocities"], data["position_covariances"], data["truth_now"])
-
 
 def truth_positions(labels: list, rig: KittiRig, odom_from_vehicle: np.ndarray | None
                     ) -> dict[tuple[int, int], tuple[str, np.ndarray]]:

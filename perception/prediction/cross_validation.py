@@ -66,13 +66,15 @@ class CrossValidation:
     folds: list[FoldPredictions] = field(default_factory=list)
 
     def nested_alphas(self, fold: FoldPredictions) -> dict[str, float]:
-        """Alpha per class with the lowest ADE over the other folds of the same frame (smallest on ties)."""
-        others = [f for f in self.folds if f.frame == fold.frame and f.sequence != fold.sequence]
+        """Alpha per class with the lowest ADE over the other folds (smallest on ties): of the same frame for one
+        model per frame, of every frame for a joint model (one checkpoint, one alpha per class for both frames)."""
+        others = [f for f in self.folds if f.sequence != fold.sequence and (self.candidate.joint or f.frame == fold.frame)]
         return choose_alphas(others)
 
     def pooled_alphas(self, frame: str) -> dict[str, float]:
-        """Alpha per class over every fold of the frame (for the model trained on all sequences)."""
-        return choose_alphas([f for f in self.folds if f.frame == frame])
+        """Alpha per class over every fold (of the frame, for one model per frame): the model trained on all
+        sequences gets these."""
+        return choose_alphas([f for f in self.folds if self.candidate.joint or f.frame == frame])
 
     def rows(self) -> list[dict]:
         """One row per fold, frame and class present: windows, alpha, ADE/FDE of the model (nested alpha), of
