@@ -77,6 +77,9 @@ def test_gaussian_nll_matches_torch_distribution() -> None:
 
 def test_bundled_default_model_loads_with_its_config() -> None:
     model = load_checkpoint(bundled_model_path())
-    assert model.config.data["dataset"] == "kitti"
+    # trained on the deployed tracker's output in both frames, every shared sequence (issue 27)
+    assert model.config.data["dataset"] == "kitti_tracker" and model.config.data["frame"] == "odom,base_link"
+    assert model.config.data["train"] == ",".join(f"{s:04d}" for s in range(11)) and model.config.modes == 1
+    assert set(model.config.class_correction_scales) == {"vehicle", "pedestrian", "cyclist"}
     assert (model.config.obs_len, model.config.pred_len, model.config.time_step) == (10, 20, 0.1)
     assert len(model.config.constant_velocity_rmse) == model.config.pred_len
