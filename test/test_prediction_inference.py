@@ -1,5 +1,6 @@
 """The runtime predictor's network on ONNX Runtime gives eager torch's paths (the bundled model, a model with
-the neighbour and class inputs, and one with three modes), and falls back to torch, saying why, where ONNX Runtime cannot run."""
+the neighbour and class inputs, and one with three modes),
+and falls back to torch, saying why, where ONNX Runtime cannot run."""
 import copy
 import logging
 import sys
@@ -43,8 +44,8 @@ def three_mode_checkpoint(tmp_path: Path) -> Path:
     return path
 
 
-CHECKPOINTS = {"bundled": lambda tmp_path: bundled_model_path(), "neighbours and classes": social_checkpoint_with_classes,
-               "three modes": three_mode_checkpoint}
+CHECKPOINTS = {"bundled": lambda tmp_path: bundled_model_path(),
+               "neighbours and classes": social_checkpoint_with_classes, "three modes": three_mode_checkpoint}
 
 
 @pytest.mark.parametrize("checkpoint", list(CHECKPOINTS))

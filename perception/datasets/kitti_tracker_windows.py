@@ -50,7 +50,8 @@ class TrackerWindows:
         for part in parts[1:]:
             windows = windows.concatenated(part.windows)
         return cls(windows, np.concatenate([p.velocities for p in parts]),
-                   np.concatenate([p.position_covariances for p in parts]), np.concatenate([p.truth_now for p in parts]))
+                   np.concatenate([p.position_covariances for p in parts]),
+                   np.concatenate([p.truth_now for p in parts]))
 
     def motion_targets(self) -> Windows:
         """The windows with futures moved by the estimator's error at the last observed frame: the last published

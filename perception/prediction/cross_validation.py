@@ -68,7 +68,8 @@ class CrossValidation:
     def nested_alphas(self, fold: FoldPredictions) -> dict[str, float]:
         """Alpha per class with the lowest ADE over the other folds (smallest on ties): of the same frame for one
         model per frame, of every frame for a joint model (one checkpoint, one alpha per class for both frames)."""
-        others = [f for f in self.folds if f.sequence != fold.sequence and (self.candidate.joint or f.frame == fold.frame)]
+        others = [f for f in self.folds
+                  if f.sequence != fold.sequence and (self.candidate.joint or f.frame == fold.frame)]
         return choose_alphas(others)
 
     def pooled_alphas(self, frame: str) -> dict[str, float]:

@@ -145,7 +145,8 @@ class TrajectoryRNN(nn.Module):
         self.decoder = nn.Sequential(
             nn.Linear(code_size, config.hidden_size),
             nn.ReLU(),
-            nn.Linear(config.hidden_size, config.modes * config.pred_len * 5 + (config.modes if config.modes > 1 else 0)),
+            nn.Linear(config.hidden_size,
+                      config.modes * config.pred_len * 5 + (config.modes if config.modes > 1 else 0)),
         )
 
     def forward(
