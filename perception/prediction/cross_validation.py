@@ -105,6 +105,7 @@ class CrossValidation:
 
 
 def choose_alphas(folds: list[FoldPredictions]) -> dict[str, float]:
+    """Per class with windows in the folds: the grid alpha with the lowest pooled ADE (the smallest on ties)."""
     alphas = {}
     for name in CLASSES:
         parts = [(f, f.windows.windows.object_classes == name) for f in folds]
@@ -134,6 +135,7 @@ def training_windows(candidate: Candidate, tracker: dict[str, dict[str, TrackerW
 
 def train_model(windows: Windows, protocol: Protocol, settings: TrainingSettings, data: dict[str, str]
                 ) -> TrajectoryRNN:
+    """The model after settings.epochs epochs on the windows (no validation)."""
     model, _ = train_predictor(windows, None, protocol, settings, data)
     return model
 
