@@ -32,7 +32,9 @@ import numpy as np
 from perception.datasets.tracking_results import write_kitti_results
 from perception.evaluation.ego_motion import CLASS_GROUPS, MIN_BOX_IOU
 from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, RANGE_BINS
-from perception.evaluation.kitti_pipeline import FrameOutput, KittiSequence, load_sequence, run_sequence
+from perception.evaluation.kitti_pipeline import (
+    FrameOutput, KittiSequence, load_predictor, load_sequence, run_sequence,
+)
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
 from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
 from perception.pipeline.camera import CameraParameters
@@ -281,7 +283,7 @@ def evaluate(kitti_dir: Path, sequences: list[str], parameters: CameraParameters
     with tempfile.TemporaryDirectory() as folder:
         for sequence in loaded:
             began = time.perf_counter()
-            outputs = run_sequence(parameters, sequence, models)
+            outputs = run_sequence(sequence, parameters.tracker, load_predictor(parameters.predictor, models))
             part = score_sequence(sequence, outputs)
             samples.extend(part)
             write_kitti_results(Path(folder) / f"{sequence.name}.txt", [(o.number, o.tracks) for o in outputs],
