@@ -12,7 +12,6 @@ from perception.datasets.kitti import read_calibration, read_objects, read_poses
 from perception.datasets.kitti_rig import KittiRig
 from perception.datasets.kitti_tracker_windows import sequence_windows
 from perception.pipeline.parameters import deployed_parameters
-from perception.pipeline.stages import tracker_config
 from perception.prediction import cross_validation
 from perception.prediction.model import predict_windows
 
@@ -23,7 +22,7 @@ KITTI = SHARED_DATA / "tracking" / "kitti"
 
 @pytest.fixture(scope="module")
 def config():
-    return tracker_config(deployed_parameters("tracker"))
+    return deployed_parameters("tracker")
 
 
 @pytest.mark.parametrize("odometry", [True, False])

@@ -91,9 +91,8 @@ def tracker_windows_of(args: argparse.Namespace, sequences: list[str], motion_ta
     futures as TrackerWindows.motion_targets gives them (for training)."""
     from perception.datasets.kitti_tracker_windows import TrackerWindows, sequence_windows
     from perception.pipeline.parameters import deployed_parameters
-    from perception.pipeline.stages import tracker_config
 
-    config = tracker_config(deployed_parameters("tracker", Path(args.config) if args.config else None))
+    config = deployed_parameters("tracker", Path(args.config) if args.config else None)
     parts = [sequence_windows(args.kitti, s, FRAME_ODOMETRY[frame], config, ground_tracks.KITTI_PROTOCOL)
              for frame in args.frames.split(",") for s in sequences]
     windows = TrackerWindows.concatenate(parts)
@@ -216,12 +215,11 @@ def run_cross_validation(args: argparse.Namespace) -> int:
     """LOSO over the sequences of each candidate on the deployed tracker's windows; per-fold rows as JSON."""
     from perception.datasets.kitti_tracker_windows import sequence_windows
     from perception.pipeline.parameters import deployed_parameters
-    from perception.pipeline.stages import tracker_config
     from perception.prediction import cross_validation
 
     torch.set_num_threads(args.threads)
     protocol, kitti = ground_tracks.KITTI_PROTOCOL, Path(args.kitti)
-    config = tracker_config(deployed_parameters("tracker", Path(args.config) if args.config else None))
+    config = deployed_parameters("tracker", Path(args.config) if args.config else None)
     sequences = sequence_list(args.sequences)
     frames = {name: FRAME_ODOMETRY[name] for name in args.frames.split(",")}
     tracker = {name: {s: sequence_windows(kitti, s, odometry, config, protocol) for s in sequences}

@@ -1,7 +1,7 @@
 """Prediction windows from what the predictor sees at run time: the deployed tracker's output on KITTI detections.
 
-The tracker node's stage (perception.pipeline.stages.TrackingStage, with the deployed tracker settings) runs on a
-sequence's 2D detections, with its camera poses as odometry (tracks in the odom frame) or without (tracks in
+The tracker node's stage (perception.evaluation.kitti_pipeline.run_sequence: CameraTracking with the tracker node's
+parameters, as `eval-kitti` runs it) runs on a sequence's 2D detections, with its camera poses as odometry (tracks in the odom frame) or without (tracks in
 base_link, relative to the moving vehicle). A window's observed part is what a track published (the estimator's
 positions, with their noise) over the model's observation window; its future is the labelled object that the track
 matches (box IoU, as evaluation/ego_motion.py matches) at the window's last observed frame, its label_02 location at
@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from perception.datasets.ground_tracks import KITTI_CLASSES
-from perception.datasets.kitti import read_calibration, read_objects, read_poses
 from perception.datasets.kitti_rig import KittiRig
-from perception.evaluation.tracking_sequences import kitti_frames, kitti_tracking_stage, run_stage
+from perception.evaluation.kitti_pipeline import load_sequence, run_sequence
 from perception.prediction.windows import Protocol, Windows
 from perception.tracking.association import assign, iou_matrix
-from perception.tracking.tracker import TrackerConfig
 from perception.types import Track
 
 MIN_BOX_IOU = 0.5  # a track stands for the labelled object whose box it overlaps this much (ego_motion.py's)
@@ -95,18 +94,15 @@ def matched_labels(tracks: list[Track], labels: list, frame: int) -> dict[int, i
             for row, column in zip(*assign(1.0 - overlap, 1.0 - MIN_BOX_IOU))}
 
 
-def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, config: TrackerConfig,
+def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, tracker: dict[str, Any],
                      protocol: Protocol, detections: str = "det_2d_permatrack") -> TrackerWindows:
-    """Every window of one sequence: a track published at obs_len consecutive frames, matched to a label at the
-    last of them, that label present at the pred_len frames after it."""
-    kitti_dir = Path(kitti_dir)
-    calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
-    rig = KittiRig.level(calibration)
-    poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt")) if odometry else None
-    labels = read_objects(kitti_dir / "label_02" / f"{sequence}.txt")
-    truth = truth_positions(labels, rig, poses)
-    stage = kitti_tracking_stage(calibration, rig, odometry, config)
-    results = run_stage(stage, kitti_frames(read_objects(kitti_dir / detections / f"{sequence}.txt")), poses)
+    """Every window of one sequence (tracker: the tracker node's parameters): a track published at obs_len
+    consecutive frames, matched to a label at the last of them, that label present then and at the pred_len frames
+    after it."""
+    loaded = load_sequence(Path(kitti_dir), sequence, detections, odometry)
+    labels = loaded.labels
+    truth = truth_positions(labels, loaded.rig, loaded.odom_from_vehicle)
+    results = [(output.number, output.tracks) for output in run_sequence(loaded, tracker)]
     published: dict[int, dict[int, Track]] = {}  # track id -> frame -> the track as published then
     for frame, tracks in results:
         for track in tracks:
