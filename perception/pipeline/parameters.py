@@ -94,6 +94,9 @@ TRACKER = CAMERA_POSE + FALLBACK_INTRINSICS + (
     ParameterSpec("max_coast_time", TrackerConfig.max_coast_time,
                   "seconds a track survives without detections (keeps ids through detector restarts)",
                   min=0.0, max=60.0),
+    ParameterSpec("class_change_cost", TrackerConfig.class_change_cost,
+                  "association cost added when a detection's vehicle class (car, truck, bus) differs from the "
+                  "track's most probable class; 1: vehicle classes never mix", min=0.0, max=1.0),
     ParameterSpec("report_coasting", True,
                   "also publish confirmed tracks without a detection in this frame (frames_since_update > 0)"),
     ParameterSpec("reset_after_backward_jump_s", 2.0, "stamps this far back reset the tracker (a bag restarting)",
