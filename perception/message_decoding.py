@@ -28,8 +28,25 @@ def check_labels(values, name: str = "label") -> list[int]:
     return values
 
 
+def existence_probability(track: Track) -> float:
+    """The tracker's existence estimate; a track made without one (e.g. another tracker's) has its score."""
+    return track.score if track.existence_probability is None else track.existence_probability
+
+
 def box_array(box) -> list[float]:
     return [box.x_min, box.y_min, box.x_max, box.y_max]
+
+
+def ground_frame_id(message) -> str:
+    """The frame of a TrackedObjects' or PredictedObjects' positions (its header.frame_id); empty when the header names
+    the camera's frame (no positions)."""
+    frame = message.header.frame_id
+    return "" if frame == message.camera_frame_id else frame
+
+
+def image_header(message):
+    """The header of the image a TrackedObjects or PredictedObjects was made from: its stamp, the camera's frame."""
+    return type(message.header)(stamp=message.header.stamp, frame_id=message.camera_frame_id)
 
 
 def tracks_from_msg(message) -> list[Track]:
@@ -51,7 +68,7 @@ def tracks_from_msg(message) -> list[Track]:
         tracks.append(Track(
             track_id=obj.track_id,
             label=ObjectClass(obj.classification[0].label) if obj.classification else ObjectClass.UNKNOWN,
-            score=obj.existence_probability, box=np.array(box_array(obj.box)), age=obj.age, hits=obj.hits,
+            score=obj.existence_probability, existence_probability=obj.existence_probability, box=np.array(box_array(obj.box)), age=obj.age, hits=obj.hits,
             frames_since_update=obj.frames_since_update, ground=ground,
             class_probabilities={c.label: c.probability for c in obj.classification},
             source_class_id=obj.sign_class_id,
