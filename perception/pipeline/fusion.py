@@ -5,7 +5,8 @@ that camera's newest state. A cycle, at the stamp of the newest camera output, p
 to that stamp and groups the tracks that are one physical object:
 
 - links: a camera track keeps the fused id it had; a link is broken only when the track contradicts the object's
-  oldest track at the `keep_probability` chi-square level (hysteresis: a new link needs `gate_probability`);
+  oldest track at the `keep_probability` chi-square level (hysteresis: a new link needs `gate_probability`), and
+  never by a track whose box is cut at its image's side border (placed from the part in view);
 - merges: a track that is alone in its group joins, by a minimum-cost assignment, a group with no track of its camera,
   a compatible class (car, truck and bus are compatible with each other) and a squared Mahalanobis distance on the
   ground within the `gate_probability` quantile of the chi-square distribution with 2 degrees of freedom;
@@ -16,7 +17,8 @@ to that stamp and groups the tracks that are one physical object:
 
 The fused position is the covariance intersection of the tracks' (the cameras' errors are correlated through the
 shared ground-plane assumption and mounting calibration, by an unknown amount: the plain information-weighted mean
-would be overconfident); with one track it is that track's state, unchanged.
+would be overconfident), of the tracks with whole boxes where there are any; with one track it is that track's
+state, unchanged.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class FusedObject:
     """One physical object: `track` holds the fused id (track_id), state and class; its box is `camera`'s."""
 
     track: Track
-    camera: str  # the camera whose track has the smallest position covariance (the box's image)
+    camera: str  # the camera of the box: a whole box first, then the smallest position covariance
     sources: dict[str, int]  # camera -> that camera's track id
 
 
