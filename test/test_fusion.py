@@ -117,7 +117,26 @@ def run(highway_frames):
             cycles.append((index, name, output, fusion.update(name, output)))
             if name == "left":
                 single.append((output, alone.update(name, output)))
-    return types.SimpleNamespace(cameras=cameras, cycles=cycles, single=single, fusion=fusion)
+    return types.SimpleNamespace(cameras=cameras, cycles=cycles, single=single, fusion=fusion, models=models)
+
+
+@pytest.fixture(scope="module")
+def wide_left(run, highway_frames):
+    """A left camera that sees up to column 1060: the white car stays in its view as a sliver at the border all
+    along; fused with the same right camera's outputs (its images are the same)."""
+    camera = VirtualCamera("left", 0, 1060)
+    pipeline = camera.pipeline(run.models)
+    fusion, cycles = TrackFusion(), []
+    right = iter([output for _, name, output, _ in run.cycles if name == "right"])
+    for index in FRAMES:
+        stamp = index / FRAME_RATE
+        result = pipeline.process(image_message(camera.image(highway_frames[index]), "left"), stamp)
+        output = CameraTracks(stamp, result.tracks.tracks, result.tracks.ground_frame_id, (camera.width, 720))
+        cycles.append((index, "left", output, fusion.update("left", output)))
+        if index >= RIGHT_STARTS:
+            output = next(right)
+            cycles.append((index, "right", output, fusion.update("right", output)))
+    return types.SimpleNamespace(camera=camera, cycles=cycles, fusion=fusion)
 
 
 def test_one_camera_passes_through_unchanged(run):
@@ -190,3 +209,30 @@ def test_ids_survive_the_hand_over(run):
     sources = {o.track.track_id: o.sources for o in last.objects}
     assert set(sources[ids["black"]]) == {"left", "right"}
     assert sources[ids["white"]] == {"right": sources[ids["white"]]["right"]}  # the left track has ended
+
+
+def test_a_track_cut_at_the_border_neither_splits_nor_moves_its_object(run, wide_left):
+    """The white car's left track is a sliver at the left camera's border, placed from the part in view: it stays
+    linked to the right camera's track of the car, and the fused position is the right track's (the whole box)."""
+    right_camera = run.cameras["right"]
+    right_from_left = np.linalg.inv(right_camera.to_clip) @ wide_left.camera.to_clip
+    latest_left, beyond_gate = None, 0
+    for index, name, output, fused in wide_left.cycles:
+        if name == "left":
+            latest_left = output
+            continue
+        cut = [t for t in latest_left.tracks if t.box[2] >= wide_left.camera.width - 1]
+        assert len(cut) == 1, f"frame {index}: the white car at the left camera's border"
+        mapped = map_boxes(cut[0].box[None], right_from_left)
+        (white,) = [t for t in output.tracks if covered(mapped, t.box[None])[0, 0] >= 0.5]
+        object_id = fused_id(fused, "left", cut[0].track_id)
+        assert object_id == fused_id(fused, "right", white.track_id), f"frame {index}"
+        (fused_white,) = [t for t in fused.tracks if t.track_id == object_id]
+        assert np.array_equal(fused_white.ground.position, white.ground.position), f"frame {index}"
+        distance = mahalanobis_squared(cut[0].ground.position[None], cut[0].ground.position_covariance[None],
+                                       white.ground.position[None], white.ground.position_covariance[None])
+        beyond_gate += int(distance[0, 0] > wide_left.fusion.keep_gate)
+        assert_no_duplicates(fused, wide_left.fusion.gate)
+    # the premise: the sliver's ground position contradicts the whole box's (an estimator that places slivers within
+    # their covariance would no longer need the rule, and this geometry would no longer exercise it)
+    assert beyond_gate > 0
