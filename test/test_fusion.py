@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -99,25 +100,41 @@ def map_boxes(boxes: np.ndarray, homography: np.ndarray) -> np.ndarray:
     return np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
 
 
+def camera_outputs(camera: VirtualCamera, frames: list, models: ModelCache, first: int = 0) -> dict[int, CameraTracks]:
+    """The camera's tracker output of each clip frame index from `first` on, through its own CameraPipeline."""
+    pipeline = camera.pipeline(models)
+    outputs = {}
+    for index in FRAMES:
+        if index >= first:
+            stamp = index / FRAME_RATE
+            result = pipeline.process(image_message(camera.image(frames[index]), camera.name), stamp)
+            outputs[index] = CameraTracks(stamp, result.tracks.tracks, result.tracks.ground_frame_id,
+                                          (camera.width, 720))
+    return outputs
+
+
+def replay(outputs: dict[str, dict[int, CameraTracks]], delays: dict[str, float] | None = None) -> tuple:
+    """Fuse the cameras' outputs frame by frame (left, then right), each output's stamp later by its camera's delay:
+    (the fusion, [(frame index, camera, output, fused list)])."""
+    fusion, cycles = TrackFusion(), []
+    for index in FRAMES:
+        for name, by_frame in outputs.items():
+            if index in by_frame:
+                output = by_frame[index]
+                output = replace(output, stamp=output.stamp + (delays or {}).get(name, 0.0))
+                cycles.append((index, name, output, fusion.update(name, output)))
+    return fusion, cycles
+
+
 @pytest.fixture(scope="module")
 def run(highway_frames):
-    """Both cameras over the clip, fused after each camera output; and the left camera fused alone."""
+    """Both cameras over the clip (the right one from frame RIGHT_STARTS on), and their outputs fused."""
     cameras = {name: VirtualCamera(name, *columns) for name, columns in VIEWS.items()}
     models = ModelCache()
-    pipelines = {name: camera.pipeline(models) for name, camera in cameras.items()}
-    fusion, alone = TrackFusion(), TrackFusion()
-    cycles, single = [], []
-    for index in FRAMES:
-        stamp = index / FRAME_RATE
-        for name, camera in cameras.items():
-            if name == "right" and index < RIGHT_STARTS:
-                continue
-            result = pipelines[name].process(image_message(camera.image(highway_frames[index]), name), stamp)
-            output = CameraTracks(stamp, result.tracks.tracks, result.tracks.ground_frame_id, (camera.width, 720))
-            cycles.append((index, name, output, fusion.update(name, output)))
-            if name == "left":
-                single.append((output, alone.update(name, output)))
-    return types.SimpleNamespace(cameras=cameras, cycles=cycles, single=single, fusion=fusion, models=models)
+    outputs = {"left": camera_outputs(cameras["left"], highway_frames, models),
+               "right": camera_outputs(cameras["right"], highway_frames, models, RIGHT_STARTS)}
+    fusion, cycles = replay(outputs)
+    return types.SimpleNamespace(cameras=cameras, outputs=outputs, cycles=cycles, fusion=fusion, models=models)
 
 
 @pytest.fixture(scope="module")
@@ -125,25 +142,18 @@ def wide_left(run, highway_frames):
     """A left camera that sees up to column 1060: the white car stays in its view as a sliver at the border all
     along; fused with the same right camera's outputs (its images are the same)."""
     camera = VirtualCamera("left", 0, 1060)
-    pipeline = camera.pipeline(run.models)
-    fusion, cycles = TrackFusion(), []
-    right = iter([output for _, name, output, _ in run.cycles if name == "right"])
-    for index in FRAMES:
-        stamp = index / FRAME_RATE
-        result = pipeline.process(image_message(camera.image(highway_frames[index]), "left"), stamp)
-        output = CameraTracks(stamp, result.tracks.tracks, result.tracks.ground_frame_id, (camera.width, 720))
-        cycles.append((index, "left", output, fusion.update("left", output)))
-        if index >= RIGHT_STARTS:
-            output = next(right)
-            cycles.append((index, "right", output, fusion.update("right", output)))
+    fusion, cycles = replay({"left": camera_outputs(camera, highway_frames, run.models),
+                             "right": run.outputs["right"]})
     return types.SimpleNamespace(camera=camera, cycles=cycles, fusion=fusion)
 
 
-def test_one_camera_passes_through_unchanged(run):
-    assert sum(len(output.tracks) for output, _ in run.single) > 0
-    for output, fused in run.single:
+@pytest.mark.parametrize("camera", ["left", "right"])
+def test_one_camera_passes_through_unchanged(run, camera):
+    _, cycles = replay({camera: run.outputs[camera]})
+    assert sum(len(output.tracks) for _, _, output, _ in cycles) > 0
+    for _, _, output, fused in cycles:
         assert fused.ground_frame_id == output.ground_frame_id
-        assert [o.sources for o in fused.objects] == [{"left": t.track_id} for t in output.tracks]
+        assert [o.sources for o in fused.objects] == [{camera: t.track_id} for t in output.tracks]
         for track, got in zip(output.tracks, fused.tracks):
             assert (got.track_id, got.label, got.score, got.hits, got.age) == (
                 track.track_id, track.label, track.score, track.hits, track.age)
@@ -158,13 +168,16 @@ def fused_id(fused, camera: str, track_id: int) -> int:
     return found
 
 
-def test_one_fused_object_per_physical_object_in_the_overlap(run):
-    """Where both cameras report a frame at the same stamp, a left and a right track that the homography between the
-    two images says are one object are one fused object, and every other track is a fused object of its own."""
+@pytest.mark.parametrize("right_delay", [0.0, 0.5 / FRAME_RATE])
+def test_one_fused_object_per_physical_object_in_the_overlap(run, right_delay):
+    """At each right camera output, a left and a right track that the homography between the two images says are one
+    object are one fused object, and every other track is a fused object of its own; also when the right camera's
+    frames are stamped half a frame period later than the left's (left tracks predicted to the right's stamp)."""
     left, right = run.cameras["left"], run.cameras["right"]
     right_from_left = np.linalg.inv(right.to_clip) @ left.to_clip
+    fusion, cycles = replay(run.outputs, {"right": right_delay})
     latest_left, frames_checked = None, 0
-    for index, name, output, fused in run.cycles:
+    for index, name, output, fused in cycles:
         if name == "left":
             latest_left = output
             continue
@@ -177,7 +190,7 @@ def test_one_fused_object_per_physical_object_in_the_overlap(run):
                 fused, "right", output.tracks[j].track_id), f"frame {index}: one car, two fused objects"
         assert len(fused.objects) == len(latest_left.tracks) + len(output.tracks) - len(same), f"frame {index}"
         assert same, f"frame {index}: the black car is in both views"
-        assert_no_duplicates(fused, run.fusion.gate)
+        assert_no_duplicates(fused, fusion.gate)
         frames_checked += 1
     assert frames_checked == len([i for i in FRAMES if i >= RIGHT_STARTS])
 
@@ -236,3 +249,51 @@ def test_a_track_cut_at_the_border_neither_splits_nor_moves_its_object(run, wide
     # the premise: the sliver's ground position contradicts the whole box's (an estimator that places slivers within
     # their covariance would no longer need the rule, and this geometry would no longer exercise it)
     assert beyond_gate > 0
+
+
+def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(run):
+    """The left camera's last output is frame 8: from max_age_s after it, the cycles leave it out (and say why), the
+    black car (seen by both) keeps its id, and the far car only the left camera saw is no longer listed."""
+    last = RIGHT_STARTS + 2
+    outputs = {"left": {i: o for i, o in run.outputs["left"].items() if i <= last}, "right": run.outputs["right"]}
+    fusion, cycles = replay(outputs)
+    last_left_stamp = outputs["left"][last].stamp
+    _, _, _, before = next(c for c in cycles if c[0] == last and c[1] == "right")
+    (black,) = [o.track.track_id for o in before.objects if set(o.sources) == {"left", "right"}]
+    only_left = {o.track.track_id for o in before.objects if set(o.sources) == {"left"}}
+    assert only_left, "an object only the left camera sees"
+    for index, _, output, fused in cycles:
+        stale = output.stamp - last_left_stamp > fusion.config.max_age_s
+        assert ("left" in fused.left_out) == stale and ("left" in fused.cameras) == (not stale), f"frame {index}"
+        ids = {o.track.track_id for o in fused.objects}
+        if index >= last:
+            assert black in ids, f"frame {index}"
+        if stale:
+            assert not ids & only_left, f"frame {index}"
+    assert any("left" in fused.left_out for *_, fused in cycles)
+
+
+def test_covariance_intersection_takes_the_weight_of_the_smallest_determinant(run):
+    """The closed-form weight against a grid of weights (no smaller determinant), on the two cameras' covariances of one car (the black
+    car at the right camera's first frame) and on a pair where one track is better in every direction."""
+    from perception.pipeline.fusion import covariance_intersection
+
+    left, right = run.outputs["left"][RIGHT_STARTS], run.outputs["right"][RIGHT_STARTS]
+    black_left = min(left.tracks, key=lambda t: np.linalg.norm(t.ground.position - [21.0, -4.3]))
+    black_right = min(right.tracks, key=lambda t: np.linalg.norm(t.ground.position - [21.0, -4.3]))
+    a, b = black_left.ground, black_right.ground
+    rotated = np.array([[0.0, -1.0], [1.0, 0.0]])  # the right track's covariance turned by 90 degrees: crossing
+    for covariance_b in (b.position_covariance, rotated @ b.position_covariance @ rotated.T,
+                         0.25 * a.position_covariance):
+        mean, covariance = covariance_intersection(a.position, a.position_covariance, b.position, covariance_b)
+        info_a, info_b = np.linalg.inv(a.position_covariance), np.linalg.inv(covariance_b)
+        grid = np.linspace(0.0, 1.0, 10001)
+        determinants = [np.linalg.det(np.linalg.inv(w * info_a + (1 - w) * info_b)) for w in grid]
+        assert np.linalg.det(covariance) <= min(determinants) * (1 + 1e-9)
+        # the mean and covariance of one weight w: P^-1 = w Pa^-1 + (1 - w) Pb^-1
+        w = np.linalg.lstsq(np.column_stack([(info_a - info_b).ravel()]), (np.linalg.inv(covariance) - info_b).ravel(),
+                            rcond=None)[0][0]
+        assert -1e-9 <= w <= 1 + 1e-9
+        assert np.allclose(np.linalg.inv(covariance), w * info_a + (1 - w) * info_b)
+        assert np.allclose(mean, covariance @ (w * info_a @ a.position + (1 - w) * info_b @ b.position))
+    assert np.allclose(covariance, 0.25 * a.position_covariance) and np.allclose(mean, b.position)  # the better one
