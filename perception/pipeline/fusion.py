@@ -147,7 +147,7 @@ class TrackFusion:
         members = [_Member(camera, track, _predict(track.ground, stamp - out.stamp), stamp - out.stamp,
                            _cut_at_side(track.box, out.image_size))
                    for camera, out in ((c, self.latest[c]) for c in cameras) for track in out.tracks]
-        groups = self._merge(self._linked_groups(members, stamp))
+        groups = self._merge(self._linked_groups(members))
         objects = [self._object(*numbered) for numbered in self._number(groups, stamp)]
         self.health.count("cycles")
         self.health.set_values(objects=len(objects), cameras=",".join(cameras))
@@ -168,7 +168,7 @@ class TrackFusion:
             self.health.count("cameras_left_out")
         return sorted(c for c in recent if c not in left_out), frame, left_out
 
-    def _linked_groups(self, members: list[_Member], stamp: float) -> list[list[_Member]]:
+    def _linked_groups(self, members: list[_Member]) -> list[list[_Member]]:
         """Members grouped by their link; a member whose box is whole and that contradicts the group's oldest member
         with a whole box (beyond keep_gate, a class no longer compatible, or no ground position to check) leaves it,
         unlinked. A box cut at the image's side is no evidence against a link: the estimator places it from the part
@@ -185,7 +185,7 @@ class TrackFusion:
             group.sort(key=lambda m: (m.cut, self.links[m.key].since))
             anchor, kept = group[0], [group[0]]
             for member in group[1:]:
-                if member.cut or anchor.cut or self._consistent(anchor, member, self.keep_gate):
+                if member.cut or anchor.cut or self._consistent(anchor, member):
                     kept.append(member)
                 else:
                     del self.links[member.key]
@@ -194,12 +194,13 @@ class TrackFusion:
             groups.append(kept)
         return groups
 
-    def _consistent(self, a: _Member, b: _Member, gate: float) -> bool:
+    def _consistent(self, a: _Member, b: _Member) -> bool:
+        """Whether two linked tracks may still be one object: compatible classes, within the keep gate."""
         if a.ground is None or b.ground is None or not compatible(a.track.label, b.track.label):
             return False
         distance = mahalanobis_squared(a.ground.position[None], a.ground.position_covariance[None],
                                        b.ground.position[None], b.ground.position_covariance[None])
-        return bool(distance[0, 0] <= gate)
+        return bool(distance[0, 0] <= self.keep_gate)
 
     def _merge(self, groups: list[list[_Member]]) -> list[list[_Member]]:
         """For each camera in turn, its lone tracks join groups without a track of that camera (minimum total squared
