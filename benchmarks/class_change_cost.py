@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,32 +21,28 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from perception.datasets import kitti  # noqa: E402
-from perception.datasets.kitti_rig import KittiRig  # noqa: E402
 from perception.datasets.tracking_results import write_kitti_results  # noqa: E402
+from perception.evaluation.kitti_pipeline import load_sequence, run_sequence  # noqa: E402
 from perception.evaluation.tracking_metrics import evaluate_kitti  # noqa: E402
-from perception.evaluation.tracking_sequences import kitti_frames, kitti_tracking_stage, run_stage  # noqa: E402
 from perception.pipeline.parameters import deployed_parameters  # noqa: E402
-from perception.pipeline.stages import tracker_config  # noqa: E402
 
 CONFIGURATIONS = {"deployed": {}, "library_defaults": {"high_score": 0.6, "report_coasting": False}}
 
 
 def track_all(kitti_dir: Path, sequences: list[str], costs: list[float], out: Path) -> dict[str, dict[float, Path]]:
-    """Result folders: configuration -> cost -> folder of <sequence>.txt."""
-    deployed = tracker_config(deployed_parameters("tracker", ROOT / "config" / "perception.yaml"))
+    """Result folders: configuration -> cost -> folder of <sequence>.txt (as `perception track --calib` writes them)."""
+    deployed = deployed_parameters("tracker", ROOT / "config" / "perception.yaml")
+    loaded = [load_sequence(kitti_dir, name, "det_2d_permatrack", poses=False) for name in sequences]
     folders: dict[str, dict[float, Path]] = {}
     for name, changes in CONFIGURATIONS.items():
         for cost in costs:
-            config = replace(deployed, **changes, class_change_cost=cost)
+            settings = {**deployed, **changes, "class_change_cost": cost}
             folder = folders.setdefault(name, {})[cost] = out / f"{name}_{cost:g}"
             folder.mkdir(parents=True, exist_ok=True)
-            for sequence in sequences:
-                calibration = kitti.read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
-                rig = KittiRig.level(calibration)
-                frames = kitti_frames(kitti.read_objects(kitti_dir / "det_2d_permatrack" / f"{sequence}.txt"))
-                stage = kitti_tracking_stage(calibration, rig, odometry=False, config=config)
-                write_kitti_results(folder / f"{sequence}.txt", run_stage(stage, frames), rig)
+            for sequence in loaded:
+                outputs = run_sequence(sequence, settings)
+                write_kitti_results(folder / f"{sequence.name}.txt", [(o.number, o.tracks) for o in outputs],
+                                    sequence.rig, sequence.odom_from_vehicle)
     return folders
 
 
