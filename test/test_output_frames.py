@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-import yaml
 from rclpy.serialization import serialize_message
 from test_nodes_odometry import FRAMES, SEQUENCE, camera_info, detections, frame_stamp, odometry
 from test_nodes_tracker_predictor import KITTI_CLASSES
