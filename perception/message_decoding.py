@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perception.types import GroundState, ObjectClass, Track
+from perception.types import GroundState, ObjectClass, PredictedPath, Track
 
 # Valid ObjectClassification.label values; message fields are checked here because rclpy does not reject
 # every out-of-range integer (a negative uint8 only fails later, inside serialization).
@@ -74,3 +74,32 @@ def tracks_from_msg(message) -> list[Track]:
             source_class_id=obj.sign_class_id,
         ))
     return tracks
+
+
+def image_size(message) -> tuple[int, int] | None:
+    """(width, height) of the images a TrackedObjects' boxes are in; None when the tracker had no camera model."""
+    return (message.image_width, message.image_height) if message.image_width and message.image_height else None
+
+
+def duration_seconds(duration) -> float:
+    return duration.sec + duration.nanosec * 1e-9
+
+
+def paths_from_msg(message) -> dict[int, list[PredictedPath]]:
+    """PredictedObjects -> each object's paths by track id; ValueError for a repeated track id or a path whose
+    positions and covariances do not match (3 covariance values per position)."""
+    paths: dict[int, list[PredictedPath]] = {}
+    for obj in message.objects:
+        if obj.track_id in paths:
+            raise ValueError(f"track {obj.track_id} appears twice")
+        paths[obj.track_id] = []
+        for path in obj.paths:
+            positions = np.array([[p.x, p.y] for p in path.positions], dtype=float).reshape(-1, 2)
+            covariances = np.asarray(path.position_covariance_xy, dtype=float)
+            if covariances.size != 3 * len(positions):
+                raise ValueError(f"track {obj.track_id}: {len(positions)} positions, {covariances.size} covariance "
+                                 "values (3 per position expected)")
+            paths[obj.track_id].append(PredictedPath(
+                positions, covariances.reshape(-1, 3), duration_seconds(path.time_step), float(path.confidence),
+                path.model, int(path.model_steps)))
+    return paths

@@ -9,7 +9,7 @@ Subscribes  detections   perception/DetectedObjects
                          the detections' frame_id (chains composed); the camera_* parameters where it has none
 Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and the frame of the positions
                          (the ground frame: odom or vehicle_frame; the image's frame when none is set),
-                         camera_frame_id = the image's frame
+                         camera_frame_id = the image's frame, image_width/height = the camera model's image size
             placed_detections  perception/DetectedObjects: the detections as tracked, with their ground positions
                          (ground_frame_id) where the ground estimator places them; header = the image's
             sign_tracks  perception/TrackedObjects of the signs (sign_class_id / sign_name voted over each track's
@@ -138,7 +138,8 @@ class TrackerNode(Node):
         output = self.tracking.track(detections, stamp, frame_id=message.header.frame_id)
         if output.verdict in SKIPPED:
             return
-        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id))
+        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id,
+                                                    image_size=self.tracking.camera_size))
         self.placed_publisher.publish(detections_to_msg(detections, message.header, output.detections_ground,
                                                         output.ground_frame_id))
         self.diagnostics.processed(start, stamp)

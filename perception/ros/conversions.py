@@ -171,13 +171,14 @@ def _check_tracks(tracks: list[Track]) -> None:
     _float32s([_shape(track.box, (4,), "track box") for track in tracks], "track box")
 
 
-def tracks_to_msg(tracks: list[Track], image_header: Header, ground_frame_id: str = "", signs: bool = False
-                  ) -> TrackedObjects:
+def tracks_to_msg(tracks: list[Track], image_header: Header, ground_frame_id: str = "", signs: bool = False,
+                  image_size: tuple[int, int] | None = None) -> TrackedObjects:
     """Tracks of one image -> TrackedObjects in ground_frame_id (output_header; camera_frame_id the image's frame);
     signs: the tracks are the sign node's (source_class_id = GTSDB class id), which fills sign_class_id and
-    sign_name."""
+    sign_name; image_size: (width, height) of the camera model's images, where there is one."""
+    width, height = image_size or (0, 0)
     message = TrackedObjects(header=output_header(image_header, ground_frame_id),
-                             camera_frame_id=image_header.frame_id)
+                             camera_frame_id=image_header.frame_id, image_width=int(width), image_height=int(height))
     _check_tracks(tracks)
     for track in tracks:
         obj = TrackedObject(
@@ -235,9 +236,10 @@ def path_to_msg(path: PredictedPath) -> PredictedPathMsg:
 
 
 def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]], image_header: Header,
-                       ground_frame_id: str) -> PredictedObjects:
+                       ground_frame_id: str, camera_frames: dict[int, str] | None = None) -> PredictedObjects:
     """Tracks of one image with ground kinematics in ground_frame_id and their predicted paths -> PredictedObjects
-    (output_header; camera_frame_id the image's frame)."""
+    (output_header; camera_frame_id the image's frame, also each object's). camera_frames: each object's camera frame
+    by track id instead (the fused list, whose image_header names no camera)."""
     message = PredictedObjects(header=output_header(image_header, ground_frame_id),
                                camera_frame_id=image_header.frame_id)
     for track in tracks:
@@ -251,6 +253,8 @@ def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]
             classification=_classifications(track), existence_probability=float(existence_probability(track)),
             position=Point(x=float(track.ground.position[0]), y=float(track.ground.position[1]), z=0.0),
             velocity=Vector3(x=float(track.ground.velocity[0]), y=float(track.ground.velocity[1]), z=0.0),
+            position_covariance=_covariance_3x3(track.ground.position_covariance),
+            camera_frame_id=image_header.frame_id if camera_frames is None else camera_frames[track.track_id],
             paths=[path_to_msg(p) for p in paths[track.track_id]],
         ))
     return message

@@ -147,7 +147,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                              serialize_message(detections_to_msg(result.detections, message.header)))
             if result.tracks is not None and result.tracks.tracks is not None:
                 writer.write(topics["tracks"], stamp_ns + result.tracked_ns, serialize_message(
-                    tracks_to_msg(result.tracks.tracks, message.header, result.tracks.ground_frame_id)))
+                    tracks_to_msg(result.tracks.tracks, message.header, result.tracks.ground_frame_id,
+                                  image_size=pipeline.tracking.camera_size)))
                 writer.write(topics["placed_detections"], stamp_ns + result.tracked_ns, serialize_message(
                     detections_to_msg(result.detections, message.header, result.tracks.detections_ground,
                                       result.tracks.ground_frame_id)))
