@@ -88,27 +88,32 @@ def test_one_camera_fused_list_is_its_predictions(messages):
 
 def test_unpaired_messages_are_counted_not_dropped_silently(messages):
     stage = FusionStage()
-    (t0, _), (t1, _), (t2, p2), (t3, p3) = messages[:4]
+    (t0, _), (t1, _), (t2, p2), (t3, p3), (t4, p4), (t5, p5), (t6, _) = messages[:7]
     for tracks in (t0, t1, t2):
-        stage.add_tracks("left", camera_tracks(tracks), FRAME_ID)
+        assert stage.add_tracks("left", camera_tracks(tracks), FRAME_ID) is None
     # the predictor skipped frames 0 and 1 (it always takes the newest tracks): given up when frame 2's paths come
     assert stage.add_predictions("left", stamp_seconds(p2.header), paths_from_msg(p2)) is not None
     assert stage.health.counters["tracks_without_predictions"] == 2
-    # paths whose tracks never arrived
+    # paths delivered before their tracks (two publishers) wait for them
     assert stage.add_predictions("left", stamp_seconds(p3.header), paths_from_msg(p3)) is None
-    assert stage.health.rejections["predictions_without_tracks"] == 1
+    assert stage.health.counters["predictions_before_tracks"] == 1
+    assert stage.add_tracks("left", camera_tracks(t3), FRAME_ID) is not None
     # paths naming a track its tracks message does not have (e.g. another tracker's)
-    stage.add_tracks("left", camera_tracks(t3), FRAME_ID)
-    paths = paths_from_msg(p3)
-    assert paths, "frame 3 has predicted objects"
+    stage.add_tracks("left", camera_tracks(t4), FRAME_ID)
+    paths = paths_from_msg(p4)
+    assert paths, "frame 4 has predicted objects"
     paths[max(paths) + 1000] = paths[next(iter(paths))]
-    assert stage.add_predictions("left", stamp_seconds(p3.header), paths) is None
+    assert stage.add_predictions("left", stamp_seconds(p4.header), paths) is None
     assert stage.health.rejections["predictions_of_unknown_tracks"] == 1
-    # tracks left waiting fall out after max_age_s behind the camera's newest tracks, counted
-    late = replace(camera_tracks(t3), stamp=stamp_seconds(t3.header) + stage.config.max_age_s + 0.01)
-    stage.add_tracks("left", camera_tracks(t3), FRAME_ID)
+    # paths whose tracks never came: rejected when newer tracks arrive
+    assert stage.add_predictions("left", stamp_seconds(p5.header), paths_from_msg(p5)) is None
+    assert stage.add_tracks("left", camera_tracks(t6), FRAME_ID) is None
+    assert stage.health.rejections["predictions_without_tracks"] == 1
+    # tracks left waiting fall out after max_age_s from the camera's newest tracks, counted
+    late = replace(camera_tracks(t6), stamp=stamp_seconds(t6.header) + stage.config.max_age_s + 0.01)
     stage.add_tracks("left", late, FRAME_ID)
     assert stage.health.counters["tracks_without_predictions"] == 3
+    assert stage.health.counters["pairs"] == 2
 
 
 def test_a_path_is_moved_to_the_cycle_stamp(messages):

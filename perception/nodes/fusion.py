@@ -24,7 +24,7 @@ from std_msgs.msg import Header
 from perception.message_decoding import ground_frame_id, image_size, paths_from_msg, tracks_from_msg
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.fusion import CameraTracks, FusionConfig
-from perception.pipeline.fusion_stage import FusionStage
+from perception.pipeline.fusion_stage import FusedPrediction, FusionStage
 from perception.pipeline.health import WARN
 from perception.ros.conversions import predictions_to_msg, stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
@@ -56,25 +56,30 @@ class FusionNode(Node):
         except ValueError as error:
             self.diagnostics.reject("bad_tracks", f"{camera}: {error}")
             return
-        self.stage.add_tracks(camera, CameraTracks(stamp_seconds(message.header), tracks, ground_frame_id(message),
-                                                   image_size(message)), message.camera_frame_id)
+        start = time.perf_counter()
+        stamp = stamp_seconds(message.header)
+        cycle = self.stage.add_tracks(camera, CameraTracks(stamp, tracks, ground_frame_id(message),
+                                                           image_size(message)), message.camera_frame_id)
+        self.publish(cycle, message.header, start)
 
     def on_predictions(self, camera: str, message: PredictedObjects) -> None:
         self.diagnostics.count("messages_received")
-        stamp = stamp_seconds(message.header)
         start = time.perf_counter()
         try:
             paths = paths_from_msg(message)
         except ValueError as error:
             self.diagnostics.reject("bad_predictions", f"{camera}: {error}")
             return
-        cycle = self.stage.add_predictions(camera, stamp, paths)
+        self.publish(self.stage.add_predictions(camera, stamp_seconds(message.header), paths), message.header, start)
+
+    def publish(self, cycle: FusedPrediction | None, header: Header, start: float) -> None:
+        """The cycle's list (if the pair made one) with the stamp of the message that completed the pair."""
         if cycle is None:
             return
-        header = Header(stamp=message.header.stamp, frame_id="")  # the cycle's image stamp; no one camera
+        header = Header(stamp=header.stamp, frame_id="")  # the cycle's image stamp; no one camera
         self.publisher.publish(predictions_to_msg(cycle.tracks, cycle.paths, header, cycle.fused.ground_frame_id,
                                                   cycle.camera_frames))
-        self.diagnostics.processed(start, stamp)
+        self.diagnostics.processed(start, cycle.fused.stamp)
 
 
 def main(args: list[str] | None = None) -> int:

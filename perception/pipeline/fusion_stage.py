@@ -2,11 +2,11 @@
 merged into one object list (TrackFusion), each fused object given the paths of its representative camera track
 (docs/fusion.md).
 
-A camera's tracks arrive before the predictor's paths for them (same stamp, the predictor's output follows its
-input): tracks wait in a short buffer until the paths of their stamp arrive. Nothing is dropped silently: tracks the
-predictor skipped (an older stamp than the paths that arrived, or more than max_age_s behind the camera's newest) are
-counted as `tracks_without_predictions`; paths without waiting tracks, or naming a track the tracks do not have, are
-rejected with the reason.
+A camera's tracks come before the predictor's paths for them (same stamp, the predictor's output follows its
+input): tracks wait in a short buffer until the paths of their stamp arrive (and paths that DDS delivers before their
+tracks wait for them). Nothing is dropped silently: tracks the predictor skipped (older than the paths that arrived,
+or more than max_age_s from the camera's newest tracks) are counted as `tracks_without_predictions`; paths whose
+tracks never came, or naming a track the tracks do not have, are rejected with the reason.
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ class FusionStage:
         self.health = health or Health()
         self.fusion = TrackFusion(config, self.health)
         self.waiting: dict[str, dict[float, tuple[CameraTracks, str]]] = {}  # camera -> stamp -> (tracks, frame)
+        self.early: dict[str, dict[float, dict[int, list[PredictedPath]]]] = {}  # camera -> stamp -> paths
         self.paired: dict[str, PairedOutput] = {}
         self.health.set_status(WARN, "waiting for tracks and predictions")
 
@@ -56,32 +57,47 @@ class FusionStage:
     def config(self) -> FusionConfig:
         return self.fusion.config
 
-    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str) -> None:
-        """Keep a camera's tracks until the paths of their stamp arrive; tracks more than max_age_s older than the
-        camera's newest are given up (counted)."""
+    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str) -> FusedPrediction | None:
+        """Pair a camera's tracks with the paths of their stamp if those came first (two publishers: DDS may
+        deliver the predictor's message first), else keep them until the paths arrive. Tracks and paths waiting more
+        than max_age_s away from the camera's newest tracks are given up (counted); so are paths older than these
+        tracks (their tracks never came)."""
+        early = self.early.setdefault(camera, {})
+        paths = early.pop(tracks.stamp, None)
+        for stamp in [s for s in early if s < tracks.stamp or abs(s - tracks.stamp) > self.config.max_age_s]:
+            del early[stamp]
+            self.health.reject("predictions_without_tracks", f"{camera}: predictions at {stamp:.3f}, no tracks of "
+                                                             "that stamp arrived")
         waiting = self.waiting.setdefault(camera, {})
+        self._give_up(waiting, lambda stamp: abs(stamp - tracks.stamp) > self.config.max_age_s)
+        if paths is not None:
+            return self._pair(camera, tracks, frame_id, paths)
         waiting[tracks.stamp] = (tracks, frame_id)
-        self._give_up(waiting, lambda stamp: stamp < tracks.stamp - self.config.max_age_s)
+        return None
 
     def add_predictions(self, camera: str, stamp: float, paths: dict[int, list[PredictedPath]]
                         ) -> FusedPrediction | None:
-        """Pair the paths with the camera's tracks of `stamp` and fuse; None when they do not pair (rejected with
-        the reason) or the stamp is older than the last cycle's (TrackFusion keeps it for the next cycle)."""
+        """Pair the paths with the camera's tracks of `stamp` and fuse; None when they wait for their tracks, do
+        not pair (rejected with the reason) or their stamp is older than the last cycle's (TrackFusion keeps the
+        tracks for the next cycle)."""
         waiting = self.waiting.setdefault(camera, {})
         self._give_up(waiting, lambda older: older < stamp)  # the predictor skipped them: it works in stamp order
         entry = waiting.pop(stamp, None)
         if entry is None:
-            self.health.reject("predictions_without_tracks", f"{camera}: predictions at {stamp:.3f} arrived, no "
-                                                             "tracks of that stamp are waiting")
+            self.early.setdefault(camera, {})[stamp] = paths
+            self.health.count("predictions_before_tracks")
             return None
-        tracks, frame_id = entry
+        return self._pair(camera, *entry, paths)
+
+    def _pair(self, camera: str, tracks: CameraTracks, frame_id: str, paths: dict[int, list[PredictedPath]]
+              ) -> FusedPrediction | None:
         unknown = sorted(set(paths) - {track.track_id for track in tracks.tracks})
         if unknown:
-            self.health.reject("predictions_of_unknown_tracks", f"{camera}: predictions at {stamp:.3f} name tracks "
-                                                                f"{unknown[:5]} that its tracks do not have")
+            self.health.reject("predictions_of_unknown_tracks", f"{camera}: predictions at {tracks.stamp:.3f} name "
+                                                                f"tracks {unknown[:5]} that its tracks do not have")
             return None
         self.health.count("pairs")
-        self._reset_after_backward_jump(stamp)
+        self._reset_after_backward_jump(tracks.stamp)
         self.paired[camera] = PairedOutput(tracks, frame_id, paths)
         fused = self.fusion.update(camera, tracks)
         if fused is None:
