@@ -20,7 +20,7 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage
 from virtual_cameras import CLIP, FRAME_RATE, FRAMES, VIEWS, VirtualCamera
 
-from conftest import RunningGraph, diagnostic_values
+from conftest import RunningGraph, diagnostic_values, get_parameters
 from perception.bags import McapFileWriter, perception_typestore
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.fusion import VEHICLES, chi_square_quantile_2dof, compatible
@@ -149,6 +149,7 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
                             30), f"{len(fused)} fused lists, {[len(predictions[n]) for n in cameras]} predictions"
         ros.wait_for(lambda: diagnostic_values(diagnostics, "/perception/fusion").get("pairs") == str(
             sum(len(predictions[name]) for name in cameras)), 5)
+        assert get_parameters(ros, "/perception/fusion", ["cameras"]) == {"cameras": ["left", "right"]}
         graph.runner.check()
     values = diagnostic_values(diagnostics, "/perception/fusion")
 
