@@ -114,8 +114,12 @@ def test_one_fused_object_per_physical_object_in_the_overlap(run, right_delay):
         overlap = covered(mapped, np.array([t.box for t in output.tracks]).reshape(-1, 4))
         same = list(zip(*np.nonzero(overlap >= 0.5)))
         for i, j in same:
-            assert fused_id(fused, "left", latest_left.tracks[i].track_id) == fused_id(
-                fused, "right", output.tracks[j].track_id), f"frame {index}: one car, two fused objects"
+            left_track, right_track = latest_left.tracks[i], output.tracks[j]
+            object_id = fused_id(fused, "left", left_track.track_id)
+            assert object_id == fused_id(fused, "right", right_track.track_id), f"frame {index}: one car, two objects"
+            (fused_track,) = [t for t in fused.tracks if t.track_id == object_id]
+            assert fused_track.existence_probability == max(left_track.existence_probability,
+                                                            right_track.existence_probability)
         assert len(fused.objects) == len(latest_left.tracks) + len(output.tracks) - len(same), f"frame {index}"
         assert same, f"frame {index}: the black car is in both views"
         assert_no_duplicates(fused, fusion.gate)

@@ -1,8 +1,10 @@
-"""Node `predictor`: TrackedObjects in, PredictedObjects (the planner's topic) out.
+"""Node `predictor`: TrackedObjects in, PredictedObjects of its camera out (the fusion node merges the cameras' into
+the planner's topic).
 
 Subscribes  tracks             perception/TrackedObjects
-Publishes   predicted_objects  perception/PredictedObjects, header as the tracks' (their stamp, frame_id the ground
-                               frame of the positions), camera_frame_id the tracks'
+Publishes   predicted_objects  perception/PredictedObjects (/perception/<camera>/predicted_objects), header as the
+                               tracks' (their stamp, frame_id the ground frame of the positions), camera_frame_id the
+                               tracks' (also each object's)
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
 One path per object (confidence 1.0, msg/PredictedPath.msg): tracks with enough history get the model's path
 (model "rnn", or "constant_velocity" for a class whose validation chose constant velocity), shorter ones the

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from perception.message_decoding import existence_probability
 from perception.pipeline.health import Health
 from perception.tracking.association import assign, mahalanobis_squared
 from perception.types import GroundState, ObjectClass, Track
@@ -253,6 +254,7 @@ class TrackFusion:
                  else max(group, key=lambda m: m.track.hits).track.label)
         track = replace(
             best.track, track_id=fused_id, label=label, score=max(m.track.score for m in group),
+            existence_probability=max(existence_probability(m.track) for m in group),
             age=max(m.track.age + m.age_offset for m in group), hits=sum(m.track.hits for m in group),
             frames_since_update=min(m.track.frames_since_update for m in group), ground=_fused_ground(group),
             class_probabilities=probabilities)
