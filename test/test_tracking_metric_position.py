@@ -9,7 +9,7 @@ import pytest
 from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, position_error_table
 from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
 from perception.tracking.metric_position import (
-    CLASS_SIZE_PRIORS, KITTI_CAR, KITTI_VAN, MetricPositionEstimator, SizePrior, mixture,
+    CLASS_SIZE_PRIORS, KITTI_CAR, KITTI_VAN, MetricPositionEstimator, PoseUncertainty, SizePrior, mixture,
 )
 from perception.types import ObjectClass
 
@@ -176,3 +176,26 @@ def test_position_errors_on_kitti_labels(shared_data: Path) -> None:
     # the covariance matches the error within 30 m: close to a 2D Gaussian's shares
     assert abs(everything.within_2_sigma - GAUSSIAN_COVERAGE[1]) < 0.05
     assert abs(everything.within_1_sigma - GAUSSIAN_COVERAGE[0]) < 0.06
+
+
+def test_persistent_part_is_all_but_the_pixel_noise() -> None:
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    boxes = np.array([box_of((r, 1.0), prior.length, prior.width, prior.height) for r in (8.0, 20.0, 40.0)])
+    result = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, np.full(3, CAR))
+    frame_noise = result.covariances - result.persistent
+    assert np.all(np.linalg.eigvalsh(result.persistent) > 0) and np.all(np.linalg.eigvalsh(frame_noise) > 0)
+    # the class's height spread and the road's pitch dominate the along-ray error; pixel noise the across-ray one
+    assert np.all(result.persistent[:, 0, 0] > 2 * frame_noise[:, 0, 0])
+    no_pixel_noise = MetricPositionEstimator(K, CAMERA, uncertainty=PoseUncertainty(pixel_std=1e-6))
+    np.testing.assert_allclose(no_pixel_noise.project_boxes(boxes, np.full(3, CAR)).covariances, result.persistent,
+                               rtol=0.05)
+
+
+def test_detector_boxes_that_stop_short_of_the_border_count_as_cut() -> None:
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    box = box_of((6.0, -2.5), prior.length, prior.width, prior.height)
+    short = np.array([[box[0], box[1], 1272.0, box[3]]])  # 8 px inside the right border of a 1280 x 720 image
+    estimator = MetricPositionEstimator(K, CAMERA, image_size=(1280, 720))
+    cut = np.array([[box[0], box[1], 1279.0, box[3]]])
+    assert estimator.project_boxes(short, [CAR]).positions[0, 1] == pytest.approx(
+        estimator.project_boxes(cut, [CAR]).positions[0, 1], abs=0.1)

@@ -63,6 +63,7 @@ class _TrackTable:
     has_ground: np.ndarray
     ground_means: np.ndarray  # (N, 4) x, y, vx, vy
     ground_covariances: np.ndarray  # (N, 4, 4)
+    ground_persistent: np.ndarray  # (N, 2, 2) persistent position covariance of the latest ground measurement
 
     @classmethod
     def empty(cls) -> "_TrackTable":
@@ -73,6 +74,7 @@ class _TrackTable:
             np.zeros(0, bool),
             np.zeros((0, 4)),
             np.zeros((0, 4, 4)),
+            np.zeros((0, 2, 2)),
         )
 
     def select(self, rows: np.ndarray) -> "_TrackTable":
@@ -146,7 +148,7 @@ class Tracker:
         if len(births):
             newborn = self._birth(detections.select(births), stamp, first_update)
             if ground is not None:
-                self._correct_ground(newborn, np.arange(len(births)), _select_ground(ground, births))
+                self._correct_ground(newborn, np.arange(len(births)), ground.select(births))
             tracks = tracks.extend(newborn)
             self._vote(newborn.ids, detections.select(births))
         self._tracks = tracks
@@ -248,7 +250,7 @@ class Tracker:
         tracks.confirmed[rows] |= tracks.hits[rows] >= self.config.confirm_hits
         self._vote(tracks.ids[rows], detections.select(detection_rows))
         if ground is not None:
-            self._correct_ground(tracks, rows, _select_ground(ground, detection_rows))
+            self._correct_ground(tracks, rows, ground.select(detection_rows))
 
     def _vote(self, track_ids: np.ndarray, detections: Detections) -> None:
         """Add each matched detection's score to its track's vote for the detection's source class."""
@@ -264,8 +266,12 @@ class Tracker:
         return max(votes, key=votes.get) if votes else -1
 
     def _correct_ground(self, tracks: _TrackTable, rows: np.ndarray, ground: GroundMeasurements) -> None:
-        """Fuse valid ground measurements; tracks without a ground state start one at the measurement."""
-        rows, ground = rows[ground.valid], _select_ground(ground, ground.valid)
+        """Fuse valid ground measurements; tracks without a ground state start one at the measurement. The filter
+        treats each measurement's error as independent of the others, which its persistent part (the same error in
+        every frame of an object) is not: averaging cannot remove it, so the latest measurement's persistent
+        covariance is kept beside the filter and added to the position covariance the track reports."""
+        rows, ground = rows[ground.valid], ground.select(ground.valid)
+        tracks.ground_persistent[rows] = ground.persistent_covariances
         starting = ~tracks.has_ground[rows]
         start_rows = rows[starting]
         tracks.ground_means[start_rows] = np.column_stack([ground.positions[starting], np.zeros((len(start_rows), 2))])
@@ -304,6 +310,7 @@ class Tracker:
             has_ground=np.zeros(n, bool),
             ground_means=np.zeros((n, 4)),
             ground_covariances=np.zeros((n, 4, 4)),
+            ground_persistent=np.zeros((n, 2, 2)),
         )
 
     def _confirmed_tracks(self, stamp: float) -> list[Track]:
@@ -334,10 +341,7 @@ _EYE = {n: np.eye(n) for n in (4, 8)}
 _WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
 
 
-def _select_ground(ground: GroundMeasurements, rows: np.ndarray) -> GroundMeasurements:
-    return GroundMeasurements(ground.positions[rows], ground.covariances[rows], ground.valid[rows])
-
-
 def _ground_state(tracks: _TrackTable, row: int) -> GroundState:
     mean, covariance = tracks.ground_means[row], tracks.ground_covariances[row]
-    return GroundState(mean[:2].copy(), mean[2:].copy(), covariance[:2, :2].copy(), covariance[2:, 2:].copy())
+    return GroundState(mean[:2].copy(), mean[2:].copy(), covariance[:2, :2] + tracks.ground_persistent[row],
+                       covariance[2:, 2:].copy())
