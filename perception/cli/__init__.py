@@ -12,6 +12,7 @@ SUBCOMMAND_MODULES = [
     "perception.cli.signs",
     "perception.cli.tracking",
     "perception.cli.prediction",
+    "perception.cli.kitti",
 ]
 
 

@@ -56,9 +56,10 @@ def mot_frames(rows: np.ndarray, info: SequenceInfo, from_frame: int = 1) -> lis
     return frames
 
 
-def kitti_frames(objects: list[KittiObject]) -> list[Frame]:
-    """Frames 0..last of KITTI detections; types outside KITTI_TYPE_CLASSES (DontCare, Misc) are dropped."""
-    last = max((o.frame for o in objects), default=-1)
+def kitti_frames(objects: list[KittiObject], length: int = 0) -> list[Frame]:
+    """Frames 0..last of KITTI detections (at least `length` frames); types outside KITTI_TYPE_CLASSES (DontCare,
+    Misc) are dropped."""
+    last = max(max((o.frame for o in objects), default=-1), length - 1)
     by_frame: list[list[KittiObject]] = [[] for _ in range(last + 1)]
     for o in objects:
         if o.type in KITTI_TYPE_CLASSES:
