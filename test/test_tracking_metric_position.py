@@ -166,7 +166,9 @@ def test_a_van_labelled_car_is_placed_by_its_height_component() -> None:
 
 def test_position_errors_on_kitti_labels(shared_data: Path) -> None:
     sequences = [f"{s:04d}" for s in range(11)]
-    rows = {(r.object_class, r.range_bin): r for r in position_error_table(shared_data / "tracking" / "kitti", sequences)}
+    # the model's covariance (the shipped factors calibrate tracks of detector boxes, see test_position_folds.py)
+    table = position_error_table(shared_data / "tracking" / "kitti", sequences, covariance_scales={})
+    rows = {(r.object_class, r.range_bin): r for r in table}
     # measured on 0000-0010 (README); targets of issue 13: cars <= 1.2 m, all objects <= 1.0 m within 30 m
     car, everything = rows[("car", "0-30")], rows[("all", "0-30")]
     assert car.median <= 1.2 and car.baseline_median > 2.0

@@ -27,7 +27,7 @@ from perception.pipeline.stages import SKIPPED
 from perception.pipeline.tracking import CameraTracking
 from perception.tracking.ego_motion import PlanarPose
 from perception.tracking.ground_plane import StaticTransform
-from perception.types import PredictedPath, Track
+from perception.types import ObjectClass, PredictedPath, Track
 
 CAMERA_FRAME = "kitti_image_02_optical_frame"  # the images' frame_id
 ODOM_FRAME = "odom"
@@ -113,11 +113,14 @@ class PipelineError(RuntimeError):
     """The stages did not run as a vehicle's would (no metric positions, the wrong ground frame): the reason."""
 
 
-def run_sequence(parameters: CameraParameters, sequence: KittiSequence, models: ModelCache) -> list[FrameOutput]:
+def run_sequence(parameters: CameraParameters, sequence: KittiSequence, models: ModelCache,
+                 covariance_scales: dict[ObjectClass, float] | None = None) -> list[FrameOutput]:
     """Every frame of the sequence through fresh tracker and predictor stages (the predictor's model from `models`,
-    loaded once). PipelineError when the output is not in the frame the run must give (odom with poses, else
-    vehicle_frame) or the predictor cannot load."""
+    loaded once); covariance_scales: the position covariance factors per class of the object tracker's estimator
+    (None: its default, MetricPositionEstimator's). PipelineError when the output is not in the frame the run must
+    give (odom with poses, else vehicle_frame) or the predictor cannot load."""
     tracking = CameraTracking(parameters.tracker)
+    tracking.objects.covariance_scales = covariance_scales
     prediction = CameraPrediction(parameters.predictor, models=models)
     if not prediction.load():
         raise PipelineError(prediction.health.message)

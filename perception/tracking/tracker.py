@@ -63,7 +63,10 @@ class _TrackTable:
     has_ground: np.ndarray
     ground_means: np.ndarray  # (N, 4) x, y, vx, vy
     ground_covariances: np.ndarray  # (N, 4, 4)
-    ground_persistent: np.ndarray  # (N, 2, 2) persistent position covariance of the latest ground measurement
+    # the part of ground_covariances that is not the measurements' persistent error (see _correct_ground), and the
+    # persistent position covariance of the latest ground measurement
+    ground_frame_covariances: np.ndarray  # (N, 4, 4)
+    ground_persistent: np.ndarray  # (N, 2, 2)
 
     @classmethod
     def empty(cls) -> "_TrackTable":
@@ -73,6 +76,7 @@ class _TrackTable:
             np.zeros((0, 8, 8)),
             np.zeros(0, bool),
             np.zeros((0, 4)),
+            np.zeros((0, 4, 4)),
             np.zeros((0, 4, 4)),
             np.zeros((0, 2, 2)),
         )
@@ -168,9 +172,12 @@ class Tracker:
         if tracks.has_ground.any():
             block = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * c.ground_acceleration_std**2
             noise = np.kron(block, np.eye(2))
+            transition = kalman.constant_velocity_transition(2, dt)
             tracks.ground_means, tracks.ground_covariances = kalman.predict(
-                tracks.ground_means, tracks.ground_covariances, kalman.constant_velocity_transition(2, dt), noise
+                tracks.ground_means, tracks.ground_covariances, transition, noise
             )
+            _, tracks.ground_frame_covariances = kalman.predict(
+                tracks.ground_means, tracks.ground_frame_covariances, transition, noise)
 
     def _associate(self, tracks: _TrackTable, detections: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return matched track rows, their detection rows, and the detection rows that start new tracks."""
@@ -268,8 +275,9 @@ class Tracker:
     def _correct_ground(self, tracks: _TrackTable, rows: np.ndarray, ground: GroundMeasurements) -> None:
         """Fuse valid ground measurements; tracks without a ground state start one at the measurement. The filter
         treats each measurement's error as independent of the others, which its persistent part (the same error in
-        every frame of an object) is not: averaging cannot remove it, so the latest measurement's persistent
-        covariance is kept beside the filter and added to the position covariance the track reports."""
+        every frame of an object) is not: averaging cannot remove it. A constant measurement offset moves the
+        filter's position by that offset, so the track reports the covariance of the rest of its error (frame noise
+        through the filter's own gains, and motion) plus the latest measurement's persistent covariance."""
         rows, ground = rows[ground.valid], ground.select(ground.valid)
         tracks.ground_persistent[rows] = ground.persistent_covariances
         starting = ~tracks.has_ground[rows]
@@ -279,8 +287,14 @@ class Tracker:
         covariances[:, :2, :2] = ground.covariances[starting]
         covariances[:, 2:, 2:] = np.eye(2) * self.config.ground_initial_speed_std**2
         tracks.ground_covariances[start_rows] = covariances
+        covariances[:, :2, :2] -= ground.persistent_covariances[starting]
+        tracks.ground_frame_covariances[start_rows] = covariances
         tracks.has_ground[start_rows] = True
         update_rows = rows[~starting]
+        gains = kalman.gain(tracks.ground_covariances[update_rows], ground.covariances[~starting])
+        tracks.ground_frame_covariances[update_rows] = kalman.updated_with_gain(
+            tracks.ground_frame_covariances[update_rows], gains,
+            ground.covariances[~starting] - ground.persistent_covariances[~starting])
         tracks.ground_means[update_rows], tracks.ground_covariances[update_rows] = kalman.update(
             tracks.ground_means[update_rows],
             tracks.ground_covariances[update_rows],
@@ -310,6 +324,7 @@ class Tracker:
             has_ground=np.zeros(n, bool),
             ground_means=np.zeros((n, 4)),
             ground_covariances=np.zeros((n, 4, 4)),
+            ground_frame_covariances=np.zeros((n, 4, 4)),
             ground_persistent=np.zeros((n, 2, 2)),
         )
 
@@ -343,5 +358,5 @@ _WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale 
 
 def _ground_state(tracks: _TrackTable, row: int) -> GroundState:
     mean, covariance = tracks.ground_means[row], tracks.ground_covariances[row]
-    return GroundState(mean[:2].copy(), mean[2:].copy(), covariance[:2, :2] + tracks.ground_persistent[row],
-                       covariance[2:, 2:].copy())
+    position_covariance = tracks.ground_frame_covariances[row, :2, :2] + tracks.ground_persistent[row]
+    return GroundState(mean[:2].copy(), mean[2:].copy(), position_covariance, covariance[2:, 2:].copy())
