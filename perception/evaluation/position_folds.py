@@ -38,6 +38,7 @@ class Fold:
     held_out: str
     scales: dict[str, float]  # class group -> factor fitted on the other sequences
     positions: list[dict[str, Any]]  # eval-kitti's position rows of the held-out sequence run with those factors
+    unscaled: list[dict[str, Any]]  # the same sequence's rows with factor 1
 
 
 @dataclass
@@ -96,7 +97,7 @@ def cross_validate(kitti_dir: Path, sequences: list[str], parameters: CameraPara
         scales = fit_scales(training)
         held_out = samples(name, as_class_scales(scales))
         pooled.extend(held_out)
-        folds.append(Fold(name, scales, position_rows(held_out)))
+        folds.append(Fold(name, scales, position_rows(held_out), position_rows(unscaled[name])))
         log(f"fold {name}: " + ", ".join(f"{group} {factor:.2f}" for group, factor in scales.items()))
     everything = Samples()
     for part in unscaled.values():
