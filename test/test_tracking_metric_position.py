@@ -1,6 +1,7 @@
 """Metric positions from boxes: synthetic camera geometry with known objects, and KITTI tracking labels."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,15 @@ def test_detector_boxes_that_stop_short_of_the_border_count_as_cut() -> None:
     cut = np.array([[box[0], box[1], 1279.0, box[3]]])
     assert estimator.project_boxes(short, [CAR]).positions[0, 1] == pytest.approx(
         estimator.project_boxes(cut, [CAR]).positions[0, 1], abs=0.1)
+
+
+def test_footprint_size_spread_widens_the_covariance_near_by() -> None:
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    fixed = {ObjectClass.CAR: replace(prior, length_std=0.0, width_std=0.0)}
+    boxes = np.array([box_of((r, 1.0), prior.length, prior.width, prior.height, np.pi / 4) for r in (7.0, 60.0)])
+    spread = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, np.full(2, CAR))
+    exact = MetricPositionEstimator(K, CAMERA, priors=fixed).project_boxes(boxes, np.full(2, CAR))
+    np.testing.assert_allclose(spread.positions, exact.positions)  # the means do not change
+    added = spread.covariances[:, 0, 0] - exact.covariances[:, 0, 0]
+    assert added[0] > 0.01 and added[1] < 0.02 * exact.covariances[1, 0, 0]  # matters near by only
+    assert np.allclose(spread.covariances - spread.persistent, exact.covariances - exact.persistent)  # persistent

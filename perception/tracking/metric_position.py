@@ -27,24 +27,29 @@ HEADINGS = 16  # footprint headings considered (the footprint is symmetric: over
 
 @dataclass(frozen=True)
 class SizePrior:
-    """Typical size of a class: height mean and std, footprint length and width (metres). A class made of several
-    object types (car and van) keeps their heights as `components`: (share, height, height std) each."""
+    """Typical size of a class: height mean and std, footprint length and width and their stds (metres). A class made
+    of several object types (car and van) keeps their heights as `components`: (share, height, height std) each."""
 
     height: float
     height_std: float
     length: float
     width: float
     components: tuple[tuple[float, float, float], ...] = ()
+    length_std: float = 0.0
+    width_std: float = 0.0
 
     @property
     def height_components(self) -> tuple[tuple[float, float, float], ...]:
         return self.components or ((1.0, self.height, self.height_std),)
 
-    def footprint_corners(self) -> np.ndarray:
+    def footprint_corners(self, length: float | None = None, width: float | None = None) -> np.ndarray:
         """(HEADINGS, 4, 2) corners of the footprint (across, along the optical axis) relative to its centre, for
-        headings spread uniformly over half a turn (a single camera does not know the heading)."""
+        headings spread uniformly over half a turn (a single camera does not know the heading). length, width:
+        instead of the prior's (the corners are linear in them: with the stds, a corner's change per std)."""
+        length = self.length if length is None else length
+        width = self.width if width is None else width
         phi = (np.arange(HEADINGS) + 0.5) * np.pi / HEADINGS
-        half = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]]) * [self.length / 2.0, self.width / 2.0]
+        half = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]]) * [length / 2.0, width / 2.0]
         rotation = np.stack([np.stack([np.cos(phi), -np.sin(phi)], -1), np.stack([np.sin(phi), np.cos(phi)], -1)], -2)
         return np.einsum("gij,cj->gci", rotation, half)
 
@@ -52,16 +57,19 @@ class SizePrior:
 def mixture(parts: list[tuple[float, SizePrior]]) -> SizePrior:
     """One prior for several object types, weighted by how often each occurs (heights as a Gaussian mixture)."""
     weights = np.array([w for w, _ in parts]) / sum(w for w, _ in parts)
-    heights = np.array([p.height for _, p in parts])
-    height = float(weights @ heights)
-    variance = float(weights @ (np.array([p.height_std for _, p in parts]) ** 2 + (heights - height) ** 2))
+
+    def moments(means: list[float], stds: list[float]) -> tuple[float, float]:
+        mean = float(weights @ np.array(means))
+        return mean, float(np.sqrt(weights @ (np.array(stds) ** 2 + (np.array(means) - mean) ** 2)))
+
+    height, height_std = moments([p.height for _, p in parts], [p.height_std for _, p in parts])
+    length, length_std = moments([p.length for _, p in parts], [p.length_std for _, p in parts])
+    width, width_std = moments([p.width for _, p in parts], [p.width_std for _, p in parts])
     return SizePrior(
-        height=height,
-        height_std=float(np.sqrt(variance)),
-        length=float(weights @ np.array([p.length for _, p in parts])),
-        width=float(weights @ np.array([p.width for _, p in parts])),
+        height=height, height_std=height_std, length=length, width=width,
         components=tuple((float(w * share), h, s) for w, (_, p) in zip(weights, parts)
                          for share, h, s in p.height_components),
+        length_std=length_std, width_std=width_std,
     )
 
 
@@ -71,19 +79,22 @@ def mixture(parts: list[tuple[float, SizePrior]]) -> SizePrior:
 # Height stds are physical: passenger cars 1.4-1.7 m, vans 1.9-2.6 m, adult stature ~0.07 m within a sex and ~0.1 m
 # across both (plus children), trucks from light (2.5 m) to the 4 m legal limit. BUS and MOTORCYCLE are not in KITTI:
 # a 12 m city bus at the EU limits (2.55 m wide, ~3.2 m high) and a motorcycle with its rider.
-KITTI_CAR = SizePrior(1.526, 0.14, 3.883, 1.629)
-KITTI_VAN = SizePrior(2.205, 0.25, 5.068, 1.901)
-KITTI_PEDESTRIAN = SizePrior(1.763, 0.10, 0.844, 0.661)
-KITTI_PERSON_SITTING = SizePrior(1.275, 0.15, 0.801, 0.598)
+# Footprint stds are physical too: passenger cars 3.5-5.0 m long and 1.6-1.9 m wide, vans 4.5-6 m, a walking person's
+# stride and arms (0.5-1.2 m, 0.5-0.8 m), bicycles 1.6-1.9 m, trucks 6-16 m, buses 10.5-18 m (articulated).
+KITTI_CAR = SizePrior(1.526, 0.14, 3.883, 1.629, length_std=0.4, width_std=0.1)
+KITTI_VAN = SizePrior(2.205, 0.25, 5.068, 1.901, length_std=0.4, width_std=0.1)
+KITTI_PEDESTRIAN = SizePrior(1.763, 0.10, 0.844, 0.661, length_std=0.2, width_std=0.1)
+KITTI_PERSON_SITTING = SizePrior(1.275, 0.15, 0.801, 0.598, length_std=0.2, width_std=0.1)
 CLASS_SIZE_PRIORS: dict[ObjectClass, SizePrior] = {
     ObjectClass.CAR: mixture([(28742, KITTI_CAR), (2914, KITTI_VAN)]),
     # one height for pedestrians: with sitting people as a component of their own (5 %), standing ones on uneven
     # ground were taken for sitting ones (median error 0.42 -> 0.51 m within 30 m on KITTI 0000-0005)
     ObjectClass.PEDESTRIAN: replace(mixture([(4487, KITTI_PEDESTRIAN), (222, KITTI_PERSON_SITTING)]), components=()),
-    ObjectClass.BICYCLE: SizePrior(1.737, 0.10, 1.763, 0.597),  # KITTI Cyclist: the bicycle with its rider
-    ObjectClass.TRUCK: SizePrior(3.252, 0.40, 10.136, 2.585),  # KITTI Truck
-    ObjectClass.BUS: SizePrior(3.2, 0.25, 12.0, 2.55),
-    ObjectClass.MOTORCYCLE: SizePrior(1.5, 0.15, 2.1, 0.8),
+    # KITTI Cyclist: the bicycle with its rider
+    ObjectClass.BICYCLE: SizePrior(1.737, 0.10, 1.763, 0.597, length_std=0.1, width_std=0.1),
+    ObjectClass.TRUCK: SizePrior(3.252, 0.40, 10.136, 2.585, length_std=2.5, width_std=0.1),  # KITTI Truck
+    ObjectClass.BUS: SizePrior(3.2, 0.25, 12.0, 2.55, length_std=2.0, width_std=0.05),
+    ObjectClass.MOTORCYCLE: SizePrior(1.5, 0.15, 2.1, 0.8, length_std=0.2, width_std=0.1),
     # The sign plate (a thin board): German signs (VwV-StVO sizes 1-3) are round 0.42 / 0.60 / 0.75 m, triangles
     # 0.55 / 0.78 / 1.09 m high (sides 0.63 / 0.90 / 1.26 m), squares 0.42 / 0.60 / 0.84 m; size 2 is the normal one.
     ObjectClass.TRAFFIC_SIGN: SizePrior(0.65, 0.15, 0.05, 0.65),
@@ -102,10 +113,10 @@ BORDER_MARGIN = 12.0
 # Calibration of the covariance per class: the share of errors inside its 1- and 2-sigma ellipses matched to a
 # Gaussian's (39.3 / 86.5 %) in the worst range bin, on the deployed tracker's output for the PermaTrack detections of
 # KITTI tracking 0000-0010 (`perception fit-position-covariance`). Leaving one sequence out, the folds gave cars
-# 0.69-0.92 and pedestrians 0.63-0.97, and the held-out runs came closer to a Gaussian's shares with the factors than
-# without; cyclists (0.81-2.42: three quarters of them are in one sequence) came further from them, and keep the
+# 0.69-0.92 and pedestrians 0.62-0.97, and the held-out runs came closer to a Gaussian's shares with the factors than
+# without; cyclists (0.80-2.42: three quarters of them are in one sequence) came further from them, and keep the
 # model's covariance, as do the classes not listed (docs/tracker.md).
-COVARIANCE_SCALES: dict[ObjectClass, float] = {ObjectClass.CAR: 0.77, ObjectClass.PEDESTRIAN: 0.95}
+COVARIANCE_SCALES: dict[ObjectClass, float] = {ObjectClass.CAR: 0.76, ObjectClass.PEDESTRIAN: 0.90}
 
 
 @dataclass(frozen=True)
@@ -275,7 +286,8 @@ class MetricPositionEstimator:
         width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         aspect = np.where(cut, np.nan, width / height * self._focal[1] / self._focal[0])
         aspect_std = np.sqrt(2.0) * self._uncertainty.pixel_std * aspect * np.hypot(1.0 / width, 1.0 / height)
-        return _Footprint(self._priors.corners(labels), tangent, *self._priors.heights(labels), aspect, aspect_std)
+        return _Footprint(self._priors.corners(labels), self._priors.spread_corners(labels), tangent,
+                          *self._priors.heights(labels), aspect, aspect_std)
 
     def _optical_rays(self, columns: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(N, 3) optical-frame rays with unit depth through the pixels (columns, rows)."""
@@ -301,11 +313,14 @@ class _PriorTables:
         self._components = np.zeros((size, most, 3))
         self._components[:, 0] = 1.0, np.nan, np.nan  # no prior: one component without a height
         self._corners = np.zeros((size, HEADINGS, 4, 2))
+        self._spread_corners = np.zeros((size, 2, HEADINGS, 4, 2))
         for object_class, prior in priors.items():
             self._heights[int(object_class)] = prior.height, prior.height_std
             self._components[int(object_class)] = 0.0
             self._components[int(object_class), :len(prior.height_components)] = prior.height_components
             self._corners[int(object_class)] = prior.footprint_corners()
+            self._spread_corners[int(object_class)] = (prior.footprint_corners(prior.length_std, 0.0),
+                                                       prior.footprint_corners(0.0, prior.width_std))
 
     def rows(self, labels: np.ndarray) -> np.ndarray:
         """Row of each label in the tables (UNKNOWN for values outside ObjectClass)."""
@@ -323,20 +338,31 @@ class _PriorTables:
         """(N, headings, 4, 2) footprint corners (across, along the optical axis)."""
         return self._corners[self.rows(labels)]
 
+    def spread_corners(self, labels: np.ndarray) -> np.ndarray:
+        """(N, 2, headings, 4, 2) the corners' change for one std of the length and of the width."""
+        return self._spread_corners[self.rows(labels)]
+
 
 class _Footprint:
     """What a class's footprint does to a box, averaged over the headings the box's shape allows: the centre lies
     `offset` deeper than the nearest corner (which makes the box bottom); the box centre column is shifted by
     perspective; a box cut at a side border ends `half_extent` (lateral metres at the centre's depth) from the
-    centre. First order in size / depth. tangent: the azimuth's tangent (optical x / z) of the box's ray;
-    aspect: the box's width / height, or NaN where the box cannot tell (cut at a border)."""
+    centre. First order in size / depth. The variances hold the heading's spread and the size's (spread: the
+    corners' change for one std of length and of width). tangent: the azimuth's tangent (optical x / z) of the box's
+    ray; aspect: the box's width / height, or NaN where the box cannot tell (cut at a border)."""
 
-    def __init__(self, corners: np.ndarray, tangent: np.ndarray, height: np.ndarray, height_std: np.ndarray,
-                 aspect: np.ndarray, aspect_std: np.ndarray) -> None:
+    def __init__(self, corners: np.ndarray, spread: np.ndarray, tangent: np.ndarray, height: np.ndarray,
+                 height_std: np.ndarray, aspect: np.ndarray, aspect_std: np.ndarray) -> None:
         across, depth = corners[..., 0], corners[..., 1]  # (N, headings, 4)
+        nearest = depth.argmin(axis=2)[..., None]
         offsets = -depth.min(axis=2)
         image_coordinate = across - tangent[:, None, None] * depth  # u ~ f (across - tangent * depth) / z
         extreme = image_coordinate.argmax(axis=2)[..., None]  # the corner making the box's far side
+        # the same corners of footprints one std longer and wider: how much the offset and half extent change
+        spread_depth = spread[..., 1]  # (N, 2, headings, 4)
+        spread_image = spread[..., 0] - tangent[:, None, None, None] * spread_depth
+        offset_spread = (np.take_along_axis(spread_depth, nearest[:, None], 3)[..., 0] ** 2).sum(axis=1)
+        extent_spread = (np.take_along_axis(spread_image, extreme[:, None], 3)[..., 0] ** 2).sum(axis=1)
         far_across = np.take_along_axis(across, extreme, 2)[..., 0]
         far_depth = np.take_along_axis(depth, extreme, 2)[..., 0]
         half_extents = image_coordinate.max(axis=2)
@@ -352,7 +378,9 @@ class _Footprint:
         weights = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
         weights /= weights.sum(axis=1, keepdims=True)
         self.offset_mean, self.offset_variance = _moments(offsets, weights)
+        self.offset_variance += (weights * offset_spread).sum(axis=1)
         self.half_extent_mean, self.half_extent_variance = _moments(half_extents, weights)
+        self.half_extent_variance += (weights * extent_spread).sum(axis=1)
         self._shift_mean, self._shift_variance = _moments(shift_numerators, weights)
 
     def shift_mean(self, depth: np.ndarray) -> np.ndarray:
