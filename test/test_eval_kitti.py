@@ -167,3 +167,31 @@ def test_coverage_uses_the_covariance_ellipse():
                 enumerate(covariances[:3])]
     np.testing.assert_allclose(squared_mahalanobis(errors, covariances)[:3], expected)
     assert squared_mahalanobis(errors, covariances)[3] == np.inf  # no covariance: outside every ellipse
+
+
+def test_several_paths_score_the_most_probable_one_and_the_best_of_them(kitti):
+    """Each object given a second, more probable path 2 m to the side: ADE/FDE follow that path, minADE/minFDE take
+    the nearer path at each window, and the coverage follows the most probable path's ellipses."""
+    from dataclasses import replace
+
+    from perception.evaluation.kitti_pipeline import load_predictor, load_sequence, run_sequence
+    from perception.evaluation.kitti_scores import prediction_rows, score_sequence
+    from perception.graph import load_graph
+    from perception.pipeline.camera import CameraParameters
+    from perception.pipeline.models import ModelCache
+
+    parameters = CameraParameters.from_graph(load_graph(config_path("perception.yaml")), "front")
+    sequence = load_sequence(kitti, "0003", "det_2d_permatrack", poses=True)
+    outputs = run_sequence(sequence, parameters.tracker, load_predictor(parameters.predictor, ModelCache()))
+    one = {row["class"]: row for row in prediction_rows(score_sequence(sequence, outputs))}
+    for output in outputs:
+        for track_id, (path,) in output.paths.items():
+            aside = replace(path, positions=path.positions + [0.0, 2.0], confidence=0.6)
+            output.paths[track_id] = [replace(path, confidence=0.4), aside]
+    two = {row["class"]: row for row in prediction_rows(score_sequence(sequence, outputs))}
+    assert one["all"]["paths"] == 1 and two["all"]["paths"] == 2
+    assert two["all"]["windows"] == one["all"]["windows"] > 50
+    assert two["all"]["ade_m"] > one["all"]["ade_m"] + 0.5  # the most probable path is now the one aside
+    assert two["all"]["min_ade_m"] <= one["all"]["ade_m"] and two["all"]["min_fde_m"] <= one["all"]["fde_m"]
+    assert two["all"]["kalman_cv_ade_m"] == one["all"]["kalman_cv_ade_m"]  # the baselines do not change
+    assert two["all"]["in_1_sigma_pct"] < one["all"]["in_1_sigma_pct"]

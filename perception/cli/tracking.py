@@ -6,7 +6,6 @@ from pathlib import Path
 
 from perception.cli.parameters import add_parameter_options, node_settings
 from perception.datasets import kitti, mot
-from perception.datasets.kitti_rig import KittiRig
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.ground_positions import (
     GAUSSIAN_COVERAGE,
@@ -18,12 +17,11 @@ from perception.evaluation.tracking_metrics import (
     evaluate_kitti,
     evaluate_mot,
 )
+from perception.evaluation.kitti_pipeline import read_sequence, run_sequence
 from perception.evaluation.tracking_sequences import (
     FrameTracker,
     kitti_frames,
-    kitti_tracking_stage,
     mot_frames,
-    run_stage,
     run_tracker,
 )
 from perception.evaluation.ultralytics_baseline import UltralyticsByteTrack
@@ -92,17 +90,14 @@ def _track(args: argparse.Namespace) -> int:
         frames = mot_frames(mot.read_rows(args.detections), mot.read_seqinfo(args.seqinfo), args.from_frame)
         mot.write_results(args.out, mot_result_rows(run_tracker(tracker, frames)))
         return 0
-    frames = kitti_frames(kitti.read_objects(args.detections))
     if args.poses is not None and (args.calib is None or args.tracker != "perception"):
         raise SystemExit("--poses needs --calib and the perception tracker")
     if args.calib is None or args.tracker != "perception":
-        write_kitti_results(args.out, run_tracker(tracker, frames))
+        write_kitti_results(args.out, run_tracker(tracker, kitti_frames(kitti.read_objects(args.detections))))
         return 0
-    calibration = kitti.read_calibration(args.calib)
-    rig = KittiRig.level(calibration)
-    poses = None if args.poses is None else rig.odom_from_vehicle(kitti.read_poses(args.poses))
-    stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None, config=config)
-    write_kitti_results(args.out, run_stage(stage, frames, poses), rig, poses)
+    sequence = read_sequence(args.detections.stem, args.calib, args.detections, args.poses)  # the tracker node's stage
+    outputs = run_sequence(sequence, settings)
+    write_kitti_results(args.out, [(o.number, o.tracks) for o in outputs], sequence.rig, sequence.odom_from_vehicle)
     return 0
 
 
@@ -175,12 +170,11 @@ def _evaluate_ego_motion(args: argparse.Namespace) -> int:
           "velocity over the ground (median errors)")
     settings, said = node_settings(args, "tracker")
     print(said)
-    config = tracker_config(settings)
-    rows = error_table(args.kitti_dir, sequences, config)
+    rows = error_table(args.kitti_dir, sequences, settings)
     _print_table(["class", "range", "samples", "position [m]", "velocity, ego-motion [m/s]",
                   "velocity, no ego-motion [m/s]"], [[*row[:3], *(f"{v:.2f}" for v in row[3:])] for row in rows])
     if not args.no_hota:
         print(f"\nHOTA / MOTA / IDF1 with {args.detections} detections, without and with ego-motion")
         _print_table(["class", "HOTA without", "HOTA with", "MOTA without", "MOTA with", "IDF1 without", "IDF1 with"],
-                     hota_table(args.kitti_dir, sequences, config, args.detections))
+                     hota_table(args.kitti_dir, sequences, settings, args.detections))
     return 0

@@ -2,27 +2,26 @@
 without odometry (the sequence's camera poses fed as odometry at the frame stamps).
 
 Position and velocity errors use the ground-truth 2D boxes as detections (as eval-ground-plane does) through the
-tracker node's own stage (perception.pipeline.stages.TrackingStage: ground projection, ego-motion, tracker), so a better
-ground projection shows here unchanged. Truth: each label's 3D location moved into the odom frame with the frame's
-pose; truth velocity by central differences of a labelled object's odom positions (frames k-1 and k+1).
+tracker node's own stage (perception.pipeline.tracking.CameraTracking, run by perception.evaluation.kitti_pipeline:
+ground projection, ego-motion, tracker), so a better ground projection shows here unchanged. Truth: each label's 3D
+location moved into the odom frame with the frame's pose; truth velocity by central differences of a labelled
+object's odom positions (frames k-1 and k+1).
 """
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from perception.datasets.kitti import read_calibration, read_objects, read_poses
 from perception.datasets.kitti_rig import KittiRig
 from perception.datasets.tracking_results import write_kitti_results
+from perception.evaluation.kitti_pipeline import load_sequence, run_sequence
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
-from perception.evaluation.tracking_sequences import (
-    KITTI_FRAME_RATE, kitti_frames, kitti_tracking_stage, run_stage,
-)
+from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
 from perception.tracking.association import assign, iou_matrix
-from perception.tracking.tracker import TrackerConfig
 
 CLASS_GROUPS = {"Car": ("Car", "Van"), "Pedestrian": ("Pedestrian",), "Cyclist": ("Cyclist",)}
 RANGE_BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, np.inf))
@@ -63,19 +62,16 @@ def _truth(objects: list, rig: KittiRig, odom_from_vehicle: np.ndarray) -> dict[
     return truth
 
 
-def sequence_samples(kitti_dir: Path, sequence: str, odometry: bool, config: TrackerConfig) -> Samples:
+def sequence_samples(kitti_dir: Path, sequence: str, odometry: bool, tracker: dict[str, Any]) -> Samples:
     """Track the labelled boxes of one sequence and compare each matched track's ground state with the truth."""
-    calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
-    rig = KittiRig.level(calibration)
-    poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt"))
-    labels = [o for o in read_objects(kitti_dir / "label_02" / f"{sequence}.txt") if o.type != "DontCare"]
-    truth = _truth(labels, rig, poses)
-    stage = kitti_tracking_stage(calibration, rig, odometry, config)
-    results = run_stage(stage, kitti_frames(labels), poses if odometry else None)
+    kitti = load_sequence(kitti_dir, sequence, "label_02", poses=True)  # the labels' boxes as detections
+    truth = _truth(kitti.labels, kitti.rig, kitti.odom_from_vehicle)
+    outputs = run_sequence(kitti if odometry else replace(kitti, odom_from_vehicle=None), tracker)
     rows = []
-    for frame, tracks in results:
-        tracks = [t for t in tracks if t.ground is not None and t.frames_since_update == 0]
-        objects = [(key, o.box) for o in labels if o.frame == frame and (key := (frame, o.track_id)) in truth]
+    for output in outputs:
+        frame = output.number
+        tracks = [t for t in output.tracks if t.ground is not None and t.frames_since_update == 0]
+        objects = [(key, o.box) for o in kitti.labels if o.frame == frame and (key := (frame, o.track_id)) in truth]
         if not tracks or not objects:
             continue
         overlap = iou_matrix(np.array([t.box for t in tracks]), np.array([box for _, box in objects]))
@@ -96,10 +92,10 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if len(values) else np.nan
 
 
-def error_table(kitti_dir: Path, sequences: list[str], config: TrackerConfig) -> list[list[object]]:
+def error_table(kitti_dir: Path, sequences: list[str], tracker: dict[str, Any]) -> list[list[object]]:
     """Rows: class, range bin, samples, median position error with ego-motion, median velocity-over-ground error
     with and without ego-motion; tracks older than MIN_TRACK_AGE_S only."""
-    runs = {odometry: Samples.concatenate([sequence_samples(kitti_dir, s, odometry, config) for s in sequences])
+    runs = {odometry: Samples.concatenate([sequence_samples(kitti_dir, s, odometry, tracker) for s in sequences])
             for odometry in (True, False)}
     rows = []
     for group in CLASS_GROUPS:
@@ -117,7 +113,7 @@ def error_table(kitti_dir: Path, sequences: list[str], config: TrackerConfig) ->
     return rows
 
 
-def hota_table(kitti_dir: Path, sequences: list[str], config: TrackerConfig, detections: str = "det_2d_permatrack"
+def hota_table(kitti_dir: Path, sequences: list[str], tracker: dict[str, Any], detections: str = "det_2d_permatrack"
                ) -> list[list[object]]:
     """Rows: class (TrackEval's KITTI classes car and pedestrian), HOTA / MOTA / IDF1 without and with ego-motion."""
     with tempfile.TemporaryDirectory() as folder:
@@ -125,13 +121,10 @@ def hota_table(kitti_dir: Path, sequences: list[str], config: TrackerConfig, det
         for name, out in folders.items():
             out.mkdir()
             for sequence in sequences:
-                calibration = read_calibration(kitti_dir / "calib" / f"{sequence}.txt")
-                rig = KittiRig.level(calibration)
-                poses = rig.odom_from_vehicle(read_poses(kitti_dir / "poses_orbslam3" / f"{sequence}.txt"))
-                poses = poses if name == "with" else None
-                stage = kitti_tracking_stage(calibration, rig, odometry=poses is not None, config=config)
-                frames = kitti_frames(read_objects(kitti_dir / detections / f"{sequence}.txt"))
-                write_kitti_results(out / f"{sequence}.txt", run_stage(stage, frames, poses), rig, poses)
+                kitti = load_sequence(kitti_dir, sequence, detections, poses=name == "with")
+                outputs = run_sequence(kitti, tracker)
+                write_kitti_results(out / f"{sequence}.txt", [(o.number, o.tracks) for o in outputs], kitti.rig,
+                                    kitti.odom_from_vehicle)
         labels = [kitti_dir / "label_02" / f"{s}.txt" for s in sequences]
         scores = evaluate_kitti(labels, folders)
     rows = []

@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from perception.camera_calibration import CameraCalibration
 from perception.datasets.kitti import KittiCalibration, KittiObject, read_calibration, read_objects, read_poses
-from perception.datasets.kitti_rig import KittiRig
+from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
 from perception.evaluation.tracking_sequences import Frame, kitti_frames
-from perception.pipeline.camera import CameraParameters
 from perception.pipeline.models import ModelCache
 from perception.pipeline.prediction import CameraPrediction
 from perception.pipeline.stages import SKIPPED
@@ -41,8 +41,8 @@ class KittiSequence:
     name: str
     calibration: KittiCalibration
     rig: KittiRig
-    frames: list[Frame]  # the detections, one frame per label frame number
-    labels: list[KittiObject]  # label_02 rows without DontCare
+    frames: list[Frame]  # the detections, frames 0 .. the last detected or labelled one
+    labels: list[KittiObject]  # label_02 rows without DontCare (none where the sequence has no labels)
     odom_from_vehicle: np.ndarray | None  # (N, 4, 4) vehicle poses per frame; None: run without odometry
     image_size: tuple[int, int]  # (width, height)
 
@@ -57,9 +57,30 @@ def image_size(objects: list[KittiObject]) -> tuple[int, int]:
     return math.floor(boxes[:, 2].max()) + 1, math.floor(boxes[:, 3].max()) + 1
 
 
+def read_sequence(name: str, calibration: Path, detections: Path, poses: Path | None = None,
+                  labels: Path | None = None) -> KittiSequence:
+    """One sequence from its files: without labels, the frames are those of the detections and the images the
+    shared sequences' size (KITTI_IMAGE_SIZE); ValueError where the poses do not cover every frame."""
+    kitti_calibration = read_calibration(calibration)
+    rig = KittiRig.level(kitti_calibration)
+    rows = [] if labels is None else read_objects(labels)
+    labelled = [o for o in rows if o.type != "DontCare"]
+    detected = read_objects(detections)
+    frame_count = max((o.frame for o in rows + detected), default=-1) + 1
+    odom_from_vehicle = None
+    if poses is not None:
+        odom_from_vehicle = rig.odom_from_vehicle(read_poses(poses))
+        if len(odom_from_vehicle) < frame_count:
+            raise ValueError(f"sequence {name}: {poses} has {len(odom_from_vehicle)} poses, the sequence "
+                             f"{frame_count} frames")
+    size = image_size(labelled) if labels is not None else KITTI_IMAGE_SIZE
+    return KittiSequence(name, kitti_calibration, rig, kitti_frames(detected, frame_count), labelled,
+                         odom_from_vehicle, size)
+
+
 def load_sequence(kitti_dir: Path, name: str, detections: str, poses: bool) -> KittiSequence:
-    """Read one sequence (calib/, label_02/, the detections folder and, with poses, poses_orbslam3/); FileNotFoundError
-    naming the missing file, ValueError where the poses do not cover every frame."""
+    """One sequence of a KITTI tracking folder (calib/, label_02/, the detections folder and, with poses,
+    poses_orbslam3/); FileNotFoundError naming a missing file, ValueError where the poses do not cover every frame."""
     paths = {"calibration": kitti_dir / "calib" / f"{name}.txt", "labels": kitti_dir / "label_02" / f"{name}.txt",
              "detections": kitti_dir / detections / f"{name}.txt"}
     if poses:
@@ -68,20 +89,7 @@ def load_sequence(kitti_dir: Path, name: str, detections: str, poses: bool) -> K
         if not path.is_file():
             extra = " (--poses needs one camera pose per frame there)" if what == "poses" else ""
             raise FileNotFoundError(f"sequence {name}: no {what} file {path}{extra}")
-    calibration = read_calibration(paths["calibration"])
-    rig = KittiRig.level(calibration)
-    rows = read_objects(paths["labels"])
-    labels = [o for o in rows if o.type != "DontCare"]
-    detected = read_objects(paths["detections"])
-    frame_count = max((o.frame for o in rows + detected), default=-1) + 1
-    frames = kitti_frames(detected, frame_count)
-    odom_from_vehicle = None
-    if poses:
-        odom_from_vehicle = rig.odom_from_vehicle(read_poses(paths["poses"]))
-        if len(odom_from_vehicle) < frame_count:
-            raise ValueError(f"sequence {name}: {paths['poses']} has {len(odom_from_vehicle)} poses, the sequence "
-                             f"{frame_count} frames")
-    return KittiSequence(name, calibration, rig, frames, labels, odom_from_vehicle, image_size(labels))
+    return read_sequence(name, paths["calibration"], paths["detections"], paths.get("poses"), paths["labels"])
 
 
 @dataclass
@@ -113,21 +121,28 @@ class PipelineError(RuntimeError):
     """The stages did not run as a vehicle's would (no metric positions, the wrong ground frame): the reason."""
 
 
-def run_sequence(parameters: CameraParameters, sequence: KittiSequence, models: ModelCache,
-                 covariance_scales: dict[ObjectClass, float] | None = None) -> list[FrameOutput]:
-    """Every frame of the sequence through fresh tracker and predictor stages (the predictor's model from `models`,
-    loaded once); covariance_scales: the position covariance factors per class of the object tracker's estimator
-    (None: its default, MetricPositionEstimator's). PipelineError when the output is not in the frame the run must
-    give (odom with poses, else vehicle_frame) or the predictor cannot load."""
-    tracking = CameraTracking(parameters.tracker)
-    tracking.objects.covariance_scales = covariance_scales
-    prediction = CameraPrediction(parameters.predictor, models=models)
+def load_predictor(parameters: dict[str, Any], models: ModelCache) -> CameraPrediction:
+    """The predictor node's stage with its model loaded (from `models`, once per process); PipelineError with the
+    reason when it cannot load."""
+    prediction = CameraPrediction(parameters, models=models)
     if not prediction.load():
         raise PipelineError(prediction.health.message)
-    vehicle_frame = parameters.tracker["vehicle_frame"]
+    return prediction
+
+
+def run_sequence(sequence: KittiSequence, tracker: dict[str, Any], prediction: CameraPrediction | None = None,
+                 covariance_scales: dict[ObjectClass, float] | None = None) -> list[FrameOutput]:
+    """Every frame of the sequence through a fresh tracker stage (the tracker node's parameters) and, where given,
+    the predictor stage (its histories start over when the ground frame changes, as at each new sequence).
+    covariance_scales: the position covariance factors per class of the object tracker's estimator (None: its
+    default, MetricPositionEstimator's). PipelineError when the output is not in the frame the run must give (odom
+    with poses, else vehicle_frame)."""
+    tracking = CameraTracking(tracker)
+    tracking.objects.covariance_scales = covariance_scales
+    vehicle_frame = tracker["vehicle_frame"]
     odometry = sequence.odom_from_vehicle is not None
     if odometry and tracking.ego_motion is None:
-        raise PipelineError("the graph's tracker has odometry_source none: it cannot take the poses as odometry")
+        raise PipelineError("the tracker has odometry_source none: it cannot take the poses as odometry")
     tracking.add_static_transforms([camera_transform(sequence, vehicle_frame)])
     tracking.add_camera_info(camera_info(sequence), "the KITTI calibration")
     expected_frame = ODOM_FRAME if odometry else vehicle_frame
@@ -141,9 +156,10 @@ def run_sequence(parameters: CameraParameters, sequence: KittiSequence, models: 
             raise PipelineError(f"sequence {sequence.name} frame {frame.number}: tracks in "
                                 f"{tracked.ground_frame_id or 'no ground frame'}, expected {expected_frame} "
                                 f"(tracker status: {tracking.health.message})")
-        predicted = prediction.predict(tracked.tracks, frame.stamp, tracked.ground_frame_id)
-        outputs.append(FrameOutput(frame.number, frame.stamp, tracked.tracks, predicted.paths or {},
-                                   tracked.ground_frame_id))
+        paths = {}
+        if prediction is not None:
+            paths = prediction.predict(tracked.tracks, frame.stamp, tracked.ground_frame_id).paths or {}
+        outputs.append(FrameOutput(frame.number, frame.stamp, tracked.tracks, paths, tracked.ground_frame_id))
     if not tracking.health.values.get("camera_pose", "").startswith("tf_static"):
         raise PipelineError(f"camera pose not from the KITTI rig: {tracking.health.values.get('camera_pose')}")
     return outputs

@@ -11,11 +11,12 @@ relative to the moving vehicle without. The range is the label's distance from t
 
 Prediction: at each frame, a matched track's most probable path (highest confidence) within its model's trained
 horizon (model_steps) is compared with the same label's positions at those future frames (windows whose future is
-labelled at every step, and whose track was also published the frame before); minADE/minFDE take the best of the
-paths. Baselines on the same windows: constant velocity from the tracker's filtered state (its Kalman position and
-velocity) and the raw last step (the track's published positions at k-1 and k, the step repeated). Coverage: the
-share of errors inside the 1-sigma and 2-sigma ellipses of the reported covariance (a calibrated 2D Gaussian:
-39.3 % / 86.5 %): the track's position covariance, and the path's covariance at every scored step.
+labelled at every step, and whose track was also published the frame before); minADE / minFDE are each the smallest
+over the object's paths. Baselines on the same windows: constant velocity from the tracker's filtered state (its
+Kalman position and velocity) and the raw last step (the track's published positions at k-1 and k, the step
+repeated). Coverage: the share of errors inside the 1-sigma and 2-sigma ellipses of the reported covariance (a
+calibrated 2D Gaussian: 39.3 % / 86.5 %): the track's position covariance, and the path's covariance at every scored
+step.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ import numpy as np
 from perception.datasets.tracking_results import write_kitti_results
 from perception.evaluation.ego_motion import CLASS_GROUPS, MIN_BOX_IOU
 from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, RANGE_BINS
-from perception.evaluation.kitti_pipeline import FrameOutput, KittiSequence, load_sequence, run_sequence
+from perception.evaluation.kitti_pipeline import (
+    FrameOutput, KittiSequence, load_predictor, load_sequence, run_sequence,
+)
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
 from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
 from perception.pipeline.camera import CameraParameters
@@ -41,7 +44,7 @@ from perception.tracking.association import assign, iou_matrix
 
 GROUPS = {kitti_type: group.lower() for group, types in CLASS_GROUPS.items() for kitti_type in types}
 ALL = "all"
-METHODS = ("predictor", "best_path", "kalman_cv", "last_step_cv")
+METHODS = ("predictor", "kalman_cv", "last_step_cv")
 
 
 @dataclass
@@ -85,12 +88,13 @@ class Samples:
     velocity_errors: list[float] = field(default_factory=list)  # NaN where the truth has no neighbouring frames
     window_groups: list[str] = field(default_factory=list)
     window_errors: dict[str, list[np.ndarray]] = field(default_factory=lambda: {m: [] for m in METHODS})
+    window_min_errors: list[tuple[float, float]] = field(default_factory=list)  # minADE, minFDE over the paths
     window_mahalanobis: list[np.ndarray] = field(default_factory=list)  # per step, the predictor's path
     window_modes: list[int] = field(default_factory=list)
 
     def extend(self, other: "Samples") -> None:
         for name in ("groups", "ranges", "position_errors", "position_mahalanobis", "velocity_errors",
-                     "window_groups", "window_mahalanobis", "window_modes"):
+                     "window_groups", "window_min_errors", "window_mahalanobis", "window_modes"):
             getattr(self, name).extend(getattr(other, name))
         for method in METHODS:
             self.window_errors[method].extend(other.window_errors[method])
@@ -156,7 +160,6 @@ def _add_match(samples: Samples, truth: Truth, output: FrameOutput, track, label
     path_errors = [np.linalg.norm(p.positions[:best.model_steps] - future, axis=1) for p in paths]
     predicted = {
         "predictor": np.linalg.norm(best.positions[:best.model_steps] - future, axis=1),
-        "best_path": min(path_errors, key=lambda e: e.mean()),
         "kalman_cv": np.linalg.norm(ground.position + times * ground.velocity - future, axis=1),
         "last_step_cv": np.linalg.norm(ground.position + times * (ground.position - previous) * KITTI_FRAME_RATE
                                        - future, axis=1),
@@ -166,6 +169,7 @@ def _add_match(samples: Samples, truth: Truth, output: FrameOutput, track, label
         samples.window_errors[method].append(errors)
     samples.window_mahalanobis.append(
         squared_mahalanobis(best.positions[:best.model_steps] - future, best.covariances[:best.model_steps]))
+    samples.window_min_errors.append((min(e.mean() for e in path_errors), min(e[-1] for e in path_errors)))
     samples.window_modes.append(len(paths))
 
 
@@ -249,16 +253,17 @@ def prediction_rows(samples: Samples) -> list[dict[str, Any]]:
         return []
     errors = {method: np.array(values) for method, values in samples.window_errors.items()}
     squared, modes = np.array(samples.window_mahalanobis), np.array(samples.window_modes)
+    minimum = np.array(samples.window_min_errors)
     rows = []
     for group in _group_order(groups):
         selected = np.ones(len(groups), bool) if group == ALL else groups == group
         values: dict[str, Any] = {"class": group, "windows": int(selected.sum()), "paths": int(modes[selected].max()),
                                   "in_1_sigma_pct": 100 * np.mean(squared[selected] <= 1.0),
                                   "in_2_sigma_pct": 100 * np.mean(squared[selected] <= 4.0)}
-        for method, prefix in (("predictor", ""), ("best_path", "min_"), ("kalman_cv", "kalman_cv_"),
-                               ("last_step_cv", "last_step_cv_")):
+        for method, prefix in (("predictor", ""), ("kalman_cv", "kalman_cv_"), ("last_step_cv", "last_step_cv_")):
             values[f"{prefix}ade_m"] = errors[method][selected].mean()
             values[f"{prefix}fde_m"] = errors[method][selected, -1].mean()
+        values["min_ade_m"], values["min_fde_m"] = minimum[selected].mean(0)
         rows.append(_row(PREDICTION_COLUMNS, values))
     return rows
 
@@ -281,7 +286,7 @@ def evaluate(kitti_dir: Path, sequences: list[str], parameters: CameraParameters
     with tempfile.TemporaryDirectory() as folder:
         for sequence in loaded:
             began = time.perf_counter()
-            outputs = run_sequence(parameters, sequence, models)
+            outputs = run_sequence(sequence, parameters.tracker, load_predictor(parameters.predictor, models))
             part = score_sequence(sequence, outputs)
             samples.extend(part)
             write_kitti_results(Path(folder) / f"{sequence.name}.txt", [(o.number, o.tracks) for o in outputs],

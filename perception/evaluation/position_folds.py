@@ -24,7 +24,6 @@ from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE
 from perception.evaluation.kitti_pipeline import load_sequence, run_sequence
 from perception.evaluation.kitti_scores import Samples, position_rows, score_sequence
 from perception.pipeline.camera import CameraParameters
-from perception.pipeline.models import ModelCache
 from perception.types import ObjectClass
 
 SCALED_CLASSES = {"car": ObjectClass.CAR, "pedestrian": ObjectClass.PEDESTRIAN, "cyclist": ObjectClass.BICYCLE}
@@ -81,10 +80,9 @@ def as_class_scales(scales: dict[str, float]) -> dict[ObjectClass, float]:
 def cross_validate(kitti_dir: Path, sequences: list[str], parameters: CameraParameters, detections: str,
                    log: Callable[[str], None] = lambda _: None) -> CrossValidation:
     loaded = {name: load_sequence(kitti_dir, name, detections, poses=False) for name in sequences}
-    models = ModelCache()
 
     def samples(name: str, scales: dict[ObjectClass, float]) -> Samples:
-        return score_sequence(loaded[name], run_sequence(parameters, loaded[name], models, scales))
+        return score_sequence(loaded[name], run_sequence(loaded[name], parameters.tracker, covariance_scales=scales))
 
     unscaled = {name: samples(name, {}) for name in sequences}
     log("unscaled runs done")

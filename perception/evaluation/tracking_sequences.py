@@ -1,5 +1,5 @@
-"""Benchmark sequences as timed frames of Detections, run through a tracker or the tracker node's stage (the result
-files: perception.datasets.tracking_results)."""
+"""Benchmark sequences as timed frames of Detections, run through a tracker (the result files:
+perception.datasets.tracking_results; KITTI through the tracker node's stage: perception.evaluation.kitti_pipeline)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,13 +7,9 @@ from typing import Protocol
 
 import numpy as np
 
-from perception.datasets.kitti import KittiCalibration, KittiObject
-from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
+from perception.datasets.kitti import KittiObject
 from perception.datasets.mot import SequenceInfo
-from perception.pipeline.stages import TrackingStage
-from perception.tracking.ego_motion import EgoMotion, PlanarPose
 from perception.tracking.ground_plane import GroundPlaneProjector
-from perception.tracking.tracker import TrackerConfig
 from perception.types import Detections, ObjectClass, Track
 
 KITTI_FRAME_RATE = 10.0
@@ -88,28 +84,4 @@ def run_tracker(
             ground = projector.project_boxes(frame.detections.boxes.astype(float))
             tracks = tracker.update(frame.detections, frame.stamp, ground)  # type: ignore[call-arg]
         results.append((frame.number, tracks))
-    return results
-
-
-def kitti_tracking_stage(calibration: KittiCalibration, rig: KittiRig, odometry: bool,
-                         config: TrackerConfig) -> TrackingStage:
-    """The tracker node's stage for a KITTI sequence: image_02 intrinsics and pose, with or without ego-motion."""
-    ego_motion = EgoMotion("base_link", "odom") if odometry else None
-    stage = TrackingStage(config, rig.camera_pose(calibration), ego_motion=ego_motion)
-    stage.set_intrinsics(rig.intrinsics, KITTI_IMAGE_SIZE)
-    return stage
-
-
-def run_stage(
-    stage: TrackingStage, frames: list[Frame], odom_from_vehicle: np.ndarray | None = None
-) -> list[tuple[int, list[Track]]]:
-    """Feed the frames through the tracker node's stage (ground projection, ego-motion, tracker); with
-    odom_from_vehicle (one (4, 4) vehicle pose per frame number), pose k arrives as odometry stamped like frame k."""
-    results = []
-    for frame in frames:
-        if odom_from_vehicle is not None:
-            if frame.number >= len(odom_from_vehicle):
-                raise ValueError(f"no pose for frame {frame.number}: the poses cover frames 0-{len(odom_from_vehicle) - 1}")
-            stage.ego_motion.add_odometry(frame.stamp, "odom", PlanarPose.from_matrix(odom_from_vehicle[frame.number]))
-        results.append((frame.number, stage.process(frame.detections, frame.stamp).tracks))
     return results
