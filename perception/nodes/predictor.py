@@ -1,7 +1,8 @@
 """Node `predictor`: TrackedObjects in, PredictedObjects (the planner's topic) out.
 
 Subscribes  tracks             perception/TrackedObjects
-Publishes   predicted_objects  perception/PredictedObjects, in the tracks' ground frame with their stamp
+Publishes   predicted_objects  perception/PredictedObjects, header as the tracks' (their stamp, frame_id the ground
+                               frame of the positions), camera_frame_id the tracks'
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
 One path per object (confidence 1.0, msg/PredictedPath.msg): tracks with enough history get the model's path
 (model "rnn", or "constant_velocity" for a class whose validation chose constant velocity), shorter ones the
@@ -18,7 +19,7 @@ from rclpy.node import Node
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.prediction import CameraPrediction
 from perception.pipeline.stages import SKIPPED
-from perception.message_decoding import tracks_from_msg
+from perception.message_decoding import ground_frame_id, image_header, tracks_from_msg
 from perception.ros.conversions import predictions_to_msg, stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.latest import NewestMessageWorker
@@ -48,11 +49,11 @@ class PredictorNode(Node):
         except ValueError as error:  # unknown labels or NaN kinematics from a broken publisher
             self.diagnostics.reject("bad_tracks", str(error))
             return
-        output = self.prediction.predict(tracks, stamp, message.ground_frame_id)
+        ground_frame = ground_frame_id(message)
+        output = self.prediction.predict(tracks, stamp, ground_frame)
         if output.verdict in SKIPPED:
             return
-        self.publisher.publish(predictions_to_msg(output.tracks, output.paths, message.header,
-                                                  message.ground_frame_id))
+        self.publisher.publish(predictions_to_msg(output.tracks, output.paths, image_header(message), ground_frame))
         self.diagnostics.processed(start, stamp)
 
     def close(self) -> None:

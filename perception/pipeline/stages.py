@@ -35,12 +35,13 @@ class StageOutput:
     tracks: list[Track] | None = None
     paths: dict[int, list[PredictedPath]] | None = None
     ground_frame_id: str = ""  # frame of the tracks' ground positions and velocities; empty when there are none
+    detections_ground: GroundMeasurements | None = None  # the detections' ground positions in ground_frame_id
 
 
 def tracker_config(p: dict[str, Any]) -> TrackerConfig:
     """The tracker settings of the tracker parameters."""
     return TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
-                         report_coasting=p["report_coasting"])
+                         report_coasting=p["report_coasting"], class_change_cost=p["class_change_cost"])
 
 
 def camera_pose_from_parameters(p: dict[str, Any]) -> CameraPose:
@@ -126,7 +127,8 @@ class TrackingStage:
         ground = (self.projector.project_boxes(detections.boxes, detections.labels)
                   if self.projector and len(detections) else None)
         ground, frame = self._in_ground_frame(ground, motion)
-        return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame)
+        return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame,
+                           detections_ground=ground)
 
     def _compensate_rotation(self, motion: FrameMotion | None, verdict: StampVerdict) -> None:
         """Move the tracks' image boxes by the camera's rotation since the previous frame (known from odometry)."""

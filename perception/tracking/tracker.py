@@ -4,6 +4,16 @@ Each track keeps a constant-velocity Kalman filter on its box centre and size (p
 when ground positions are given, a second one on its ground-plane position (metres, m/s).
 Prediction runs over the elapsed time between stamps, so gaps and uneven frame rates are handled;
 tracks coast (no matching detection) for at most `max_coast_time` seconds.
+
+Class: each track sums the scores of its matched detections per class; its class probabilities are these sums over
+their total, P(c) = sum_{k: class_k = c} s_k / sum_k s_k, and its label is the most probable class. A detection of
+another vehicle class (car, truck, bus) than the track's label may still extend the track at an extra association
+cost (class_change_cost), so a box that flips between car and truck keeps one track; other classes never mix.
+
+Existence: a bounded recursive estimate from the track's score history, an exponential average over time of the
+matched detections' scores in which a frame without a match counts as score 0:
+p <- p + (1 - exp(-dt / existence_time_constant)) (s - p), started at the first detection's score; a convex
+combination of values in [0, 1], so it stays in [0, 1].
 """
 from __future__ import annotations
 
@@ -44,6 +54,10 @@ class TrackerConfig:
     ground_association: bool = False
     vote_source_class: bool = False  # Track.source_class_id: the source class with the most score over the hits
     ground_gate: float = 9.21  # chi-square, 2 degrees of freedom, 99 %
+    # Added to the association cost when a detection's vehicle class (car, truck, bus) differs from the track's label;
+    # 1.0 or more: classes never mix (every cost would exceed the gates).
+    class_change_cost: float = 0.3  # leave-one-sequence-out on KITTI 0000-0010 (benchmarks/class_change_cost.py)
+    existence_time_constant: float = 0.5  # s, memory of the existence estimate (see the module docstring)
 
 
 @dataclass
@@ -67,6 +81,8 @@ class _TrackTable:
     # persistent position covariance of the latest ground measurement
     ground_frame_covariances: np.ndarray  # (N, 4, 4)
     ground_persistent: np.ndarray  # (N, 2, 2)
+    class_scores: np.ndarray  # (N, number of classes) summed detection scores per ObjectClass
+    existence: np.ndarray  # (N,) existence probability
 
     @classmethod
     def empty(cls) -> "_TrackTable":
@@ -79,6 +95,8 @@ class _TrackTable:
             np.zeros((0, 4, 4)),
             np.zeros((0, 4, 4)),
             np.zeros((0, 2, 2)),
+            np.zeros((0, _NUMBER_OF_CLASSES)),
+            np.zeros(0),
         )
 
     def select(self, rows: np.ndarray) -> "_TrackTable":
@@ -142,13 +160,15 @@ class Tracker:
         tracks = previous.select(alive)
         if dt > 0:
             self._predict(tracks, dt)
+        gain = 1.0 - np.exp(-dt / self.config.existence_time_constant)  # this frame's weight in the existence
+        tracks.existence *= 1.0 - gain  # a miss counts as score 0; _correct adds the matched scores' share
 
         track_rows, detection_rows, births = self._associate(tracks, detections)
         if self.config.ground_association and ground is not None:
             track_rows, detection_rows, births = self._associate_on_ground(
                 tracks, detections, ground, track_rows, detection_rows, births)
         tracks.frames_since_update += 1
-        self._correct(tracks, track_rows, detections, detection_rows, ground, stamp)
+        self._correct(tracks, track_rows, detections, detection_rows, ground, stamp, gain)
         if len(births):
             newborn = self._birth(detections.select(births), stamp, first_update)
             if ground is not None:
@@ -188,14 +208,15 @@ class Tracker:
         track_boxes = tracks.boxes()
         det_boxes = detections.boxes.astype(float)
 
+        class_cost = class_change_costs(tracks.labels, detections.labels, c.class_change_cost)
+
         def match(rows: np.ndarray, columns: np.ndarray, weigh_by_score: bool, max_cost: float):
             if len(rows) == 0 or len(columns) == 0:
                 return rows[:0], columns[:0], rows, columns
             similarity = iou_matrix(track_boxes[rows], det_boxes[columns])
-            similarity *= tracks.labels[rows, None] == detections.labels[None, columns]
             if weigh_by_score:
                 similarity *= scores[None, columns]
-            matched_rows, matched_columns = assign(1.0 - similarity, max_cost)
+            matched_rows, matched_columns = assign(1.0 - similarity + class_cost[np.ix_(rows, columns)], max_cost)
             row_left = np.ones(len(rows), bool)
             row_left[matched_rows] = False
             column_left = np.ones(len(columns), bool)
@@ -240,6 +261,7 @@ class Tracker:
         detection_rows: np.ndarray,
         ground: GroundMeasurements | None,
         stamp: float,
+        existence_gain: float,
     ) -> None:
         if len(rows) == 0:
             return
@@ -251,6 +273,9 @@ class Tracker:
         )
         tracks.box_means[rows], tracks.box_covariances[rows] = means, covariances
         tracks.scores[rows] = detections.scores[detection_rows]
+        tracks.existence[rows] += existence_gain * detections.scores[detection_rows]
+        np.add.at(tracks.class_scores, (rows, detections.labels[detection_rows]), detections.scores[detection_rows])
+        tracks.labels[rows] = tracks.class_scores[rows].argmax(axis=1)
         tracks.hits[rows] += 1
         tracks.frames_since_update[rows] = 0
         tracks.last_update[rows] = stamp
@@ -326,6 +351,8 @@ class Tracker:
             ground_covariances=np.zeros((n, 4, 4)),
             ground_frame_covariances=np.zeros((n, 4, 4)),
             ground_persistent=np.zeros((n, 2, 2)),
+            class_scores=np.eye(_NUMBER_OF_CLASSES)[detections.labels] * detections.scores[:, None],
+            existence=detections.scores.astype(float),
         )
 
     def _confirmed_tracks(self, stamp: float) -> list[Track]:
@@ -342,16 +369,37 @@ class Tracker:
                 hits=hits,
                 frames_since_update=missed,
                 ground=ground,
+                class_probabilities=_probabilities(class_scores),
+                existence_probability=existence,
                 source_class_id=self._source_class(track_id),
             )
-            for track_id, label, score, box, birth, hits, missed, ground in zip(
+            for track_id, label, score, box, birth, hits, missed, ground, class_scores, existence in zip(
                 t.ids.tolist(), t.labels.tolist(), t.scores.tolist(), t.boxes(), t.birth.tolist(), t.hits.tolist(),
-                t.frames_since_update.tolist(), grounds
+                t.frames_since_update.tolist(), grounds, t.class_scores, t.existence.tolist()
             )
         ]
 
 
 _CLASSES = {int(c): c for c in ObjectClass}
+_NUMBER_OF_CLASSES = max(_CLASSES) + 1
+VEHICLE_CLASSES = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS)
+
+
+def class_change_costs(track_labels: np.ndarray, detection_labels: np.ndarray, vehicle_cost: float) -> np.ndarray:
+    """(tracks, detections) association cost added for the classes: 0 for the same class, vehicle_cost between two
+    vehicle classes, 1 (more than any gate admits: 1 - IoU is at least 0) between any other two."""
+    same = track_labels[:, None] == detection_labels[None, :]
+    vehicles = np.isin(track_labels, VEHICLE_CLASSES)[:, None] & np.isin(detection_labels, VEHICLE_CLASSES)[None, :]
+    return np.where(same, 0.0, np.where(vehicles, min(vehicle_cost, 1.0), 1.0))
+
+
+def _probabilities(class_scores: np.ndarray) -> dict[ObjectClass, float]:
+    """The classes with a share of the summed scores, most probable first."""
+    total = class_scores.sum()
+    if total <= 0:  # detections of score 0 (e.g. from the sign node's threshold 0): the counts alone say nothing
+        return {}
+    order = np.argsort(-class_scores, kind="stable")
+    return {_CLASSES[int(c)]: float(class_scores[c] / total) for c in order if class_scores[c] > 0}
 _EYE = {n: np.eye(n) for n in (4, 8)}
 _WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
 
