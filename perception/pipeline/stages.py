@@ -13,7 +13,7 @@ from perception.tracking.ego_motion import EgoMotion, FrameMotion, PlanarPose, g
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 from perception.tracking.metric_position import MetricPositionEstimator
 from perception.tracking.tracker import Tracker, TrackerConfig
-from perception.types import Detections, PredictedPath, Track
+from perception.types import Detections, ObjectClass, PredictedPath, Track
 
 if TYPE_CHECKING:  # the prediction stack (torch, ONNX Runtime) loads only where it runs
     from perception.pipeline.models import ModelCache
@@ -74,6 +74,7 @@ class TrackingStage:
         self.tracker = Tracker(config)
         self.stamps = StampGuard(reset_after_backward_jump_s)
         self.projector: MetricPositionEstimator | None = None
+        self.covariance_scales: dict[ObjectClass, float] | None = None  # of the projector; None: its default
         self.camera: CameraModel | None = None
         self.image_size: tuple[int, int] | None = None
 
@@ -94,7 +95,7 @@ class TrackingStage:
         if camera.same_as(self.camera) and image_size == self.image_size:
             return False
         self.camera, self.image_size = camera, image_size
-        self.projector = MetricPositionEstimator(camera, self.pose, image_size)
+        self.projector = self._estimator()
         return True
 
     def set_pose(self, pose: CameraPose) -> bool:
@@ -104,8 +105,12 @@ class TrackingStage:
         self.pose = pose
         self.tracker.forget_ground()  # ground states made with the old pose would jump
         if self.camera is not None:
-            self.projector = MetricPositionEstimator(self.camera, pose, self.image_size)
+            self.projector = self._estimator()
         return True
+
+    def _estimator(self) -> MetricPositionEstimator:
+        return MetricPositionEstimator(self.camera, self.pose, self.image_size,
+                                       covariance_scales=self.covariance_scales)
 
     def process(self, detections: Detections, stamp: float) -> StageOutput:
         verdict = self.stamps.check(stamp)

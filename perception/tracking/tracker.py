@@ -77,6 +77,10 @@ class _TrackTable:
     has_ground: np.ndarray
     ground_means: np.ndarray  # (N, 4) x, y, vx, vy
     ground_covariances: np.ndarray  # (N, 4, 4)
+    # the part of ground_covariances that is not the measurements' persistent error (see _correct_ground), and the
+    # persistent position covariance of the latest ground measurement
+    ground_frame_covariances: np.ndarray  # (N, 4, 4)
+    ground_persistent: np.ndarray  # (N, 2, 2)
     class_scores: np.ndarray  # (N, number of classes) summed detection scores per ObjectClass
     existence: np.ndarray  # (N,) existence probability
 
@@ -89,6 +93,8 @@ class _TrackTable:
             np.zeros(0, bool),
             np.zeros((0, 4)),
             np.zeros((0, 4, 4)),
+            np.zeros((0, 4, 4)),
+            np.zeros((0, 2, 2)),
             np.zeros((0, _NUMBER_OF_CLASSES)),
             np.zeros(0),
         )
@@ -166,7 +172,7 @@ class Tracker:
         if len(births):
             newborn = self._birth(detections.select(births), stamp, first_update)
             if ground is not None:
-                self._correct_ground(newborn, np.arange(len(births)), _select_ground(ground, births))
+                self._correct_ground(newborn, np.arange(len(births)), ground.select(births))
             tracks = tracks.extend(newborn)
             self._vote(newborn.ids, detections.select(births))
         self._tracks = tracks
@@ -186,9 +192,12 @@ class Tracker:
         if tracks.has_ground.any():
             block = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * c.ground_acceleration_std**2
             noise = np.kron(block, np.eye(2))
+            transition = kalman.constant_velocity_transition(2, dt)
             tracks.ground_means, tracks.ground_covariances = kalman.predict(
-                tracks.ground_means, tracks.ground_covariances, kalman.constant_velocity_transition(2, dt), noise
+                tracks.ground_means, tracks.ground_covariances, transition, noise
             )
+            _, tracks.ground_frame_covariances = kalman.predict(
+                tracks.ground_means, tracks.ground_frame_covariances, transition, noise)
 
     def _associate(self, tracks: _TrackTable, detections: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return matched track rows, their detection rows, and the detection rows that start new tracks."""
@@ -273,7 +282,7 @@ class Tracker:
         tracks.confirmed[rows] |= tracks.hits[rows] >= self.config.confirm_hits
         self._vote(tracks.ids[rows], detections.select(detection_rows))
         if ground is not None:
-            self._correct_ground(tracks, rows, _select_ground(ground, detection_rows))
+            self._correct_ground(tracks, rows, ground.select(detection_rows))
 
     def _vote(self, track_ids: np.ndarray, detections: Detections) -> None:
         """Add each matched detection's score to its track's vote for the detection's source class."""
@@ -289,8 +298,13 @@ class Tracker:
         return max(votes, key=votes.get) if votes else -1
 
     def _correct_ground(self, tracks: _TrackTable, rows: np.ndarray, ground: GroundMeasurements) -> None:
-        """Fuse valid ground measurements; tracks without a ground state start one at the measurement."""
-        rows, ground = rows[ground.valid], _select_ground(ground, ground.valid)
+        """Fuse valid ground measurements; tracks without a ground state start one at the measurement. The filter
+        treats each measurement's error as independent of the others, which its persistent part (the same error in
+        every frame of an object) is not: averaging cannot remove it. A constant measurement offset moves the
+        filter's position by that offset, so the track reports the covariance of the rest of its error (frame noise
+        through the filter's own gains, and motion) plus the latest measurement's persistent covariance."""
+        rows, ground = rows[ground.valid], ground.select(ground.valid)
+        tracks.ground_persistent[rows] = ground.persistent_covariances
         starting = ~tracks.has_ground[rows]
         start_rows = rows[starting]
         tracks.ground_means[start_rows] = np.column_stack([ground.positions[starting], np.zeros((len(start_rows), 2))])
@@ -298,8 +312,14 @@ class Tracker:
         covariances[:, :2, :2] = ground.covariances[starting]
         covariances[:, 2:, 2:] = np.eye(2) * self.config.ground_initial_speed_std**2
         tracks.ground_covariances[start_rows] = covariances
+        covariances[:, :2, :2] -= ground.persistent_covariances[starting]
+        tracks.ground_frame_covariances[start_rows] = covariances
         tracks.has_ground[start_rows] = True
         update_rows = rows[~starting]
+        gains = kalman.gain(tracks.ground_covariances[update_rows], ground.covariances[~starting])
+        tracks.ground_frame_covariances[update_rows] = kalman.updated_with_gain(
+            tracks.ground_frame_covariances[update_rows], gains,
+            ground.covariances[~starting] - ground.persistent_covariances[~starting])
         tracks.ground_means[update_rows], tracks.ground_covariances[update_rows] = kalman.update(
             tracks.ground_means[update_rows],
             tracks.ground_covariances[update_rows],
@@ -329,6 +349,8 @@ class Tracker:
             has_ground=np.zeros(n, bool),
             ground_means=np.zeros((n, 4)),
             ground_covariances=np.zeros((n, 4, 4)),
+            ground_frame_covariances=np.zeros((n, 4, 4)),
+            ground_persistent=np.zeros((n, 2, 2)),
             class_scores=np.eye(_NUMBER_OF_CLASSES)[detections.labels] * detections.scores[:, None],
             existence=detections.scores.astype(float),
         )
@@ -382,10 +404,7 @@ _EYE = {n: np.eye(n) for n in (4, 8)}
 _WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
 
 
-def _select_ground(ground: GroundMeasurements, rows: np.ndarray) -> GroundMeasurements:
-    return GroundMeasurements(ground.positions[rows], ground.covariances[rows], ground.valid[rows])
-
-
 def _ground_state(tracks: _TrackTable, row: int) -> GroundState:
     mean, covariance = tracks.ground_means[row], tracks.ground_covariances[row]
-    return GroundState(mean[:2].copy(), mean[2:].copy(), covariance[:2, :2].copy(), covariance[2:, 2:].copy())
+    position_covariance = tracks.ground_frame_covariances[row, :2, :2] + tracks.ground_persistent[row]
+    return GroundState(mean[:2].copy(), mean[2:].copy(), position_covariance, covariance[2:, 2:].copy())
