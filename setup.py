@@ -5,7 +5,7 @@ same Python package next to the generated interfaces.
 """
 from setuptools import find_packages, setup
 
-NODES = ["detector", "tracker", "predictor", "visualizer", "signs"]
+NODES = ["detector", "tracker", "predictor", "visualizer", "signs", "fusion"]
 
 setup(
     name="perception-ros",  # distinct from the ament egg-info "perception" that CMake installs

@@ -29,7 +29,7 @@ from perception.ros.background_node import BackgroundNode
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "udacity_highway_1280x720.mp4"
 IMAGE_TOPIC, INFO_TOPIC = "/load/front/image", "/load/front/camera_info"
-TRACKS_TOPIC, PREDICTED_TOPIC = "/perception/front/tracks", "/perception/predicted_objects"
+TRACKS_TOPIC, PREDICTED_TOPIC = "/perception/front/tracks", "/perception/front/predicted_objects"
 NODES = ("detector", "tracker", "predictor")
 
 

@@ -9,7 +9,8 @@ A graph file has these sections:
   nodes:       name -> executable, per_camera, respawn, enabled (default true), parameters, remappings
 Variables already set in the environment of `perception up` or `ros2 launch` win over the graph's.
 Strings in parameters and remappings may use {camera} and any key of the camera entry
-({pose[pitch]} for nested values); a string that is a single placeholder takes the value's type.
+({pose[pitch]} for nested values); a string that is a single placeholder takes the value's type. Nodes that are not
+per camera (namespace /perception) may use {cameras}: the list of camera names ("{cameras}" alone: a string array).
 """
 from __future__ import annotations
 
@@ -143,5 +144,5 @@ def load_graph(path: str | Path, camera_overrides: dict[str, dict[str, Any]] | N
                 context = {"camera": camera, **(topics or {})}
                 nodes.append(_node_spec(name, entry, f"{NAMESPACE_ROOT}/{camera}", context))
         else:
-            nodes.append(_node_spec(name, entry, NAMESPACE_ROOT, {}))
+            nodes.append(_node_spec(name, entry, NAMESPACE_ROOT, {"cameras": list(cameras)}))
     return Graph(nodes=nodes, environment=environment, cameras=cameras, network=network)

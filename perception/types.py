@@ -71,13 +71,14 @@ class Track:
 
     track_id: int
     label: ObjectClass
-    score: float  # existence probability / confidence in [0, 1]
+    score: float  # the last matched detection's score
     box: np.ndarray  # (4,) x_min, y_min, x_max, y_max, pixels
     age: float  # seconds since birth
     hits: int
     frames_since_update: int
     ground: GroundState | None = None
-    class_probabilities: dict[int, float] = field(default_factory=dict)
+    class_probabilities: dict[int, float] = field(default_factory=dict)  # most probable first (tracker's formula)
+    existence_probability: float | None = None  # the tracker's recursive estimate; None: the score stands for it
     source_class_id: int = -1  # the detector's own class (e.g. a sign's GTSDB id) with the most score over the hits
 
 

@@ -2,8 +2,9 @@
 
     python planner_stub.py TIMEOUT_S NODE...
 
-Prints "nodes up" once every named node is on the ROS graph, then "received <frame_id> <objects>" for the first
-perception/PredictedObjects with objects on /perception/predicted_objects, and exits 0; exits 1 on timeout.
+Prints "nodes up" once every named node is on the ROS graph, then "received <header frame_id> <objects> <the
+objects' camera frames>" for the first perception/PredictedObjects with objects on /perception/predicted_objects, and
+exits 0; exits 1 on timeout.
 """
 import sys
 import time
@@ -27,7 +28,9 @@ def main() -> int:
             up = True
             print("nodes up", flush=True)
     if received:
-        print(f"received {received[0].header.frame_id} {len(received[0].objects)}", flush=True)
+        first = received[0]
+        cameras = ",".join(sorted({obj.camera_frame_id for obj in first.objects}))
+        print(f"received {first.header.frame_id} {len(first.objects)} {cameras}", flush=True)
     return 0 if received else 1
 
 

@@ -106,7 +106,8 @@ def test_without_camera_info_eval_runs_in_image_space_and_says_so(tmp_path, shar
     assert diagnostic_values(messages)["metric_positions"].startswith("no: no valid CameraInfo")
     tracks = [o for m in messages["/perception/front/tracks"] for o in m.objects]
     assert tracks and not any(o.has_kinematics for o in tracks)
-    assert all(m.ground_frame_id == "" for m in messages["/perception/front/tracks"])
+    # no positions: the header names the image's frame, the frame of the boxes
+    assert all(m.header.frame_id == m.camera_frame_id != "" for m in messages["/perception/front/tracks"])
     assert "No metric positions" in (tmp_path / "image_space" / "report.html").read_text()
 
     write_calibration(tmp_path / "cam.yaml", 1280, 720)

@@ -36,7 +36,7 @@ def test_offline_run_and_report_on_a_real_clip(tmp_path, shared_data):
             stamps.setdefault(record.topic, []).append(message.header.stamp.sec * 10**9 + message.header.stamp.nanosec)
     images = stamps[CAMERA]
     assert len(images) == 15
-    for topic in ("/perception/front/detections", "/perception/front/tracks", "/perception/predicted_objects"):
+    for topic in ("/perception/front/detections", "/perception/front/tracks", "/perception/front/predicted_objects"):
         # every frame, each output with its image's stamp; log times are stamp + that frame's CPU time, so two
         # outputs may swap places in the file when one frame took a frame period longer than the next (busy CPU)
         assert sorted(stamps[topic]) == images, topic

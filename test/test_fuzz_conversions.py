@@ -17,6 +17,7 @@ from perception.message_decoding import tracks_from_msg
 from perception.ros.conversions import (
     detections_from_msg, detections_to_msg, predictions_to_msg, tracks_to_msg,
 )
+from perception.tracking.ground_plane import GroundMeasurements
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -126,6 +127,41 @@ def test_tracks_round_trip(tracks):
         if sent.ground is not None:
             for field in ("position", "velocity", "position_covariance", "velocity_covariance"):
                 assert np.array_equal(getattr(got.ground, field), getattr(sent.ground, field))
+
+
+def test_outputs_name_the_frame_of_their_positions_and_the_camera_apart():
+    track = Track(track_id=3, label=ObjectClass.CAR, score=0.8, box=np.array([1.0, 2.0, 30.0, 40.0]), age=1.0,
+                  hits=4, frames_since_update=0, existence_probability=0.7,
+                  class_probabilities={ObjectClass.CAR: 0.75, ObjectClass.TRUCK: 0.25},
+                  ground=GroundState(np.array([12.0, -1.0]), np.zeros(2), np.eye(2), np.eye(2)))
+    image = Header(frame_id="camera_front_optical_frame")
+    image.stamp.sec = 42
+    path = PredictedPath(np.zeros((1, 2)), np.ones((1, 3)), 0.1, 1.0, "rnn", 1)
+    for message in (tracks_to_msg([track], image, "odom"), predictions_to_msg([track], {3: [path]}, image, "odom")):
+        message = cdr_round_trip(message)
+        assert (message.header.frame_id, message.header.stamp.sec, message.camera_frame_id) == (
+            "odom", 42, "camera_front_optical_frame")
+        (obj,) = message.objects
+        assert obj.existence_probability == pytest.approx(0.7)
+        assert [(c.label, c.probability) for c in obj.classification] == [(ObjectClass.CAR, 0.75),
+                                                                         (ObjectClass.TRUCK, 0.25)]
+    # no ground frame (no intrinsics): the header names the image's frame, where the boxes are
+    without = tracks_to_msg([track], image)
+    assert without.header.frame_id == without.camera_frame_id == "camera_front_optical_frame"
+
+
+def test_placed_detections_carry_the_ground_positions_in_ground_frame_id():
+    detections = Detections(np.array([[0, 0, 10, 10], [5, 5, 20, 30], [1, 1, 2, 2]], np.float32),
+                            np.array([0.5, 0.9, 0.7], np.float32), np.array([3, 1, 8]), np.full(3, -1))
+    ground = GroundMeasurements(np.array([[10.0, 1.0], [20.0, -2.0], [0.0, 0.0]]),
+                                np.array([np.eye(2), 2 * np.eye(2), np.eye(2)]), np.array([True, True, False]))
+    message = cdr_round_trip(detections_to_msg(detections, HEADER, ground, "base_link"))
+    assert message.header.frame_id == "camera" and message.ground_frame_id == "base_link"
+    # descending score: rows 1, 2 (a sign: no position), 0
+    assert [o.has_position for o in message.objects] == [True, False, True]
+    assert [(o.position.x, o.position.y) for o in message.objects if o.has_position] == [(20.0, -2.0), (10.0, 1.0)]
+    assert list(message.objects[0].position_covariance) == [2.0, 0, 0, 0, 2.0, 0, 0, 0, 0]
+    assert cdr_round_trip(detections_to_msg(detections, HEADER)).ground_frame_id == ""
 
 
 @SETTINGS

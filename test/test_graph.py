@@ -43,6 +43,23 @@ def test_per_camera_nodes_get_namespaces_and_substituted_remappings(tmp_path):
     assert graph.nodes[2].respawn and not rear.respawn  # and the disabled signs node is not in the graph
 
 
+def test_nodes_that_are_not_per_camera_get_the_camera_names(tmp_path):
+    graph = load_graph(write(tmp_path, {
+        "cameras": {"front": {"image": "/f"}, "rear": {"image": "/r"}},
+        "nodes": {"fusion": {"parameters": {"cameras": "{cameras}", "text": "fusing {cameras}"}}},
+    }))
+    assert graph.nodes[0].parameters == {"cameras": ["front", "rear"], "text": "fusing ['front', 'rear']"}
+    assert graph.nodes[0].full_name == "/perception/fusion"
+
+
+def test_the_installed_graph_fuses_every_camera_onto_the_planner_topic():
+    graph = load_graph(config_path("perception.yaml"))
+    (fusion,) = [n for n in graph.nodes if n.executable == "fusion"]
+    assert fusion.full_name == "/perception/fusion" and fusion.parameters["cameras"] == list(graph.cameras)
+    predictors = [n for n in graph.nodes if n.executable == "predictor"]
+    assert predictors and all(dict(n.remappings).get("predicted_objects") is None for n in predictors)
+
+
 @pytest.mark.parametrize("document, message", [
     ({"nodes": {}}, "no nodes"),
     ({"nodes": {"detector": {"per_camera": True}}}, "no cameras"),

@@ -15,8 +15,8 @@ def sample_predicted_objects() -> msg.PredictedObjects:
     path.position_covariance_xy = [0.1, 0.2, 0.01] * 3
     obj = msg.PredictedObject(track_id=42, paths=[path])
     obj.classification = [msg.ObjectClassification(label=msg.ObjectClassification.PEDESTRIAN, probability=0.875)]
-    message = msg.PredictedObjects(ground_frame_id="base_link", objects=[obj])
-    message.header.frame_id = "camera_front_optical_frame"
+    message = msg.PredictedObjects(camera_frame_id="camera_front_optical_frame", objects=[obj])
+    message.header.frame_id = "base_link"
     message.header.stamp.sec, message.header.stamp.nanosec = 1_700_000_000, 40_000_000
     return message
 
@@ -38,7 +38,8 @@ def test_every_message_round_trips_through_cdr():
 def test_rosbags_reads_rclpy_serialized_messages():
     original = sample_predicted_objects()
     decoded = perception_typestore().deserialize_cdr(serialize_message(original), "perception/msg/PredictedObjects")
-    assert decoded.header.stamp.sec == 1_700_000_000 and decoded.ground_frame_id == "base_link"
+    assert decoded.header.stamp.sec == 1_700_000_000 and decoded.header.frame_id == "base_link"
+    assert decoded.camera_frame_id == "camera_front_optical_frame"
     (obj,) = decoded.objects
     assert obj.track_id == 42 and obj.classification[0].label == ObjectClass.PEDESTRIAN
     assert obj.paths[0].model == "rnn"

@@ -16,8 +16,8 @@ from perception.types import ObjectClass
 
 
 def predicted(track_ids_and_labels, sec=5, model_steps=10) -> PredictedObjects:
-    message = PredictedObjects(ground_frame_id="base_link")
-    message.header.stamp.sec, message.header.frame_id = sec, "camera_front_optical_frame"
+    message = PredictedObjects(camera_frame_id="camera_front_optical_frame")
+    message.header.stamp.sec, message.header.frame_id = sec, "base_link"
     for track_id, label in track_ids_and_labels:
         path = PredictedPath(model="rnn", confidence=1.0, model_steps=model_steps,
                              positions=[Point(x=10.0 + k, y=2.0, z=0.0) for k in range(1, 11)])
@@ -75,8 +75,8 @@ def test_camera_transform_points_the_optical_axis_forward_and_down():
 
 def sign_tracks(signs, sec=5) -> TrackedObjects:
     """TrackedObjects of sign tracks: (track id, sign class id, has a position)."""
-    message = TrackedObjects(ground_frame_id="odom")
-    message.header.stamp.sec = sec
+    message = TrackedObjects(camera_frame_id="camera_front_optical_frame")
+    message.header.stamp.sec, message.header.frame_id = sec, "odom"
     for track_id, class_id, positioned in signs:
         obj = TrackedObject(track_id=track_id, sign_class_id=class_id, sign_name=sign_name(class_id),
                             has_kinematics=positioned,

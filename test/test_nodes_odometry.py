@@ -136,11 +136,12 @@ def test_odometry_puts_tracks_and_predictions_in_the_odom_frame_with_velocities_
     assert values["ground_frame_id"] == "base_link" and "no odometry" in status.message
 
     by_frame = {round((stamp(m) - 100) * 10): m for m in tracks}
-    frames = [by_frame[frame].ground_frame_id for frame in range(FRAMES)]
+    assert {m.camera_frame_id for m in tracks + predictions} == {"camera_kitti"}
+    frames = [by_frame[frame].header.frame_id for frame in range(FRAMES)]
     assert frames[:5] == ["base_link"] * 5
     assert frames[6:45] == ["odom"] * 39
     assert frames[-5:] == ["base_link"] * 5  # more than odometry_timeout_s (1 s) after the last pose
-    predicted_frames = {round((stamp(m) - 100) * 10): m.ground_frame_id for m in predictions if m.objects}
+    predicted_frames = {round((stamp(m) - 100) * 10): m.header.frame_id for m in predictions if m.objects}
     assert {frame for frame, frame_id in predicted_frames.items() if 10 <= frame < 45 and frame_id == "odom"}, \
         "no predictions in the odom frame"
     assert all(frame_id == "odom" for frame, frame_id in predicted_frames.items() if 10 <= frame < 45)

@@ -126,8 +126,8 @@ def test_tracks_and_predictions_keep_stamps_ids_and_ground_frame(ros, tmp_path, 
     tracks, predictions = fed(tracks, input_stamps), fed(predictions, input_stamps)
     assert [stamp(m) for m in tracks] == pytest.approx(input_stamps)
     assert [stamp(m) for m in predictions] == pytest.approx(input_stamps)
-    assert {m.header.frame_id for m in tracks + predictions} == {"camera_kitti"}
-    assert {m.ground_frame_id for m in tracks[5:] + predictions[5:]} == {"base_link"}
+    assert {m.camera_frame_id for m in tracks + predictions} == {"camera_kitti"}
+    assert {m.header.frame_id for m in tracks[5:] + predictions[5:]} == {"base_link"}
 
     # Stable identities: the longest-lived track is seen in most frames with one id.
     appearances = {}

@@ -66,7 +66,8 @@ def test_ranges_from_the_vehicle_frame_and_from_odometry_in_an_odom_frame(tmp_pa
         return message
 
     def predictions(stamp_ns: int, frame: str, positions: list[tuple[float, float]]) -> PredictedObjects:
-        message = PredictedObjects(ground_frame_id=frame)
+        message = PredictedObjects(camera_frame_id="camera")
+        message.header.frame_id = frame
         message.header.stamp.sec, message.header.stamp.nanosec = divmod(stamp_ns, 10**9)
         path = PredictedPath(model="rnn", time_step=Duration(nanosec=500_000_000), positions=[Point(x=0.0)],
                              position_covariance_xy=[1.0, 1.0, 0.0], model_steps=1, confidence=1.0)

@@ -44,6 +44,14 @@ def test_a_value_the_node_would_refuse_stops_an_evaluation_with_the_reason(tmp_p
     assert "unknown parameter 'typo_score'" in message
 
 
+def test_the_fusion_takes_the_graph_cameras_as_a_list_of_names(tmp_path: Path):
+    (tmp_path / "graph.yaml").write_text("cameras: {left: {}, right: {}}\n"
+                                         "nodes: {fusion: {parameters: {cameras: '{cameras}'}}}\n")
+    assert node_parameters(load_graph(tmp_path / "graph.yaml"), "fusion", "/perception")["cameras"] == ["left", "right"]
+    _, problems = resolve("fusion", {"cameras": ["left", 2]})
+    assert problems == ["fusion: cameras=['left', 2]: expected a list of strings; using the default []"]
+
+
 def test_docs_parameter_reference_is_generated_from_the_table():
     reference = REPO / "docs" / "parameters.md"
     assert reference.read_text() == markdown_reference(), (

@@ -95,7 +95,7 @@ def test_nan_or_zero_intrinsics_are_rejected_then_good_camera_info_is_used(graph
     assert latest_status(graph.diagnostics, TRACKER).message == "tracking on the ground plane"
     feed(ros_module, graph, list(range(10)), base=500.0)
     last = max((m for m in graph.tracks if 500 <= stamp_of(m) < 502), key=stamp_of)
-    assert last.ground_frame_id == "base_link" and last.objects
+    assert last.header.frame_id == "base_link" and last.objects
     assert all(o.has_kinematics and np.isfinite(o.position.x) for o in last.objects)
 
 

@@ -50,8 +50,8 @@ def write_recording(path: Path, signs: bool, sign_node_diagnostics: bool = False
                                 TrackedObjects)
     from perception.bags import McapFileWriter, perception_typestore
 
-    def header(message, stamp_ns: int):
-        message.header.frame_id = "camera_front_optical_frame"
+    def header(message, stamp_ns: int, frame_id: str = "camera_front_optical_frame"):
+        message.header.frame_id = frame_id
         message.header.stamp.sec, message.header.stamp.nanosec = divmod(stamp_ns, SECOND)
         return message
 
@@ -69,7 +69,8 @@ def write_recording(path: Path, signs: bool, sign_node_diagnostics: bool = False
         return obj
 
     start = 99_900_000_000
-    messages = [("/perception/front/tracks", start, header(TrackedObjects(objects=[TrackedObject(track_id=7)]), start))]
+    messages = [("/perception/front/tracks", start, header(TrackedObjects(
+        camera_frame_id="camera_front_optical_frame", objects=[TrackedObject(track_id=7)]), start))]
     if signs:
         frames = [([STOP], [sign_track(1, STOP, 1, None)]),
                   ([STOP], [sign_track(1, STOP, 2, (20.0, 3.5))]),
@@ -79,7 +80,8 @@ def write_recording(path: Path, signs: bool, sign_node_diagnostics: bool = False
             messages.append(("/perception/front/signs", stamp + 50_000_000,
                              header(DetectedObjects(objects=[sign(c) for c in detected]), stamp)))
             messages.append(("/perception/front/sign_tracks", stamp + 60_000_000,
-                             header(TrackedObjects(ground_frame_id="base_link", objects=tracked), stamp)))
+                             header(TrackedObjects(camera_frame_id="camera_front_optical_frame", objects=tracked), stamp,
+                                    "base_link")))
     if sign_node_diagnostics:
         status = DiagnosticStatus(name="/perception/front/signs", values=[KeyValue(key="frames_processed", value="0")])
         messages.append(("/diagnostics", 100 * SECOND, DiagnosticArray(status=[status])))

@@ -79,7 +79,7 @@ def test_a_sign_seen_in_three_frames_is_one_track_and_one_marker(graph, ros_modu
         assert publish_until(ros, publisher, image, lambda: any(
             m.header.stamp == image.header.stamp for m in tracks), 120), f"no sign_tracks for frame {index}"
     last = next(m for m in reversed(tracks) if m.header.stamp == image.header.stamp)
-    assert last.ground_frame_id == "base_link"  # odometry_source: none
+    assert last.header.frame_id == "base_link"  # odometry_source: none
     # the detections come on their own topic: they may arrive after the tracks of the same frame
     assert ros.wait_for(lambda: any(m.header.stamp == image.header.stamp for m in signs), 10)
     detected = next(m for m in reversed(signs) if m.header.stamp == image.header.stamp)

@@ -19,6 +19,7 @@ TRACKER_PARAMETERS = {
     "high_score": 0.25, "low_score": 0.1, "max_coast_time": 1.0, "report_coasting": True, "camera_x": 0.0,
     "camera_y": 0.0, "camera_z": 1.3, "camera_roll": 0.0, "camera_pitch": 0.0, "camera_yaw": 0.0,
     "reset_after_backward_jump_s": 2.0, "vehicle_frame": "base_link", "odometry_source": "none",
+    "class_change_cost": 0.3,
 }
 
 

@@ -99,3 +99,17 @@ def test_ground_state_tracks_position_and_velocity() -> None:
     np.testing.assert_allclose(state.position, [10.0 + 2.0 * stamp, -1.0], atol=0.1)
     np.testing.assert_allclose(state.velocity, [2.0, 0.0], atol=0.2)
     assert np.all(np.linalg.eigvalsh(state.position_covariance) < 0.04)
+
+
+def test_persistent_measurement_error_is_not_averaged_away() -> None:
+    # every measurement of the object carries the same (persistent) error: the filter's own covariance shrinks with
+    # the updates, the reported one keeps the persistent part
+    tracker = Tracker()
+    persistent = np.diag([1.0, 0.01])[None]
+    for frame in range(30):
+        ground = GroundMeasurements(np.array([[10.0, -1.0]]), persistent + np.diag([0.04, 0.04])[None],
+                                    np.array([True]), persistent)
+        tracks = tracker.update(detections([box_at(100)]), frame * 0.1, ground)
+    covariance = tracks[0].ground.position_covariance
+    assert np.all(np.linalg.eigvalsh(covariance - persistent[0]) > 0)
+    assert covariance[0, 0] < 1.0 + 1.04  # the persistent part plus less than one measurement's covariance

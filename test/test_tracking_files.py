@@ -60,4 +60,8 @@ def test_track_kitti_with_calibration(shared_data: Path, tmp_path: Path) -> None
     located = np.array([o.location for o in objects if o.location[2] > -1000])
     assert len(located) > 0.9 * len(objects)
     np.testing.assert_allclose(located[:, 1], 1.65)  # on the ground, 1.65 m below the camera
-    assert np.all(located[:, 2] > 0)  # in front of the camera
+    # in front of the camera, but for the coasting tracks of cars being passed (their boxes cut at a side border
+    # of the image): they move on behind the camera
+    boxes = np.array([o.box for o in objects if o.location[2] > -1000])
+    inside = (boxes[:, 0] > 2) & (boxes[:, 2] < 1240)
+    assert np.all(located[inside, 2] > 0) and np.mean(located[:, 2] > 0) > 0.95

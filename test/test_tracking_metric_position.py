@@ -1,6 +1,7 @@
 """Metric positions from boxes: synthetic camera geometry with known objects, and KITTI tracking labels."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, position_error_table
 from perception.tracking.ground_plane import CameraPose, GroundPlaneProjector
 from perception.tracking.metric_position import (
-    CLASS_SIZE_PRIORS, KITTI_CAR, KITTI_VAN, MetricPositionEstimator, SizePrior, mixture,
+    CLASS_SIZE_PRIORS, KITTI_CAR, KITTI_VAN, MetricPositionEstimator, PoseUncertainty, SizePrior, mixture,
 )
 from perception.types import ObjectClass
 
@@ -166,7 +167,9 @@ def test_a_van_labelled_car_is_placed_by_its_height_component() -> None:
 
 def test_position_errors_on_kitti_labels(shared_data: Path) -> None:
     sequences = [f"{s:04d}" for s in range(11)]
-    rows = {(r.object_class, r.range_bin): r for r in position_error_table(shared_data / "tracking" / "kitti", sequences)}
+    # the model's covariance (the shipped factors calibrate tracks of detector boxes, see test_position_folds.py)
+    table = position_error_table(shared_data / "tracking" / "kitti", sequences, covariance_scales={})
+    rows = {(r.object_class, r.range_bin): r for r in table}
     # measured on 0000-0010 (README); targets of issue 13: cars <= 1.2 m, all objects <= 1.0 m within 30 m
     car, everything = rows[("car", "0-30")], rows[("all", "0-30")]
     assert car.median <= 1.2 and car.baseline_median > 2.0
@@ -176,3 +179,38 @@ def test_position_errors_on_kitti_labels(shared_data: Path) -> None:
     # the covariance matches the error within 30 m: close to a 2D Gaussian's shares
     assert abs(everything.within_2_sigma - GAUSSIAN_COVERAGE[1]) < 0.05
     assert abs(everything.within_1_sigma - GAUSSIAN_COVERAGE[0]) < 0.06
+
+
+def test_persistent_part_is_all_but_the_pixel_noise() -> None:
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    boxes = np.array([box_of((r, 1.0), prior.length, prior.width, prior.height) for r in (8.0, 20.0, 40.0)])
+    result = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, np.full(3, CAR))
+    frame_noise = result.covariances - result.persistent
+    assert np.all(np.linalg.eigvalsh(result.persistent) > 0) and np.all(np.linalg.eigvalsh(frame_noise) > 0)
+    # the class's height spread and the road's pitch dominate the along-ray error; pixel noise the across-ray one
+    assert np.all(result.persistent[:, 0, 0] > 2 * frame_noise[:, 0, 0])
+    no_pixel_noise = MetricPositionEstimator(K, CAMERA, uncertainty=PoseUncertainty(pixel_std=1e-6))
+    np.testing.assert_allclose(no_pixel_noise.project_boxes(boxes, np.full(3, CAR)).covariances, result.persistent,
+                               rtol=0.05)
+
+
+def test_detector_boxes_that_stop_short_of_the_border_count_as_cut() -> None:
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    box = box_of((6.0, -2.5), prior.length, prior.width, prior.height)
+    short = np.array([[box[0], box[1], 1272.0, box[3]]])  # 8 px inside the right border of a 1280 x 720 image
+    estimator = MetricPositionEstimator(K, CAMERA, image_size=(1280, 720))
+    cut = np.array([[box[0], box[1], 1279.0, box[3]]])
+    assert estimator.project_boxes(short, [CAR]).positions[0, 1] == pytest.approx(
+        estimator.project_boxes(cut, [CAR]).positions[0, 1], abs=0.1)
+
+
+def test_footprint_size_spread_widens_the_covariance_near_by() -> None:
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    fixed = {ObjectClass.CAR: replace(prior, length_std=0.0, width_std=0.0)}
+    boxes = np.array([box_of((r, 1.0), prior.length, prior.width, prior.height, np.pi / 4) for r in (7.0, 60.0)])
+    spread = MetricPositionEstimator(K, CAMERA).project_boxes(boxes, np.full(2, CAR))
+    exact = MetricPositionEstimator(K, CAMERA, priors=fixed).project_boxes(boxes, np.full(2, CAR))
+    np.testing.assert_allclose(spread.positions, exact.positions)  # the means do not change
+    added = spread.covariances[:, 0, 0] - exact.covariances[:, 0, 0]
+    assert added[0] > 0.01 and added[1] < 0.02 * exact.covariances[1, 0, 0]  # matters near by only
+    assert np.allclose(spread.covariances - spread.persistent, exact.covariances - exact.persistent)  # persistent

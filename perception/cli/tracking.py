@@ -28,7 +28,7 @@ from perception.evaluation.ultralytics_baseline import UltralyticsByteTrack
 from perception.pipeline.stages import tracker_config
 from perception.tracking.tracker import Tracker
 
-TRACKER_OPTIONS = ["high_score", "low_score", "max_coast_time", "report_coasting"]
+TRACKER_OPTIONS = ["high_score", "low_score", "max_coast_time", "report_coasting", "class_change_cost"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

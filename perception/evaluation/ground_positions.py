@@ -68,8 +68,10 @@ class ErrorRow:
     baseline_p90: float
 
 
-def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "level") -> PositionErrors:
-    """Errors of every labelled object of one sequence. pose: "level" (KittiRig.level) or "lidar" (from_lidar)."""
+def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "level",
+                             covariance_scales: dict[ObjectClass, float] | None = None) -> PositionErrors:
+    """Errors of every labelled object of one sequence. pose: "level" (KittiRig.level) or "lidar" (from_lidar);
+    covariance_scales: the estimator's (None: its default, calibrated on tracks of detector boxes; {}: none)."""
     calibration = read_calibration(calib_path)
     rig = KittiRig.level(calibration) if pose == "level" else KittiRig.from_lidar(calibration)
     camera = rig.camera_pose(calibration)
@@ -77,7 +79,7 @@ def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "le
     boxes = np.array([o.box for o in objects]).reshape(-1, 4)
     classes = np.array([int(EVALUATED_TYPES[o.type]) for o in objects], int)
     truth = rig.to_vehicle(np.array([o.location for o in objects]).reshape(-1, 3))[:, :2]  # bottom-face centres
-    estimator = MetricPositionEstimator(rig.intrinsics, camera, KITTI_IMAGE_SIZE)
+    estimator = MetricPositionEstimator(rig.intrinsics, camera, KITTI_IMAGE_SIZE, covariance_scales=covariance_scales)
     baseline = GroundPlaneProjector(rig.intrinsics, camera)
     return PositionErrors(
         classes,
@@ -87,10 +89,12 @@ def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "le
     )
 
 
-def position_error_table(kitti_dir: Path, sequences: list[str], pose: str = "level") -> list[ErrorRow]:
+def position_error_table(kitti_dir: Path, sequences: list[str], pose: str = "level",
+                         covariance_scales: dict[ObjectClass, float] | None = None) -> list[ErrorRow]:
     """Rows per class (and all classes) and range bin (RANGE_BINS) over the given sequences."""
     parts = [
-        sequence_position_errors(kitti_dir / "label_02" / f"{s}.txt", kitti_dir / "calib" / f"{s}.txt", pose)
+        sequence_position_errors(kitti_dir / "label_02" / f"{s}.txt", kitti_dir / "calib" / f"{s}.txt", pose,
+                                 covariance_scales)
         for s in sequences
     ]
     classes = np.concatenate([p.classes for p in parts])

@@ -27,7 +27,7 @@ from perception.pipeline.stages import SKIPPED
 from perception.pipeline.tracking import CameraTracking
 from perception.tracking.ego_motion import PlanarPose
 from perception.tracking.ground_plane import StaticTransform
-from perception.types import PredictedPath, Track
+from perception.types import ObjectClass, PredictedPath, Track
 
 CAMERA_FRAME = "kitti_image_02_optical_frame"  # the images' frame_id
 ODOM_FRAME = "odom"
@@ -130,12 +130,15 @@ def load_predictor(parameters: dict[str, Any], models: ModelCache) -> CameraPred
     return prediction
 
 
-def run_sequence(sequence: KittiSequence, tracker: dict[str, Any], prediction: CameraPrediction | None = None
-                 ) -> list[FrameOutput]:
+def run_sequence(sequence: KittiSequence, tracker: dict[str, Any], prediction: CameraPrediction | None = None,
+                 covariance_scales: dict[ObjectClass, float] | None = None) -> list[FrameOutput]:
     """Every frame of the sequence through a fresh tracker stage (the tracker node's parameters) and, where given,
     the predictor stage (its histories start over when the ground frame changes, as at each new sequence).
-    PipelineError when the output is not in the frame the run must give (odom with poses, else vehicle_frame)."""
+    covariance_scales: the position covariance factors per class of the object tracker's estimator (None: its
+    default, MetricPositionEstimator's). PipelineError when the output is not in the frame the run must give (odom
+    with poses, else vehicle_frame)."""
     tracking = CameraTracking(tracker)
+    tracking.objects.covariance_scales = covariance_scales
     vehicle_frame = tracker["vehicle_frame"]
     odometry = sequence.odom_from_vehicle is not None
     if odometry and tracking.ego_motion is None:

@@ -24,6 +24,7 @@ from perception.evaluation.online_prediction import (  # noqa: E402
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
 from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
 from perception.imaging import decode_image_message  # noqa: E402
+from perception.message_decoding import ground_frame_id  # noqa: E402
 from perception.stamps import header_stamp_ns  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
 from perception.types import ObjectClass  # noqa: E402
@@ -105,7 +106,7 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
                            [track_caption(o.track_id, _label(o)) for o in objects])
         prediction = data.predictions.get(stamp)
         # Paths in an odom frame would need the vehicle pose at this stamp to be drawn into the image.
-        if prediction is not None and data.intrinsics is not None and prediction.ground_frame_id in VEHICLE_FRAMES:
+        if prediction is not None and data.intrinsics is not None and ground_frame_id(prediction) in VEHICLE_FRAMES:
             paths = [(_label(o), np.vstack([[o.position.x, o.position.y], _path_array(o.paths[0])]))
                      for o in prediction.objects if o.paths]
             image = draw_paths(image, paths, data.intrinsics, pose)
@@ -146,7 +147,7 @@ def prediction_records(data: RunData) -> list[PredictionRecord]:
     odometry = {frame: np.array(sorted(samples)) for frame, samples in data.odometry.items()}
     records = []
     for stamp, message in data.predictions.items():
-        vehicle = _vehicle_position(message.ground_frame_id, stamp / 1e9, odometry)
+        vehicle = _vehicle_position(ground_frame_id(message), stamp / 1e9, odometry)
         for obj in message.objects:
             if obj.paths:
                 path = obj.paths[0]
@@ -175,7 +176,7 @@ def plot_birds_eye_view(data: RunData, out: Path) -> None:
                 path = np.vstack([[obj.position.x, obj.position.y], _path_array(obj.paths[0])])
                 axes.plot(-path[:, 1], path[:, 0], "--", color=CLASS_COLORS[ObjectClass(_label(obj))],
                           linewidth=1, alpha=0.7)
-    frames = {m.ground_frame_id for m in data.tracks.values() if m.ground_frame_id}
+    frames = {ground_frame_id(m) for m in data.tracks.values()} - {""}
     origin = "ego vehicle" if frames <= VEHICLE_FRAMES else "odom origin (the vehicle where odometry started)"
     axes.plot(0, 0, "k^", markersize=12, label=f"{origin} ({', '.join(sorted(frames))})")
     axes.set_xlabel("lateral position, m (left is negative)")

@@ -9,6 +9,7 @@ import numpy as np
 
 from perception.bags import perception_typestore, read_messages
 from perception.evaluation.sign_report import sign_topic
+from perception.message_decoding import ground_frame_id
 
 VEHICLE_FRAMES = {"base_link", "base_footprint"}  # ground frames that move with the vehicle (REP 105)
 
@@ -28,7 +29,7 @@ class RunSummary:
     track_ids: set[int]
     path_models: dict[str, int]
     diagnostics: dict[str, dict[str, str]]  # node -> last key/values
-    ground_frames: dict[str, int] = field(default_factory=dict)  # ground_frame_id of TrackedObjects -> messages
+    ground_frames: dict[str, int] = field(default_factory=dict)  # frame of the TrackedObjects positions -> messages
 
     def ground_frame_note(self) -> str:
         """Which frame the recorded positions and velocities are in, and what that means."""
@@ -89,7 +90,7 @@ def summarize_run(path: str | Path) -> RunSummary:
         summary.objects += _object_count(message)
         if record.msgtype == "perception/msg/TrackedObjects" and not sign_topic(record.topic):
             track_ids.update(obj.track_id for obj in message.objects)
-            ground_frames[message.ground_frame_id] += 1
+            ground_frames[ground_frame_id(message)] += 1
         if record.msgtype == "perception/msg/PredictedObjects":
             for obj in message.objects:
                 for predicted in obj.paths:

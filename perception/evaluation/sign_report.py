@@ -42,7 +42,7 @@ def sign_track_table(messages: list[tuple[str, object]]) -> dict[tuple[str, int]
             track = tracks.setdefault((topic, obj.track_id), SignTrack(obj.sign_name, obj.hits, stamp, stamp))
             track.type_name, track.hits, track.last_ns = obj.sign_name, max(track.hits, obj.hits), stamp
             if obj.has_kinematics:
-                track.position, track.ground_frame = (obj.position.x, obj.position.y), message.ground_frame_id
+                track.position, track.ground_frame = (obj.position.x, obj.position.y), message.header.frame_id
     return tracks
 
 

@@ -1,7 +1,10 @@
-"""Node `predictor`: TrackedObjects in, PredictedObjects (the planner's topic) out.
+"""Node `predictor`: TrackedObjects in, PredictedObjects of its camera out (the fusion node merges the cameras' into
+the planner's topic).
 
 Subscribes  tracks             perception/TrackedObjects
-Publishes   predicted_objects  perception/PredictedObjects, in the tracks' ground frame with their stamp
+Publishes   predicted_objects  perception/PredictedObjects (/perception/<camera>/predicted_objects), header as the
+                               tracks' (their stamp, frame_id the ground frame of the positions), camera_frame_id the
+                               tracks' (also each object's)
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
 Paths per object (msg/PredictedPath.msg): tracks with enough history get one per mode of the model, most probable
 first, their confidences summing to 1 (model "rnn", or "constant_velocity" for a class whose validation chose
@@ -19,7 +22,7 @@ from rclpy.node import Node
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.prediction import CameraPrediction
 from perception.pipeline.stages import SKIPPED
-from perception.message_decoding import tracks_from_msg
+from perception.message_decoding import ground_frame_id, image_header, tracks_from_msg
 from perception.ros.conversions import predictions_to_msg, stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
 from perception.ros.latest import NewestMessageWorker
@@ -49,11 +52,11 @@ class PredictorNode(Node):
         except ValueError as error:  # unknown labels or NaN kinematics from a broken publisher
             self.diagnostics.reject("bad_tracks", str(error))
             return
-        output = self.prediction.predict(tracks, stamp, message.ground_frame_id)
+        ground_frame = ground_frame_id(message)
+        output = self.prediction.predict(tracks, stamp, ground_frame)
         if output.verdict in SKIPPED:
             return
-        self.publisher.publish(predictions_to_msg(output.tracks, output.paths, message.header,
-                                                  message.ground_frame_id))
+        self.publisher.publish(predictions_to_msg(output.tracks, output.paths, image_header(message), ground_frame))
         self.diagnostics.processed(start, stamp)
 
     def close(self) -> None:

@@ -7,7 +7,11 @@ Subscribes  detections   perception/DetectedObjects
             signs        perception/DetectedObjects from the sign node (track_signs: true)
             /tf_static   tf2_msgs/TFMessage (where tf2_msgs is installed): the camera's mounting pose, vehicle_frame ->
                          the detections' frame_id (chains composed); the camera_* parameters where it has none
-Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and frame_id
+Publishes   tracks       perception/TrackedObjects, header = the source image's stamp and the frame of the positions
+                         (the ground frame: odom or vehicle_frame; the image's frame when none is set),
+                         camera_frame_id = the image's frame, image_width/height = the camera model's image size
+            placed_detections  perception/DetectedObjects: the detections as tracked, with their ground positions
+                         (ground_frame_id) where the ground estimator places them; header = the image's
             sign_tracks  perception/TrackedObjects of the signs (sign_class_id / sign_name voted over each track's
                          detections), tracked apart from the objects, same header rule
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
@@ -31,6 +35,7 @@ from perception.pipeline.tracking import CameraTracking
 from perception.ros.conversions import (
     calibration_from_camera_info,
     detections_from_msg,
+    detections_to_msg,
     odometry_from_msg,
     pose_from_transform,
     sign_detections_from_msg,
@@ -52,6 +57,7 @@ class TrackerNode(Node):
         self.diagnostics = NodeDiagnostics(self)
         self.tracking = CameraTracking(p, self.diagnostics.health)
         self.tracks_publisher = self.create_publisher(TrackedObjects, "tracks", 10)
+        self.placed_publisher = self.create_publisher(DetectedObjects, "placed_detections", 10)
         self.create_subscription(DetectedObjects, "detections", self.on_detections,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
         if self.tracking.signs is not None:
@@ -132,7 +138,10 @@ class TrackerNode(Node):
         output = self.tracking.track(detections, stamp, frame_id=message.header.frame_id)
         if output.verdict in SKIPPED:
             return
-        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id))
+        self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id,
+                                                    image_size=self.tracking.camera_size))
+        self.placed_publisher.publish(detections_to_msg(detections, message.header, output.detections_ground,
+                                                        output.ground_frame_id))
         self.diagnostics.processed(start, stamp)
 
     def on_signs(self, message: DetectedObjects) -> None:

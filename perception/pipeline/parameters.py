@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from perception.detection.factory import BACKENDS, PRECISIONS
+from perception.pipeline.fusion import FusionConfig
 from perception.pipeline.stages import SIGN_TRACKER
 from perception.signs.gtsdb import DEFAULT_IMGSZ
 from perception.tracking.tracker import TrackerConfig
@@ -41,6 +42,8 @@ class ParameterSpec:
             return f"{self.name}={value!r}: expected a floating-point number (write {value}.0)"
         if type(value) is not kind:
             return f"{self.name}={value!r}: expected {kind.__name__}"
+        if kind is list and not all(isinstance(item, str) for item in value):  # the one list type: string arrays
+            return f"{self.name}={value!r}: expected a list of strings"
         if self.min is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
             if not (math.isfinite(value) and self.min <= value <= self.max):
                 return f"{self.name}={value!r} is outside [{self.min:g}, {self.max:g}]"
@@ -94,6 +97,9 @@ TRACKER = CAMERA_POSE + FALLBACK_INTRINSICS + (
     ParameterSpec("max_coast_time", TrackerConfig.max_coast_time,
                   "seconds a track survives without detections (keeps ids through detector restarts)",
                   min=0.0, max=60.0),
+    ParameterSpec("class_change_cost", TrackerConfig.class_change_cost,
+                  "association cost added when a detection's vehicle class (car, truck, bus) differs from the "
+                  "track's most probable class; 1: vehicle classes never mix", min=0.0, max=1.0),
     ParameterSpec("report_coasting", True,
                   "also publish confirmed tracks without a detection in this frame (frames_since_update > 0)"),
     ParameterSpec("reset_after_backward_jump_s", 2.0, "stamps this far back reset the tracker (a bag restarting)",
@@ -146,8 +152,26 @@ VISUALIZER = CAMERA_POSE + (
     ParameterSpec("camera_frame", "camera_optical_frame", "frame_id of the camera images (optical frame)"),
 )
 
+FUSION = (
+    ParameterSpec("cameras", [], "names of the cameras whose tracks and predictions are fused (their namespaces "
+                  "under /perception); the graph file's cameras by `\"{cameras}\"`"),
+    ParameterSpec("gate_probability", FusionConfig.gate_probability,
+                  "chi-square (2 dof) probability within which two cameras' tracks of compatible classes become one "
+                  "object", min=0.5, max=0.999999),
+    ParameterSpec("keep_probability", FusionConfig.keep_probability,
+                  "chi-square (2 dof) probability beyond which a linked camera track leaves its object (hysteresis: "
+                  "not below gate_probability)", min=0.5, max=0.999999),
+    ParameterSpec("max_age_s", FusionConfig.max_age_s, "a camera whose newest tracks are older than this is left "
+                  "out of a cycle; tracks waiting this long for their predictions are given up (the tracker's "
+                  "max_coast_time)", min=0.0, max=60.0),
+    ParameterSpec("qos_reliability", "reliable", "reliability of the tracks and predicted_objects subscriptions",
+                  choices=RELIABILITY),
+    ParameterSpec("qos_depth", 10, "queue depth of the tracks and predicted_objects subscriptions", min=1, max=1000),
+)
+
 TABLES: dict[str, tuple[ParameterSpec, ...]] = {
     "detector": DETECTOR, "tracker": TRACKER, "predictor": PREDICTOR, "signs": SIGNS, "visualizer": VISUALIZER,
+    "fusion": FUSION,
 }
 
 

@@ -13,7 +13,7 @@ from perception.tracking.ego_motion import EgoMotion, FrameMotion, PlanarPose, g
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements
 from perception.tracking.metric_position import MetricPositionEstimator
 from perception.tracking.tracker import Tracker, TrackerConfig
-from perception.types import Detections, PredictedPath, Track
+from perception.types import Detections, ObjectClass, PredictedPath, Track
 
 if TYPE_CHECKING:  # the prediction stack (torch, ONNX Runtime) loads only where it runs
     from perception.pipeline.models import ModelCache
@@ -35,12 +35,13 @@ class StageOutput:
     tracks: list[Track] | None = None
     paths: dict[int, list[PredictedPath]] | None = None
     ground_frame_id: str = ""  # frame of the tracks' ground positions and velocities; empty when there are none
+    detections_ground: GroundMeasurements | None = None  # the detections' ground positions in ground_frame_id
 
 
 def tracker_config(p: dict[str, Any]) -> TrackerConfig:
     """The tracker settings of the tracker parameters."""
     return TrackerConfig(high_score=p["high_score"], low_score=p["low_score"], max_coast_time=p["max_coast_time"],
-                         report_coasting=p["report_coasting"])
+                         report_coasting=p["report_coasting"], class_change_cost=p["class_change_cost"])
 
 
 def camera_pose_from_parameters(p: dict[str, Any]) -> CameraPose:
@@ -73,6 +74,7 @@ class TrackingStage:
         self.tracker = Tracker(config)
         self.stamps = StampGuard(reset_after_backward_jump_s)
         self.projector: MetricPositionEstimator | None = None
+        self.covariance_scales: dict[ObjectClass, float] | None = None  # of the projector; None: its default
         self.camera: CameraModel | None = None
         self.image_size: tuple[int, int] | None = None
 
@@ -93,7 +95,7 @@ class TrackingStage:
         if camera.same_as(self.camera) and image_size == self.image_size:
             return False
         self.camera, self.image_size = camera, image_size
-        self.projector = MetricPositionEstimator(camera, self.pose, image_size)
+        self.projector = self._estimator()
         return True
 
     def set_pose(self, pose: CameraPose) -> bool:
@@ -103,8 +105,12 @@ class TrackingStage:
         self.pose = pose
         self.tracker.forget_ground()  # ground states made with the old pose would jump
         if self.camera is not None:
-            self.projector = MetricPositionEstimator(self.camera, pose, self.image_size)
+            self.projector = self._estimator()
         return True
+
+    def _estimator(self) -> MetricPositionEstimator:
+        return MetricPositionEstimator(self.camera, self.pose, self.image_size,
+                                       covariance_scales=self.covariance_scales)
 
     def process(self, detections: Detections, stamp: float) -> StageOutput:
         verdict = self.stamps.check(stamp)
@@ -121,7 +127,8 @@ class TrackingStage:
         ground = (self.projector.project_boxes(detections.boxes, detections.labels)
                   if self.projector and len(detections) else None)
         ground, frame = self._in_ground_frame(ground, motion)
-        return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame)
+        return StageOutput(verdict, tracks=self.tracker.update(detections, stamp, ground), ground_frame_id=frame,
+                           detections_ground=ground)
 
     def _compensate_rotation(self, motion: FrameMotion | None, verdict: StampVerdict) -> None:
         """Move the tracks' image boxes by the camera's rotation since the previous frame (known from odometry)."""

@@ -14,14 +14,16 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from perception.camera_calibration import CameraCalibration
-from perception.message_decoding import box_array as _box_array, check_integers as _integers, check_labels as _labels
+from perception.message_decoding import (
+    box_array as _box_array, check_integers as _integers, check_labels as _labels, existence_probability,
+)
 from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
 )
 from perception.signs.gtsdb import sign_name
 from perception.tracking.ego_motion import PlanarPose, yaw_from_quaternion
-from perception.tracking.ground_plane import CameraPose, StaticTransform
+from perception.tracking.ground_plane import CameraPose, GroundMeasurements, StaticTransform
 from perception.types import Detections, ObjectClass, PredictedPath, Track
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -84,21 +86,35 @@ def _covariance_3x3(covariance_2x2: np.ndarray) -> np.ndarray:
     return full.ravel()
 
 
-def detections_to_msg(detections: Detections, header: Header) -> DetectedObjects:
-    """Detections -> DetectedObjects, in descending score (ground positions are the tracker's job)."""
+def output_header(image_header: Header, ground_frame_id: str) -> Header:
+    """The header of an output whose positions are in `ground_frame_id`: the image's stamp, frame_id the ground frame
+    (the image's frame where there is none: no positions, only boxes in the image)."""
+    return Header(stamp=image_header.stamp, frame_id=ground_frame_id or image_header.frame_id)
+
+
+def detections_to_msg(detections: Detections, header: Header, ground: GroundMeasurements | None = None,
+                      ground_frame_id: str = "") -> DetectedObjects:
+    """Detections -> DetectedObjects in descending score, header the image's; ground: the detections' ground
+    positions row for row (the tracker's placement) in ground_frame_id, which fills position where valid."""
     n = len(np.asarray(detections.scores))
     _shape(detections.scores, (n,), "scores")
     _float32s(_shape(detections.boxes, (n, 4), "boxes"), "boxes")
     _float32s(detections.scores, "scores")
     _labels(_shape(detections.labels, (n,), "labels"), "labels")
     _integers(_shape(detections.source_class_ids, (n,), "source_class_ids"), "source_class_ids", -2**31, 2**31 - 1)
-    message = DetectedObjects(header=header)
+    if ground is not None:
+        _shape(ground.valid, (n,), "ground positions")
+    message = DetectedObjects(header=header, ground_frame_id=ground_frame_id if ground is not None else "")
     for i in np.argsort(-detections.scores):
         obj = DetectedObject(
             classification=[_classification(detections.labels[i], detections.scores[i])],
             score=float(detections.scores[i]), box=_box(detections.boxes[i]),
             source_class_id=int(detections.source_class_ids[i]),
         )
+        if ground is not None and ground.valid[i]:
+            x, y = (float(v) for v in ground.positions[i])
+            obj.has_position, obj.position = True, Point(x=x, y=y, z=0.0)
+            obj.position_covariance = _covariance_3x3(ground.covariances[i])
         message.objects.append(obj)
     return message
 
@@ -150,22 +166,25 @@ def _check_tracks(tracks: list[Track]) -> None:
     _integers([(track.hits, track.frames_since_update) for track in tracks], "hits and frames_since_update",
               0, 2**32 - 1)
     _labels([label for p in probabilities for label in p], "track labels")
-    _float32s([value for p in probabilities for value in p.values()] + [t.score for t in tracks]
+    _float32s([value for p in probabilities for value in p.values()] + [existence_probability(t) for t in tracks]
               + [t.age for t in tracks], "track probabilities, score and age")
     _float32s([_shape(track.box, (4,), "track box") for track in tracks], "track box")
 
 
-def tracks_to_msg(tracks: list[Track], header: Header, ground_frame_id: str = "", signs: bool = False
-                  ) -> TrackedObjects:
-    """Tracks -> TrackedObjects; signs: the tracks are the sign node's (source_class_id = GTSDB class id), which
-    fills sign_class_id and sign_name."""
-    message = TrackedObjects(header=header, ground_frame_id=ground_frame_id)
+def tracks_to_msg(tracks: list[Track], image_header: Header, ground_frame_id: str = "", signs: bool = False,
+                  image_size: tuple[int, int] | None = None) -> TrackedObjects:
+    """Tracks of one image -> TrackedObjects in ground_frame_id (output_header; camera_frame_id the image's frame);
+    signs: the tracks are the sign node's (source_class_id = GTSDB class id), which fills sign_class_id and
+    sign_name; image_size: (width, height) of the camera model's images, where there is one."""
+    width, height = image_size or (0, 0)
+    message = TrackedObjects(header=output_header(image_header, ground_frame_id),
+                             camera_frame_id=image_header.frame_id, image_width=int(width), image_height=int(height))
     _check_tracks(tracks)
     for track in tracks:
         obj = TrackedObject(
             track_id=int(track.track_id),
             classification=_classifications(track),
-            existence_probability=float(track.score), age=float(track.age), hits=int(track.hits),
+            existence_probability=float(existence_probability(track)), age=float(track.age), hits=int(track.hits),
             frames_since_update=int(track.frames_since_update), box=_box(track.box),
         )
         if signs:
@@ -216,10 +235,13 @@ def path_to_msg(path: PredictedPath) -> PredictedPathMsg:
     )
 
 
-def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]], header: Header,
-                       ground_frame_id: str) -> PredictedObjects:
-    """Tracks with ground kinematics and their predicted paths -> PredictedObjects."""
-    message = PredictedObjects(header=header, ground_frame_id=ground_frame_id)
+def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]], image_header: Header,
+                       ground_frame_id: str, camera_frames: dict[int, str] | None = None) -> PredictedObjects:
+    """Tracks of one image with ground kinematics in ground_frame_id and their predicted paths -> PredictedObjects
+    (output_header; camera_frame_id the image's frame, also each object's). camera_frames: each object's camera frame
+    by track id instead (the fused list, whose image_header names no camera)."""
+    message = PredictedObjects(header=output_header(image_header, ground_frame_id),
+                               camera_frame_id=image_header.frame_id)
     for track in tracks:
         if track.ground is None or track.track_id not in paths:
             continue
@@ -228,9 +250,11 @@ def predictions_to_msg(tracks: list[Track], paths: dict[int, list[PredictedPath]
             raise ValueError(f"track {track.track_id}: path confidences must sum to 1, got {total}")
         message.objects.append(PredictedObject(
             track_id=int(track.track_id),
-            classification=_classifications(track),
+            classification=_classifications(track), existence_probability=float(existence_probability(track)),
             position=Point(x=float(track.ground.position[0]), y=float(track.ground.position[1]), z=0.0),
             velocity=Vector3(x=float(track.ground.velocity[0]), y=float(track.ground.velocity[1]), z=0.0),
+            position_covariance=_covariance_3x3(track.ground.position_covariance),
+            camera_frame_id=image_header.frame_id if camera_frames is None else camera_frames[track.track_id],
             paths=[path_to_msg(p) for p in paths[track.track_id]],
         ))
     return message

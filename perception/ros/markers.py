@@ -63,7 +63,7 @@ class MarkerBuilder(_VanishingMarkers):
     """Builds one MarkerArray per PredictedObjects message, deleting the markers of vanished objects."""
 
     def build(self, message: PredictedObjects) -> MarkerArray:
-        header = message.header.__class__(stamp=message.header.stamp, frame_id=message.ground_frame_id)
+        header = message.header  # frame_id: the frame of the positions
         markers: list[Marker] = []
         for obj in message.objects:
             label = _label(obj)
@@ -98,7 +98,7 @@ class SignMarkerBuilder(_VanishingMarkers):
     of vanished signs."""
 
     def build(self, message: TrackedObjects) -> MarkerArray:
-        header = message.header.__class__(stamp=message.header.stamp, frame_id=message.ground_frame_id)
+        header = message.header  # frame_id: the frame of the positions
         markers: list[Marker] = []
         for obj in message.objects:
             if not obj.has_kinematics or obj.sign_class_id < 0:

@@ -7,6 +7,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from perception.pipeline.parameters import TABLES, ParameterSpec
 
@@ -36,10 +37,15 @@ def declare_parameters(node: Node, executable: str) -> dict[str, Any]:
     for spec in specs:
         descriptor = _descriptor(spec)
         # Choices are checked after declaring: writable until then, so a bad value can be replaced.
-        first_descriptor = _descriptor(spec) if spec.choices else descriptor
-        first_descriptor.read_only = descriptor.read_only and not spec.choices
+        # A list (string array) is first declared by type: an empty default would declare a byte array.
+        typed = isinstance(spec.default, list)
+        first_descriptor = _descriptor(spec) if spec.choices or typed else descriptor
+        first_descriptor.read_only = descriptor.read_only and not (spec.choices or typed)
         try:
-            value = node.declare_parameter(spec.name, spec.default, first_descriptor).value
+            value = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY if typed else spec.default,
+                                           first_descriptor).value
+            if value is None:  # declared by type, not set
+                value = spec.default
         except (InvalidParameterValueException, InvalidParameterTypeException, TypeError, ValueError) as error:
             # e.g. out of range, or `conf_threshold: 1` (an integer for a float parameter)
             node.get_logger().error(f"parameter {spec.name} rejected ({error}); using default {spec.default!r}")
@@ -51,7 +57,7 @@ def declare_parameters(node: Node, executable: str) -> dict[str, Any]:
         if first_descriptor is not descriptor:  # the node reports the value it uses, read-only as specified
             node.undeclare_parameter(spec.name)
             node.declare_parameter(spec.name, value, descriptor, ignore_override=True)
-        values[spec.name] = value
+        values[spec.name] = list(value) if typed else value
 
     def check_choices(parameters: list) -> SetParametersResult:
         for parameter in parameters:

@@ -95,6 +95,8 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
         inputs.append(odometry_topic)
     outputs = {"detections": (output_topic(graph, "detector", namespace, "detections"), "DetectedObjects"),
                "tracks": (output_topic(graph, "tracker", namespace, "tracks"), "TrackedObjects"),
+               "placed_detections": (output_topic(graph, "tracker", namespace, "placed_detections"),
+                                     "DetectedObjects"),
                "predicted_objects": (output_topic(graph, "predictor", namespace, "predicted_objects"),
                                      "PredictedObjects")}
     if pipeline.signs is not None:
@@ -145,7 +147,11 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
                              serialize_message(detections_to_msg(result.detections, message.header)))
             if result.tracks is not None and result.tracks.tracks is not None:
                 writer.write(topics["tracks"], stamp_ns + result.tracked_ns, serialize_message(
-                    tracks_to_msg(result.tracks.tracks, message.header, result.tracks.ground_frame_id)))
+                    tracks_to_msg(result.tracks.tracks, message.header, result.tracks.ground_frame_id,
+                                  image_size=pipeline.tracking.camera_size)))
+                writer.write(topics["placed_detections"], stamp_ns + result.tracked_ns, serialize_message(
+                    detections_to_msg(result.detections, message.header, result.tracks.detections_ground,
+                                      result.tracks.ground_frame_id)))
             if result.processed:
                 writer.write(topics["predicted_objects"], stamp_ns + result.predicted_ns, serialize_message(
                     predictions_to_msg(result.predictions.tracks, result.predictions.paths, message.header,

@@ -15,6 +15,15 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return intersection / np.maximum(union, 1e-9)
 
 
+def mahalanobis_squared(means_a: np.ndarray, covariances_a: np.ndarray, means_b: np.ndarray,
+                        covariances_b: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of every estimate in a (N, d means, N, d, d covariances) from every one in b
+    (M, d; M, d, d), their errors taken as independent (covariance of the difference a - b: Pa + Pb): (N, M)."""
+    difference = means_b[None, :, :] - means_a[:, None, :]
+    covariance = covariances_a[:, None] + covariances_b[None, :]
+    return np.einsum("nmi,nmi->nm", difference, np.linalg.solve(covariance, difference[..., None])[..., 0])
+
+
 def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost matching that leaves a row or column unmatched rather than pay more than max_cost.
 

@@ -65,8 +65,7 @@ def interpolate(a: PlanarPose, b: PlanarPose, fraction: float) -> PlanarPose:
 def ground_to_odom(ground: GroundMeasurements, pose: PlanarPose) -> GroundMeasurements:
     """Vehicle-frame ground measurements in the odom frame: positions moved, covariances rotated (R C R^T).
     The pose is taken as exact (odometry is far more precise over a frame than monocular range)."""
-    rotation = pose.rotation
-    return GroundMeasurements(pose.to_odom(ground.positions), rotation @ ground.covariances @ rotation.T, ground.valid)
+    return ground.rotated(pose.to_odom(ground.positions), pose.rotation)
 
 
 def rotation_homography(intrinsics: np.ndarray, camera: CameraPose, yaw_change: float) -> np.ndarray:

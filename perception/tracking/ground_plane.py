@@ -137,11 +137,31 @@ def camera_pose_from_transform(vehicle_from_optical: np.ndarray) -> CameraPose:
 
 @dataclass
 class GroundMeasurements:
-    """Per-detection ground positions (N, 2) in metres, their covariances (N, 2, 2) and which rows are valid."""
+    """Per-detection ground positions (N, 2) in metres, their covariances (N, 2, 2) and which rows are valid.
+
+    `persistent` is the part of each covariance that all measurements of the same object share (the object's size
+    against its class prior, the road's pitch under it, its unknown heading): it stays over an object's frames, so a
+    filter must not average it away; the rest is frame noise (pixel noise of the box). None: all frame noise."""
 
     positions: np.ndarray
     covariances: np.ndarray
     valid: np.ndarray  # (N,) bool; False where the pixel lies at/above the horizon or beyond max_range
+    persistent: np.ndarray | None = None  # (N, 2, 2), a part of covariances
+
+    @property
+    def persistent_covariances(self) -> np.ndarray:
+        """(N, 2, 2) the persistent part (zeros where None)."""
+        return np.zeros_like(self.covariances) if self.persistent is None else self.persistent
+
+    def select(self, rows: np.ndarray) -> "GroundMeasurements":
+        """The measurements of these rows (indices or a boolean mask)."""
+        return GroundMeasurements(self.positions[rows], self.covariances[rows], self.valid[rows],
+                                  None if self.persistent is None else self.persistent[rows])
+
+    def rotated(self, positions: np.ndarray, rotation: np.ndarray) -> "GroundMeasurements":
+        """The same measurements at new positions in a frame rotated by the 2x2 `rotation` (R C R^T)."""
+        return GroundMeasurements(positions, rotation @ self.covariances @ rotation.T, self.valid,
+                                  None if self.persistent is None else rotation @ self.persistent @ rotation.T)
 
 
 class GroundPlaneProjector:

@@ -4,6 +4,16 @@ Each track keeps a constant-velocity Kalman filter on its box centre and size (p
 when ground positions are given, a second one on its ground-plane position (metres, m/s).
 Prediction runs over the elapsed time between stamps, so gaps and uneven frame rates are handled;
 tracks coast (no matching detection) for at most `max_coast_time` seconds.
+
+Class: each track sums the scores of its matched detections per class; its class probabilities are these sums over
+their total, P(c) = sum_{k: class_k = c} s_k / sum_k s_k, and its label is the most probable class. A detection of
+another vehicle class (car, truck, bus) than the track's label may still extend the track at an extra association
+cost (class_change_cost), so a box that flips between car and truck keeps one track; other classes never mix.
+
+Existence: a bounded recursive estimate from the track's score history, an exponential average over time of the
+matched detections' scores in which a frame without a match counts as score 0:
+p <- p + (1 - exp(-dt / existence_time_constant)) (s - p), started at the first detection's score; a convex
+combination of values in [0, 1], so it stays in [0, 1].
 """
 from __future__ import annotations
 
@@ -44,6 +54,10 @@ class TrackerConfig:
     ground_association: bool = False
     vote_source_class: bool = False  # Track.source_class_id: the source class with the most score over the hits
     ground_gate: float = 9.21  # chi-square, 2 degrees of freedom, 99 %
+    # Added to the association cost when a detection's vehicle class (car, truck, bus) differs from the track's label;
+    # 1.0 or more: classes never mix (every cost would exceed the gates).
+    class_change_cost: float = 0.3  # leave-one-sequence-out on KITTI 0000-0010 (benchmarks/class_change_cost.py)
+    existence_time_constant: float = 0.5  # s, memory of the existence estimate (see the module docstring)
 
 
 @dataclass
@@ -63,6 +77,12 @@ class _TrackTable:
     has_ground: np.ndarray
     ground_means: np.ndarray  # (N, 4) x, y, vx, vy
     ground_covariances: np.ndarray  # (N, 4, 4)
+    # the part of ground_covariances that is not the measurements' persistent error (see _correct_ground), and the
+    # persistent position covariance of the latest ground measurement
+    ground_frame_covariances: np.ndarray  # (N, 4, 4)
+    ground_persistent: np.ndarray  # (N, 2, 2)
+    class_scores: np.ndarray  # (N, number of classes) summed detection scores per ObjectClass
+    existence: np.ndarray  # (N,) existence probability
 
     @classmethod
     def empty(cls) -> "_TrackTable":
@@ -73,6 +93,10 @@ class _TrackTable:
             np.zeros(0, bool),
             np.zeros((0, 4)),
             np.zeros((0, 4, 4)),
+            np.zeros((0, 4, 4)),
+            np.zeros((0, 2, 2)),
+            np.zeros((0, _NUMBER_OF_CLASSES)),
+            np.zeros(0),
         )
 
     def select(self, rows: np.ndarray) -> "_TrackTable":
@@ -136,17 +160,19 @@ class Tracker:
         tracks = previous.select(alive)
         if dt > 0:
             self._predict(tracks, dt)
+        gain = 1.0 - np.exp(-dt / self.config.existence_time_constant)  # this frame's weight in the existence
+        tracks.existence *= 1.0 - gain  # a miss counts as score 0; _correct adds the matched scores' share
 
         track_rows, detection_rows, births = self._associate(tracks, detections)
         if self.config.ground_association and ground is not None:
             track_rows, detection_rows, births = self._associate_on_ground(
                 tracks, detections, ground, track_rows, detection_rows, births)
         tracks.frames_since_update += 1
-        self._correct(tracks, track_rows, detections, detection_rows, ground, stamp)
+        self._correct(tracks, track_rows, detections, detection_rows, ground, stamp, gain)
         if len(births):
             newborn = self._birth(detections.select(births), stamp, first_update)
             if ground is not None:
-                self._correct_ground(newborn, np.arange(len(births)), _select_ground(ground, births))
+                self._correct_ground(newborn, np.arange(len(births)), ground.select(births))
             tracks = tracks.extend(newborn)
             self._vote(newborn.ids, detections.select(births))
         self._tracks = tracks
@@ -166,9 +192,12 @@ class Tracker:
         if tracks.has_ground.any():
             block = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * c.ground_acceleration_std**2
             noise = np.kron(block, np.eye(2))
+            transition = kalman.constant_velocity_transition(2, dt)
             tracks.ground_means, tracks.ground_covariances = kalman.predict(
-                tracks.ground_means, tracks.ground_covariances, kalman.constant_velocity_transition(2, dt), noise
+                tracks.ground_means, tracks.ground_covariances, transition, noise
             )
+            _, tracks.ground_frame_covariances = kalman.predict(
+                tracks.ground_means, tracks.ground_frame_covariances, transition, noise)
 
     def _associate(self, tracks: _TrackTable, detections: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return matched track rows, their detection rows, and the detection rows that start new tracks."""
@@ -179,14 +208,15 @@ class Tracker:
         track_boxes = tracks.boxes()
         det_boxes = detections.boxes.astype(float)
 
+        class_cost = class_change_costs(tracks.labels, detections.labels, c.class_change_cost)
+
         def match(rows: np.ndarray, columns: np.ndarray, weigh_by_score: bool, max_cost: float):
             if len(rows) == 0 or len(columns) == 0:
                 return rows[:0], columns[:0], rows, columns
             similarity = iou_matrix(track_boxes[rows], det_boxes[columns])
-            similarity *= tracks.labels[rows, None] == detections.labels[None, columns]
             if weigh_by_score:
                 similarity *= scores[None, columns]
-            matched_rows, matched_columns = assign(1.0 - similarity, max_cost)
+            matched_rows, matched_columns = assign(1.0 - similarity + class_cost[np.ix_(rows, columns)], max_cost)
             row_left = np.ones(len(rows), bool)
             row_left[matched_rows] = False
             column_left = np.ones(len(columns), bool)
@@ -231,6 +261,7 @@ class Tracker:
         detection_rows: np.ndarray,
         ground: GroundMeasurements | None,
         stamp: float,
+        existence_gain: float,
     ) -> None:
         if len(rows) == 0:
             return
@@ -242,13 +273,16 @@ class Tracker:
         )
         tracks.box_means[rows], tracks.box_covariances[rows] = means, covariances
         tracks.scores[rows] = detections.scores[detection_rows]
+        tracks.existence[rows] += existence_gain * detections.scores[detection_rows]
+        np.add.at(tracks.class_scores, (rows, detections.labels[detection_rows]), detections.scores[detection_rows])
+        tracks.labels[rows] = tracks.class_scores[rows].argmax(axis=1)
         tracks.hits[rows] += 1
         tracks.frames_since_update[rows] = 0
         tracks.last_update[rows] = stamp
         tracks.confirmed[rows] |= tracks.hits[rows] >= self.config.confirm_hits
         self._vote(tracks.ids[rows], detections.select(detection_rows))
         if ground is not None:
-            self._correct_ground(tracks, rows, _select_ground(ground, detection_rows))
+            self._correct_ground(tracks, rows, ground.select(detection_rows))
 
     def _vote(self, track_ids: np.ndarray, detections: Detections) -> None:
         """Add each matched detection's score to its track's vote for the detection's source class."""
@@ -264,8 +298,13 @@ class Tracker:
         return max(votes, key=votes.get) if votes else -1
 
     def _correct_ground(self, tracks: _TrackTable, rows: np.ndarray, ground: GroundMeasurements) -> None:
-        """Fuse valid ground measurements; tracks without a ground state start one at the measurement."""
-        rows, ground = rows[ground.valid], _select_ground(ground, ground.valid)
+        """Fuse valid ground measurements; tracks without a ground state start one at the measurement. The filter
+        treats each measurement's error as independent of the others, which its persistent part (the same error in
+        every frame of an object) is not: averaging cannot remove it. A constant measurement offset moves the
+        filter's position by that offset, so the track reports the covariance of the rest of its error (frame noise
+        through the filter's own gains, and motion) plus the latest measurement's persistent covariance."""
+        rows, ground = rows[ground.valid], ground.select(ground.valid)
+        tracks.ground_persistent[rows] = ground.persistent_covariances
         starting = ~tracks.has_ground[rows]
         start_rows = rows[starting]
         tracks.ground_means[start_rows] = np.column_stack([ground.positions[starting], np.zeros((len(start_rows), 2))])
@@ -273,8 +312,14 @@ class Tracker:
         covariances[:, :2, :2] = ground.covariances[starting]
         covariances[:, 2:, 2:] = np.eye(2) * self.config.ground_initial_speed_std**2
         tracks.ground_covariances[start_rows] = covariances
+        covariances[:, :2, :2] -= ground.persistent_covariances[starting]
+        tracks.ground_frame_covariances[start_rows] = covariances
         tracks.has_ground[start_rows] = True
         update_rows = rows[~starting]
+        gains = kalman.gain(tracks.ground_covariances[update_rows], ground.covariances[~starting])
+        tracks.ground_frame_covariances[update_rows] = kalman.updated_with_gain(
+            tracks.ground_frame_covariances[update_rows], gains,
+            ground.covariances[~starting] - ground.persistent_covariances[~starting])
         tracks.ground_means[update_rows], tracks.ground_covariances[update_rows] = kalman.update(
             tracks.ground_means[update_rows],
             tracks.ground_covariances[update_rows],
@@ -304,6 +349,10 @@ class Tracker:
             has_ground=np.zeros(n, bool),
             ground_means=np.zeros((n, 4)),
             ground_covariances=np.zeros((n, 4, 4)),
+            ground_frame_covariances=np.zeros((n, 4, 4)),
+            ground_persistent=np.zeros((n, 2, 2)),
+            class_scores=np.eye(_NUMBER_OF_CLASSES)[detections.labels] * detections.scores[:, None],
+            existence=detections.scores.astype(float),
         )
 
     def _confirmed_tracks(self, stamp: float) -> list[Track]:
@@ -320,24 +369,42 @@ class Tracker:
                 hits=hits,
                 frames_since_update=missed,
                 ground=ground,
+                class_probabilities=_probabilities(class_scores),
+                existence_probability=existence,
                 source_class_id=self._source_class(track_id),
             )
-            for track_id, label, score, box, birth, hits, missed, ground in zip(
+            for track_id, label, score, box, birth, hits, missed, ground, class_scores, existence in zip(
                 t.ids.tolist(), t.labels.tolist(), t.scores.tolist(), t.boxes(), t.birth.tolist(), t.hits.tolist(),
-                t.frames_since_update.tolist(), grounds
+                t.frames_since_update.tolist(), grounds, t.class_scores, t.existence.tolist()
             )
         ]
 
 
 _CLASSES = {int(c): c for c in ObjectClass}
+_NUMBER_OF_CLASSES = max(_CLASSES) + 1
+VEHICLE_CLASSES = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS)
+
+
+def class_change_costs(track_labels: np.ndarray, detection_labels: np.ndarray, vehicle_cost: float) -> np.ndarray:
+    """(tracks, detections) association cost added for the classes: 0 for the same class, vehicle_cost between two
+    vehicle classes, 1 (more than any gate admits: 1 - IoU is at least 0) between any other two."""
+    same = track_labels[:, None] == detection_labels[None, :]
+    vehicles = np.isin(track_labels, VEHICLE_CLASSES)[:, None] & np.isin(detection_labels, VEHICLE_CLASSES)[None, :]
+    return np.where(same, 0.0, np.where(vehicles, min(vehicle_cost, 1.0), 1.0))
+
+
+def _probabilities(class_scores: np.ndarray) -> dict[ObjectClass, float]:
+    """The classes with a share of the summed scores, most probable first."""
+    total = class_scores.sum()
+    if total <= 0:  # detections of score 0 (e.g. from the sign node's threshold 0): the counts alone say nothing
+        return {}
+    order = np.argsort(-class_scores, kind="stable")
+    return {_CLASSES[int(c)]: float(class_scores[c] / total) for c in order if class_scores[c] > 0}
 _EYE = {n: np.eye(n) for n in (4, 8)}
 _WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
 
 
-def _select_ground(ground: GroundMeasurements, rows: np.ndarray) -> GroundMeasurements:
-    return GroundMeasurements(ground.positions[rows], ground.covariances[rows], ground.valid[rows])
-
-
 def _ground_state(tracks: _TrackTable, row: int) -> GroundState:
     mean, covariance = tracks.ground_means[row], tracks.ground_covariances[row]
-    return GroundState(mean[:2].copy(), mean[2:].copy(), covariance[:2, :2].copy(), covariance[2:, 2:].copy())
+    position_covariance = tracks.ground_frame_covariances[row, :2, :2] + tracks.ground_persistent[row]
+    return GroundState(mean[:2].copy(), mean[2:].copy(), position_covariance, covariance[2:, 2:].copy())

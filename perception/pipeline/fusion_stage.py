@@ -1,0 +1,166 @@
+"""The fusion node's work without ROS: each camera's tracks paired with its predictor's paths, the cameras' tracks
+merged into one object list (TrackFusion), each fused object given the paths of its representative camera track
+(docs/fusion.md).
+
+A camera's tracks come before the predictor's paths for them (same stamp, the predictor's output follows its
+input): tracks wait in a short buffer until the paths of their stamp arrive (and paths that DDS delivers before their
+tracks wait for them). Nothing is dropped silently: tracks the predictor skipped (older than the paths that arrived,
+or more than max_age_s from the camera's newest tracks) are counted as `tracks_without_predictions`; paths whose
+tracks never came, or naming a track the tracks do not have, are rejected with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from perception.pipeline.fusion import CameraTracks, FusedObjects, FusionConfig, TrackFusion
+from perception.pipeline.health import OK, WARN, Health
+from perception.types import PredictedPath, Track
+
+
+@dataclass
+class PairedOutput:
+    """One camera's tracker output and the predictor's paths for it (track id -> paths), at tracks.stamp."""
+
+    tracks: CameraTracks
+    frame_id: str  # the camera's image frame
+    paths: dict[int, list[PredictedPath]]
+
+
+@dataclass
+class FusedPrediction:
+    """One cycle: the fused objects and, per fused id, the paths at the cycle stamp and the camera frame they are
+    from. Objects without paths (no ground position in any of their cameras) have no entry."""
+
+    fused: FusedObjects
+    paths: dict[int, list[PredictedPath]]
+    camera_frames: dict[int, str]
+
+    @property
+    def tracks(self) -> list[Track]:
+        return self.fused.tracks
+
+
+class FusionStage:
+    """Pairs each camera's tracks and paths and fuses the cameras' newest pairs (see the module docstring)."""
+
+    def __init__(self, config: FusionConfig | None = None, health: Health | None = None) -> None:
+        self.health = health or Health()
+        self.fusion = TrackFusion(config, self.health)
+        self.waiting: dict[str, dict[float, tuple[CameraTracks, str]]] = {}  # camera -> stamp -> (tracks, frame)
+        self.early: dict[str, dict[float, dict[int, list[PredictedPath]]]] = {}  # camera -> stamp -> paths
+        self.paired: dict[str, PairedOutput] = {}
+        self.health.set_status(WARN, "waiting for tracks and predictions")
+
+    @property
+    def config(self) -> FusionConfig:
+        return self.fusion.config
+
+    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str) -> FusedPrediction | None:
+        """Pair a camera's tracks with the paths of their stamp if those came first (two publishers: DDS may
+        deliver the predictor's message first), else keep them until the paths arrive. Tracks and paths waiting more
+        than max_age_s away from the camera's newest tracks are given up (counted); so are paths older than these
+        tracks (their tracks never came)."""
+        early = self.early.setdefault(camera, {})
+        paths = early.pop(tracks.stamp, None)
+        for stamp in [s for s in early if s < tracks.stamp or abs(s - tracks.stamp) > self.config.max_age_s]:
+            del early[stamp]
+            self.health.reject("predictions_without_tracks", f"{camera}: predictions at {stamp:.3f}, no tracks of "
+                                                             "that stamp arrived")
+        waiting = self.waiting.setdefault(camera, {})
+        self._give_up(waiting, lambda stamp: abs(stamp - tracks.stamp) > self.config.max_age_s)
+        if paths is not None:
+            return self._pair(camera, tracks, frame_id, paths)
+        waiting[tracks.stamp] = (tracks, frame_id)
+        return None
+
+    def add_predictions(self, camera: str, stamp: float, paths: dict[int, list[PredictedPath]]
+                        ) -> FusedPrediction | None:
+        """Pair the paths with the camera's tracks of `stamp` and fuse; None when they wait for their tracks, do
+        not pair (rejected with the reason) or their stamp is older than the last cycle's (TrackFusion keeps the
+        tracks for the next cycle)."""
+        waiting = self.waiting.setdefault(camera, {})
+        self._give_up(waiting, lambda older: older < stamp)  # the predictor skipped them: it works in stamp order
+        entry = waiting.pop(stamp, None)
+        if entry is None:
+            self.early.setdefault(camera, {})[stamp] = paths
+            self.health.count("predictions_before_tracks")
+            return None
+        return self._pair(camera, *entry, paths)
+
+    def _pair(self, camera: str, tracks: CameraTracks, frame_id: str, paths: dict[int, list[PredictedPath]]
+              ) -> FusedPrediction | None:
+        unknown = sorted(set(paths) - {track.track_id for track in tracks.tracks})
+        if unknown:
+            self.health.reject("predictions_of_unknown_tracks", f"{camera}: predictions at {tracks.stamp:.3f} name "
+                                                                f"tracks {unknown[:5]} that its tracks do not have")
+            return None
+        self.health.count("pairs")
+        self._reset_after_backward_jump(tracks.stamp)
+        self.paired[camera] = PairedOutput(tracks, frame_id, paths)
+        fused = self.fusion.update(camera, tracks)
+        if fused is None:
+            return None
+        self.health.set_status(OK, "running")
+        return self._with_paths(fused)
+
+    def _give_up(self, waiting: dict[float, tuple[CameraTracks, str]], expired) -> None:
+        for stamp in [s for s in waiting if expired(s)]:
+            del waiting[stamp]
+            self.health.count("tracks_without_predictions")
+
+    def _reset_after_backward_jump(self, stamp: float) -> None:
+        """A stamp more than max_age_s before the last cycle (a bag starting over) starts the fusion afresh; fused
+        ids go on from the last one issued (never reused)."""
+        last = self.fusion.last_stamp
+        if last is None or stamp >= last - self.config.max_age_s:
+            return
+        self.health.log(WARN, f"time jumped back from {last:.3f} to {stamp:.3f}: fusion restarted")
+        self.health.count("resets_time_jumped_back")
+        last_id = self.fusion.last_id
+        self.fusion = TrackFusion(self.config, self.health)
+        self.fusion.last_id = last_id
+        self.paired = {}
+
+    def _with_paths(self, fused: FusedObjects) -> FusedPrediction:
+        """Each fused object's paths: its representative camera's (FusedObject.camera), else another source
+        camera's that has paths for its track; moved from that camera's stamp to the cycle stamp."""
+        paths, frames = {}, {}
+        for obj in fused.objects:
+            for camera in [obj.camera, *sorted(set(obj.sources) - {obj.camera})]:
+                output = self.paired.get(camera)
+                track_id = obj.sources[camera]
+                if output is None or not output.paths.get(track_id):
+                    continue
+                (track,) = [t for t in output.tracks.tracks if t.track_id == track_id]
+                dt = fused.stamp - output.tracks.stamp
+                paths[obj.track.track_id] = [advance_path(path, dt, track) for path in output.paths[track_id]]
+                frames[obj.track.track_id] = output.frame_id
+                break
+        return FusedPrediction(fused, paths, frames)
+
+
+def advance_path(path: PredictedPath, dt: float, track: Track) -> PredictedPath:
+    """A path predicted at a camera's stamp as seen `dt` seconds later (the cycle's stamp): positions and covariances
+    at (k + 1) time_step + dt, linearly interpolated along the path from the track's position and covariance at
+    time 0, extrapolated along the last step beyond its end; model_steps counts the positions still within the
+    model's horizon. dt = 0 (or no ground state, no positions): the path unchanged."""
+    steps = len(path.positions)
+    if dt == 0.0 or steps == 0 or path.time_step <= 0 or track.ground is None:
+        return path
+    covariance = track.ground.position_covariance
+    times = path.time_step * np.arange(steps + 1)
+    positions = np.vstack([track.ground.position, path.positions])
+    covariances = np.vstack([[covariance[0, 0], covariance[1, 1], covariance[0, 1]], path.covariances])
+    wanted = path.time_step * np.arange(1, steps + 1) + dt
+    model_steps = int(np.sum(wanted <= path.model_steps * path.time_step + 1e-9))
+    return replace(path, positions=_resample(times, positions, wanted), covariances=_resample(times, covariances, wanted),
+                   model_steps=model_steps)
+
+
+def _resample(times: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Rows of `values` (one per time) at the `wanted` times: linear between rows, along the last step beyond."""
+    index = np.clip(np.searchsorted(times, wanted, side="right") - 1, 0, len(times) - 2)
+    fraction = ((wanted - times[index]) / (times[index + 1] - times[index]))[:, None]
+    return values[index] + fraction * (values[index + 1] - values[index])

@@ -1,0 +1,190 @@
+"""The planner's view of a two-camera vehicle: the deployed graph (detector, tracker and predictor per camera, one
+fusion node) as processes over DDS, fed a bag of two virtual cameras cut from the shared highway clip (JPEG images
+and CameraInfo each, mounting yaw in the graph file; virtual_cameras.py), read on /perception/predicted_objects as a
+planner reads it.
+
+Checked on every fused list: the header's frame is the frame of the positions (each object matches a track of its
+camera, moved to the list's stamp, in the frame that track's header names); ids are unique; no two objects of
+compatible classes lie within the fusion gate of each other (no object twice); objects of both cameras are in one
+list; the fused id of a car both cameras see stays the same from list to list."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CameraInfo, CompressedImage
+from virtual_cameras import CLIP, FRAME_RATE, FRAMES, VIEWS, VirtualCamera
+
+from conftest import RunningGraph, diagnostic_values, get_parameters
+from perception.bags import McapFileWriter, perception_typestore
+from perception.msg import PredictedObjects, TrackedObjects
+from perception.pipeline.fusion import VEHICLES, chi_square_quantile_2dof, compatible
+from perception.resources import config_path
+from perception.tracking.association import mahalanobis_squared
+from perception.types import ObjectClass
+
+START_S = 100  # header stamp of the clip's frame 0
+LOG_SPACING_NS = 600_000_000  # frames are played 0.6 s apart (their stamps 80 ms apart): the CPU detectors keep up
+GATE = chi_square_quantile_2dof(0.99)
+KEEP_GATE = chi_square_quantile_2dof(0.999)
+
+
+def frame_id(camera: str) -> str:
+    return f"camera_{camera}_optical_frame"
+
+
+def stamp_of(index: int) -> tuple[int, int]:
+    sec, nanosec = divmod(round((START_S + index / FRAME_RATE) * 1e9), 10**9)
+    return sec, nanosec
+
+
+def write_bag(path, cameras: dict[str, VirtualCamera], frames: list) -> None:
+    """Each camera's CameraInfo and JPEG image at every clip frame of FRAMES, both cameras with the frame's stamp."""
+    with McapFileWriter(path, perception_typestore()) as writer:
+        for name in cameras:
+            writer.add_topic(f"/test/{name}/camera_info", "sensor_msgs/msg/CameraInfo")
+            writer.add_topic(f"/test/{name}/image/compressed", "sensor_msgs/msg/CompressedImage")
+        for order, index in enumerate(FRAMES):
+            sec, nanosec = stamp_of(index)
+            log_ns = order * LOG_SPACING_NS
+            for name, camera in cameras.items():
+                calibration = camera.calibration()
+                info = CameraInfo(width=calibration.width, height=calibration.height,
+                                  distortion_model=calibration.distortion_model, d=calibration.d.tolist(),
+                                  k=calibration.k.ravel().tolist(), r=calibration.r.ravel().tolist(),
+                                  p=calibration.p.ravel().tolist())
+                image = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", camera.image(frames[index]))[1]
+                                        .tobytes())
+                for message in (info, image):
+                    message.header.frame_id = frame_id(name)
+                    message.header.stamp.sec, message.header.stamp.nanosec = sec, nanosec
+                writer.write(f"/test/{name}/camera_info", log_ns, serialize_message(info))
+                writer.write(f"/test/{name}/image/compressed", log_ns + 1, serialize_message(image))
+
+
+def graph_document(cameras: dict[str, VirtualCamera]) -> dict:
+    """The deployed graph (config/perception.yaml) with the two virtual cameras and without the visualizer."""
+    document = yaml.safe_load(config_path("perception.yaml").read_text())
+    document["cameras"] = {
+        name: {"image": f"/test/{name}/image/compressed", "camera_info": f"/test/{name}/camera_info",
+               "frame_id": frame_id(name),
+               "pose": {"x": CLIP.x, "y": CLIP.y, "z": CLIP.z, "roll": CLIP.roll, "pitch": CLIP.pitch,
+                        "yaw": camera.yaw}}
+        for name, camera in cameras.items()}
+    del document["nodes"]["visualizer"]
+    return document
+
+
+def stamp_key(header) -> tuple[int, int]:
+    return header.stamp.sec, header.stamp.nanosec
+
+
+def seconds(key: tuple[int, int]) -> float:
+    return key[0] + key[1] * 1e-9
+
+
+def position(obj) -> np.ndarray:
+    return np.array([obj.position.x, obj.position.y])
+
+
+def covariance(obj) -> np.ndarray:
+    return np.asarray(obj.position_covariance).reshape(3, 3)[:2, :2]
+
+
+def distance(a_position, a_covariance, b_position, b_covariance) -> float:
+    return float(mahalanobis_squared(a_position[None], a_covariance[None], b_position[None], b_covariance[None])[0, 0])
+
+
+def label(obj) -> ObjectClass:
+    return ObjectClass(obj.classification[0].label)
+
+
+def newest_tracks(tracks: dict[tuple[int, int], object], key: tuple[int, int]):
+    """A camera's newest TrackedObjects at or before the stamp `key`, or None."""
+    earlier = [k for k in tracks if k <= key]
+    return tracks[max(earlier)] if earlier else None
+
+
+def matching_track(obj, message, stamp_s: float):
+    """The track of a TrackedObjects that an object is (nearest within the keep gate, its state moved at constant
+    velocity to `stamp_s`), or None."""
+    dt = stamp_s - seconds(stamp_key(message.header))
+    best, best_distance = None, KEEP_GATE
+    for track in message.objects:
+        if not track.has_kinematics or not compatible(label(track), label(obj)):
+            continue
+        moved = np.array([track.position.x + dt * track.velocity.x, track.position.y + dt * track.velocity.y])
+        track_covariance = (np.asarray(track.position_covariance).reshape(3, 3)[:2, :2]
+                            + dt**2 * np.asarray(track.velocity_covariance).reshape(3, 3)[:2, :2])
+        d = distance(position(obj), covariance(obj), moved, track_covariance)
+        if d <= best_distance:
+            best, best_distance = track, d
+    return best
+
+
+def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway_frames):
+    cameras = {name: VirtualCamera(name, *columns) for name, columns in VIEWS.items()}
+    bag = tmp_path / "two_cameras.mcap"
+    write_bag(bag, cameras, highway_frames)
+    with RunningGraph(tmp_path, graph_document(cameras)) as graph:
+        fused = ros.collect(PredictedObjects, "/perception/predicted_objects", 200)
+        tracks = {name: ros.collect(TrackedObjects, f"/perception/{name}/tracks", 200) for name in cameras}
+        predictions = {name: ros.collect(PredictedObjects, f"/perception/{name}/predicted_objects", 200)
+                       for name in cameras}
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics", 500)
+        assert ros.wait_for(lambda: ros.node.count_publishers("/perception/predicted_objects") >= 1
+                            and all(ros.node.count_subscribers(f"/perception/{name}/predicted_objects") >= 2
+                                    for name in cameras), 60)
+        replay = subprocess.run([sys.executable, "-m", "perception", "replay", str(bag), "--wait-for-subscribers",
+                                 "60"], capture_output=True, text=True, timeout=120)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        last = stamp_of(FRAMES[-1])
+        assert ros.wait_for(lambda: sum(stamp_key(m.header) == last for m in fused) >= 1
+                            and all(any(stamp_key(m.header) == last for m in predictions[name]) for name in cameras),
+                            30), f"{len(fused)} fused lists, {[len(predictions[n]) for n in cameras]} predictions"
+        ros.wait_for(lambda: diagnostic_values(diagnostics, "/perception/fusion").get("pairs") == str(
+            sum(len(predictions[name]) for name in cameras)), 5)
+        assert get_parameters(ros, "/perception/fusion", ["cameras"]) == {"cameras": ["left", "right"]}
+        graph.runner.check()
+    values = diagnostic_values(diagnostics, "/perception/fusion")
+
+    by_stamp = {name: {stamp_key(m.header): m for m in tracks[name]} for name in cameras}
+    camera_of_frame = {frame_id(name): name for name in cameras}
+    # one list per cycle: a cycle per camera output paired with its predictions, none behind the last one
+    assert len(fused) == int(values["messages_processed"]) == int(values["cycles"])
+    assert int(values["pairs"]) == sum(len(predictions[name]) for name in cameras)
+    assert [stamp_key(m.header) for m in fused] == sorted(stamp_key(m.header) for m in fused)
+    both, overlap_ids = 0, {}
+    for message in fused:
+        key = stamp_key(message.header)
+        assert message.header.frame_id == "base_link" and message.camera_frame_id == "", key
+        ids = [o.track_id for o in message.objects]
+        assert len(ids) == len(set(ids)), f"{key}: ids {ids} repeated"
+        for i, a in enumerate(message.objects):
+            for b in message.objects[i + 1:]:
+                assert not (compatible(label(a), label(b)) and distance(position(a), covariance(a), position(b),
+                                                                        covariance(b)) <= GATE), \
+                    f"{key}: objects {a.track_id} and {b.track_id} are one object twice"
+        seen_by = set()
+        for obj in message.objects:
+            assert obj.paths and obj.camera_frame_id in camera_of_frame, (key, obj.track_id)
+            own = newest_tracks(by_stamp[camera_of_frame[obj.camera_frame_id]], key)
+            own_track = matching_track(obj, own, seconds(key))
+            # the object is where its camera's track is, both read in the frames their headers name
+            assert own.header.frame_id == message.header.frame_id and own_track is not None, (key, obj.track_id)
+            seen_by.add(obj.camera_frame_id)
+            matched = {name: matching_track(obj, newest_tracks(by_stamp[name], key), seconds(key))
+                       for name in cameras if newest_tracks(by_stamp[name], key) is not None}
+            if all(matched.get(name) is not None for name in cameras) and label(obj) in VEHICLES:
+                overlap_ids.setdefault(matched["left"].track_id, set()).add(obj.track_id)
+        both += seen_by == set(camera_of_frame)
+    assert both >= len(fused) // 2, f"objects of both cameras in {both} of {len(fused)} lists"
+    # the car in both views: the left camera's track of it always has one fused id
+    stable = {left: ids for left, ids in overlap_ids.items() if len(ids) == 1}
+    assert overlap_ids and stable == overlap_ids, overlap_ids
+    print(f"{len(fused)} fused lists, diagnostics {values}, overlap ids {overlap_ids}")
