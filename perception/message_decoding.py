@@ -77,7 +77,8 @@ def tracks_from_msg(message) -> list[Track]:
 
 
 def image_size(message) -> tuple[int, int] | None:
-    """(width, height) of the images a TrackedObjects' boxes are in; None when the tracker had no camera model."""
+    """(width, height) of the image a DetectedObjects' or TrackedObjects' boxes are in; None where the publisher did
+    not know it (0 x 0: a detector that does not send it, a tracker without a camera model)."""
     return (message.image_width, message.image_height) if message.image_width and message.image_height else None
 
 

@@ -13,9 +13,9 @@ from std_msgs.msg import Header
 from perception.msg import (
     DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject, TrackedObjects,
 )
-from perception.message_decoding import tracks_from_msg
+from perception.message_decoding import image_size, tracks_from_msg
 from perception.ros.conversions import (
-    detections_from_msg, detections_to_msg, predictions_to_msg, tracks_to_msg,
+    detections_from_msg, detections_to_msg, predictions_to_msg, signs_to_msg, tracks_to_msg,
 )
 from perception.tracking.ground_plane import GroundMeasurements
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
@@ -162,6 +162,16 @@ def test_placed_detections_carry_the_ground_positions_in_ground_frame_id():
     assert [(o.position.x, o.position.y) for o in message.objects if o.has_position] == [(20.0, -2.0), (10.0, 1.0)]
     assert list(message.objects[0].position_covariance) == [2.0, 0, 0, 0, 2.0, 0, 0, 0, 0]
     assert cdr_round_trip(detections_to_msg(detections, HEADER)).ground_frame_id == ""
+
+
+def test_detections_carry_their_image_size_and_zero_where_it_is_unknown():
+    detections = Detections(np.array([[0, 0, 10, 10]], np.float32), np.array([0.5], np.float32), np.array([3]),
+                            np.array([2]))
+    message = cdr_round_trip(detections_to_msg(detections, HEADER, image_size=(1280, 720)))
+    assert (message.image_width, message.image_height) == (1280, 720) and image_size(message) == (1280, 720)
+    assert image_size(cdr_round_trip(signs_to_msg(detections, HEADER, (960, 540)))) == (960, 540)
+    unknown = cdr_round_trip(detections_to_msg(detections, HEADER))
+    assert (unknown.image_width, unknown.image_height) == (0, 0) and image_size(unknown) is None
 
 
 @SETTINGS

@@ -1,7 +1,8 @@
 """Node `detector`: camera images in, DetectedObjects out (newest-frame policy, never a backlog).
 
 Subscribes  image        sensor_msgs/Image or sensor_msgs/CompressedImage (parameter image_transport)
-Publishes   detections   perception/DetectedObjects, header = the image's stamp and frame_id
+Publishes   detections   perception/DetectedObjects, header = the image's stamp and frame_id, image_width/height =
+                         the decoded image's size
             detections/image  annotated sensor_msgs/Image (parameter publish_annotated)
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
 The work is perception.pipeline.detection.DetectionStage; parameters: docs/parameters.md.
@@ -47,7 +48,8 @@ class DetectorNode(Node):
         if output is None:
             return
         image, detections = output
-        self.detections_publisher.publish(detections_to_msg(detections, message.header))
+        height, width = image.shape[:2]
+        self.detections_publisher.publish(detections_to_msg(detections, message.header, image_size=(width, height)))
         if self.annotated_publisher is not None:
             self.annotated_publisher.publish(bgr_to_image(draw_detections(image, detections), message.header))
         self.diagnostics.processed(start, stamp_seconds(message.header), counter="frames_processed")

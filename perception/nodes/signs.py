@@ -4,7 +4,8 @@ Runs the sign recognizer (perception/signs) on at most `rate_hz` frames a second
 of lower CPU priority (`nice`), so that it does not starve the main detector of CPU.
 
 Subscribes  image   sensor_msgs/Image or sensor_msgs/CompressedImage (parameter image_transport)
-Publishes   signs   perception/DetectedObjects (TRAFFIC_SIGN), header = the image's stamp and frame_id
+Publishes   signs   perception/DetectedObjects (TRAFFIC_SIGN), header = the image's stamp and frame_id,
+                    image_width/height = the decoded image's size
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics (frames_skipped_by_rate counts the
             frames left out to keep the rate)
 The work is perception.pipeline.detection.SignStage; parameters: docs/parameters.md.
@@ -45,10 +46,12 @@ class SignNode(Node):
 
     def process(self, message: Image | CompressedImage) -> None:
         start = time.perf_counter()
-        signs = self.stage.recognize(message)
-        if signs is None:
+        output = self.stage.recognize(message)
+        if output is None:
             return
-        self.publisher.publish(signs_to_msg(signs, message.header))
+        image, signs = output
+        height, width = image.shape[:2]
+        self.publisher.publish(signs_to_msg(signs, message.header, (width, height)))
         self.diagnostics.processed(start, stamp_seconds(message.header), counter="frames_processed")
 
     def close(self) -> None:

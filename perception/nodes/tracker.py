@@ -1,6 +1,7 @@
 """Node `tracker`: DetectedObjects (+ CameraInfo, odometry) in, TrackedObjects with ground-plane motion out.
 
-Subscribes  detections   perception/DetectedObjects
+Subscribes  detections   perception/DetectedObjects; their image_width/height (the images' size) is checked against
+                         the CameraInfo's: one of another size gives no metric positions (counted, WARN)
             camera_info  sensor_msgs/CameraInfo (intrinsics for the ground-plane projection)
             odometry     nav_msgs/Odometry (odometry_source: topic): the vehicle's pose in the odom frame; best-effort
                          by default, which connects to reliable and best-effort publishers alike
@@ -11,7 +12,8 @@ Publishes   tracks       perception/TrackedObjects, header = the source image's 
                          (the ground frame: odom or vehicle_frame; the image's frame when none is set),
                          camera_frame_id = the image's frame, image_width/height = the camera model's image size
             placed_detections  perception/DetectedObjects: the detections as tracked, with their ground positions
-                         (ground_frame_id) where the ground estimator places them; header = the image's
+                         (ground_frame_id) where the ground estimator places them; header and image size = the
+                         detections'
             sign_tracks  perception/TrackedObjects of the signs (sign_class_id / sign_name voted over each track's
                          detections), tracked apart from the objects, same header rule
             ~/processing_time_ms, ~/pipeline_latency_ms, /diagnostics
@@ -29,6 +31,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 
+from perception.message_decoding import image_size
 from perception.msg import DetectedObjects, TrackedObjects
 from perception.pipeline.stages import SKIPPED
 from perception.pipeline.tracking import CameraTracking
@@ -135,13 +138,14 @@ class TrackerNode(Node):
             return
         if self.tf_buffer is not None:
             self.pose_from_tf(header_stamp_ns(message.header))
-        output = self.tracking.track(detections, stamp, frame_id=message.header.frame_id)
+        size = image_size(message)
+        output = self.tracking.track(detections, stamp, size, message.header.frame_id)
         if output.verdict in SKIPPED:
             return
         self.tracks_publisher.publish(tracks_to_msg(output.tracks, message.header, output.ground_frame_id,
                                                     image_size=self.tracking.camera_size))
         self.placed_publisher.publish(detections_to_msg(detections, message.header, output.detections_ground,
-                                                        output.ground_frame_id))
+                                                        output.ground_frame_id, size))
         self.diagnostics.processed(start, stamp)
 
     def on_signs(self, message: DetectedObjects) -> None:
@@ -152,7 +156,8 @@ class TrackerNode(Node):
             return
         if self.tf_buffer is not None:
             self.pose_from_tf(header_stamp_ns(message.header))
-        output = self.tracking.track_signs(signs, stamp_seconds(message.header), message.header.frame_id)
+        output = self.tracking.track_signs(signs, stamp_seconds(message.header), message.header.frame_id,
+                                           image_size(message))
         if output.verdict in SKIPPED:
             return
         self.sign_tracks_publisher.publish(

@@ -29,6 +29,7 @@ class FrameResult:
     """What one camera frame gave, with the CPU time from its decode to each output (ns)."""
 
     detections: Detections | None = None  # None: the image could not be decoded (rejected.bad_image)
+    image_size: tuple[int, int] | None = None  # (width, height) of the decoded image
     detected_ns: int = 0
     tracks: StageOutput | None = None  # None after a bad image; a SKIPPED verdict (bad stamp) carries no tracks
     tracked_ns: int = 0
@@ -99,8 +100,8 @@ class CameraPipeline:
         if result.detections is None:
             return result
         image = output[0]  # the image's size checks the intrinsics', its frame_id selects the camera pose
-        result.tracks = self.tracking.track(result.detections, stamp, (image.shape[1], image.shape[0]),
-                                            message.header.frame_id)
+        result.image_size = (image.shape[1], image.shape[0])
+        result.tracks = self.tracking.track(result.detections, stamp, result.image_size, message.header.frame_id)
         result.tracked_ns = _since(start)
         if result.tracks.verdict in SKIPPED:
             return result
@@ -118,7 +119,7 @@ class CameraPipeline:
         result.signs = self.signs.recognize_image(image)
         result.signs_ns = _since(start)
         if self.tracks_signs:
-            result.sign_tracks = self.tracking.track_signs(result.signs, stamp, frame_id)
+            result.sign_tracks = self.tracking.track_signs(result.signs, stamp, frame_id, result.image_size)
 
 
 def _since(start: float) -> int:

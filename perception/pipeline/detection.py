@@ -131,14 +131,15 @@ class SignStage:
         self.next_time = now + period
         return True
 
-    def recognize(self, message: Any) -> Detections | None:
-        """Signs of an image message above conf_threshold; None for an image that cannot be decoded (bad_image)."""
+    def recognize(self, message: Any) -> tuple[Any, Detections] | None:
+        """Decode an image message and find its signs above conf_threshold: (BGR image, signs), or None for an image
+        that cannot be decoded (bad_image)."""
         try:
             image = decode_image_message(message)
         except ImageDecodeError as error:
             self.health.reject("bad_image", str(error))
             return None
-        return self.recognize_image(image)
+        return image, self.recognize_image(image)
 
     def recognize_image(self, image: Any) -> Detections:
         """Signs of a decoded BGR image above conf_threshold."""

@@ -176,9 +176,7 @@ class CameraTracking:
         image_size: the frame's (width, height) where the caller knows it (checked against the intrinsics');
         frame_id: the image's frame (the camera pose is looked up for it in the static transforms)."""
         self._update_camera_pose(frame_id)
-        if image_size is not None and image_size != self.image_size:
-            self.image_size = image_size
-            self._apply_camera()
+        self._update_image_size(image_size)
         if self.size_mismatch:
             self.health.count("frames_camera_info_size_mismatch")
         last = self.objects.stamps.last
@@ -190,10 +188,19 @@ class CameraTracking:
         self._report_ground_frame(output.ground_frame_id)
         return output
 
-    def track_signs(self, signs: Detections, stamp: float, frame_id: str = "") -> StageOutput:
+    def _update_image_size(self, image_size: tuple[int, int] | None) -> None:
+        """The images' (width, height) where the caller knows it: a change checks the intrinsics against it."""
+        if image_size is not None and image_size != self.image_size:
+            self.image_size = image_size
+            self._apply_camera()
+
+    def track_signs(self, signs: Detections, stamp: float, frame_id: str = "",
+                    image_size: tuple[int, int] | None = None) -> StageOutput:
         """Track the sign node's signs apart from the objects (own tracker and stamps: sign frames are a subset of
-        the camera's, published later); `signs.source_class_ids` carries their sign classes."""
+        the camera's, published later); `signs.source_class_ids` carries their sign classes; image_size as in
+        track (frames are counted there)."""
         self._update_camera_pose(frame_id)
+        self._update_image_size(image_size)
         self.health.count("sign_messages_received")
         last = self.signs.stamps.last
         output = self.signs.process(signs, stamp)

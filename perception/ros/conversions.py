@@ -93,9 +93,10 @@ def output_header(image_header: Header, ground_frame_id: str) -> Header:
 
 
 def detections_to_msg(detections: Detections, header: Header, ground: GroundMeasurements | None = None,
-                      ground_frame_id: str = "") -> DetectedObjects:
+                      ground_frame_id: str = "", image_size: tuple[int, int] | None = None) -> DetectedObjects:
     """Detections -> DetectedObjects in descending score, header the image's; ground: the detections' ground
-    positions row for row (the tracker's placement) in ground_frame_id, which fills position where valid."""
+    positions row for row (the tracker's placement) in ground_frame_id, which fills position where valid;
+    image_size: the source image's (width, height), where known (0 x 0 otherwise)."""
     n = len(np.asarray(detections.scores))
     _shape(detections.scores, (n,), "scores")
     _float32s(_shape(detections.boxes, (n, 4), "boxes"), "boxes")
@@ -104,7 +105,9 @@ def detections_to_msg(detections: Detections, header: Header, ground: GroundMeas
     _integers(_shape(detections.source_class_ids, (n,), "source_class_ids"), "source_class_ids", -2**31, 2**31 - 1)
     if ground is not None:
         _shape(ground.valid, (n,), "ground positions")
-    message = DetectedObjects(header=header, ground_frame_id=ground_frame_id if ground is not None else "")
+    width, height = image_size or (0, 0)
+    message = DetectedObjects(header=header, ground_frame_id=ground_frame_id if ground is not None else "",
+                              image_width=int(width), image_height=int(height))
     for i in np.argsort(-detections.scores):
         obj = DetectedObject(
             classification=[_classification(detections.labels[i], detections.scores[i])],
@@ -119,9 +122,10 @@ def detections_to_msg(detections: Detections, header: Header, ground: GroundMeas
     return message
 
 
-def signs_to_msg(signs: Detections, header: Header) -> DetectedObjects:
-    """Sign Detections (source_class_ids = GTSDB class ids) -> DetectedObjects with sign_class_id and sign_name."""
-    message = detections_to_msg(signs, header)
+def signs_to_msg(signs: Detections, header: Header, image_size: tuple[int, int] | None = None) -> DetectedObjects:
+    """Sign Detections (source_class_ids = GTSDB class ids) -> DetectedObjects with sign_class_id and sign_name;
+    image_size: the source image's (width, height), where known."""
+    message = detections_to_msg(signs, header, image_size=image_size)
     for obj in message.objects:
         obj.sign_class_id = obj.source_class_id
         obj.sign_name = sign_name(obj.source_class_id)

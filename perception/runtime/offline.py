@@ -144,21 +144,23 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
             result = pipeline.process(message, stamp)
             if result.detections is not None:
                 writer.write(topics["detections"], stamp_ns + result.detected_ns,
-                             serialize_message(detections_to_msg(result.detections, message.header)))
+                             serialize_message(detections_to_msg(result.detections, message.header,
+                                                                   image_size=result.image_size)))
             if result.tracks is not None and result.tracks.tracks is not None:
                 writer.write(topics["tracks"], stamp_ns + result.tracked_ns, serialize_message(
                     tracks_to_msg(result.tracks.tracks, message.header, result.tracks.ground_frame_id,
                                   image_size=pipeline.tracking.camera_size)))
                 writer.write(topics["placed_detections"], stamp_ns + result.tracked_ns, serialize_message(
                     detections_to_msg(result.detections, message.header, result.tracks.detections_ground,
-                                      result.tracks.ground_frame_id)))
+                                      result.tracks.ground_frame_id, result.image_size)))
             if result.processed:
                 writer.write(topics["predicted_objects"], stamp_ns + result.predicted_ns, serialize_message(
                     predictions_to_msg(result.predictions.tracks, result.predictions.paths, message.header,
                                        result.tracks.ground_frame_id)))
             sign_ns = stamp_ns + result.predicted_ns + result.signs_ns  # the sign work follows the frame's
             if result.signs is not None:
-                writer.write(topics["signs"], sign_ns, serialize_message(signs_to_msg(result.signs, message.header)))
+                writer.write(topics["signs"], sign_ns, serialize_message(signs_to_msg(result.signs, message.header,
+                                                                                   result.image_size)))
             if result.sign_tracks is not None and result.sign_tracks.tracks is not None:
                 writer.write(topics["sign_tracks"], sign_ns, serialize_message(tracks_to_msg(
                     result.sign_tracks.tracks, message.header, result.sign_tracks.ground_frame_id, signs=True)))
