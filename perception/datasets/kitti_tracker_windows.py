@@ -46,7 +46,8 @@ class TrackerWindows:
         return self.windows.velocities
 
     def select(self, mask_or_index: np.ndarray) -> "TrackerWindows":
-        return TrackerWindows(self.windows.select(mask_or_index), self.position_covariances[mask_or_index], self.truth_now[mask_or_index])
+        return TrackerWindows(self.windows.select(mask_or_index), self.position_covariances[mask_or_index],
+                              self.truth_now[mask_or_index])
 
     @classmethod
     def concatenate(cls, parts: list["TrackerWindows"]) -> "TrackerWindows":
