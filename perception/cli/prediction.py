@@ -166,6 +166,8 @@ def run_training(args: argparse.Namespace) -> int:
             class_input=args.class_input,
             class_balanced=args.class_balanced,
             modes=args.modes,
+            velocity_input=args.velocity_input,
+            velocity_base=args.velocity_base,
         )
         model, best = train_predictor(train, val, protocol, settings, data)
         print(f"epoch {best['epoch']}: validation ADE {best['val_ade']:.3f} FDE {best['val_fde']:.3f}")
@@ -276,6 +278,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--motion-targets", action="store_true",
                        help="kitti_tracker: train on the labels' displacement from the last published position "
                        "(the estimator's current error taken out of the futures)")
+    train.add_argument("--velocity-input", action="store_true",
+                       help="kitti_tracker: the model sees the tracker's filtered velocity")
+    train.add_argument("--velocity-base", action="store_true",
+                       help="kitti_tracker: the tracker's filtered velocity is the model's constant-velocity base "
+                       "and an input (alpha 0: constant velocity from the tracker's state)")
     train.add_argument("--modes", type=int, default=TrainingSettings.modes,
                        help="alternative futures the model predicts, each with its probability")
     train.add_argument("--epochs", type=int, default=TrainingSettings.epochs)

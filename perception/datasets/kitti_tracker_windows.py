@@ -20,6 +20,7 @@ import numpy as np
 from perception.datasets.ground_tracks import KITTI_CLASSES
 from perception.datasets.kitti_rig import KittiRig
 from perception.evaluation.kitti_pipeline import load_sequence, run_sequence
+from perception.prediction.metrics import velocity_extrapolation
 from perception.prediction.windows import Protocol, Windows
 from perception.tracking.association import assign, iou_matrix
 from perception.types import Track
@@ -31,25 +32,29 @@ MIN_BOX_IOU = 0.5  # a track stands for the labelled object whose box it overlap
 class TrackerWindows:
     """Windows of tracker histories with ground-truth futures, and the tracker's state at each last observed frame."""
 
-    windows: Windows
-    velocities: np.ndarray  # (N, 2) m/s, the track's filtered velocity in the windows' frame
+    windows: Windows  # with velocities: the track's filtered velocity (N, 2) m/s in the windows' frame
     position_covariances: np.ndarray  # (N, 2, 2) m^2, the track's position covariance
     truth_now: np.ndarray  # (N, 2) the matched label's position at the last observed frame
 
     def __len__(self) -> int:
         return len(self.windows)
 
+    @property
+    def velocities(self) -> np.ndarray:
+        """(N, 2) m/s: the track's filtered velocity at the last observed frame."""
+        assert self.windows.velocities is not None
+        return self.windows.velocities
+
     def select(self, mask_or_index: np.ndarray) -> "TrackerWindows":
-        return TrackerWindows(self.windows.select(mask_or_index), self.velocities[mask_or_index],
-                              self.position_covariances[mask_or_index], self.truth_now[mask_or_index])
+        return TrackerWindows(self.windows.select(mask_or_index), self.position_covariances[mask_or_index],
+                              self.truth_now[mask_or_index])
 
     @classmethod
     def concatenate(cls, parts: list["TrackerWindows"]) -> "TrackerWindows":
         windows = parts[0].windows
         for part in parts[1:]:
             windows = windows.concatenated(part.windows)
-        return cls(windows, np.concatenate([p.velocities for p in parts]),
-                   np.concatenate([p.position_covariances for p in parts]),
+        return cls(windows, np.concatenate([p.position_covariances for p in parts]),
                    np.concatenate([p.truth_now for p in parts]))
 
     def motion_targets(self) -> Windows:
@@ -63,8 +68,7 @@ class TrackerWindows:
     def state_constant_velocity(self, time_step: float) -> np.ndarray:
         """(N, pred_len, 2): the last published position moved on at the tracker's velocity."""
         pred_len = self.windows.positions.shape[1] - self.windows.obs_len
-        times = time_step * np.arange(1, pred_len + 1)
-        return self.windows.observed[:, -1:] + times[None, :, None] * self.velocities[:, None]
+        return velocity_extrapolation(self.windows.observed, self.velocities, pred_len, time_step)
 
 
 def truth_positions(labels: list, rig: KittiRig, odom_from_vehicle: np.ndarray | None
@@ -131,7 +135,7 @@ def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, track
         first_future_frames=np.array([r[2] for r in rows], np.int64),
         object_classes=np.array([r[3] for r in rows], dtype=str),
         obs_len=protocol.obs_len,
+        velocities=np.array([r[4] for r in rows], float).reshape(-1, 2),
     )
-    return TrackerWindows(windows, np.array([r[4] for r in rows], float).reshape(-1, 2),
-                          np.array([r[5] for r in rows], float).reshape(-1, 2, 2),
+    return TrackerWindows(windows, np.array([r[5] for r in rows], float).reshape(-1, 2, 2),
                           np.array([r[6] for r in rows], float).reshape(-1, 2))

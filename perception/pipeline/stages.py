@@ -190,6 +190,8 @@ class PredictionStage:
             self.ground_frame_id = ground_frame_id
         histories = self.histories.update(stamp, tracks)
         labels = {track.track_id: track.label for track in tracks}
-        covariances = {track.track_id: track.ground.position_covariance for track in tracks if track.ground is not None}
-        paths = self.predictor.predict(histories, labels, covariances) if histories else {}
+        grounded = [track for track in tracks if track.ground is not None]
+        covariances = {track.track_id: track.ground.position_covariance for track in grounded}
+        velocities = {track.track_id: track.ground.velocity for track in grounded}
+        paths = self.predictor.predict(histories, labels, covariances, velocities) if histories else {}
         return StageOutput(verdict, tracks=tracks, paths=paths)

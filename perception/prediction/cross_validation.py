@@ -16,7 +16,9 @@ import torch
 from perception.datasets.kitti_tracker_windows import TrackerWindows
 from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import TrajectoryRNN, predict_window_modes
-from perception.prediction.training import CORRECTION_SCALES, TrainingSettings, train_predictor
+from perception.prediction.training import (
+    CORRECTION_SCALES, TrainingSettings, constant_velocity_base, train_predictor,
+)
 from perception.prediction.windows import Protocol, Windows
 
 CLASSES = ("vehicle", "pedestrian", "cyclist")
@@ -37,7 +39,8 @@ class Candidate:
 
 @dataclass
 class FoldPredictions:
-    """Held-out predictions of one fold in one frame: at alpha 0 (last-step constant velocity) and alpha 1."""
+    """Held-out predictions of one fold in one frame: at alpha 0 (the model's constant-velocity base: the last step's,
+    or the tracker's velocity for a velocity_base model) and alpha 1."""
 
     sequence: str
     frame: str
@@ -87,7 +90,7 @@ class CrossValidation:
             predictions = {
                 "model": fold.at(alphas),
                 "state_cv": fold.windows.state_constant_velocity(self.time_step),
-                "last_step_cv": fold.alpha_zero,
+                "last_step_cv": constant_velocity(windows.observed, windows.future.shape[1]),
             }
             errors = {name: displacement_errors(p, windows.future) for name, p in predictions.items()}
             distances = np.linalg.norm(fold.modes_at(alphas) - windows.future[:, None], axis=-1)
@@ -142,14 +145,14 @@ def train_model(windows: Windows, protocol: Protocol, settings: TrainingSettings
 
 def predictions_at_alpha_zero_and_one(model: TrajectoryRNN, windows: Windows
                                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Means at alpha 0 (last-step constant velocity), the most probable mode's at alpha 1 and every mode's."""
+    """Means at alpha 0 (the model's constant-velocity base), the most probable mode's at alpha 1 and every mode's."""
     config = model.config
     saved = config.correction_scale, dict(config.class_correction_scales)
     config.correction_scale, config.class_correction_scales = 1.0, {}
     modes, probabilities = predict_window_modes(model, windows)
     config.correction_scale, config.class_correction_scales = saved
     one = modes[np.arange(len(modes)), probabilities.argmax(-1)]
-    return constant_velocity(windows.observed, config.pred_len), one, modes
+    return constant_velocity_base(windows, config.pred_len, config.time_step, config.velocity_base), one, modes
 
 
 def cross_validate(candidate: Candidate, tracker: dict[str, dict[str, TrackerWindows]],
@@ -204,6 +207,10 @@ CANDIDATES = {
     "M": Candidate("M: D trained on motion targets", BASE_SETTINGS, joint=True, motion_targets=True),
     "N": Candidate("N: M with 3 modes (winner-takes-all mixture)", replace(BASE_SETTINGS, modes=3), joint=True,
                    motion_targets=True),
+    "V": Candidate("V: M with the tracker's velocity as constant-velocity base and input",
+                   replace(BASE_SETTINGS, velocity_base=True), joint=True, motion_targets=True),
+    "I": Candidate("I: M with the tracker's velocity as an input (the base stays the last step)",
+                   replace(BASE_SETTINGS, velocity_input=True), joint=True, motion_targets=True),
 }
 
 

@@ -42,13 +42,13 @@ class TorchForward:
         self.reason = reason  # why not ONNX Runtime ("" where torch was asked for)
 
     def __call__(self, observed: np.ndarray, classes: np.ndarray, neighbours: np.ndarray | None = None,
-                 present: np.ndarray | None = None) -> Outputs:
+                 present: np.ndarray | None = None, velocities: np.ndarray | None = None) -> Outputs:
         def tensor(array: np.ndarray | None) -> torch.Tensor | None:
             return None if array is None else torch.from_numpy(array)
 
         with torch.no_grad():
             outputs = self.model.forward_modes(tensor(observed), tensor(neighbours), tensor(present),
-                                               classes=tensor(classes))
+                                               classes=tensor(classes), velocities=tensor(velocities))
         return tuple(output.numpy() for output in outputs)
 
 
@@ -67,39 +67,45 @@ class OnnxForward:
         self._inputs = [i.name for i in self._session.get_inputs()]  # the exporter drops inputs a model ignores
 
     def __call__(self, observed: np.ndarray, classes: np.ndarray, neighbours: np.ndarray | None = None,
-                 present: np.ndarray | None = None) -> Outputs:
-        given = {"observed": observed, "classes": classes, "neighbours": neighbours, "present": present}
+                 present: np.ndarray | None = None, velocities: np.ndarray | None = None) -> Outputs:
+        given = {"observed": observed, "classes": classes, "neighbours": neighbours, "present": present,
+                 "velocities": velocities}
         means, covariances, probabilities = self._session.run(None, {name: given[name] for name in self._inputs})
         return means, covariances, probabilities
 
 
 class _ExportedModel(nn.Module):
-    """The model with its inputs in a fixed order, for the exporter."""
+    """The model with its inputs, named by `names`, in a fixed order, for the exporter."""
 
-    def __init__(self, model: TrajectoryRNN) -> None:
+    def __init__(self, model: TrajectoryRNN, names: list[str]) -> None:
         super().__init__()
         self.model = model
+        self.names = names
 
-    def forward(self, observed: torch.Tensor, classes: torch.Tensor, neighbours: torch.Tensor | None = None,
-                present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.model.forward_modes(observed, neighbours, present, classes=classes)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        given = dict(zip(self.names, inputs))
+        return self.model.forward_modes(given["observed"], given.get("neighbours"), given.get("present"),
+                                        classes=given["classes"], velocities=given.get("velocities"))
 
 
 def export_onnx(model: TrajectoryRNN) -> bytes:
-    """The model as an ONNX graph with a dynamic batch size (inputs observed, classes [, neighbours, present]; outputs
-    every mode's means and covariances and the modes' probabilities)."""
+    """The model as an ONNX graph with a dynamic batch size (inputs observed, classes [, neighbours, present]
+    [, velocities]; outputs every mode's means and covariances and the modes' probabilities)."""
     batch = 2
     inputs = [torch.zeros(batch, model.config.obs_len, 2), torch.zeros(batch, dtype=torch.long)]
     names = ["observed", "classes"]
     if model.config.neighbour_radius is not None:
         inputs += [torch.zeros(batch, MAX_NEIGHBOURS, STATE_SIZE), torch.zeros(batch, MAX_NEIGHBOURS, dtype=torch.bool)]
         names += ["neighbours", "present"]
+    if model.config.uses_velocity:
+        inputs.append(torch.zeros(batch, 2))
+        names.append("velocities")
     # the TorchScript-based exporter: it needs no onnx/onnxscript packages (torch >= 2.5 would default to dynamo)
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
-        torch.onnx.export(_ExportedModel(model), tuple(inputs), buffer, input_names=names,
+        torch.onnx.export(_ExportedModel(model, names), tuple(inputs), buffer, input_names=names,
                           output_names=OUTPUT_NAMES, opset_version=ONNX_OPSET,
                           dynamic_axes={name: {0: "batch"} for name in names + OUTPUT_NAMES}, **legacy)
     return buffer.getvalue()

@@ -17,6 +17,11 @@ object class (one-hot, next to the GRU state).
 A model with modes > 1 predicts that many alternative futures (each as above, with its own correction and
 covariances) and the probability of each (a softmax over one logit per mode): a mixture of paths. `forward` gives
 the most probable mode, `forward_modes` all of them.
+
+A model with velocity_input sees the tracker's filtered velocity of each track (in the heading-aligned frame, next to
+the GRU state); with velocity_base that velocity is also its constant-velocity base (alpha = 0 is then exactly
+constant velocity from the tracker's state), so that it learns a correction to the tracker's own extrapolation rather
+than to the last observed step.
 """
 from __future__ import annotations
 
@@ -65,6 +70,15 @@ class PredictorConfig:
     # constant_velocity_rmse on each class's validation windows alone (a car's is not a walker's)
     class_constant_velocity_rmse: dict[str, list[float]] = field(default_factory=dict)
     modes: int = 1  # alternative futures predicted, each with its probability
+    # the network sees the tracker's filtered velocity (an input, m/s in the caller's frame)
+    velocity_input: bool = False
+    # ... and it is the constant-velocity base (implies the input); else the last observed step is
+    velocity_base: bool = False
+
+    @property
+    def uses_velocity(self) -> bool:
+        """The model takes the tracker's velocity as an input."""
+        return self.velocity_input or self.velocity_base
 
     def class_index(self, name: str) -> int:
         """The index of `name` in `classes`; -1 for a class the checkpoint does not know."""
@@ -109,13 +123,14 @@ def constant_velocity_covariances(config: PredictorConfig) -> torch.Tensor:
 
 
 class TrajectoryRNN(nn.Module):
-    """observed (B, obs_len, 2) [, neighbours (B, K, 4), present (B, K)] [, classes (B,)] -> means
-    (B, pred_len, 2), covariances (B, pred_len, 3) in metres.
+    """observed (B, obs_len, 2) [, neighbours (B, K, 4), present (B, K)] [, classes (B,)] [, velocities (B, 2)] ->
+    means (B, pred_len, 2), covariances (B, pred_len, 3) in metres.
 
     Neighbours are the states (x, y, step x, step y) of other objects at the last observed instant,
     present marks the real ones; without them every track is alone. A model whose config has no
     neighbour_radius has no neighbour input and ignores them. Classes are indices into config.classes
-    (-1 or None: unknown, a zero one-hot and the default alpha).
+    (-1 or None: unknown, a zero one-hot and the default alpha). Velocities (m/s, the tracker's) are read only by a
+    model with velocity_input or velocity_base; without them such a model takes the last observed step's.
 
     With alpha = config.correction_scales(classes), means = CV + alpha * learned correction and covariances =
     alpha * learned + (1 - alpha) * CV covariances. The latter bounds the second moment of the blended
@@ -140,6 +155,7 @@ class TrajectoryRNN(nn.Module):
         )
         code_size = config.hidden_size + (0 if self.neighbour_encoder is None else NEIGHBOUR_FEATURES)
         code_size += len(config.classes) if config.class_input else 0
+        code_size += 2 if config.uses_velocity else 0
         # per mode and future step: displacement mean (2), log standard deviations (2), correlation (1); then one
         # logit per mode where there are several
         self.decoder = nn.Sequential(
@@ -155,9 +171,10 @@ class TrajectoryRNN(nn.Module):
         neighbours: torch.Tensor | None = None,
         present: torch.Tensor | None = None,
         classes: torch.Tensor | None = None,
+        velocities: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The most probable mode's means (B, pred_len, 2) and covariances (B, pred_len, 3)."""
-        means, covariances, probabilities = self.forward_modes(observed, neighbours, present, classes)
+        means, covariances, probabilities = self.forward_modes(observed, neighbours, present, classes, velocities)
         if self.config.modes == 1:
             return means[:, 0], covariances[:, 0]
         best = probabilities.argmax(-1)
@@ -170,6 +187,7 @@ class TrajectoryRNN(nn.Module):
         neighbours: torch.Tensor | None = None,
         present: torch.Tensor | None = None,
         classes: torch.Tensor | None = None,
+        velocities: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Means (B, modes, pred_len, 2), covariances (B, modes, pred_len, 3) and probabilities (B, modes)."""
         modes, pred_len = self.config.modes, self.config.pred_len
@@ -184,6 +202,13 @@ class TrajectoryRNN(nn.Module):
             code = torch.cat([code, self.encode_neighbours(observed, rotation, neighbours, present)], -1)
         if self.config.class_input:
             code = torch.cat([code, self.one_hot(classes, len(observed)).to(code.dtype)], -1)
+        base = steps[:, -1]  # the constant-velocity step in the local frame
+        if self.config.uses_velocity:
+            tracker_step = base
+            if velocities is not None:
+                tracker_step = (velocities.to(observed.dtype) * self.config.time_step).unsqueeze(1).bmm(rotation)[:, 0]
+            code = torch.cat([code, tracker_step / scale], -1)
+            base = tracker_step if self.config.velocity_base else base
         decoded = self.decoder(code)
         out = decoded[:, : modes * pred_len * 5].reshape(-1, modes, pred_len, 5)
         if modes > 1:
@@ -191,8 +216,8 @@ class TrajectoryRNN(nn.Module):
         else:
             probabilities = torch.ones_like(observed[:, :1, 0])  # (B, 1), traced with a dynamic batch
         alpha = self.config.correction_scales(classes, len(observed)).to(observed.dtype).unsqueeze(1)
-        # future displacements are corrections to the last observed one (constant velocity)
-        local_means = (out[..., :2] * (alpha * scale) + steps[:, None, -1:]).cumsum(dim=2)
+        # future displacements are corrections to the constant-velocity step
+        local_means = (out[..., :2] * (alpha * scale) + base[:, None, None]).cumsum(dim=2)
         sigma = out[..., 2:4].clamp(-8.0, 6.0).exp() * scale
         correlation = MAX_CORRELATION * torch.tanh(out[..., 4])
         off_diagonal = correlation * sigma[..., 0] * sigma[..., 1]
@@ -264,10 +289,12 @@ def predict_window_modes(model: TrajectoryRNN, windows: Windows) -> tuple[np.nda
     config = model.config
     if not len(windows):
         return np.zeros((0, config.modes, config.pred_len, 2)), np.zeros((0, config.modes))
+    velocities = torch.tensor(windows.velocities_or_last_step(config.time_step), dtype=torch.float32)
     with torch.no_grad():
         outputs = [
             model.forward_modes(*chunk)
-            for chunk in zip(*(tensor.split(PREDICT_BATCH_SIZE) for tensor in (observed, states, present, classes)))
+            for chunk in zip(*(tensor.split(PREDICT_BATCH_SIZE)
+                               for tensor in (observed, states, present, classes, velocities)))
         ]
     means = torch.cat([m for m, _, _ in outputs]).numpy().astype(np.float64)
     return means, torch.cat([p for _, _, p in outputs]).numpy().astype(np.float64)

@@ -88,6 +88,7 @@ class TrajectoryPredictor:
     def predict(
         self, histories: dict[int, History], labels: dict[int, ObjectClass] | None = None,
         position_covariances: dict[int, np.ndarray] | None = None,
+        velocities: dict[int, np.ndarray] | None = None,
     ) -> dict[int, list[PredictedPath]]:
         """The paths of each track id: the model's modes for long enough histories (RNN, or CONSTANT_VELOCITY where
         the checkpoint chose constant velocity for the track's class), else one CONSTANT_VELOCITY_FALLBACK path.
@@ -95,22 +96,29 @@ class TrajectoryPredictor:
         labels: the tracks' classes (missing: unknown, the checkpoint's default correction scale).
         position_covariances: each track's current (2, 2) position covariance, added to every step of its paths
         (missing: none).
+        velocities: each track's filtered velocity (2,) m/s in the histories' frame: an input of a model that takes
+        it (PredictorConfig.uses_velocity), the base of a velocity_base one, and the fallback path's velocity
+        (missing: the history's own).
         """
+        velocities = velocities or {}
         is_long = {i: stamps[-1] - stamps[0] >= self.min_history_s for i, (stamps, _) in histories.items()}
         classes = {i: PREDICTOR_CLASSES.get((labels or {}).get(i, ObjectClass.UNKNOWN), "") for i in histories}
         long_ids = [i for i, long in is_long.items() if long]
         paths = {
-            i: [self.constant_velocity_path(*histories[i], classes[i])] for i, long in is_long.items() if not long
+            i: [self.constant_velocity_path(*histories[i], classes[i], velocities.get(i))]
+            for i, long in is_long.items() if not long
         }
         if long_ids:
-            paths.update(zip(long_ids, self._model_paths(histories, long_ids, [classes[i] for i in long_ids])))
+            paths.update(zip(long_ids, self._model_paths(histories, long_ids, [classes[i] for i in long_ids],
+                                                         velocities)))
         for track_id, covariance in (position_covariances or {}).items():
             for path in paths.get(track_id, []):
                 path.covariances = path.covariances + np.array([covariance[0, 0], covariance[1, 1], covariance[0, 1]])
         return paths
 
     def _model_paths(
-        self, histories: dict[int, History], track_ids: list[int], classes: list[str]
+        self, histories: dict[int, History], track_ids: list[int], classes: list[str],
+        velocities: dict[int, np.ndarray],
     ) -> list[list[PredictedPath]]:
         """Model paths of track_ids; every history given (short ones too) is a neighbour of the others."""
         radius = self.model.config.neighbour_radius
@@ -124,9 +132,14 @@ class TrajectoryPredictor:
             states = np.concatenate([last_two[:, 1], last_two[:, 1] - last_two[:, 0]], -1)
             excluded = np.array(track_ids)[:, None] == np.array(list(resampled))[None, :]
             neighbours = nearest_neighbours(observed[:, -1], states, excluded, MAX_NEIGHBOURS, radius)
-        means, covariances, probabilities = self.forward(
-            observed.astype(np.float32), class_indices,
-            *(() if neighbours is None else (neighbours.states.astype(np.float32), neighbours.present)))
+        inputs = {}
+        if neighbours is not None:
+            inputs.update(neighbours=neighbours.states.astype(np.float32), present=neighbours.present)
+        if self.model.config.uses_velocity:  # the tracker's velocity, else the resampled history's last step
+            last_steps = (observed[:, -1] - observed[:, -2]) / self.model.config.time_step
+            inputs["velocities"] = np.stack([velocities.get(i, step) for i, step in zip(track_ids, last_steps)]
+                                            ).astype(np.float32)
+        means, covariances, probabilities = self.forward(observed.astype(np.float32), class_indices, **inputs)
         alphas = self._alphas[class_indices].tolist()
         modes = means.shape[1]
         current = np.repeat(observed[:, None, -1:], modes, 1)
@@ -149,12 +162,14 @@ class TrajectoryPredictor:
         return np.stack([np.interp(times, stamps, positions[:, axis]) for axis in range(2)], -1)
 
     def constant_velocity_path(
-        self, stamps: np.ndarray, positions: np.ndarray, object_class: str = ""
+        self, stamps: np.ndarray, positions: np.ndarray, object_class: str = "", velocity: np.ndarray | None = None
     ) -> PredictedPath:
-        """The fallback: the history's mean velocity, with constant velocity's uncertainty for object_class (one of
-        the checkpoint's classes; others: over all training windows)."""
+        """The fallback: the track's filtered velocity where given, else the history's mean velocity, with constant
+        velocity's uncertainty for object_class (one of the checkpoint's classes; others: over all training
+        windows)."""
         duration = stamps[-1] - stamps[0]
-        velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
+        if velocity is None:
+            velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
         return PredictedPath(
             positions[-1] + self._output_times[:, None] * velocity,
             self._fallback_covariances[self.model.config.class_index(object_class)].copy(),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from perception.prediction.metrics import constant_velocity, displacement_errors
+from perception.prediction.metrics import constant_velocity, displacement_errors, velocity_extrapolation
 from perception.prediction.model import (
     PredictorConfig, TrajectoryRNN, gaussian_nll, mixture_loss, predict_windows,
 )
@@ -42,6 +42,17 @@ class TrainingSettings:
     # loss, as in the class-balanced validation ADE that chooses the epoch
     class_balanced: bool = False
     modes: int = 1  # alternative futures (with probabilities) the model predicts
+    velocity_input: bool = False  # the model sees the tracker's velocity (Windows.velocities)
+    velocity_base: bool = False  # ... and it is the model's constant-velocity base
+
+
+def constant_velocity_base(windows: Windows, pred_len: int, time_step: float, velocity_base: bool) -> np.ndarray:
+    """(N, pred_len, 2): a model's prediction at alpha 0, from the windows' tracker velocities (velocity_base) or the
+    last observed step."""
+    if velocity_base:
+        return velocity_extrapolation(windows.observed, windows.velocities_or_last_step(time_step), pred_len,
+                                      time_step)
+    return constant_velocity(windows.observed, pred_len)
 
 
 def model_config(
@@ -49,7 +60,8 @@ def model_config(
 ) -> PredictorConfig:
     """Config whose input scale and fallback uncertainty come from the training windows."""
     steps = np.diff(train.observed, axis=1)
-    cv_errors = np.linalg.norm(constant_velocity(train.observed, protocol.pred_len) - train.future, axis=-1)
+    base = constant_velocity_base(train, protocol.pred_len, protocol.time_step, settings.velocity_base)
+    cv_errors = np.linalg.norm(base - train.future, axis=-1)
     return PredictorConfig(
         obs_len=protocol.obs_len,
         pred_len=protocol.pred_len,
@@ -62,18 +74,21 @@ def model_config(
         classes=sorted(set(train.object_classes.tolist())),
         class_input=settings.class_input,
         modes=settings.modes,
+        velocity_input=settings.velocity_input,
+        velocity_base=settings.velocity_base,
     )
 
 
 @dataclass
 class WindowTensors:
-    """Training windows as tensors: positions (N, T, 2), neighbour states (N, K, 4), presence (N, K) and
-    class indices (N,) into the model's classes."""
+    """Training windows as tensors: positions (N, T, 2), neighbour states (N, K, 4), presence (N, K), class indices
+    (N,) into the model's classes and velocities (N, 2) (the tracker's, else the last observed step's)."""
 
     positions: torch.Tensor
     neighbours: torch.Tensor
     present: torch.Tensor
     classes: torch.Tensor
+    velocities: torch.Tensor
 
     @classmethod
     def of(cls, windows: Windows, config: PredictorConfig) -> "WindowTensors":
@@ -83,13 +98,15 @@ class WindowTensors:
             torch.tensor(neighbours.states, dtype=torch.float32),
             torch.tensor(neighbours.present),
             config.class_indices(windows.object_classes.tolist()),
+            torch.tensor(windows.velocities_or_last_step(config.time_step), dtype=torch.float32),
         )
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def __getitem__(self, index: torch.Tensor) -> "WindowTensors":
-        return WindowTensors(self.positions[index], self.neighbours[index], self.present[index], self.classes[index])
+        return WindowTensors(self.positions[index], self.neighbours[index], self.present[index], self.classes[index],
+                             self.velocities[index])
 
     def reflected(self) -> "WindowTensors":
         """Reflected across the x axis (y -> -y, in the heading-aligned frame too), neighbours included."""
@@ -98,6 +115,7 @@ class WindowTensors:
             self.neighbours * torch.tensor([1.0, -1.0, 1.0, -1.0]),
             self.present,
             self.classes,
+            self.velocities * torch.tensor([1.0, -1.0]),
         )
 
     def mirrored(self, generator: torch.Generator) -> "WindowTensors":
@@ -109,6 +127,7 @@ class WindowTensors:
             torch.where(flip[:, None, None], reflection.neighbours, self.neighbours),
             self.present,
             self.classes,
+            torch.where(flip[:, None], reflection.velocities, self.velocities),
         )
 
     def concatenated(self, other: "WindowTensors") -> "WindowTensors":
@@ -117,6 +136,7 @@ class WindowTensors:
             torch.cat([self.neighbours, other.neighbours]),
             torch.cat([self.present, other.present]),
             torch.cat([self.classes, other.classes]),
+            torch.cat([self.velocities, other.velocities]),
         )
 
 
@@ -178,10 +198,11 @@ def train_predictor(
             )
             weights = class_weights[window.classes]
             if model.config.modes > 1:
-                loss = mixture_loss(*model.forward_modes(observed, window.neighbours, window.present, window.classes),
-                                    future, weights)
+                loss = mixture_loss(*model.forward_modes(observed, window.neighbours, window.present, window.classes,
+                                                         window.velocities), future, weights)
             else:
-                means, covariances = model(observed, window.neighbours, window.present, window.classes)
+                means, covariances = model(observed, window.neighbours, window.present, window.classes,
+                                           window.velocities)
                 ade = ((means - future).norm(dim=-1).mean(-1) * weights).mean()
                 loss = ade + gaussian_nll(means.detach(), covariances, future, weights)
             optimizer.zero_grad()
@@ -250,7 +271,9 @@ def measure_class_constant_velocity_rmse(model: TrajectoryRNN, val: Windows) -> 
     its classes' validation windows: the held-out tracks of the runtime's domain, with the validation's observation
     noise when there is one. Training windows can misstate it: interpolated ETH/UCY tracks make constant velocity
     exact one step ahead."""
-    errors = np.linalg.norm(constant_velocity(val.observed, model.config.pred_len) - val.future, axis=-1)
+    config = model.config
+    base = constant_velocity_base(val, config.pred_len, config.time_step, config.velocity_base)
+    errors = np.linalg.norm(base - val.future, axis=-1)
     model.config.class_constant_velocity_rmse = {
         name: np.sqrt((errors[val.object_classes == name] ** 2).mean(0)).tolist()
         for name in model.config.classes

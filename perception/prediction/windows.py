@@ -44,6 +44,8 @@ class Windows:
     obs_len: int
     # other objects near each window's last observed position; None: every window alone
     neighbours: Neighbours | None = None
+    # (N, 2) m/s: the tracker's filtered velocity at each window's last observed instant; None: not known
+    velocities: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -56,6 +58,12 @@ class Windows:
     def future(self) -> np.ndarray:
         return self.positions[:, self.obs_len :]
 
+    def velocities_or_last_step(self, time_step: float) -> np.ndarray:
+        """(N, 2) the tracker's velocities; where not known, the last observed step over time_step."""
+        if self.velocities is not None:
+            return self.velocities
+        return (self.observed[:, -1] - self.observed[:, -2]) / time_step
+
     def neighbours_or_alone(self) -> Neighbours:
         """The windows' neighbours; none at all where they were not extracted."""
         return Neighbours.none(len(self), MAX_NEIGHBOURS) if self.neighbours is None else self.neighbours
@@ -67,7 +75,7 @@ class Windows:
         return shifted
 
     def concatenated(self, other: "Windows") -> "Windows":
-        """These windows followed by other's (same lengths); neighbours only where both have them."""
+        """These windows followed by other's (same lengths); neighbours and velocities only where both have them."""
         if (self.obs_len, self.positions.shape[1]) != (other.obs_len, other.positions.shape[1]):
             raise ValueError("windows of different lengths")
         both = self.neighbours is not None and other.neighbours is not None
@@ -82,6 +90,8 @@ class Windows:
                 np.concatenate([self.neighbours.states, other.neighbours.states]),
                 np.concatenate([self.neighbours.present, other.neighbours.present]),
             ) if both else None,
+            None if self.velocities is None or other.velocities is None
+            else np.concatenate([self.velocities, other.velocities]),
         )
 
     def select(self, mask_or_index: np.ndarray) -> "Windows":
@@ -93,6 +103,7 @@ class Windows:
             self.object_classes[mask_or_index],
             self.obs_len,
             None if self.neighbours is None else self.neighbours.select(mask_or_index),
+            None if self.velocities is None else self.velocities[mask_or_index],
         )
 
 
