@@ -31,7 +31,8 @@ def small_bag(tmp_path_factory) -> bytes:
             header = header_type(stamp=time_type(sec=i, nanosec=0), frame_id="camera")
             image = image_type(header=header, format="jpeg", data=np.full(64, i, np.uint8))
             writer.write("/camera/compressed", i * 10**8, typestore.serialize_cdr(image, image_type.__msgtype__))
-            objects = objects_type(header=header, ground_frame_id="", objects=[])  # DetectedObjects
+            objects = objects_type(header=header, ground_frame_id="", image_width=8, image_height=8,
+                                   objects=[])  # DetectedObjects
             writer.write("/detections", i * 10**8 + 1, typestore.serialize_cdr(objects, objects_type.__msgtype__))
     data = path.read_bytes()
     assert len(list(read_messages(path))) == 40 and bag_topics(path) == TOPICS
