@@ -14,6 +14,8 @@ LIDAR_HEIGHT = 1.73
 KITTI_IMAGE_SIZE = (1242, 375)  # image_02 (width, height) of tracking sequences 0000-0010 (labels are clipped to it)
 # Rectified camera axes (x right, y down, z forward) -> vehicle axes (x forward, y left, z up).
 VEHICLE_FROM_LEVEL_CAMERA = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+# A track stands for the labelled object whose box it overlaps this much (evaluation and training windows alike).
+MIN_BOX_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,15 @@ class KittiRig:
         """
         first_inverse = np.linalg.inv(world_from_camera[0])
         return self.vehicle_from_rect @ first_inverse @ world_from_camera @ np.linalg.inv(self.vehicle_from_rect)
+
+
+def label_positions(labels: list, rig: KittiRig, odom_from_vehicle: np.ndarray | None
+                    ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """(frame, label track id) -> (xy in the vehicle frame of that frame, xy in the run's ground frame: the odom frame
+    with the poses, else the same vehicle-frame xy), from the labels' 3D locations (bottom-face centres)."""
+    positions = {}
+    for o in labels:
+        point = np.append(rig.to_vehicle(np.asarray(o.location)[None])[0], 1.0)
+        ground = point if odom_from_vehicle is None else odom_from_vehicle[o.frame] @ point
+        positions[o.frame, o.track_id] = (point[:2], ground[:2])
+    return positions

@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 
 from perception.datasets.ground_tracks import KITTI_CLASSES
-from perception.datasets.kitti_rig import KittiRig
+from perception.datasets.kitti_rig import MIN_BOX_IOU, KittiRig, label_positions
 from perception.evaluation.kitti_pipeline import load_sequence, run_sequence
 from perception.prediction.metrics import velocity_extrapolation
 from perception.prediction.windows import Protocol, Windows
-from perception.tracking.association import assign, iou_matrix
+from perception.tracking.association import match_boxes
 from perception.types import Track
 
-MIN_BOX_IOU = 0.5  # a track stands for the labelled object whose box it overlaps this much (ego_motion.py's)
 
 
 @dataclass
@@ -75,27 +74,18 @@ def truth_positions(labels: list, rig: KittiRig, odom_from_vehicle: np.ndarray |
                     ) -> dict[tuple[int, int], tuple[str, np.ndarray]]:
     """(frame, label track id) -> (predictor class, ground position): odom frame with poses, else the vehicle frame
     of that frame."""
-    truth = {}
-    for o in labels:
-        if o.type not in KITTI_CLASSES:
-            continue
-        point = rig.to_vehicle(np.asarray(o.location)[None])[0]
-        if odom_from_vehicle is not None:
-            pose = odom_from_vehicle[o.frame]
-            point = pose[:3, :3] @ point + pose[:3, 3]
-        truth[o.frame, o.track_id] = (KITTI_CLASSES[o.type], point[:2])
-    return truth
+    labels = [o for o in labels if o.type in KITTI_CLASSES]
+    placed = label_positions(labels, rig, odom_from_vehicle)
+    return {(o.frame, o.track_id): (KITTI_CLASSES[o.type], placed[o.frame, o.track_id][1]) for o in labels}
 
 
 def matched_labels(tracks: list[Track], labels: list, frame: int) -> dict[int, int]:
     """Track id -> label track id at one frame: updated tracks against the frame's labelled boxes, by box IoU."""
     tracks = [t for t in tracks if t.ground is not None and t.frames_since_update == 0]
     objects = [o for o in labels if o.frame == frame and o.type in KITTI_CLASSES]
-    if not tracks or not objects:
-        return {}
-    overlap = iou_matrix(np.array([t.box for t in tracks]), np.array([o.box for o in objects]))
     return {tracks[row].track_id: objects[column].track_id
-            for row, column in zip(*assign(1.0 - overlap, 1.0 - MIN_BOX_IOU))}
+            for row, column in match_boxes(np.array([t.box for t in tracks]).reshape(-1, 4),
+                                           np.array([o.box for o in objects]).reshape(-1, 4), MIN_BOX_IOU)}
 
 
 def sequence_windows(kitti_dir: str | Path, sequence: str, odometry: bool, tracker: dict[str, Any],

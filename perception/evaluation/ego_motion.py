@@ -16,17 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from perception.datasets.kitti_rig import KittiRig
+from perception.datasets.kitti_rig import MIN_BOX_IOU, KittiRig, label_positions
 from perception.datasets.tracking_results import write_kitti_results
 from perception.evaluation.kitti_pipeline import load_sequence, run_sequence
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
 from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
-from perception.tracking.association import assign, iou_matrix
+from perception.tracking.association import match_boxes
 
 CLASS_GROUPS = {"Car": ("Car", "Van"), "Pedestrian": ("Pedestrian",), "Cyclist": ("Cyclist",)}
 RANGE_BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, np.inf))
 MIN_TRACK_AGE_S = 1.0
-MIN_BOX_IOU = 0.5  # a track is compared with the labelled object whose box it overlaps this much
 
 
 @dataclass
@@ -47,13 +46,10 @@ class Samples:
 def _truth(objects: list, rig: KittiRig, odom_from_vehicle: np.ndarray) -> dict[tuple[int, int], tuple]:
     """(frame, label track id) -> (class group, vehicle-frame xy, odom xy, odom velocity or None)."""
     group_of = {kitti_type: group for group, types in CLASS_GROUPS.items() for kitti_type in types}
-    odom = {}
-    vehicle = {}
-    for o in objects:
-        if o.type in group_of:
-            point = np.append(rig.to_vehicle(o.location[None])[0], 1.0)
-            vehicle[o.frame, o.track_id] = (group_of[o.type], point[:2])
-            odom[o.frame, o.track_id] = (odom_from_vehicle[o.frame] @ point)[:2]
+    placed = label_positions([o for o in objects if o.type in group_of], rig, odom_from_vehicle)
+    groups = {o.track_id: group_of[o.type] for o in objects if o.type in group_of}
+    odom = {key: ground for key, (_, ground) in placed.items()}
+    vehicle = {key: (groups[key[1]], position) for key, (position, _) in placed.items()}
     truth = {}
     for (frame, track_id), (group, position) in vehicle.items():
         before, after = odom.get((frame - 1, track_id)), odom.get((frame + 1, track_id))
@@ -74,8 +70,8 @@ def sequence_samples(kitti_dir: Path, sequence: str, odometry: bool, tracker: di
         objects = [(key, o.box) for o in kitti.labels if o.frame == frame and (key := (frame, o.track_id)) in truth]
         if not tracks or not objects:
             continue
-        overlap = iou_matrix(np.array([t.box for t in tracks]), np.array([box for _, box in objects]))
-        for row, column in zip(*assign(1.0 - overlap, 1.0 - MIN_BOX_IOU)):
+        for row, column in match_boxes(np.array([t.box for t in tracks]), np.array([box for _, box in objects]),
+                                       MIN_BOX_IOU):
             track, (group, vehicle_xy, odom_xy, velocity) = tracks[row], truth[objects[column][0]]
             true_position = odom_xy if odometry else vehicle_xy
             velocity_error = np.nan if velocity is None else float(np.linalg.norm(track.ground.velocity - velocity))

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from perception.datasets.tracking_results import write_kitti_results
-from perception.evaluation.ego_motion import CLASS_GROUPS, MIN_BOX_IOU
+from perception.datasets.kitti_rig import MIN_BOX_IOU, label_positions
+from perception.evaluation.ego_motion import CLASS_GROUPS
 from perception.evaluation.ground_positions import GAUSSIAN_COVERAGE, RANGE_BINS
 from perception.evaluation.kitti_pipeline import (
     FrameOutput, KittiSequence, load_predictor, load_sequence, run_sequence,
@@ -40,7 +41,7 @@ from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti
 from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
 from perception.pipeline.camera import CameraParameters
 from perception.pipeline.models import ModelCache
-from perception.tracking.association import assign, iou_matrix
+from perception.tracking.association import match_boxes
 
 GROUPS = {kitti_type: group.lower() for group, types in CLASS_GROUPS.items() for kitti_type in types}
 ALL = "all"
@@ -64,13 +65,11 @@ class Truth:
 def sequence_truth(sequence: KittiSequence) -> Truth:
     groups, positions, ranges = {}, {}, {}
     by_frame: dict[int, list] = defaultdict(list)
+    placed = label_positions(sequence.labels, sequence.rig, sequence.odom_from_vehicle)
     for label in sequence.labels:
         groups[label.track_id] = GROUPS.get(label.type, "")
-        point = np.append(sequence.rig.to_vehicle(label.location[None])[0], 1.0)
-        ranges[label.frame, label.track_id] = float(np.linalg.norm(point[:2]))
-        if sequence.odom_from_vehicle is not None:
-            point = sequence.odom_from_vehicle[label.frame] @ point
-        positions[label.frame, label.track_id] = point[:2]
+        vehicle_xy, positions[label.frame, label.track_id] = placed[label.frame, label.track_id]
+        ranges[label.frame, label.track_id] = float(np.linalg.norm(vehicle_xy))
         by_frame[label.frame].append(label)
     boxes = {frame: ([o.track_id for o in labels], np.array([o.box for o in labels]))
              for frame, labels in by_frame.items()}
@@ -123,8 +122,7 @@ def score_sequence(sequence: KittiSequence, outputs: list[FrameOutput]) -> Sampl
         labelled = truth.boxes.get(output.number)
         if tracks and labelled is not None:
             label_ids, boxes = labelled
-            overlap = iou_matrix(np.array([t.box for t in tracks]), boxes)
-            for row, column in zip(*assign(1.0 - overlap, 1.0 - MIN_BOX_IOU)):
+            for row, column in match_boxes(np.array([t.box for t in tracks]), boxes, MIN_BOX_IOU):
                 label_id = label_ids[column]
                 if truth.groups[label_id]:
                     _add_match(samples, truth, output, tracks[row], label_id, previous.get(tracks[row].track_id))

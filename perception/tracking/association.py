@@ -24,6 +24,14 @@ def mahalanobis_squared(means_a: np.ndarray, covariances_a: np.ndarray, means_b:
     return np.einsum("nmi,nmi->nm", difference, np.linalg.solve(covariance, difference[..., None])[..., 0])
 
 
+def match_boxes(boxes_a: np.ndarray, boxes_b: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """(row of a, row of b) pairs of the minimum-cost matching on 1 - IoU, each pair overlapping at least min_iou."""
+    if len(boxes_a) == 0 or len(boxes_b) == 0:
+        return []
+    rows, columns = assign(1.0 - iou_matrix(boxes_a, boxes_b), 1.0 - min_iou)
+    return list(zip(rows.tolist(), columns.tolist()))
+
+
 def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost matching that leaves a row or column unmatched rather than pay more than max_cost.
 

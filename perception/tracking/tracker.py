@@ -382,6 +382,8 @@ class Tracker:
 
 _CLASSES = {int(c): c for c in ObjectClass}
 _NUMBER_OF_CLASSES = max(_CLASSES) + 1
+_EYE = {n: np.eye(n) for n in (4, 8)}
+_WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
 VEHICLE_CLASSES = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS)
 
 
@@ -400,8 +402,6 @@ def _probabilities(class_scores: np.ndarray) -> dict[ObjectClass, float]:
         return {}
     order = np.argsort(-class_scores, kind="stable")
     return {_CLASSES[int(c)]: float(class_scores[c] / total) for c in order if class_scores[c] > 0}
-_EYE = {n: np.eye(n) for n in (4, 8)}
-_WIDTH_HEIGHT_TWICE = [2, 3, 2, 3]  # state columns giving the w, h, w, h scale of the box noises
 
 
 def _ground_state(tracks: _TrackTable, row: int) -> GroundState:
