@@ -45,6 +45,15 @@ def test_stride_aligned_shape_matches_ultralytics_rect_letterbox():
     assert all(side % STRIDE == 0 for side in stride_aligned_hw((1000, 37), 640))
 
 
+def test_without_upscale_a_smaller_frame_keeps_its_size_and_a_larger_one_shrinks():
+    assert stride_aligned_hw((540, 960), 1376) == (800, 1376)  # enlarged by default
+    assert stride_aligned_hw((540, 960), 1376, upscale=False) == (544, 960)  # its own size, padded to the stride
+    assert stride_aligned_hw((800, 1360), 1376, upscale=False) == (800, 1376)
+    assert stride_aligned_hw((1080, 1920), 1376, upscale=False) == stride_aligned_hw((1080, 1920), 1376)
+    tensor, transform = preprocess(np.zeros((540, 960, 3), np.uint8), None, 1376, upscale=False)
+    assert tensor.shape == (1, 3, 544, 960) and transform.scale == 1.0
+
+
 def test_preprocess_gives_rgb_float_tensor():
     image = np.zeros((64, 64, 3), np.uint8)
     image[..., 2] = 255  # red in BGR

@@ -102,7 +102,8 @@ def run_eval_signs(args: argparse.Namespace) -> int:
     gtsdb = Path(args.gtsdb)
     truth = read_sign_file(gtsdb / "gt.txt")
     scenes = parse_scene_range(args.images)
-    recognizer = SignRecognizer(args.detector, args.classifier, args.backend, args.imgsz, args.conf, args.threads)
+    recognizer = SignRecognizer(args.detector, args.classifier, args.backend, args.imgsz, args.conf, args.threads,
+                                args.upscale)
     found, scores = evaluate(recognizer, gtsdb, truth, scenes, lambda names: tqdm(names, desc="eval-signs"))
     for line in score_lines(scores, len(scenes)):
         print(line)
@@ -122,6 +123,7 @@ def register_eval_signs(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classifier", help="sign classifier ONNX (default: the installed one)")
     parser.add_argument("--backend", default="onnxruntime", help="detector backend, as for `perception detect`")
     parser.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ, help="detector input long side (default: native GTSDB)")
+    parser.add_argument("--upscale", action="store_true", help="enlarge scenes narrower than --imgsz to it")
     parser.add_argument("--conf", type=float, default=0.05, help="lowest detector score kept")
     parser.add_argument("--threads", type=int, help="CPU threads of ONNX Runtime")
     parser.set_defaults(func=run_eval_signs)

@@ -30,7 +30,8 @@ class Detector:
     """Detects objects in BGR images; `last_timings` holds the per-stage latency of the latest call.
 
     Backends with a fixed input get a letterbox of that size; the others the smallest stride-aligned
-    rectangle whose long side is imgsz (as Ultralytics does), which skips most of the padding.
+    rectangle whose long side is imgsz (as Ultralytics does), which skips most of the padding; with upscale=False a
+    smaller frame is not enlarged to imgsz but keeps its own size.
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class Detector:
         conf_threshold: float = 0.25,
         iou_threshold: float = 0.45,
         max_detections: int = 300,
+        upscale: bool = True,
     ) -> None:
         self.backend = backend
         self.class_map = class_map
@@ -48,6 +50,7 @@ class Detector:
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
         self.max_detections = max_detections
+        self.upscale = upscale
         self._kept_class_ids = class_map.kept_class_ids
         self.last_timings: StageTimings | None = None
 
@@ -62,7 +65,7 @@ class Detector:
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Objects in one HxWx3 uint8 BGR image, boxes in its pixels."""
         start = time.perf_counter()
-        tensor, transform = preprocess(image_bgr, self.backend.input_hw, self.imgsz)
+        tensor, transform = preprocess(image_bgr, self.backend.input_hw, self.imgsz, self.upscale)
         preprocessed = time.perf_counter()
         output = self.backend.infer(tensor)
         inferred = time.perf_counter()

@@ -97,6 +97,7 @@ def create_detector(
     class_map: str | Path | ClassMapConfig | None = None,
     unknown_classes: str | None = None,
     max_detections: int = 300,
+    upscale: bool = True,
     status_callback: Callable[[str], None] | None = None,
     **backend_options,
 ) -> Detector:
@@ -110,6 +111,7 @@ def create_detector(
     precision: "auto" (INT8 on OpenVINO where the model has an INT8 copy, as the bundled one has; fp16 on TensorRT;
         else float32), "fp32" (the float model), "fp16" (TensorRT builds an fp16 copy of the float ONNX), "int8"
         (beside a .pt: `<stem>_int8_openvino.xml` on OpenVINO, the Q/DQ `<stem>_int8.onnx` on the others).
+    upscale: False keeps frames smaller than imgsz at their own size (dynamic-shape backends; fixed inputs letterbox).
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
     status_callback: called with progress messages, e.g. while a TensorRT engine builds.
@@ -146,5 +148,5 @@ def create_detector(
         if instance.input_hw is not None and max(instance.input_hw) != imgsz:
             raise ValueError(f"{model_path} takes {instance.input_hw} inputs, but imgsz={imgsz} was requested")
         LOGGER.info("detector backend: %s (%s)", name, model_path)
-        return Detector(instance, class_map.resolve(instance.class_names), imgsz, conf, iou, max_detections)
+        return Detector(instance, class_map.resolve(instance.class_names), imgsz, conf, iou, max_detections, upscale)
     raise DetectorSetupError("no detector backend could start:\n  " + "\n  ".join(failures))

@@ -47,9 +47,10 @@ def validate_image(image: np.ndarray) -> None:
         raise ValueError(f"image is empty: shape {image.shape}")
 
 
-def stride_aligned_hw(image_hw: tuple[int, int], imgsz: int) -> tuple[int, int]:
-    """Smallest input (height, width), multiples of the stride, holding the image scaled to long side `imgsz`."""
-    scale = imgsz / max(image_hw)
+def stride_aligned_hw(image_hw: tuple[int, int], imgsz: int, upscale: bool = True) -> tuple[int, int]:
+    """Smallest input (height, width), multiples of the stride, holding the image scaled to long side `imgsz`
+    (upscale=False: never enlarged, a smaller image keeps its own size)."""
+    scale = imgsz / max(image_hw) if upscale else min(1.0, imgsz / max(image_hw))
     return tuple(math.ceil(max(1, round(side * scale)) / STRIDE) * STRIDE for side in image_hw)
 
 
@@ -69,13 +70,13 @@ def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray,
 
 
 def preprocess(
-    image_bgr: np.ndarray, input_hw: tuple[int, int] | None, imgsz: int
+    image_bgr: np.ndarray, input_hw: tuple[int, int] | None, imgsz: int, upscale: bool = True
 ) -> tuple[np.ndarray, LetterboxTransform]:
     """Validated BGR uint8 image -> contiguous float32 RGB tensor (1, 3, H, W) in [0, 1], and its transform.
 
-    `input_hw` is the backend's fixed input; None letterboxes to stride_aligned_hw(image, imgsz).
+    `input_hw` is the backend's fixed input; None letterboxes to stride_aligned_hw(image, imgsz, upscale).
     """
     validate_image(image_bgr)
-    padded, transform = letterbox(image_bgr, input_hw or stride_aligned_hw(image_bgr.shape[:2], imgsz))
+    padded, transform = letterbox(image_bgr, input_hw or stride_aligned_hw(image_bgr.shape[:2], imgsz, upscale))
     tensor = cv2.dnn.blobFromImage(padded, scalefactor=1 / 255.0, swapRB=True)
     return tensor, transform

@@ -137,7 +137,9 @@ SIGNS = (
     ParameterSpec("classifier_model", "", "sign classifier ONNX; empty = bundled models/signs one"),
     ParameterSpec("backend", "auto", "inference backend of the sign detector (auto: TensorRT on an NVIDIA GPU, falling "
                   "back; ONNX Runtime on a CPU)", choices=BACKENDS),
-    ParameterSpec("imgsz", DEFAULT_IMGSZ, "sign detector input long side (multiple of 32)", min=32, max=4096),
+    ParameterSpec("imgsz", DEFAULT_IMGSZ, "sign detector input long side at most (multiple of 32)", min=32, max=4096),
+    ParameterSpec("upscale", False, "enlarge frames narrower than imgsz to it: finds more small, far signs at "
+                  "(imgsz / width)^2 the cost (docs/signs.md)"),
     ParameterSpec("conf_threshold", 0.1, "minimum sign score (detector x classifier)", min=0.0, max=1.0),
     ParameterSpec("rate_hz", 0.2, "most frames processed per second (0 = every frame it can); offline evaluation "
                   "counts the seconds in image stamps", min=0.0, max=100.0),

@@ -28,7 +28,9 @@ class SignTimings:
 
 class SignRecognizer:
     """Traffic signs in BGR images: Detections labelled TRAFFIC_SIGN whose source_class_ids are GTSDB class ids
-    (0-42) and whose scores are detector score x classifier probability."""
+    (0-42) and whose scores are detector score x classifier probability. The detector sees a frame at its own
+    resolution, at most `imgsz` on the long side (the network was trained at native resolution); upscale=True
+    enlarges smaller frames to `imgsz` (docs/signs.md: more small signs, about twice the time for 960-px frames)."""
 
     def __init__(
         self,
@@ -38,10 +40,11 @@ class SignRecognizer:
         imgsz: int = DEFAULT_IMGSZ,
         conf: float = 0.05,
         threads: int | None = None,
+        upscale: bool = False,
     ) -> None:
         self.detector = create_detector(
             detector_model or resources.model_path(DETECTOR_MODEL), backend=backend, imgsz=imgsz, conf=conf,
-            precision="fp32", class_map=SIGN_CLASS_MAP, threads=threads)
+            precision="fp32", class_map=SIGN_CLASS_MAP, upscale=upscale, threads=threads)
         self.classifier = SignClassifier(classifier_model or resources.model_path(CLASSIFIER_MODEL), threads)
         self.last_timings: SignTimings | None = None
 
