@@ -19,7 +19,7 @@ def test_installed_graph_has_a_detector_per_camera():
     graph = load_graph(config_path("perception.yaml"))
     detectors = [n for n in graph.nodes if n.executable == "detector"]
     assert len(detectors) == len(graph.cameras) >= 1
-    assert not [n for n in graph.nodes if n.executable == "signs"]  # opt-in (enabled: false)
+    assert len([n for n in graph.nodes if n.executable == "signs"]) == len(graph.cameras)  # on by default
     assert graph.network == "local" and graph.environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     for variable in DDS_PROFILE_VARIABLES:  # Fast DDS 2.x and 3 read different variables
         assert Path(graph.environment[variable]) == config_path("fastdds_shm.xml")

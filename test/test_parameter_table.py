@@ -3,7 +3,6 @@ what evaluation runs, and the generated reference in docs/parameters.md all come
 from pathlib import Path
 
 import pytest
-import yaml
 
 from perception.graph import load_graph
 from perception.pipeline.parameters import TABLES, defaults, markdown_reference, node_parameters, resolve
@@ -14,12 +13,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_deployed_graph_sets_only_parameters_the_nodes_declare_with_values_they_accept():
     graph = load_graph(config_path("perception.yaml"))
-    assert {node.executable for node in graph.nodes} == set(TABLES) - {"signs"}  # signs: enabled: false
+    assert {node.executable for node in graph.nodes} == set(TABLES)  # signs included: on by default
     for node in graph.nodes:
         _, problems = resolve(node.executable, node.parameters)
         assert problems == [], node.full_name
-    signs = yaml.safe_load(config_path("perception.yaml").read_text())["nodes"]["signs"]["parameters"]
-    assert resolve("signs", signs)[1] == []
 
 
 def test_evaluation_runs_the_deployed_values_over_the_table_defaults():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from perception.signs.recognizer import SignRecognizer
+from perception.pipeline.parameters import defaults
 from perception.pipeline.stages import TrackingStage
 from perception.tracking.ground_plane import GroundMeasurements
 from perception.tracking.tracker import Tracker
@@ -16,6 +17,7 @@ from perception.types import Detections, ObjectClass
 SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1 (speed limit 30)
 ZOOMS = (1.0, 1.03, 1.06, 1.09, 1.12)  # driving towards the sign: the scene magnified about its vanishing point
 TRACKER_PARAMETERS = {
+    **defaults("tracker"),
     "high_score": 0.25, "low_score": 0.1, "max_coast_time": 1.0, "report_coasting": True, "camera_x": 0.0,
     "camera_y": 0.0, "camera_z": 1.3, "camera_roll": 0.0, "camera_pitch": 0.0, "camera_yaw": 0.0,
     "reset_after_backward_jump_s": 2.0, "vehicle_frame": "base_link", "odometry_source": "none",

@@ -119,6 +119,8 @@ TRACKER = CAMERA_POSE + FALLBACK_INTRINSICS + (
                   "100); best_effort connects to reliable and best-effort publishers, reliable only to reliable ones",
                   choices=RELIABILITY),
     ParameterSpec("track_signs", True, "also track the sign node's signs (input signs) and publish sign_tracks"),
+    ParameterSpec("sign_max_coast_time", 2.5, "seconds a sign track lives without a sign: signs come at the sign "
+                  "node's rate_hz (1 Hz), so a track outlives one sign frame without its sign", min=0.0, max=60.0),
 )
 
 PREDICTOR = (
@@ -141,7 +143,7 @@ SIGNS = (
     ParameterSpec("upscale", False, "enlarge frames narrower than imgsz to it: finds more small, far signs at "
                   "(imgsz / width)^2 the cost (docs/signs.md)"),
     ParameterSpec("conf_threshold", 0.1, "minimum sign score (detector x classifier)", min=0.0, max=1.0),
-    ParameterSpec("rate_hz", 0.2, "most frames processed per second (0 = every frame it can); offline evaluation "
+    ParameterSpec("rate_hz", 1.0, "most frames processed per second (0 = every frame it can); offline evaluation "
                   "counts the seconds in image stamps", min=0.0, max=100.0),
     ParameterSpec("threads", 1, "CPU threads of the sign networks", min=1, max=64),
     ParameterSpec("nice", 10, "niceness added to the sign thread (Linux): CPU goes to the main detector first",

@@ -59,7 +59,7 @@ class TrackingStage:
         """signs: the tracker of the sign node's signs (SIGN_TRACKER over the tracker parameters)."""
         config = tracker_config(p)
         if signs:
-            config = replace(config, **SIGN_TRACKER)
+            config = replace(config, **SIGN_TRACKER, max_coast_time=p["sign_max_coast_time"])
         ego_motion = None
         if p["odometry_source"] != "none":
             ego_motion = EgoMotion(p["vehicle_frame"], p["odom_frame"], p["odometry_tolerance_s"],
