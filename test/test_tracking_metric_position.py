@@ -220,6 +220,24 @@ def test_persistent_part_is_all_but_the_pixel_noise() -> None:
                                rtol=0.05)
 
 
+def test_a_box_cut_at_a_side_covers_the_part_out_of_view() -> None:
+    """A car passing on the left, its rear out of view: the box of the part in view (its front 30 %) reaches the left
+    border. The cues measure the front, deeper than the car's nearest point (the centre placed 2.8 m too far); the
+    covariance covers it (inside 2 sigma along the viewing ray; 2.9 sigma before it covered the part out of view)."""
+    prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
+    truth = np.array([10.0, 6.7])
+    in_view = 0.3 * prior.length
+    front = box_of((truth[0] + (prior.length - in_view) / 2, truth[1]), in_view, prior.width, prior.height)
+    assert front[0] < 0.0  # the part in view still reaches the border
+    cut = np.array([[0.0, *front[1:]]])
+    estimator = MetricPositionEstimator(K, CAMERA, image_size=(1280, 720), covariance_scales={})
+    result = estimator.project_boxes(cut, [CAR])
+    ray = truth / np.linalg.norm(truth)  # the camera at the origin
+    along_error = (result.positions[0] - truth) @ ray
+    assert along_error > 1.0  # placed too far: the cues see the front
+    assert abs(along_error) < 2 * np.sqrt(ray @ result.covariances[0] @ ray)
+
+
 def test_detector_boxes_that_stop_short_of_the_border_count_as_cut() -> None:
     prior = CLASS_SIZE_PRIORS[ObjectClass.CAR]
     box = box_of((6.0, -2.5), prior.length, prior.width, prior.height)
