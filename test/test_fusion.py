@@ -65,38 +65,25 @@ def run(highway_frames):
     return types.SimpleNamespace(cameras=cameras, outputs=outputs, cycles=cycles, fusion=fusion, models=models)
 
 
-@pytest.fixture(scope="module")
-def joinable(run):
-    """The premise of the tests that need every left/right pair of one object to join: at the right camera's first
-    frame each such pair lies within the fusion's gate. Where the detector cuts the white car's sliver at the left
-    border differently (seen with OpenCV 4.11 / ONNX Runtime 1.23 under Python 3.10: the sliver's box 34 px high
-    instead of 68, placed 30 m away instead of 28 m, squared distance 14 > 9.21), the fusion keeps the two apart
-    and the white car gets a new id at the hand-over (docs/fusion.md, known limits): skipped, saying so."""
-    left, right = run.cameras["left"], run.cameras["right"]
-    right_from_left = np.linalg.inv(right.to_clip) @ left.to_clip
-    left_output, right_output = run.outputs["left"][RIGHT_STARTS], run.outputs["right"][RIGHT_STARTS]
-    mapped = map_boxes(np.array([t.box for t in left_output.tracks]).reshape(-1, 4), right_from_left)
-    overlap = covered(mapped, np.array([t.box for t in right_output.tracks]).reshape(-1, 4))
-    for i, j in zip(*np.nonzero(overlap >= 0.5)):
-        a, b = left_output.tracks[i].ground, right_output.tracks[j].ground
-        distance = mahalanobis_squared(a.position[None], a.position_covariance[None], b.position[None],
-                                       b.position_covariance[None])[0, 0]
-        if distance > run.fusion.gate:
-            pytest.skip(f"premise not met: left track {left_output.tracks[i].track_id} (box "
-                        f"{np.round(left_output.tracks[i].box).tolist()}) and right track "
-                        f"{right_output.tracks[j].track_id} are one car but {distance:.1f} apart (gate "
-                        f"{run.fusion.gate:.2f}): placed {np.round(a.position, 1).tolist()} and "
-                        f"{np.round(b.position, 1).tolist()}")
+OVERCONFIDENT = 4.0  # the cut track's covariance shrunk this much: its placement contradicts the whole box's
 
 
 @pytest.fixture(scope="module")
 def wide_left(run, highway_frames):
     """A left camera that sees up to column 1060: the white car stays in its view as a sliver at the border all
-    along; fused with the same right camera's outputs (its images are the same)."""
+    along; fused with the same right camera's outputs (its images are the same), as placed and with the position
+    covariance of the left tracks cut at the border shrunk OVERCONFIDENT-fold (where it contradicts the right
+    camera's whole box, which the fusion's rule for cut boxes must withstand)."""
     camera = VirtualCamera("left", 0, 1060)
-    fusion, cycles = replay({"left": camera_outputs(camera, highway_frames, run.models),
-                             "right": run.outputs["right"]})
-    return types.SimpleNamespace(camera=camera, cycles=cycles, fusion=fusion)
+    left = camera_outputs(camera, highway_frames, run.models)
+    shrunk = {index: replace(output, tracks=[
+        replace(t, ground=replace(t.ground, position_covariance=t.ground.position_covariance / OVERCONFIDENT))
+        if t.box[2] >= camera.width - 1 else t for t in output.tracks]) for index, output in left.items()}
+    replays = {}
+    for name, outputs in (("as placed", left), ("overconfident", shrunk)):
+        fusion, cycles = replay({"left": outputs, "right": run.outputs["right"]})
+        replays[name] = types.SimpleNamespace(cycles=cycles, fusion=fusion)
+    return types.SimpleNamespace(camera=camera, replays=replays)
 
 
 @pytest.mark.parametrize("camera", ["left", "right"])
@@ -120,8 +107,37 @@ def fused_id(fused, camera: str, track_id: int) -> int:
     return found
 
 
+def one_object_pairs(left_output: CameraTracks, right_output: CameraTracks, right_from_left: np.ndarray) -> list:
+    """(left track, right track) pairs that the homography between the two images says are one object."""
+    mapped = map_boxes(np.array([t.box for t in left_output.tracks]).reshape(-1, 4), right_from_left)
+    overlap = covered(mapped, np.array([t.box for t in right_output.tracks]).reshape(-1, 4))
+    return [(left_output.tracks[i], right_output.tracks[j]) for i, j in zip(*np.nonzero(overlap >= 0.5))]
+
+
+def test_each_pair_of_one_car_lies_within_the_gate(run):
+    """At every right camera output, the left and right tracks of one car lie within the fusion's gate of each other,
+    also the white car's sliver cut by the left camera's border: its covariance covers the part out of view (in the
+    py310 CI environment the detector cuts that sliver's box to half the car's height, and before the estimator
+    covered that, it was placed 14.0 beyond the gate of 9.21)."""
+    left, right = run.cameras["left"], run.cameras["right"]
+    right_from_left = np.linalg.inv(right.to_clip) @ left.to_clip
+    pairs = 0
+    for index in FRAMES:
+        if index < RIGHT_STARTS:
+            continue
+        for a, b in one_object_pairs(run.outputs["left"][index], run.outputs["right"][index], right_from_left):
+            distance = mahalanobis_squared(a.ground.position[None], a.ground.position_covariance[None],
+                                           b.ground.position[None], b.ground.position_covariance[None])[0, 0]
+            assert distance <= run.fusion.gate, (
+                f"frame {index}: left track {a.track_id} (box {np.round(a.box).tolist()}) placed "
+                f"{np.round(a.ground.position, 1).tolist()}, right track {b.track_id} "
+                f"{np.round(b.ground.position, 1).tolist()}: {distance:.1f} apart")
+            pairs += 1
+    assert pairs > len([i for i in FRAMES if i >= RIGHT_STARTS])  # the black car at every frame, and the white one
+
+
 @pytest.mark.parametrize("right_delay", [0.0, 0.5 / FRAME_RATE])
-def test_one_fused_object_per_physical_object_in_the_overlap(run, joinable, right_delay):
+def test_one_fused_object_per_physical_object_in_the_overlap(run, right_delay):
     """At each right camera output, a left and a right track that the homography between the two images says are one
     object are one fused object, and every other track is a fused object of its own; also when the right camera's
     frames are stamped half a frame period later than the left's (left tracks predicted to the right's stamp)."""
@@ -134,11 +150,8 @@ def test_one_fused_object_per_physical_object_in_the_overlap(run, joinable, righ
             latest_left = output
             continue
         assert fused.cameras == ["left", "right"]
-        mapped = map_boxes(np.array([t.box for t in latest_left.tracks]).reshape(-1, 4), right_from_left)
-        overlap = covered(mapped, np.array([t.box for t in output.tracks]).reshape(-1, 4))
-        same = list(zip(*np.nonzero(overlap >= 0.5)))
-        for i, j in same:
-            left_track, right_track = latest_left.tracks[i], output.tracks[j]
+        same = one_object_pairs(latest_left, output, right_from_left)
+        for left_track, right_track in same:
             object_id = fused_id(fused, "left", left_track.track_id)
             assert object_id == fused_id(fused, "right", right_track.track_id), f"frame {index}: one car, two objects"
             (fused_track,) = [t for t in fused.tracks if t.track_id == object_id]
@@ -161,7 +174,7 @@ def assert_no_duplicates(fused, gate: float) -> None:
         assert i == j or not compatible(placed[i].label, placed[j].label), (placed[i], placed[j])
 
 
-def test_ids_survive_the_hand_over(run, joinable):
+def test_ids_survive_the_hand_over(run):
     """The right camera's tracks join the ids the left camera's tracks had, and the white car, leaving the left
     camera's view, keeps its id after its left track has ended."""
     first_index, _, first_left, first = run.cycles[0]
@@ -180,13 +193,17 @@ def test_ids_survive_the_hand_over(run, joinable):
     assert sources[ids["white"]] == {"right": sources[ids["white"]]["right"]}  # the left track has ended
 
 
-def test_a_track_cut_at_the_border_neither_splits_nor_moves_its_object(run, wide_left):
+@pytest.mark.parametrize("placement", ["as placed", "overconfident"])
+def test_a_track_cut_at_the_border_neither_splits_nor_moves_its_object(run, wide_left, placement):
     """The white car's left track is a sliver at the left camera's border, placed from the part in view: it stays
-    linked to the right camera's track of the car, and the fused position is the right track's (the whole box)."""
+    linked to the right camera's track of the car, and the fused position is the right track's (the whole box). As
+    placed, its covariance covers the part out of view (within the keep gate at every frame); shrunk, it contradicts
+    the whole box (beyond the keep gate), which the fusion's rule must withstand: a cut box never breaks a link."""
     right_camera = run.cameras["right"]
     right_from_left = np.linalg.inv(right_camera.to_clip) @ wide_left.camera.to_clip
+    fusion, cycles = wide_left.replays[placement].fusion, wide_left.replays[placement].cycles
     latest_left, beyond_gate = None, 0
-    for index, name, output, fused in wide_left.cycles:
+    for index, name, output, fused in cycles:
         if name == "left":
             latest_left = output
             continue
@@ -200,14 +217,12 @@ def test_a_track_cut_at_the_border_neither_splits_nor_moves_its_object(run, wide
         assert np.array_equal(fused_white.ground.position, white.ground.position), f"frame {index}"
         distance = mahalanobis_squared(cut[0].ground.position[None], cut[0].ground.position_covariance[None],
                                        white.ground.position[None], white.ground.position_covariance[None])
-        beyond_gate += int(distance[0, 0] > wide_left.fusion.keep_gate)
-        assert_no_duplicates(fused, wide_left.fusion.gate)
-    # the premise: the sliver's ground position contradicts the whole box's (an estimator that places slivers within
-    # their covariance would no longer need the rule, and this geometry would no longer exercise it)
-    assert beyond_gate > 0
+        beyond_gate += int(distance[0, 0] > fusion.keep_gate)
+        assert_no_duplicates(fused, fusion.gate)
+    assert (beyond_gate > 0) == (placement == "overconfident"), f"{beyond_gate} frames beyond the keep gate"
 
 
-def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(run, joinable):
+def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(run):
     """The left camera's last output is frame 8: from max_age_s after it, the cycles leave it out (and say why), the
     black car (seen by both) keeps its id, and the far car only the left camera saw is no longer listed."""
     last = RIGHT_STARTS + 2
@@ -215,7 +230,9 @@ def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(r
     fusion, cycles = replay(outputs)
     last_left_stamp = outputs["left"][last].stamp
     _, _, _, before = next(c for c in cycles if c[0] == last and c[1] == "right")
-    (black,) = [o.track.track_id for o in before.objects if set(o.sources) == {"left", "right"}]
+    left_tracks = {t.track_id: t for t in outputs["left"][last].tracks}
+    (black,) = [o.track.track_id for o in before.objects if set(o.sources) == {"left", "right"}
+                and left_tracks[o.sources["left"]].box[2] < run.cameras["left"].width - 1]  # not the white sliver
     only_left = {o.track.track_id for o in before.objects if set(o.sources) == {"left"}}
     assert only_left, "an object only the left camera sees"
     for index, _, output, fused in cycles:

@@ -110,6 +110,8 @@ def _fit(args: argparse.Namespace) -> int:
     for fold in result.folds:
         cells += lines(f"held-out {fold.held_out}", fold.scales, fold.positions)
     cells += lines("held-out, pooled", {}, result.held_out)
+    for boxes, rows in result.held_out_boxes.items():
+        cells += lines(f"held-out, pooled, {'boxes cut at a side' if boxes == 'cut' else 'other boxes'}", {}, rows)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     print(f"KITTI tracking {', '.join(sequences)}, {args.detections}, {config}; no odometry (vehicle frame). Error of "
           f"the track's position and the share inside its covariance's 1- / 2-sigma ellipse (Gaussian: {one:.1f} / "

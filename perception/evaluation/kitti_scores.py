@@ -42,6 +42,7 @@ from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
 from perception.pipeline.camera import CameraParameters
 from perception.pipeline.models import ModelCache
 from perception.tracking.association import match_boxes
+from perception.tracking.metric_position import border_cuts
 
 GROUPS = {kitti_type: group.lower() for group, types in CLASS_GROUPS.items() for kitti_type in types}
 ALL = "all"
@@ -84,6 +85,7 @@ class Samples:
     ranges: list[float] = field(default_factory=list)
     position_errors: list[float] = field(default_factory=list)
     position_mahalanobis: list[float] = field(default_factory=list)  # squared, under the track's covariance
+    cut: list[bool] = field(default_factory=list)  # the track's box is cut at a side border (as the estimator tells)
     velocity_errors: list[float] = field(default_factory=list)  # NaN where the truth has no neighbouring frames
     window_groups: list[str] = field(default_factory=list)
     window_errors: dict[str, list[np.ndarray]] = field(default_factory=lambda: {m: [] for m in METHODS})
@@ -92,7 +94,7 @@ class Samples:
     window_modes: list[int] = field(default_factory=list)
 
     def extend(self, other: "Samples") -> None:
-        for name in ("groups", "ranges", "position_errors", "position_mahalanobis", "velocity_errors",
+        for name in ("groups", "ranges", "position_errors", "position_mahalanobis", "cut", "velocity_errors",
                      "window_groups", "window_min_errors", "window_mahalanobis", "window_modes"):
             getattr(self, name).extend(getattr(other, name))
         for method in METHODS:
@@ -125,13 +127,14 @@ def score_sequence(sequence: KittiSequence, outputs: list[FrameOutput]) -> Sampl
             for row, column in match_boxes(np.array([t.box for t in tracks]), boxes, MIN_BOX_IOU):
                 label_id = label_ids[column]
                 if truth.groups[label_id]:
-                    _add_match(samples, truth, output, tracks[row], label_id, previous.get(tracks[row].track_id))
+                    _add_match(samples, truth, output, tracks[row], label_id, previous.get(tracks[row].track_id),
+                               sequence.image_size)
         previous = {t.track_id: t.ground.position for t in tracks}
     return samples
 
 
 def _add_match(samples: Samples, truth: Truth, output: FrameOutput, track, label_id: int,
-               previous: np.ndarray | None) -> None:
+               previous: np.ndarray | None, image_size: tuple[int, int]) -> None:
     key = (output.number, label_id)
     group, position, ground = truth.groups[label_id], truth.positions[key], track.ground
     error = ground.position - position
@@ -140,6 +143,8 @@ def _add_match(samples: Samples, truth: Truth, output: FrameOutput, track, label
     samples.position_errors.append(float(np.linalg.norm(error)))
     samples.position_mahalanobis.append(
         float(squared_mahalanobis(error[None], _as_triple(ground.position_covariance)[None])[0]))
+    left, right, _, _ = border_cuts(track.box, image_size)
+    samples.cut.append(bool(left[0] or right[0]))
     velocity = truth.velocity(*key)
     samples.velocity_errors.append(np.nan if velocity is None else float(np.linalg.norm(ground.velocity - velocity)))
     paths = output.paths.get(track.track_id)
@@ -224,13 +229,17 @@ def _range_label(low: float, high: float) -> str:
     return f"{low:g}-{high:g}"
 
 
-def position_rows(samples: Samples) -> list[dict[str, Any]]:
+def position_rows(samples: Samples, boxes: str = ALL) -> list[dict[str, Any]]:
+    """Rows per class and range bin, of every box (ALL) or only of those cut at a side border ("cut") or not
+    ("whole")."""
     groups, ranges = np.array(samples.groups), np.array(samples.ranges)
+    of_boxes = {ALL: np.ones(len(groups), bool), "cut": np.array(samples.cut, bool),
+                "whole": ~np.array(samples.cut, bool)}[boxes]
     errors, squared = np.array(samples.position_errors), np.array(samples.position_mahalanobis)
     velocity = np.array(samples.velocity_errors)
     rows = []
     for group in _group_order(groups):
-        of_group = np.ones(len(groups), bool) if group == ALL else groups == group
+        of_group = (np.ones(len(groups), bool) if group == ALL else groups == group) & of_boxes
         for low, high in RANGE_BINS:
             selected = of_group & (ranges >= low) & (ranges < high)
             if not selected.any():

@@ -45,6 +45,7 @@ class CrossValidation:
     unscaled: list[dict[str, Any]]  # every sequence, factor 1
     folds: list[Fold]
     held_out: list[dict[str, Any]]  # the held-out runs pooled
+    held_out_boxes: dict[str, list[dict[str, Any]]]  # the same of the boxes cut at a side border ("cut"), the others
     scales: dict[str, float]  # fitted on every sequence
     deviations: dict[str, tuple[float, float]]  # class -> worst deviation (share) unscaled, held out
     chosen: dict[str, float]  # class -> the factor to ship (scales where the held-out runs deviate less, else 1)
@@ -104,7 +105,9 @@ def cross_validate(kitti_dir: Path, sequences: list[str], parameters: CameraPara
     deviations = {group: (_worst(everything, group), _worst(pooled, group)) for group in scales}
     chosen = {group: scales[group] if held_out < without else 1.0
               for group, (without, held_out) in deviations.items()}
-    return CrossValidation(position_rows(everything), folds, position_rows(pooled), scales, deviations, chosen)
+    return CrossValidation(position_rows(everything), folds, position_rows(pooled),
+                           {boxes: position_rows(pooled, boxes) for boxes in ("cut", "whole")}, scales, deviations,
+                           chosen)
 
 
 def _worst(samples: Samples, group: str) -> float:

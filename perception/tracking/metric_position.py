@@ -7,7 +7,10 @@ are fused by their information (inverse variances), once per height component of
 and the components are weighed by how well the two cues agree under each; (c) the class's footprint then moves the
 estimate from the visible near side to the object's centre on the ground, with the heading weighed by the box's
 shape. The covariance is that of the fused estimate: along the viewing ray from the range terms, across it from the
-pixel noise and the footprint's perspective. Objects mounted above the ground (signs) have cue (b) only.
+pixel noise and the footprint's perspective. A box cut at a side border shows part of the object: its cues measure
+the part in view, and the covariance covers where the rest may be (the footprint's depth extent, and the two cues'
+disagreement where the part in view is lower than the object). Objects mounted above the ground (signs) have cue (b)
+only.
 The boxes are in raw image pixels; a camera model with lens distortion (perception.camera_calibration.CameraModel)
 undistorts them into its rectified pinhole camera first (the border checks stay on the raw boxes).
 """
@@ -110,13 +113,26 @@ OFF_THE_GROUND = (ObjectClass.TRAFFIC_LIGHT, ObjectClass.TRAFFIC_SIGN)
 # Of the boxes of uncut objects, 0.3 % end this close to the border.
 BORDER_MARGIN = 12.0
 
+
+def border_cuts(boxes: np.ndarray, image_size: tuple[int, int] | None,
+                margin: float = BORDER_MARGIN) -> tuple[np.ndarray, ...]:
+    """Whether each of the (N, 4) boxes (raw image pixels) is cut by the left, right, top and bottom border of its
+    (width, height) image: ends within `margin` pixels of it (unknown size: none is)."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    if image_size is None:
+        return (np.zeros(len(boxes), bool),) * 4
+    width, height = image_size
+    return (boxes[:, 0] <= margin, boxes[:, 2] >= width - 1 - margin,
+            boxes[:, 1] <= margin, boxes[:, 3] >= height - 1 - margin)
+
+
 # Calibration of the covariance per class: the share of errors inside its 1- and 2-sigma ellipses matched to a
 # Gaussian's (39.3 / 86.5 %) in the worst range bin, on the deployed tracker's output for the PermaTrack detections of
 # KITTI tracking 0000-0010 (`perception fit-position-covariance`). Leaving one sequence out, the folds gave cars
-# 0.69-0.92 and pedestrians 0.62-0.97, and the held-out runs came closer to a Gaussian's shares with the factors than
-# without; cyclists (0.80-2.42: three quarters of them are in one sequence) came further from them, and keep the
+# 0.67-0.89 and pedestrians 0.62-0.97, and the held-out runs came closer to a Gaussian's shares with the factors than
+# without; cyclists (0.80-1.97: three quarters of them are in one sequence) came further from them, and keep the
 # model's covariance, as do the classes not listed (docs/tracker.md).
-COVARIANCE_SCALES: dict[ObjectClass, float] = {ObjectClass.CAR: 0.76, ObjectClass.PEDESTRIAN: 0.90}
+COVARIANCE_SCALES: dict[ObjectClass, float] = {ObjectClass.CAR: 0.76, ObjectClass.PEDESTRIAN: 0.89}
 
 
 @dataclass(frozen=True)
@@ -172,18 +188,25 @@ class MetricPositionEstimator:
         """Centres on the ground of (N, 4) x_min, y_min, x_max, y_max boxes with (N,) ObjectClass labels."""
         boxes = np.asarray(boxes, float).reshape(-1, 4)
         labels = np.asarray(labels, int).reshape(-1)
-        left, right, top, bottom = self._truncation(boxes)
+        left, right, top, bottom = border_cuts(boxes, self._image_size, self._margin)
         if self._camera.distorted:
             boxes = self._camera.undistort_boxes(boxes)
         columns = (boxes[:, 0] + boxes[:, 2]) / 2.0
         rays = self._optical_rays(columns, boxes[:, 3])
         with np.errstate(invalid="ignore", divide="ignore"):
             footprint = self._footprint(boxes, labels, rays[:, 0], left | right | top | bottom)
-            near, near_variance, near_persistent, valid = self._near_depth(boxes, labels, rays, top, bottom,
+            # cut at a side (not at the bottom, whose ground contact already spans every depth the object can start
+            # at), the cues measure the part in view
+            partial = (left | right) & ~bottom
+            near, near_variance, near_persistent, valid = self._near_depth(boxes, labels, rays, top, bottom, partial,
                                                                            2 * footprint.offset_mean)
             depth = near + footprint.offset_mean
-            depth_variance = near_variance + footprint.offset_variance
-            depth_persistent = near_persistent + footprint.offset_variance
+            # the part in view starts anywhere from the object's nearest corner to its farthest: the cues' depth lies
+            # beyond the object's by U, uniform over the footprint's depth extent (twice the offset), whose second
+            # moment (2 offset)^2 / 3 over the headings the covariance takes on
+            hidden = np.where(partial, 4.0 / 3.0 * (footprint.offset_mean**2 + footprint.offset_variance), 0.0)
+            depth_variance = near_variance + footprint.offset_variance + hidden
+            depth_persistent = near_persistent + footprint.offset_variance + hidden
             # the centre column: where the box is cut at the left/right border, half the footprint's extent inside
             # the edge that is in the image; otherwise the box centre less its perspective shift
             pixels_per_metre = self._focal[0] / depth
@@ -215,11 +238,11 @@ class MetricPositionEstimator:
 
     def _near_depth(
         self, boxes: np.ndarray, labels: np.ndarray, rays: np.ndarray, top: np.ndarray, bottom: np.ndarray,
-        extent: np.ndarray,
+        partial: np.ndarray, extent: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Fused depth (along the optical axis) of the boxes' nearest ground points, its variance, the persistent
-        part of that variance (all but the pixel noise), and whether any cue gave one. extent: the footprints'
-        expected extent in depth."""
+        part of that variance (all but the pixel noise), and whether any cue gave one. partial: boxes that show part
+        of their object (cut at a side border); extent: the footprints' expected extent in depth."""
         unc, camera_height = self._uncertainty, self._centre[2]
         # (a) ground contact of the box bottom on flat ground. Cut off at the bottom border, the contact lies
         # anywhere between the camera and the ground seen at the border (uniform: half of it, std 1 / sqrt 12).
@@ -262,9 +285,16 @@ class MetricPositionEstimator:
             # the fused depth's persistent variance: each cue's persistent part through its fusion weight
             ground_weight = np.where(below, variance / ground_variance(near), 0.0)
             height_weight = np.where(has_height, variance / height_variance(near), 0.0)
-            persistents.append(np.where(below, ground_weight**2 * ground_variance(near, True), 0.0)
-                               + np.where(has_height, height_weight**2 * height_variance(near, True), 0.0))
             both = below & has_height
+            # a box cut at a side may end above the object's top (the part in view can be lower than the object,
+            # the detector may cut it short): its two cues may measure different things, and the fused depth is
+            # as uncertain as the spread of the two about it, each weighed by its share of the fusion
+            partial_cues = np.where(partial & both, ground_weight * height_weight * (ground_depth - height_depth) ** 2,
+                                    0.0)
+            variance = variance + partial_cues
+            persistents.append(np.where(below, ground_weight**2 * ground_variance(near, True), 0.0)
+                               + np.where(has_height, height_weight**2 * height_variance(near, True), 0.0)
+                               + partial_cues)
             disagreement = ground_variance(near) + height_variance(near)
             evidence.append(np.log(share) + np.where(
                 both, -0.5 * (ground_depth - height_depth) ** 2 / disagreement - 0.5 * np.log(disagreement), 0.0))
@@ -292,14 +322,6 @@ class MetricPositionEstimator:
     def _optical_rays(self, columns: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(N, 3) optical-frame rays with unit depth through the pixels (columns, rows)."""
         return np.column_stack([columns, rows, np.ones(len(columns))]) @ self._optical_from_pixel.T
-
-    def _truncation(self, boxes: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Whether each box touches the left, right, top and bottom image border."""
-        if self._image_size is None:
-            return (np.zeros(len(boxes), bool),) * 4
-        width, height = self._image_size
-        m = self._margin
-        return (boxes[:, 0] <= m, boxes[:, 2] >= width - 1 - m, boxes[:, 1] <= m, boxes[:, 3] >= height - 1 - m)
 
 
 class _PriorTables:
