@@ -176,13 +176,12 @@ def run_quantize(args: argparse.Namespace) -> int:
     output = Path(args.output or quantize.TOOLS[args.tool])
     if args.tool == "onnxruntime":
         if args.preset:
-            raise ValueError("--preset is an NNCF option (tools nncf, openvino)")
+            raise ValueError("--preset is an NNCF option (tool nncf)")
         print(f"wrote {quantize.quantize_onnxruntime(Path(args.model), output, tensors)}")
         return 0
-    preset = args.preset or quantize.DEFAULT_PRESET[args.tool]
+    preset = args.preset or quantize.PRESETS[0]
     print(f"NNCF preset: {preset}", flush=True)
-    quantizer = quantize.quantize_nncf if args.tool == "nncf" else quantize.quantize_openvino
-    print(f"wrote {quantizer(Path(args.model), output, tensors, preset)}")
+    print(f"wrote {quantize.quantize_nncf(Path(args.model), output, tensors, preset)}")
     return 0
 
 
@@ -190,14 +189,14 @@ def register_quantize(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quantize", help="INT8 static quantization of the float detector, calibrated on driving frames")
     parser.add_argument("--tool", choices=quantize.TOOLS, default="nncf",
-                        help="nncf: Q/DQ ONNX by NNCF (TensorRT int8, onnxruntime); openvino: OpenVINO IR by NNCF "
-                             "(backend openvino); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
+                        help="nncf: Q/DQ ONNX by NNCF (the shipped INT8 file: TensorRT, openvino, onnxruntime); "
+                             "onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static (for comparison)")
     parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
     parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
     parser.add_argument("--preset", choices=quantize.PRESETS,
                         help="NNCF preset. performance: symmetric int8 weights and activations, zero points 0 "
                              "(TensorRT's ONNX parser needs it; the first convolution stays float); mixed: "
-                             "asymmetric activations. Default: performance for nncf, mixed for openvino")
+                             "asymmetric activations, for comparison (default: performance)")
     parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
                         help="bags whose camera frames calibrate")
     parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")
@@ -229,7 +228,7 @@ def register_eval_int8(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="INT8 model: Q/DQ ONNX, or a .pt with <stem>_int8.onnx (default: bundled)")
     parser.add_argument("--reference", help="float model (default: bundled)")
     parser.add_argument("--backend", default="openvino",
-                        help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
+                        help="backend running the INT8 model (openvino, onnxruntime, tensorrt: the same Q/DQ ONNX)")
     add_parameter_options(parser, "detector", ["conf_threshold"])
     parser.add_argument("--shared-data", default="../shared/data", help="shared data folder")
     parser.set_defaults(func=run_eval_quantized)
