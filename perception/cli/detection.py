@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from perception.cli.parameters import add_parameter_options, node_settings
-from perception.datasets.gtsdb import stop_sign_scenes
+from perception.datasets.gtsdb import parse_scene_range, scene_file, stop_sign_scenes
 from perception.detection import convert, quantize
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import create_detector
@@ -168,8 +168,11 @@ def register_convert_model(subparsers: argparse._SubParsersAction) -> None:
 
 def run_quantize(args: argparse.Namespace) -> int:
     shared_data = Path(args.shared_data)
+    excluded = stop_sign_scenes(shared_data)
+    if args.exclude_scenes:
+        excluded |= {Path(scene_file(number)).stem for number in parse_scene_range(args.exclude_scenes)}
     tensors = quantize.calibration_tensors(
-        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], stop_sign_scenes(shared_data),
+        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], excluded,
         args.bag_every, args.scene_every, args.imgsz,
     )
     print(f"calibrating on {len(tensors)} frames", flush=True)
@@ -203,6 +206,8 @@ def register_quantize(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shared-data", default="../shared/data",
                         help="shared data folder: GTSDB training scenes calibrate, except the evaluation scenes")
     parser.add_argument("--scene-every", type=int, default=5, help="use every N-th GTSDB scene")
+    parser.add_argument("--exclude-scenes", help="GTSDB scene range never calibrated on besides the detector's "
+                        "evaluation scenes, e.g. 480-599 (the sign detector's validation part)")
     parser.add_argument("--imgsz", type=int, default=640, help="letterbox long side, as the detector's")
     parser.set_defaults(func=run_quantize)
 
