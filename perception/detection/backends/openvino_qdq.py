@@ -41,10 +41,9 @@ def lower_bounds(model) -> dict[str, float]:
                 (producer := producers.get(sigmoid)) is not None and producer.op_type == "Sigmoid"
                 and producer.input[0] == other for sigmoid, other in (node.input, node.input[::-1])):
             bounds[node.output[0]] = SILU_MINIMUM
-        elif node.op_type == "DequantizeLinear" and node.input[0] in producers and constants.get(
-                node.input[1], np.zeros(2)).size == 1:
-            scale = float(constants[node.input[1]])
-            levels = float(np.round(bound(producers[node.input[0]].input[0]) / scale))
+        elif (node.op_type == "DequantizeLinear" and (quantizer := producers.get(node.input[0])) is not None
+              and quantizer.op_type == "QuantizeLinear" and (scale := symmetric_int8_scale(node, constants))):
+            levels = float(np.round(bound(quantizer.input[0]) / scale))
             bounds[node.output[0]] = scale * max(-128.0, levels)  # an int8 grid: at worst its lowest value
         elif node.op_type in BOUND_KEEPING and attributes.get("mode", b"nearest") != b"cubic":
             value = min(bound(name) for name in (node.input if node.op_type == "Concat" else node.input[:1]))
@@ -68,8 +67,8 @@ def encode_for_openvino(model) -> int:
     nodes, replaced, retyped = [], set(), set()
     for node in model.graph.node:
         if is_symmetric_activation_quantizer(node, constants, consumers):
-            scale = constants[node.input[1]]
-            lowest = max(-128.0, float(np.round(bounds.get(node.input[0], -np.inf) / float(scale))))
+            scale = symmetric_int8_scale(node, constants)
+            lowest = max(-128.0, float(np.round(bounds.get(node.input[0], -np.inf) / scale)))
             shift = int(max(0.0, -lowest))
             unsigned_zero = f"{node.name}_zero_point_uint8"
             model.graph.initializer.append(numpy_helper.from_array(np.uint8(shift), unsigned_zero))
@@ -91,13 +90,21 @@ def encode_for_openvino(model) -> int:
     return len(retyped)
 
 
+def symmetric_int8_scale(node, constants: dict[str, np.ndarray]) -> float | None:
+    """The scale of a per-tensor Q/DQ node with an int8 zero point 0, else None."""
+    if len(node.input) < 3:
+        return None
+    scale, zero_point = constants.get(node.input[1]), constants.get(node.input[2])
+    if scale is None or scale.size != 1 or zero_point is None or zero_point.dtype != np.int8 or zero_point.any():
+        return None
+    return float(scale)
+
+
 def is_symmetric_activation_quantizer(node, constants: dict[str, np.ndarray], consumers: dict[str, list]) -> bool:
     """A QuantizeLinear of a computed tensor, per tensor, int8 zero point 0, read only by DequantizeLinear nodes."""
-    if node.op_type != "QuantizeLinear" or node.input[0] in constants or len(node.input) < 3:
-        return False
-    scale, zero_point = constants.get(node.input[1]), constants.get(node.input[2])
-    return (scale is not None and scale.size == 1 and zero_point is not None and zero_point.dtype == np.int8
-            and not zero_point.any() and all(user.op_type == "DequantizeLinear" for user in consumers[node.output[0]]))
+    return (node.op_type == "QuantizeLinear" and node.input[0] not in constants
+            and symmetric_int8_scale(node, constants) is not None
+            and all(user.op_type == "DequantizeLinear" for user in consumers[node.output[0]]))
 
 
 def replace_items(container, items: list) -> None:
