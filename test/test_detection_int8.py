@@ -1,5 +1,6 @@
-"""The INT8 detector (`backend: openvino`; the Q/DQ ONNX for TensorRT): what the shipped files are, how they are
-chosen, and that they keep the float model's accuracy on held-out real frames (README "Detector" has the full table from `perception eval-int8`)."""
+"""The INT8 detector (one Q/DQ ONNX: `backend: openvino`, ONNX Runtime with `precision: int8`, TensorRT's INT8 input):
+what the shipped file is, how it is chosen, and that it keeps the float model's accuracy on held-out real frames on
+OpenVINO and ONNX Runtime (docs/results.md has the full table from `perception eval-int8`)."""
 
 import numpy as np
 import onnx
@@ -13,8 +14,7 @@ from perception.detection.model_files import model_for_backend, read_onnx_info
 from perception.evaluation import detection_accuracy
 from perception.resources import model_path
 
-INT8_MODEL = "yolov8n_coco_int8.onnx"  # Q/DQ ONNX (TensorRT's INT8 input; onnxruntime precision int8)
-INT8_OPENVINO = "yolov8n_coco_int8_openvino.xml"  # backend: openvino
+INT8_MODEL = "yolov8n_coco_int8.onnx"  # Q/DQ ONNX: backend openvino, onnxruntime precision int8, TensorRT int8
 FLOAT_HEAD_CONVS = [f"/model.22/{branch}.{level}/{branch}.{level}.2/Conv" for branch in ("cv2", "cv3")
                     for level in range(3)] + ["/model.22/dfl/conv/Conv"]
 
@@ -27,10 +27,10 @@ def started_model(**options) -> str:
 
 def test_openvino_runs_the_int8_copy_and_fp32_is_one_parameter_away():
     assert backend_candidates("auto", fallback=False, gpu=False, cpu_int8=True) == ("openvino", "onnxruntime")
-    assert started_model().endswith(f"openvino backend (int8) with {model_path(INT8_OPENVINO)}")  # auto on a CPU
+    assert started_model().endswith(f"openvino backend (int8) with {model_path(INT8_MODEL)}")  # auto on a CPU
     assert started_model(precision="fp32").endswith(
         "onnxruntime backend (fp32) with " + str(model_path("yolov8n_coco_dynamic.onnx")))
-    assert started_model(backend="openvino").endswith(f"(int8) with {model_path(INT8_OPENVINO)}")
+    assert started_model(backend="openvino").endswith(f"(int8) with {model_path(INT8_MODEL)}")
     assert started_model(backend="openvino", precision="fp32").endswith("yolov8n_coco_dynamic.onnx")
     assert started_model(backend="onnxruntime").endswith("(fp32) with " + str(model_path("yolov8n_coco_dynamic.onnx")))
     assert backend_precision("tensorrt", "auto", None) == "fp16"
@@ -67,33 +67,11 @@ def test_shipped_int8_model_is_per_channel_qdq_with_a_float_head():
     assert read_onnx_info(model_path(INT8_MODEL)).names == read_onnx_info(model_path("yolov8n_coco_dynamic.onnx")).names
 
 
-def test_shipped_openvino_model_has_int8_weights_a_float_head_and_class_names():
-    import openvino
-
-    model = openvino.Core().read_model(str(model_path(INT8_OPENVINO)))
-    convolutions = {op.get_friendly_name(): op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"}
-    float_head = [name for name in convolutions if name.removesuffix("/WithoutBiases") in FLOAT_HEAD_CONVS]
-    assert len(float_head) == len(FLOAT_HEAD_CONVS)
-
-    def weight_source(convolution) -> str:
-        node = convolution.input_value(1).get_node()
-        while node.get_type_name() in ("Convert", "Subtract", "Multiply", "Reshape"):  # dequantization chain
-            if node.get_type_name() == "Convert":
-                return str(node.input_value(0).get_element_type())
-            node = node.input_value(0).get_node()
-        return str(node.get_output_element_type(0))
-
-    sources = {name: weight_source(op) for name, op in convolutions.items()}
-    assert all(sources[name] == "<Type: 'float32'>" for name in float_head)
-    assert sum(source == "<Type: 'int8_t'>" for source in sources.values()) == len(convolutions) - len(float_head)
-    assert model.get_rt_info("names").astype(str) == str(read_onnx_info(model_path("yolov8n_coco_dynamic.onnx")).names)
-
-
 def test_float_nodes_are_the_head_after_its_second_convolutions():
     names = ["/model.21/cv2/conv/Conv", "/model.22/cv2.0/cv2.0.1/conv/Conv", "/model.22/cv3.1/cv3.1.0/act/Mul",
              "/model.22/cv2.0/cv2.0.2/Conv", "/model.22/dfl/conv/Conv", "/model.22/Concat_3", "/model.22/Sigmoid"]
     assert quantize.float_node_names(names) == names[3:]
-    first = ["/model.0/conv/Conv/WithoutBiases", "/model.0/act/Mul"]  # OpenVINO's name, then the SiLU
+    first = ["/model.0/conv/Conv", "/model.0/act/Mul"]  # the first convolution, then its SiLU
     assert quantize.nncf_float_nodes(first + names, "performance") == names[3:] + first[:1]
     assert quantize.nncf_float_nodes(first + names, "mixed") == names[3:]
 
@@ -111,7 +89,7 @@ def held_out_results(shared_data):
     float_detector = create_detector(backend="onnxruntime", precision="fp32", conf=0.1)
     sets = detection_accuracy.evaluation_frames(shared_data)
     results = {}
-    for backend in ("openvino", "onnxruntime"):  # the IR (openvino), the Q/DQ ONNX (TensorRT's INT8 input)
+    for backend in ("openvino", "onnxruntime"):  # the same Q/DQ ONNX (TensorRT's INT8 input) on both
         int8_detector = create_detector(backend=backend, precision="int8", conf=0.1)
         results[backend] = {name: detection_accuracy.compare(float_detector, int8_detector, sets[name], name)
                             for name in ("udacity images", "kitti", "gtsdb")}
@@ -122,7 +100,7 @@ def held_out_results(shared_data):
 def test_int8_finds_the_float_models_detections(held_out_results, backend):
     total = detection_accuracy.combined(list(held_out_results[backend].values()))
     assert total.agreement.reference > 200
-    assert total.agreement.share >= 0.95
+    assert total.agreement.share >= 0.97  # issue 28: INT8 keeps >= 97 % of the float detections
     assert abs(np.median(total.agreement.score_differences)) < 0.03
 
 

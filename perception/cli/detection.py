@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from perception.cli.parameters import add_parameter_options, node_settings
-from perception.datasets.gtsdb import stop_sign_scenes
+from perception.datasets.gtsdb import parse_scene_range, scene_file, stop_sign_scenes
 from perception.detection import convert, quantize
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import create_detector
@@ -168,21 +168,23 @@ def register_convert_model(subparsers: argparse._SubParsersAction) -> None:
 
 def run_quantize(args: argparse.Namespace) -> int:
     shared_data = Path(args.shared_data)
+    excluded = stop_sign_scenes(shared_data)
+    if args.exclude_scenes:
+        excluded |= {Path(scene_file(number)).stem for number in parse_scene_range(args.exclude_scenes)}
     tensors = quantize.calibration_tensors(
-        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], stop_sign_scenes(shared_data),
+        [Path(bag) for bag in args.bag], [shared_data / "signs" / "gtsdb" / "train"], excluded,
         args.bag_every, args.scene_every, args.imgsz,
     )
     print(f"calibrating on {len(tensors)} frames", flush=True)
     output = Path(args.output or quantize.TOOLS[args.tool])
     if args.tool == "onnxruntime":
         if args.preset:
-            raise ValueError("--preset is an NNCF option (tools nncf, openvino)")
+            raise ValueError("--preset is an NNCF option (tool nncf)")
         print(f"wrote {quantize.quantize_onnxruntime(Path(args.model), output, tensors)}")
         return 0
-    preset = args.preset or quantize.DEFAULT_PRESET[args.tool]
+    preset = args.preset or quantize.PRESETS[0]
     print(f"NNCF preset: {preset}", flush=True)
-    quantizer = quantize.quantize_nncf if args.tool == "nncf" else quantize.quantize_openvino
-    print(f"wrote {quantizer(Path(args.model), output, tensors, preset)}")
+    print(f"wrote {quantize.quantize_nncf(Path(args.model), output, tensors, preset)}")
     return 0
 
 
@@ -190,20 +192,22 @@ def register_quantize(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quantize", help="INT8 static quantization of the float detector, calibrated on driving frames")
     parser.add_argument("--tool", choices=quantize.TOOLS, default="nncf",
-                        help="nncf: Q/DQ ONNX by NNCF (TensorRT int8, onnxruntime); openvino: OpenVINO IR by NNCF "
-                             "(backend openvino); onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static")
+                        help="nncf: Q/DQ ONNX by NNCF (the shipped INT8 file: TensorRT, openvino, onnxruntime); "
+                             "onnxruntime: Q/DQ ONNX by ONNX Runtime's quantize_static (for comparison)")
     parser.add_argument("--model", default="models/yolov8n_coco_dynamic.onnx", help="float Ultralytics ONNX")
     parser.add_argument("--output", help="file to write (default: the shipped file of the tool)")
     parser.add_argument("--preset", choices=quantize.PRESETS,
                         help="NNCF preset. performance: symmetric int8 weights and activations, zero points 0 "
                              "(TensorRT's ONNX parser needs it; the first convolution stays float); mixed: "
-                             "asymmetric activations. Default: performance for nncf, mixed for openvino")
+                             "asymmetric activations, for comparison (default: performance)")
     parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
                         help="bags whose camera frames calibrate")
     parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")
     parser.add_argument("--shared-data", default="../shared/data",
                         help="shared data folder: GTSDB training scenes calibrate, except the evaluation scenes")
     parser.add_argument("--scene-every", type=int, default=5, help="use every N-th GTSDB scene")
+    parser.add_argument("--exclude-scenes", help="GTSDB scene range never calibrated on besides the detector's "
+                        "evaluation scenes, e.g. 480-599 (the sign detector's validation part)")
     parser.add_argument("--imgsz", type=int, default=640, help="letterbox long side, as the detector's")
     parser.set_defaults(func=run_quantize)
 
@@ -229,7 +233,7 @@ def register_eval_int8(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="INT8 model: Q/DQ ONNX, or a .pt with <stem>_int8.onnx (default: bundled)")
     parser.add_argument("--reference", help="float model (default: bundled)")
     parser.add_argument("--backend", default="openvino",
-                        help="backend running the INT8 model (onnxruntime: the Q/DQ ONNX)")
+                        help="backend running the INT8 model (openvino, onnxruntime, tensorrt: the same Q/DQ ONNX)")
     add_parameter_options(parser, "detector", ["conf_threshold"])
     parser.add_argument("--shared-data", default="../shared/data", help="shared data folder")
     parser.set_defaults(func=run_eval_quantized)

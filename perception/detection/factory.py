@@ -44,7 +44,7 @@ def backend_precision(backend: str, precision: str, model: str | Path | None) ->
         return precision
     if backend == "tensorrt":
         return "fp16"
-    return "int8" if backend == "openvino" and int8_sibling(model, backend) is not None else "fp32"
+    return "int8" if backend == "openvino" and int8_sibling(model) is not None else "fp32"
 
 
 def setup_failure_reason(error: Exception) -> str:
@@ -110,7 +110,7 @@ def create_detector(
         is logged); an unexpected exception of the last candidate is raised as DetectorSetupError naming its type.
     precision: "auto" (INT8 on OpenVINO where the model has an INT8 copy, as the bundled one has; fp16 on TensorRT;
         else float32), "fp32" (the float model), "fp16" (TensorRT builds an fp16 copy of the float ONNX), "int8"
-        (beside a .pt: `<stem>_int8_openvino.xml` on OpenVINO, the Q/DQ `<stem>_int8.onnx` on the others).
+        (beside a .pt: the Q/DQ `<stem>_int8.onnx`, on every backend but torch).
     upscale: False keeps frames smaller than imgsz at their own size (dynamic-shape backends; fixed inputs letterbox).
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
@@ -125,7 +125,7 @@ def create_detector(
         class_map = ClassMapConfig.from_yaml(class_map or resources.config_path(DEFAULT_CLASS_MAP), unknown_classes)
     report = status_callback or LOGGER.info
     gpu = cuda_available() if backend == "auto" else False
-    cpu_int8 = precision in ("auto", "int8") and int8_sibling(model, "openvino") is not None
+    cpu_int8 = precision in ("auto", "int8") and int8_sibling(model) is not None
     candidates = backend_candidates(backend, fallback, gpu, cpu_int8)
     failures: list[str] = []
     for name in candidates:

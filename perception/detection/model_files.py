@@ -12,12 +12,10 @@ from perception.detection.errors import ModelFileError
 DEFAULT_MODEL = "yolov8n_coco.pt"  # in the installed models folder, with its ONNX siblings
 ENGINE_SUFFIXES = (".engine", ".plan")
 # Suffixes each backend loads; ".onnx" for TensorRT means "build (or reuse a cached) engine from it".
-BACKEND_SUFFIXES = {"onnxruntime": (".onnx",), "openvino": (".xml", ".onnx"), "torch": (".pt",),
+BACKEND_SUFFIXES = {"onnxruntime": (".onnx",), "openvino": (".onnx",), "torch": (".pt",),
                     "tensorrt": (".onnx", *ENGINE_SUFFIXES)}
 SIZED_ONNX_PATTERN = re.compile(r"^(?P<stem>.+)_(?:\d+|dynamic|int8)$")
 INT8_ONNX_SUFFIX = "_int8.onnx"  # <stem>_int8.onnx: the statically quantized (Q/DQ) copy of <stem>_dynamic.onnx
-INT8_OPENVINO_SUFFIX = "_int8_openvino.xml"  # its OpenVINO IR twin (NNCF on OpenVINO's graph), with a .bin
-OPENVINO_NAMES_KEY = "names"  # rt_info entry of our IR files holding the class names, as in Ultralytics' metadata
 
 
 @dataclass(frozen=True)
@@ -45,25 +43,22 @@ def default_model(model: str | Path | None) -> Path:
     return Path(model) if model is not None else resources.model_path(DEFAULT_MODEL)
 
 
-def int8_file(checkpoint: Path, backend: str) -> Path:
-    """Where `perception quantize` puts the INT8 file `backend` runs, for a .pt checkpoint."""
-    suffix = INT8_OPENVINO_SUFFIX if backend == "openvino" else INT8_ONNX_SUFFIX
-    return checkpoint.with_name(checkpoint.stem + suffix)
+def int8_file(checkpoint: Path) -> Path:
+    """Where `perception quantize` puts the INT8 (Q/DQ) file every backend runs, for a .pt checkpoint."""
+    return checkpoint.with_name(checkpoint.stem + INT8_ONNX_SUFFIX)
 
 
-def int8_sibling(model: str | Path | None, backend: str) -> Path | None:
-    """The INT8 file `backend` runs beside a .pt model, if there is one."""
+def int8_sibling(model: str | Path | None) -> Path | None:
+    """The INT8 file beside a .pt model, if there is one."""
     path = default_model(model)
-    return int8_file(path, backend) if path.suffix == ".pt" and int8_file(path, backend).is_file() else None
+    return int8_file(path) if path.suffix == ".pt" and int8_file(path).is_file() else None
 
 
 def model_for_backend(model: str | Path | None, backend: str, imgsz: int, int8: bool = False) -> Path:
     """The file `backend` should load: `model` itself, or its sibling following convert-model's naming.
 
     `<stem>.pt`, `<stem>_dynamic.onnx`, `<stem>_<imgsz>.onnx` and, with int8=True, `<stem>_int8.onnx` (the Q/DQ
-    copy) or `<stem>_int8_openvino.xml` (OpenVINO; see perception/detection/quantize.py) stand for the same network,
-    so one
-    `model` argument serves every backend (this lets a detector fall back from TensorRT to PyTorch to
+    copy: perception/detection/quantize.py) stand for the same network, so one `model` argument serves every backend (this lets a detector fall back from TensorRT to PyTorch to
     ONNX Runtime). ONNX Runtime and TensorRT prefer the dynamic-shape ONNX (each frame's own letterbox,
     no compute spent on square padding; TensorRT gives it an optimization profile), else the static one.
     """
@@ -72,7 +67,7 @@ def model_for_backend(model: str | Path | None, backend: str, imgsz: int, int8: 
     if path.suffix in wanted:
         return require_file(path)
     if path.suffix == ".pt" and ".onnx" in wanted and int8:
-        return require_file(int8_file(path, backend))
+        return require_file(int8_file(path))
     if path.suffix == ".pt" and ".onnx" in wanted:
         dynamic = path.with_name(f"{path.stem}_dynamic.onnx")
         if dynamic.is_file():

@@ -4,15 +4,15 @@ Weights are quantized per output channel, activations with ranges calibrated on 
 detector's own preprocessing. The Detect head's last convolutions (box distributions, class logits) and everything
 after them (DFL, box decoding, concatenations, sigmoid) stay float: 8-bit there shifts boxes and scores.
 
-Two tools: NNCF (OpenVINO's quantizer) writes the Q/DQ ONNX (QuantizeLinear/DequantizeLinear pairs: explicit
-quantization, the input of TensorRT's INT8 and of ONNX Runtime's) and the OpenVINO IR that `backend: openvino` runs;
-ONNX Runtime's `quantize_static` writes a Q/DQ ONNX for ONNX Runtime. README "Detector" has the figures that chose NNCF.
+NNCF (OpenVINO's quantizer) writes the one INT8 file, a Q/DQ ONNX (QuantizeLinear/DequantizeLinear pairs: explicit
+quantization) that TensorRT, ONNX Runtime and OpenVINO all run (OpenVINO in an equivalent unsigned encoding:
+backends/openvino_qdq.py); ONNX Runtime's `quantize_static` writes a Q/DQ ONNX for comparison. docs/results.md (INT8
+accuracy) has the figures that chose NNCF.
 
-Presets (NNCF): "performance" (the Q/DQ ONNX's default): symmetric int8 weights (one scale per output channel) and
-symmetric int8 activations, every zero point 0, as TensorRT's ONNX parser requires; the first convolution stays float
-(its input, the image in [0, 1], would get an unsigned quantizer, which TensorRT rejects, and as signed int8 it lost
-KITTI AP). "mixed" (the OpenVINO IR's default): asymmetric activations (non-zero zero points: not for TensorRT);
-the symmetric preset on OpenVINO's graph kept only 93 % of the float detections (docs/results.md, INT8 accuracy).
+Presets (NNCF): "performance" (the default): symmetric int8 weights (one scale per output channel) and symmetric int8
+activations, every zero point 0, as TensorRT's ONNX parser requires; the first convolution stays float (its input, the
+image in [0, 1], would get an unsigned quantizer, which TensorRT rejects, and as signed int8 it lost KITTI AP).
+"mixed": asymmetric activations (non-zero zero points: not for TensorRT), for comparison.
 """
 from __future__ import annotations
 
@@ -30,10 +30,8 @@ from perception.detection.preprocess import preprocess
 HEAD_NODE = re.compile(r"^/model\.22/")
 QUANTIZED_HEAD_NODE = re.compile(r"^/model\.22/cv[23]\.\d/cv[23]\.\d\.[01]/")
 IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
-TOOLS = {"nncf": "models/yolov8n_coco_int8.onnx", "openvino": "models/yolov8n_coco_int8_openvino.xml",
-         "onnxruntime": "models/yolov8n_coco_int8.onnx"}  # tool -> default output
-PRESETS = ("performance", "mixed")  # NNCF presets: symmetric everything; asymmetric activations
-DEFAULT_PRESET = {"nncf": "performance", "openvino": "mixed"}  # what made the shipped files (module docstring)
+TOOLS = {"nncf": "models/yolov8n_coco_int8.onnx", "onnxruntime": "models/yolov8n_coco_int8.onnx"}  # default output
+PRESETS = ("performance", "mixed")  # NNCF presets: symmetric everything (the shipped file); asymmetric activations
 FIRST_CONV = "/model.0/conv/Conv"  # float with the symmetric preset (module docstring)
 
 
@@ -44,7 +42,7 @@ def float_node_names(node_names: Sequence[str]) -> list[str]:
 
 def nncf_float_nodes(node_names: Sequence[str], preset: str) -> list[str]:
     """NNCF's ignored scope: the float head, and with the symmetric preset the first convolution."""
-    first = [name for name in node_names if name.removesuffix("/WithoutBiases") == FIRST_CONV]
+    first = [name for name in node_names if name == FIRST_CONV]
     return float_node_names(node_names) + (first if preset == "performance" else [])
 
 
@@ -159,23 +157,3 @@ def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray], pre
     copy_metadata(float_onnx, output)
     return output
 
-
-def quantize_openvino(float_onnx: Path, output: Path, tensors: list[np.ndarray], preset: str = "mixed") -> Path:
-    """An OpenVINO IR (.xml + .bin) quantized by NNCF on OpenVINO's own graph (same float nodes as quantize_nncf for
-    the same preset), with the class names in its rt_info. OpenVINO runs this one correctly; it computes wrong scores
-    from NNCF's Q/DQ ONNX (README, Detector)."""
-    import nncf
-    import openvino
-
-    from perception.detection.model_files import OPENVINO_NAMES_KEY, read_onnx_info
-
-    model = openvino.Core().read_model(str(float_onnx))
-    names = [op.get_friendly_name() for op in model.get_ordered_ops()]
-    quantized = nncf.quantize(
-        model, nncf.Dataset(tensors), preset=nncf_preset(preset), subset_size=len(tensors),
-        ignored_scope=nncf.IgnoredScope(names=nncf_float_nodes(names, preset), validate=False),
-    )
-    quantized.set_rt_info(str(read_onnx_info(float_onnx).names), OPENVINO_NAMES_KEY)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    openvino.save_model(quantized, str(output), compress_to_fp16=False)
-    return output

@@ -1,5 +1,5 @@
-"""OpenVINO backend (CPU): an OpenVINO IR with our class names (the INT8 one of `perception quantize --tool openvino`)
-or an Ultralytics ONNX."""
+"""OpenVINO backend (CPU): an Ultralytics ONNX, float or the symmetric INT8 Q/DQ copy of `perception quantize` (read in
+the encoding OpenVINO computes right: openvino_qdq.py)."""
 from __future__ import annotations
 
 import logging
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from perception.detection.backends.onnxruntime_backend import default_thread_count
+from perception.detection.backends.openvino_qdq import encode_for_openvino
 from perception.detection.errors import BackendUnavailableError, ModelFileError
-from perception.detection.model_files import OPENVINO_NAMES_KEY, parse_class_names, read_onnx_info
+from perception.detection.model_files import read_onnx_info
 
 LOGGER = logging.getLogger(__name__)
 
@@ -24,21 +25,13 @@ class OpenVinoBackend:
             raise BackendUnavailableError("openvino is not installed: pip install openvino") from error
         if (device or "cpu") != "cpu":
             raise BackendUnavailableError(f"the openvino backend runs on the CPU here, not {device!r}")
+        info = read_onnx_info(model_path)
+        self.class_names, self.input_hw = info.names, info.input_hw
         core = openvino.Core()
         try:
-            model = core.read_model(str(model_path))
+            model = core.read_model(openvino_input(model_path))
         except Exception as error:  # openvino raises its own RuntimeError subclasses
             raise ModelFileError(f"openvino cannot load {model_path}: {error}") from error
-        if model_path.suffix == ".onnx":
-            info = read_onnx_info(model_path)
-            self.class_names, self.input_hw = info.names, info.input_hw
-        else:
-            if not model.has_rt_info(OPENVINO_NAMES_KEY):
-                raise ModelFileError(f"{model_path} has no class names in its rt_info: make it with "
-                                     "perception quantize")
-            self.class_names = parse_class_names(model.get_rt_info(OPENVINO_NAMES_KEY).astype(str), model_path)
-            shape = model.input(0).get_partial_shape()
-            self.input_hw = None if shape.is_dynamic else (shape[2].get_length(), shape[3].get_length())
         # No thread pinning: the detector shares the cores with the other nodes.
         config = {"INFERENCE_NUM_THREADS": threads or default_thread_count(), "PERFORMANCE_HINT": "LATENCY",
                   "ENABLE_CPU_PINNING": False}
@@ -47,3 +40,11 @@ class OpenVinoBackend:
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         return self.request.infer({0: tensor})[0]
+
+
+def openvino_input(model_path: Path) -> str | bytes:
+    """What core.read_model reads: the ONNX's path, or for a Q/DQ ONNX the bytes of its OpenVINO encoding."""
+    import onnx
+
+    model = onnx.load(str(model_path))  # readable: read_onnx_info has loaded it
+    return model.SerializeToString() if encode_for_openvino(model) else str(model_path)

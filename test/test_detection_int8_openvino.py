@@ -1,0 +1,90 @@
+"""OpenVINO reads the symmetric INT8 Q/DQ ONNX in an unsigned encoding of the same quantization
+(perception/detection/backends/openvino_qdq.py): the encoding changes no value (ONNX Runtime gives bit-identical
+outputs on both), and OpenVINO computes the pattern it got wrong in int8 (a Concat feeding a quantized convolution)
+right in it. That the INT8 detector on OpenVINO keeps the float model's detections: test_detection_int8.py."""
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime
+import openvino
+from onnx import TensorProto, helper, numpy_helper
+
+from perception.detection.backends.openvino_qdq import SILU_MINIMUM, encode_for_openvino, lower_bounds
+from perception.detection.preprocess import preprocess
+from perception.resources import model_path
+
+
+def run_onnxruntime(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)[0]
+
+
+def run_openvino(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    compiled = openvino.Core().compile_model(openvino.Core().read_model(model.SerializeToString()), "CPU")
+    return compiled(feeds)[compiled.outputs[0]]
+
+
+def test_the_encoding_of_the_shipped_model_is_the_same_quantization(shared_data):
+    original = onnx.load(str(model_path("yolov8n_coco_int8.onnx")))
+    encoded = onnx.ModelProto()
+    encoded.CopyFrom(original)
+    activation_quantizers = [node for node in original.graph.node if node.op_type == "QuantizeLinear"]
+    assert encode_for_openvino(encoded) == len(activation_quantizers) > 50
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in encoded.graph.initializer}
+    zero_points = [constants[node.input[2]] for node in encoded.graph.node if node.op_type == "QuantizeLinear"]
+    assert all(zero_point.dtype == np.uint8 for zero_point in zero_points)
+    assert max(zero_points) < 128  # every quantized activation has a lower bound: no saturating 128 offsets
+    image = cv2.imread(str(shared_data / "images" / "udacity" / "test1.jpg"))
+    feeds = {"images": preprocess(image, None, 640)[0]}
+    assert np.array_equal(run_onnxruntime(original, feeds), run_onnxruntime(encoded, feeds))
+
+
+def test_lower_bounds_follow_silu_through_split_concat_and_add():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["conv"]), helper.make_node("Sigmoid", ["conv"], ["sigmoid"]),
+             helper.make_node("Mul", ["conv", "sigmoid"], ["silu"]),
+             helper.make_node("Split", ["silu"], ["left", "right"], axis=1, num_outputs=2),
+             helper.make_node("Add", ["left", "right"], ["sum"]), helper.make_node("Concat", ["sum", "x"], ["mixed"],
+                                                                                   axis=1)]
+    graph = helper.make_graph(nodes, "bounds", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("mixed", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w")])
+    bounds = lower_bounds(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    assert bounds == {"sigmoid": 0.0, "silu": SILU_MINIMUM, "left": SILU_MINIMUM, "right": SILU_MINIMUM,
+                      "sum": 2 * SILU_MINIMUM}  # conv and the Concat with the unbounded input have none
+
+
+def concat_convolution(rng: np.random.Generator) -> onnx.ModelProto:
+    """Concat(a, b) -> int8 Q/DQ (zero point 0) -> 1x1 Conv with per-channel int8 weights: C2f's output convolution."""
+    constants = [numpy_helper.from_array(np.float32(0.17), "scale"), numpy_helper.from_array(np.int8(0), "zero"),
+                 numpy_helper.from_array(rng.integers(-127, 128, (32, 48, 1, 1)).astype(np.int8), "weights"),
+                 numpy_helper.from_array(rng.uniform(0.001, 0.01, 32).astype(np.float32), "weight_scales"),
+                 numpy_helper.from_array(np.zeros(32, np.int8), "weight_zeros")]
+    nodes = [*(helper.make_node("Sigmoid", [name], [f"{name}_sigmoid"]) for name in "ab"),
+             *(helper.make_node("Mul", [name, f"{name}_sigmoid"], [f"{name}_silu"]) for name in "ab"),
+             helper.make_node("Concat", ["a_silu", "b_silu"], ["concat"], axis=1),
+             helper.make_node("QuantizeLinear", ["concat", "scale", "zero"], ["quantized"]),
+             helper.make_node("DequantizeLinear", ["quantized", "scale", "zero"], ["dequantized"]),
+             helper.make_node("DequantizeLinear", ["weights", "weight_scales", "weight_zeros"], ["w"], axis=0),
+             helper.make_node("Conv", ["dequantized", "w"], ["y"])]
+    inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 32, 24, 40]),
+              helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 16, 24, 40])]
+    graph = helper.make_graph(nodes, "concat_convolution", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_openvino_computes_the_encoded_concat_convolution_as_onnxruntime_does():
+    """OpenVINO 2026.4.1 on this int8 graph was off by up to 1.7 on real C2f activations (docs/results.md)."""
+    rng = np.random.default_rng(0)
+    original = concat_convolution(rng)
+    feeds = {"a": rng.normal(0, 3, (1, 32, 24, 40)).astype(np.float32),
+             "b": rng.normal(0, 3, (1, 16, 24, 40)).astype(np.float32)}
+    encoded = onnx.ModelProto()
+    encoded.CopyFrom(original)
+    assert encode_for_openvino(encoded) == 1
+    expected = run_onnxruntime(original, feeds)
+    assert np.array_equal(run_onnxruntime(encoded, feeds), expected)
+    np.testing.assert_allclose(run_openvino(encoded, feeds), expected, atol=1e-3 * np.abs(expected).max())
