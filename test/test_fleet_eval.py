@@ -55,8 +55,8 @@ def offline(bags, tmp_path_factory):
     for bag in (bags / "sample.mcap", bags / "day2" / "highway.mcap"):
         graph, chosen = cameras_of(bag)
         (camera, bag_camera), = chosen.items()
-        recordings[bag] = run_offline(graph, camera, bag, out / f"{bag.stem}.mcap", bag_camera.image_topic,
-                                      bag_camera.info_topic)
+        recordings[bag] = run_offline(graph, {camera: (bag_camera.image_topic, bag_camera.info_topic)}, bag,
+                                      out / f"{bag.stem}.mcap")
     return recordings
 
 
@@ -147,5 +147,5 @@ def test_a_bag_whose_worker_is_killed_is_run_again_whole(bags, offline, ray_sess
     assert sorted(o.attempts for o in run.outcomes) == [1, 2]
     assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES
     for outcome in run.outcomes:
-        assert outcome.error is None and outcome.row.attempts == outcome.attempts
+        assert outcome.error is None and [row.attempts for row in outcome.rows] == [outcome.attempts]
         assert_same_results(outcome.recording, offline[outcome.bag])
