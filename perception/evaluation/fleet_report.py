@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -140,7 +141,8 @@ def write_fleet_report(rows: list[BagRow], run: dict[str, Any], out: Path) -> Pa
                         f'<td colspan="{len(header) - 1}">failed: {html.escape(row.error)}</td></tr>')
             continue
         retried = f" (run {row.attempts} times: its worker died)" if row.attempts > 1 else ""
-        cells = [f'<a href="{html.escape(row.stream)}/eval.mcap">{html.escape(row.stream)}</a>{html.escape(retried)}',
+        link = Path(os.path.relpath(row.recording, out)).as_posix()  # the bag's recording (all its cameras)
+        cells = [f'<a href="{html.escape(link)}">{html.escape(row.stream)}</a>{html.escape(retried)}',
                  *map(html.escape, _cells(row.frames, row.detections, row.tracks, row.latency_ms,
                                           row.prediction_error, row.ground_truth))]
         body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
