@@ -14,77 +14,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import cv2
 import numpy as np
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.serialization import serialize_message
-from sensor_msgs.msg import CameraInfo, CompressedImage
-from virtual_cameras import CLIP, FRAME_RATE, FRAMES, VIEWS, VirtualCamera
+from virtual_cameras import (
+    FRAMES, VIEWS, VirtualCamera, frame_id, graph_document, image_topic, info_topic, stamp_of, write_bag,
+)
 
 from conftest import RunningGraph, diagnostic_values, get_parameters
-from perception.bags import McapFileWriter, perception_typestore, read_messages
+from perception.bags import perception_typestore, read_messages
 from perception.graph import load_graph
 from perception.msg import PredictedObjects, TrackedObjects
 from perception.pipeline.fusion import VEHICLES, chi_square_quantile_2dof, compatible
-from perception.resources import config_path
 from perception.runtime.offline import run_offline
 from perception.tracking.association import mahalanobis_squared
 from perception.types import ObjectClass
 
-START_S = 100  # header stamp of the clip's frame 0
-LOG_SPACING_NS = 600_000_000  # frames are played 0.6 s apart (their stamps 80 ms apart): the CPU detectors keep up
 GATE = chi_square_quantile_2dof(0.99)
 KEEP_GATE = chi_square_quantile_2dof(0.999)
-
-
-def frame_id(camera: str) -> str:
-    return f"camera_{camera}_optical_frame"
-
-
-def stamp_of(index: int) -> tuple[int, int]:
-    sec, nanosec = divmod(round((START_S + index / FRAME_RATE) * 1e9), 10**9)
-    return sec, nanosec
-
-
-def write_bag(path, cameras: dict[str, VirtualCamera], frames: list) -> None:
-    """Each camera's CameraInfo and JPEG image at every clip frame of FRAMES, both cameras with the frame's stamp."""
-    with McapFileWriter(path, perception_typestore()) as writer:
-        for name in cameras:
-            writer.add_topic(f"/test/{name}/camera_info", "sensor_msgs/msg/CameraInfo")
-            writer.add_topic(f"/test/{name}/image/compressed", "sensor_msgs/msg/CompressedImage")
-        for order, index in enumerate(FRAMES):
-            sec, nanosec = stamp_of(index)
-            log_ns = order * LOG_SPACING_NS
-            for name, camera in cameras.items():
-                calibration = camera.calibration()
-                info = CameraInfo(width=calibration.width, height=calibration.height,
-                                  distortion_model=calibration.distortion_model, d=calibration.d.tolist(),
-                                  k=calibration.k.ravel().tolist(), r=calibration.r.ravel().tolist(),
-                                  p=calibration.p.ravel().tolist())
-                image = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", camera.image(frames[index]))[1]
-                                        .tobytes())
-                for message in (info, image):
-                    message.header.frame_id = frame_id(name)
-                    message.header.stamp.sec, message.header.stamp.nanosec = sec, nanosec
-                writer.write(f"/test/{name}/camera_info", log_ns, serialize_message(info))
-                writer.write(f"/test/{name}/image/compressed", log_ns + 1, serialize_message(image))
-
-
-def graph_document(cameras: dict[str, VirtualCamera]) -> dict:
-    """The deployed graph (config/perception.yaml) with the two virtual cameras and without the visualizer."""
-    document = yaml.safe_load(config_path("perception.yaml").read_text())
-    document["cameras"] = {
-        name: {"image": f"/test/{name}/image/compressed", "camera_info": f"/test/{name}/camera_info",
-               "frame_id": frame_id(name),
-               "pose": {"x": CLIP.x, "y": CLIP.y, "z": CLIP.z, "roll": CLIP.roll, "pitch": CLIP.pitch,
-                        "yaw": camera.yaw}}
-        for name, camera in cameras.items()}
-    del document["nodes"]["visualizer"]
-    # the slower camera's pair of a stamp comes up to a few hundred ms after the other's on this 2-core CPU (two
-    # detectors at once); frames are played LOG_SPACING_NS apart: every cycle waits for both cameras
-    document["nodes"]["fusion"]["parameters"]["sync_timeout_s"] = 0.5
-    return document
 
 
 def stamp_key(header) -> tuple[int, int]:
@@ -183,7 +129,11 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
     cameras = {name: VirtualCamera(name, *columns) for name, columns in VIEWS.items()}
     bag = tmp_path / "two_cameras.mcap"
     write_bag(bag, cameras, highway_frames)
-    with RunningGraph(tmp_path, graph_document(cameras)) as graph:
+    document = graph_document(cameras)
+    # the slower camera's pair of a stamp comes up to a few hundred ms after the other's on this 2-core CPU (two
+    # detectors at once); frames are played LOG_SPACING_NS apart: every cycle waits for both cameras
+    document["nodes"]["fusion"]["parameters"]["sync_timeout_s"] = 0.5
+    with RunningGraph(tmp_path, document) as graph:
         fused = ros.collect(PredictedObjects, "/perception/predicted_objects", 200)
         tracks = {name: ros.collect(TrackedObjects, f"/perception/{name}/tracks", 200) for name in cameras}
         predictions = {name: ros.collect(PredictedObjects, f"/perception/{name}/predicted_objects", 200)
@@ -220,7 +170,7 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
 
     # the offline evaluation of the same bag: the same per-camera outputs and the same fused lists
     recording = run_offline(load_graph(tmp_path / "graph.yaml"),
-                            {name: (f"/test/{name}/image/compressed", f"/test/{name}/camera_info") for name in cameras},
+                            {name: (image_topic(name), info_topic(name)) for name in cameras},
                             bag, tmp_path / "offline.mcap", progress=False)
     offline = recorded(recording, "/perception/predicted_objects")
     offline_tracks = {name: recorded(recording, f"/perception/{name}/tracks") for name in cameras}

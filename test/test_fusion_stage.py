@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
-from virtual_cameras import FRAME_RATE, FRAMES, VIEWS, VirtualCamera, image_message
+from virtual_cameras import FRAME_RATE, FRAMES, VIEWS, VirtualCamera, frame_id, image_message
 
 from perception.message_decoding import ground_frame_id, image_size, paths_from_msg, tracks_from_msg
 from perception.pipeline.fusion import CameraTracks
@@ -27,10 +27,6 @@ FRAME_ID = "camera_left_optical_frame"
 def header(stamp: float, frame_id: str) -> Header:
     sec, nanosec = divmod(round(stamp * 1e9), 10**9)
     return Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
-
-
-def frame_id(camera: str) -> str:
-    return f"camera_{camera}_optical_frame"
 
 
 @pytest.fixture(scope="module")
