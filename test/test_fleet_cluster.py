@@ -50,4 +50,4 @@ def test_two_nodes_give_the_offline_results_and_survive_a_node_leaving(bags, off
     assert run.retried_streams == 1 and sorted(o.attempts for o in run.outcomes) == [1] * (len(offline) - 1) + [2]
     for outcome in run.outcomes:
         assert outcome.error is None
-        assert_same_results(outcome.recording, offline[outcome.bag])
+        assert_same_results(outcome.recording, offline[outcome.bag], outcome.bag)

@@ -26,7 +26,7 @@ from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
-from perception.runtime.offline import run_offline  # noqa: E402
+from perception.runtime.offline import camera_topics, run_offline  # noqa: E402
 from bag_pieces import cut_bag  # noqa: E402
 from virtual_cameras import FRAMES, VIEWS, VirtualCamera, graph_document, write_bag  # noqa: E402
 
@@ -93,8 +93,9 @@ def messages(recording: Path, msgtype: str) -> list:
     return [m for _, m in sorted(found, key=lambda f: (f[1].header.stamp.sec, f[1].header.stamp.nanosec, f[0]))]
 
 
-def assert_same_results(fleet: Path, offline: Path) -> None:
-    """Same detections per frame (float tolerance), same track ids per frame, same metrics."""
+def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
+    """Same detections per frame (float tolerance), same track ids per frame, same predictions and fused lists, same
+    metrics of each camera of `bag`."""
     ours, theirs = (messages(r, "perception/msg/DetectedObjects") for r in (fleet, offline))
     assert len(ours) == len(theirs) > 0
     for a, b in zip(ours, theirs):
@@ -111,12 +112,16 @@ def assert_same_results(fleet: Path, offline: Path) -> None:
         assert [o.track_id for o in a.objects] == [o.track_id for o in b.objects]
         np.testing.assert_allclose([[o.position.x, o.position.y] for o in a.objects],
                                    [[o.position.x, o.position.y] for o in b.objects], atol=1e-2)
-    row, expected = bag_row(fleet, "fleet", fleet), bag_row(offline, "offline", offline)
-    assert (row.frames, row.detections, row.tracks) == (expected.frames, expected.detections, expected.tracks)
-    assert row.prediction_error.keys() == expected.prediction_error.keys()
-    for model, errors in row.prediction_error.items():
-        for key, value in errors.items():
-            np.testing.assert_allclose(value, expected.prediction_error[model][key], rtol=1e-6)
+    graph, chosen = cameras_of(bag)
+    recorded = sorted(bag_topics(offline))
+    for camera, bag_camera in chosen.items():
+        topics = camera_topics(recorded, graph, camera, (bag_camera.image_topic, bag_camera.info_topic))
+        row, expected = (bag_row(bag, camera, recording, topics=topics) for recording in (fleet, offline))
+        assert (row.frames, row.detections, row.tracks) == (expected.frames, expected.detections, expected.tracks)
+        assert row.prediction_error.keys() == expected.prediction_error.keys()
+        for model, errors in row.prediction_error.items():
+            for key, value in errors.items():
+                np.testing.assert_allclose(value, expected.prediction_error[model][key], rtol=1e-6)
 
 
 def test_bags_are_found_in_folders_at_any_depth(bags):
@@ -135,7 +140,7 @@ def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline,
     for bag, recording in offline.items():
         assert by_bag[bag].error is None
         assert by_bag[bag].recording == tmp_path / by_bag[bag].stream.name / "eval.mcap"
-        assert_same_results(by_bag[bag].recording, recording)
+        assert_same_results(by_bag[bag].recording, recording, bag)
     # one task ran both cameras of the two-camera bag and their fusion: a row per camera, one fused list per stamp
     two = by_bag[bags / "two_cameras.mcap"]
     assert [row.stream for row in two.rows] == ["two_cameras/left", "two_cameras/right"]
@@ -179,5 +184,5 @@ def test_a_bag_whose_worker_is_killed_is_run_again_whole(bags, offline, ray_sess
     assert sorted(o.attempts for o in run.outcomes) == [1] * (len(offline) - 1) + [2]
     assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES + TWO_CAMERA_FRAMES
     for outcome in run.outcomes:
-        assert outcome.error is None and [row.attempts for row in outcome.rows] == [outcome.attempts]
-        assert_same_results(outcome.recording, offline[outcome.bag])
+        assert outcome.error is None and {row.attempts for row in outcome.rows} == {outcome.attempts}
+        assert_same_results(outcome.recording, offline[outcome.bag], outcome.bag)

@@ -25,8 +25,7 @@ from functools import partial
 from rclpy.node import Node
 
 from perception.msg import PredictedObjects, TrackedObjects
-from perception.pipeline.fusion import FusionConfig
-from perception.pipeline.fusion_stage import FusionStage
+from perception.pipeline.fusion_stage import FusionStage, fusion_config
 from perception.pipeline.health import WARN
 from perception.ros.conversions import stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
@@ -43,9 +42,7 @@ class FusionNode(Node):
         super().__init__("fusion")
         p = self.params = declare_parameters(self, "fusion")
         self.diagnostics = NodeDiagnostics(self)
-        config = FusionConfig(p["gate_probability"], p["keep_probability"], p["max_age_s"], p["sync_window_s"],
-                              p["sync_timeout_s"])
-        self.fusion = FusionMessages(FusionStage(config, self.diagnostics.health, p["cameras"]))
+        self.fusion = FusionMessages(FusionStage(fusion_config(p), self.diagnostics.health, p["cameras"]))
         self.publisher = self.create_publisher(PredictedObjects, "predicted_objects", 10)
         qos = qos_profile(p["qos_reliability"], p["qos_depth"])
         for camera in p["cameras"]:

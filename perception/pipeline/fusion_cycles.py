@@ -22,7 +22,7 @@ stamp + window_s is late: it makes no cycle of its own, the next cycle predicts 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from perception.pipeline.health import Health
@@ -37,7 +37,6 @@ class Cycle(Generic[Output]):
 
     outputs: dict[str, tuple[float, Output]]
     opened: float  # clock time its first output came
-    missing: list[str] = field(default_factory=list)  # expected cameras it went out without
     late: bool = False
 
     @property
@@ -103,7 +102,6 @@ class CycleSync(Generic[Output]):
             self.health.count(f"cycles_without_camera.{camera}")
         if missing:
             self.health.count("cycles_without_camera")
-        cycle.missing = missing
         self.last = cycle
         return cycle
 

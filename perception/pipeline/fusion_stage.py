@@ -15,8 +15,8 @@ after sync_timeout_s on `clock`. With one camera every pair is its own cycle at 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -43,11 +43,15 @@ class FusedPrediction:
     fused: FusedObjects
     paths: dict[int, list[PredictedPath]]
     camera_frames: dict[int, str]
-    missing: list[str] = field(default_factory=list)  # cameras expected in the cycle that it went out without
 
     @property
     def tracks(self) -> list[Track]:
         return self.fused.tracks
+
+
+def fusion_config(parameters: dict) -> FusionConfig:
+    """The fusion node's parameters (perception.pipeline.parameters) as a FusionConfig."""
+    return FusionConfig(**{f.name: parameters[f.name] for f in fields(FusionConfig)})
 
 
 class FusionStage:
@@ -55,7 +59,7 @@ class FusionStage:
     docstring). `cameras`: the cameras expected at the start; `clock`: seconds, for sync_timeout_s (the node's
     monotonic clock; offline, the recording's time)."""
 
-    def __init__(self, config: FusionConfig | None = None, health: Health | None = None, cameras: list[str] = (),
+    def __init__(self, config: FusionConfig | None = None, health: Health | None = None, cameras: Sequence[str] = (),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.health = health or Health()
         self.fusion = TrackFusion(config, self.health)
@@ -130,7 +134,7 @@ class FusionStage:
                 self.fusion.add(camera, paired.tracks)
             if not cycle.late:
                 self.health.set_status(OK, "running")
-                fused.append(self._with_paths(self.fusion.fuse(cycle.stamp), cycle.missing))
+                fused.append(self._with_paths(self.fusion.fuse(cycle.stamp)))
         return fused
 
     def _give_up(self, waiting: dict[float, tuple[CameraTracks, str]], expired) -> None:
@@ -157,7 +161,7 @@ class FusionStage:
     def _new_sync(self) -> CycleSync[PairedOutput]:
         return CycleSync(self.cameras, self.config.sync_window_s, self.config.sync_timeout_s, self.health)
 
-    def _with_paths(self, fused: FusedObjects, missing: list[str]) -> FusedPrediction:
+    def _with_paths(self, fused: FusedObjects) -> FusedPrediction:
         """Each fused object's paths: its representative camera's (FusedObject.camera), else another source
         camera's that has paths for its track; moved from that camera's stamp to the cycle stamp."""
         paths, frames = {}, {}
@@ -172,7 +176,7 @@ class FusionStage:
                 paths[obj.track.track_id] = [advance_path(path, dt, track) for path in output.paths[track_id]]
                 frames[obj.track.track_id] = output.frame_id
                 break
-        return FusedPrediction(fused, paths, frames, missing)
+        return FusedPrediction(fused, paths, frames)
 
 
 def advance_path(path: PredictedPath, dt: float, track: Track) -> PredictedPath:

@@ -26,8 +26,7 @@ from perception.bags import McapFileWriter, perception_typestore, read_messages,
 from perception.graph import Graph
 from perception.imaging import decode_image_message
 from perception.pipeline.camera import CameraParameters, CameraPipeline, FrameResult
-from perception.pipeline.fusion import FusionConfig
-from perception.pipeline.fusion_stage import FusionStage
+from perception.pipeline.fusion_stage import FusionStage, fusion_config
 from perception.pipeline.health import ERROR, WARN, Health
 from perception.pipeline.models import ModelCache
 from perception.pipeline.parameters import node_parameters
@@ -177,10 +176,9 @@ class _Fusion:
         self.cameras = [camera for camera in p["cameras"] if camera in cameras]
         self.topic = output_topic(graph, "fusion", FUSION_NAMESPACE, "predicted_objects")
         self.now_ns = 0
-        config = FusionConfig(p["gate_probability"], p["keep_probability"], p["max_age_s"], p["sync_window_s"],
-                              p["sync_timeout_s"])
         self.health = Health(_log)
-        self.messages = FusionMessages(FusionStage(config, self.health, self.cameras, clock=lambda: self.now_ns / 1e9))
+        self.messages = FusionMessages(FusionStage(fusion_config(p), self.health, self.cameras,
+                                                   clock=lambda: self.now_ns / 1e9))
 
     def take(self, camera: str, outputs: list[tuple[str, int, object]]) -> list[tuple[str, int, object]]:
         """The fused lists (topic, log time ns, message) that went out on a camera's tracks and predictions among its
