@@ -43,9 +43,9 @@ def bags(tmp_path_factory, shared_data, highway_frames):
     (folder / "day2").mkdir(parents=True)
     cameras = {name: VirtualCamera(name, *columns) for name, columns in VIEWS.items()}
     write_bag(folder / "two_cameras.mcap", cameras, highway_frames)
-    # the deployed graph with the virtual cameras' entries (their poses) beside its front camera
-    document = graph_document(cameras)
-    document["cameras"]["front"] = yaml.safe_load(config_path("perception.yaml").read_text())["cameras"]["front"]
+    # the deployed graph with the virtual cameras' entries (their poses) beside its own
+    document = yaml.safe_load(config_path("perception.yaml").read_text())
+    document["cameras"].update(graph_document(cameras)["cameras"])
     CONFIG.write_text(yaml.safe_dump(document))
     sample = cut_bag(data_path("sample_highway_960x540.mcap"), folder / "sample.mcap", SAMPLE_FRAMES)
     clip = folder / "day2" / "highway.mcap"

@@ -32,6 +32,8 @@ from perception.types import ObjectClass
 
 GATE = chi_square_quantile_2dof(0.99)
 KEEP_GATE = chi_square_quantile_2dof(0.999)
+STOPPED_FRAMES = FRAMES[:4]  # the left camera's frames after the right camera stopped
+STOPPED_START_S = 103  # their frame 0's stamp: after the two-camera bag's last (101.44)
 
 
 def stamp_key(header) -> tuple[int, int]:
@@ -136,7 +138,8 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
     # fuses its previous tracks, which the checks below, reading the newest, would not match)
     document["nodes"]["fusion"]["parameters"]["sync_timeout_s"] = 2.0
     with RunningGraph(tmp_path, document) as graph:
-        fused = ros.collect(PredictedObjects, "/perception/predicted_objects", 200)
+        planner = ros.collect(PredictedObjects, "/perception/predicted_objects", 200)
+        fused = planner
         tracks = {name: ros.collect(TrackedObjects, f"/perception/{name}/tracks", 200) for name in cameras}
         predictions = {name: ros.collect(PredictedObjects, f"/perception/{name}/predicted_objects", 200)
                        for name in cameras}
@@ -155,7 +158,28 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
             sum(len(predictions[name]) for name in cameras)), 5)
         assert get_parameters(ros, "/perception/fusion", ["cameras"]) == {"cameras": ["left", "right"]}
         graph.runner.check()
-    values = diagnostic_values(diagnostics, "/perception/fusion")
+        values = diagnostic_values(diagnostics, "/perception/fusion")
+        # the two-camera bag's messages
+        fused, tracks, predictions = list(planner), {n: list(m) for n, m in tracks.items()}, \
+            {n: list(m) for n, m in predictions.items()}
+
+        # the right camera stops: the left camera alone, later stamps. Its first cycle waits sync_timeout_s for the
+        # right camera and goes out without it (the node's timer), counted; the others go out at once
+        stopped = tmp_path / "left_only.mcap"
+        write_bag(stopped, {"left": cameras["left"]}, highway_frames, STOPPED_FRAMES, STOPPED_START_S)
+        replay = subprocess.run([sys.executable, "-m", "perception", "replay", str(stopped), "--wait-for-subscribers",
+                                 "60"], capture_output=True, text=True, timeout=120)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        assert ros.wait_for(lambda: len(planner) == len(fused) + len(STOPPED_FRAMES), 30), len(planner)
+        assert [stamp_key(m.header) for m in planner[len(fused):]] == [stamp_of(i, STOPPED_START_S)
+                                                                       for i in STOPPED_FRAMES]
+        assert ros.wait_for(lambda: diagnostic_values(diagnostics, "/perception/fusion").get("cycles") == str(
+            len(fused) + len(STOPPED_FRAMES)), 5)
+        stopped_values = diagnostic_values(diagnostics, "/perception/fusion")
+        assert [int(stopped_values.get(key, 0)) - int(values.get(key, 0))
+                for key in ("cycles_without_camera", "cycles_without_camera.right")] == [1, 1], \
+            f"{values} -> {stopped_values}"
+        graph.runner.check()
 
     by_stamp = {name: {stamp_key(m.header): m for m in tracks[name]} for name in cameras}
     # one list per cycle, one cycle per stamp: both cameras are triggered together (the bag's stamps are equal)

@@ -100,8 +100,9 @@ def frame_id(camera: str) -> str:
     return f"camera_{camera}_optical_frame"
 
 
-def stamp_of(index: int) -> tuple[int, int]:
-    sec, nanosec = divmod(round((START_S + index / FRAME_RATE) * 1e9), 10**9)
+def stamp_of(index: int, start_s: float = START_S) -> tuple[int, int]:
+    """The header stamp (sec, nanosec) of the clip's frame `index` in a bag whose frame 0 is at `start_s`."""
+    sec, nanosec = divmod(round((start_s + index / FRAME_RATE) * 1e9), 10**9)
     return sec, nanosec
 
 
@@ -113,8 +114,9 @@ def info_topic(camera: str) -> str:
     return f"/test/{camera}/camera_info"
 
 
-def write_bag(path, cameras: dict[str, VirtualCamera], frames: list) -> None:
-    """Each camera's CameraInfo and JPEG image at every clip frame of FRAMES, both cameras with the frame's stamp
+def write_bag(path, cameras: dict[str, VirtualCamera], frames: list, indices=FRAMES, start_s: float = START_S
+              ) -> None:
+    """Each camera's CameraInfo and JPEG image at every clip frame of `indices`, all cameras with the frame's stamp
     (triggered together)."""
     import cv2
     from rclpy.serialization import serialize_message
@@ -126,8 +128,8 @@ def write_bag(path, cameras: dict[str, VirtualCamera], frames: list) -> None:
         for name in cameras:
             writer.add_topic(info_topic(name), "sensor_msgs/msg/CameraInfo")
             writer.add_topic(image_topic(name), "sensor_msgs/msg/CompressedImage")
-        for order, index in enumerate(FRAMES):
-            sec, nanosec = stamp_of(index)
+        for order, index in enumerate(indices):
+            sec, nanosec = stamp_of(index, start_s)
             log_ns = order * LOG_SPACING_NS
             for name, camera in cameras.items():
                 calibration = camera.calibration()
@@ -145,7 +147,8 @@ def write_bag(path, cameras: dict[str, VirtualCamera], frames: list) -> None:
 
 
 def graph_document(cameras: dict[str, VirtualCamera]) -> dict:
-    """The deployed graph (config/perception.yaml) with the two virtual cameras and without the visualizer."""
+    """The deployed graph (config/perception.yaml) with the two virtual cameras, without the visualizer and the signs
+    node."""
     import yaml
 
     document = yaml.safe_load(config_path("perception.yaml").read_text())
@@ -156,4 +159,5 @@ def graph_document(cameras: dict[str, VirtualCamera]) -> dict:
                         "yaw": camera.yaw}}
         for name, camera in cameras.items()}
     del document["nodes"]["visualizer"]
+    document["nodes"].pop("signs", None)  # enabled in some installs: not what the tests check, and CPU they need
     return document
