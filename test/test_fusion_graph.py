@@ -212,6 +212,11 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
         assert [[(o.track_id, round(o.position.x, 3)) for o in m.objects] for m in offline_tracks[name]] == \
             [[(o.track_id, round(o.position.x, 3)) for o in m.objects] for m in tracks[name]], name
     assert [list_summary(m) for m in offline] == [list_summary(m) for m in fused]
+    (array,) = recorded(recording, "/diagnostics")
+    (status,) = [s for s in array.status if s.name == "/perception/fusion/offline"]
+    offline_values = {kv.key: kv.value for kv in status.values}
+    keys = ("cycles", "pairs", "messages_received", "messages_processed", "tracks_merged", "ids_retired")
+    assert [offline_values.get(k) for k in keys] == [values.get(k) for k in keys], (offline_values, values)
     offline_both, offline_overlap = check_fused_lists(
         offline, {name: {stamp_key(m.header): m for m in offline_tracks[name]} for name in cameras})
     assert (offline_both, offline_overlap) == (both, overlap_ids)

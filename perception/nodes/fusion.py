@@ -59,7 +59,6 @@ class FusionNode(Node):
         self.publish(self.fusion.tracks(camera, message), start)
 
     def on_predictions(self, camera: str, message: PredictedObjects) -> None:
-        self.diagnostics.count("messages_received")
         start = time.perf_counter()
         self.publish(self.fusion.predictions(camera, message), start)
 

@@ -33,6 +33,7 @@ class FusionMessages:
             message.camera_frame_id))
 
     def predictions(self, camera: str, message: PredictedObjects) -> list[PredictedObjects]:
+        self.stage.health.count("messages_received")
         try:
             paths = paths_from_msg(message)
         except ValueError as error:

@@ -189,10 +189,13 @@ class _Fusion:
             if key in handlers and camera in self.cameras:
                 self.now_ns = log_ns
                 lists += [(self.topic, log_ns, fused) for fused in handlers[key](camera, message)]
+        self.health.count("messages_processed", len(lists))  # as the node counts the lists it publishes
         return lists
 
     def flush(self) -> list[tuple[str, int, object]]:
-        return [(self.topic, self.now_ns, fused) for fused in self.messages.flush()]
+        lists = [(self.topic, self.now_ns, fused) for fused in self.messages.flush()]
+        self.health.count("messages_processed", len(lists))
+        return lists
 
 
 def camera_topics(recording_topics: list[str], graph: Graph, camera: str, topics: CameraTopics) -> list[str]:
