@@ -97,11 +97,10 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
         start = time.perf_counter()
         for bag in bags:
             graph, chosen = cameras_of(bag)
-            (camera, bag_camera), = chosen.items()
             recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
             recording.unlink(missing_ok=True)
-            offline.run_offline(graph, camera, bag, recording, bag_camera.image_topic, bag_camera.info_topic,
-                                progress=False)
+            offline.run_offline(graph, {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}, bag,
+                                recording, progress=False)
             bag_row(bag, bag.stem, recording)
         return time.perf_counter() - start - sum(loading), sum(loading)
     finally:

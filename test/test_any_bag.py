@@ -51,16 +51,18 @@ def stamps(messages: list) -> list[int]:
     return [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in messages]
 
 
-def diagnostic_values(messages: dict[str, list]) -> dict[str, str]:
+def diagnostic_values(messages: dict[str, list], camera: str = "front") -> dict[str, str]:
     (array,) = messages["/diagnostics"]
-    return {kv.key: kv.value for kv in array.status[0].values}
+    (status,) = [s for s in array.status if s.name == f"/perception/{camera}/offline"]
+    return {kv.key: kv.value for kv in status.values}
 
 
-def assert_report(out: Path, camera: str, image_topic: str) -> dict[str, list]:
-    """The eval outputs of one camera: report files, every frame through every stage with its image's stamp."""
+def assert_report(out: Path, camera: str, image_topic: str, recording: Path | None = None) -> dict[str, list]:
+    """The eval outputs of one camera: report files, every frame through every stage with its image's stamp
+    (`recording`: the run's, where it is not out/eval.mcap: a bag of several cameras)."""
     html = (out / "report.html").read_text()
     assert (out / "report_files" / "annotated.gif").stat().st_size > 1000 and f"camera {camera}" in html
-    messages = decoded(out / "eval.mcap")
+    messages = decoded(recording or out / "eval.mcap")
     images = stamps(messages[image_topic])
     assert len(images) == FRAMES
     for output in ("detections", "tracks"):  # logged at stamp + processing time: sorted, the image stamps
@@ -173,12 +175,14 @@ def test_two_cameras_are_evaluated_each_as_a_camera_of_the_graph(tmp_path, share
     run = perception("eval", bag, "--out", tmp_path / "out")
     assert "camera left: /stereo/left/image_raw/compressed (compressed), CameraInfo: /stereo/camera_info" in run.stdout
     assert "camera right: /stereo/right/image_raw (raw), CameraInfo: /stereo/camera_info" in run.stdout
-    left = assert_report(tmp_path / "out" / "left", "left", "/stereo/left/image_raw/compressed")
-    right = assert_report(tmp_path / "out" / "right", "right", "/stereo/right/image_raw")
+    recording = tmp_path / "out" / "eval.mcap"  # both cameras and their fusion
+    left = assert_report(tmp_path / "out" / "left", "left", "/stereo/left/image_raw/compressed", recording)
+    right = assert_report(tmp_path / "out" / "right", "right", "/stereo/right/image_raw", recording)
+    assert len(left["/perception/predicted_objects"]) == FRAMES  # one fused list per stamp (the same for both)
     # the shared CameraInfo is for the 1280x720 camera: the 960x540 one gets no metric positions from it, counted
-    assert diagnostic_values(left)["metric_positions"] == "yes: from /stereo/camera_info"
+    assert diagnostic_values(left, "left")["metric_positions"] == "yes: from /stereo/camera_info"
     assert any(o.has_kinematics for m in left["/perception/left/tracks"] for o in m.objects)
-    values = diagnostic_values(right)
+    values = diagnostic_values(right, "right")
     assert values["metric_positions"] == ("no: intrinsics from /stereo/camera_info are for 1280x720 images, the "
                                           "images are 960x540")
     assert values["frames_camera_info_size_mismatch"] == str(FRAMES - 1)  # the first image precedes the CameraInfo

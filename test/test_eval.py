@@ -27,7 +27,7 @@ def test_offline_run_and_report_on_a_real_clip(tmp_path, shared_data):
     video_to_bag(shared_data / "clips" / "udacity_highway_1280x720.mp4", bag, camera_topic=CAMERA,
                  info_topic=INFO, frame_id="cam", max_frames=15)
     graph = load_graph(config_path("perception.yaml"), {"front": {"image": CAMERA, "camera_info": INFO}})
-    recording = run_offline(graph, "front", bag, tmp_path / "eval.mcap", CAMERA, INFO)
+    recording = run_offline(graph, {"front": (CAMERA, INFO)}, bag, tmp_path / "eval.mcap")
     stamps: dict[str, list[int]] = {}
     typestore = perception_typestore()
     for record in read_messages(recording):

@@ -39,7 +39,7 @@ def test_offline_eval_uses_recorded_odometry_for_the_odom_frame(tmp_path, shared
                 writer.write(ODOMETRY, record.timestamp_ns, odometry(record.timestamp_ns,
                                                                      10.0 * (record.timestamp_ns - start) / 1e9))
     graph = load_graph(config_path("perception.yaml"), {"front": {"image": CAMERA, "camera_info": INFO}})
-    recording = run_offline(graph, "front", bag, tmp_path / "eval.mcap", CAMERA, INFO)
+    recording = run_offline(graph, {"front": (CAMERA, INFO)}, bag, tmp_path / "eval.mcap")
 
     summary = summarize_run(recording)
     assert summary.ground_frames.get("odom", 0) >= 10, summary.ground_frames

@@ -1,17 +1,21 @@
-"""Fleet evaluation on Ray against the single-process offline mode, on real bags: the sample bag cut short and a bag
-made by `perception video-to-bag` from a shared clip, with a truncated bag and a file that is not a bag among them.
-Same detections (float tolerance), same track ids and metrics per bag; a bag whose worker is killed in the middle
-is run again whole, and the report says so. One Ray session (2 CPUs, loopback, no dashboard) for the module."""
+"""Fleet evaluation on Ray against the single-process offline mode, on real bags: the sample bag cut short, a bag
+made by `perception video-to-bag` from a shared clip and a bag of two cameras triggered together (virtual_cameras.py),
+with a truncated bag and a file that is not a bag among them. Same detections (float tolerance), same track ids and
+metrics per bag, the same fused lists (the planner's topic) for the two-camera bag, whose task runs both cameras and
+the fusion; a bag whose worker is killed in the middle is run again whole, and the report says so. One Ray session
+(2 CPUs, loopback, no dashboard) for the module."""
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 os.environ["RAY_DISABLE_USAGE_STATS"] = "1"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported: every Ray address on loopback
@@ -22,17 +26,27 @@ from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
-from perception.runtime.offline import run_offline  # noqa: E402
+from perception.runtime.offline import camera_topics, run_offline  # noqa: E402
 from bag_pieces import cut_bag  # noqa: E402
+from virtual_cameras import FRAMES, VIEWS, VirtualCamera, graph_document, write_bag  # noqa: E402
 
 SAMPLE_FRAMES = 24
 CLIP_FRAMES = 20
 
 
+TWO_CAMERA_FRAMES = 2 * len(FRAMES)
+
+
 @pytest.fixture(scope="module")
-def bags(tmp_path_factory, shared_data):
+def bags(tmp_path_factory, shared_data, highway_frames):
     folder = tmp_path_factory.mktemp("fleet") / "bags"
     (folder / "day2").mkdir(parents=True)
+    cameras = {name: VirtualCamera(name, *columns) for name, columns in VIEWS.items()}
+    write_bag(folder / "two_cameras.mcap", cameras, highway_frames)
+    # the deployed graph with the virtual cameras' entries (their poses) beside its own
+    document = yaml.safe_load(config_path("perception.yaml").read_text())
+    document["cameras"].update(graph_document(cameras)["cameras"])
+    CONFIG.write_text(yaml.safe_dump(document))
     sample = cut_bag(data_path("sample_highway_960x540.mcap"), folder / "sample.mcap", SAMPLE_FRAMES)
     clip = folder / "day2" / "highway.mcap"
     video = shared_data / "clips/udacity_highway_1280x720.mp4"
@@ -43,8 +57,11 @@ def bags(tmp_path_factory, shared_data):
     return folder
 
 
+CONFIG = Path(tempfile.mkdtemp(prefix="fleet-graph-")) / "graph.yaml"  # written by the bags fixture
+
+
 def cameras_of(bag: Path):
-    return graph_for_cameras(config_path("perception.yaml"), "front", find_cameras(bag_topics(bag)))
+    return graph_for_cameras(CONFIG, "front", find_cameras(bag_topics(bag)))
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +69,10 @@ def offline(bags, tmp_path_factory):
     """The single-process offline mode's recording of each good bag."""
     out = tmp_path_factory.mktemp("offline")
     recordings = {}
-    for bag in (bags / "sample.mcap", bags / "day2" / "highway.mcap"):
+    for bag in (bags / "sample.mcap", bags / "day2" / "highway.mcap", bags / "two_cameras.mcap"):
         graph, chosen = cameras_of(bag)
-        (camera, bag_camera), = chosen.items()
-        recordings[bag] = run_offline(graph, camera, bag, out / f"{bag.stem}.mcap", bag_camera.image_topic,
-                                      bag_camera.info_topic)
+        recordings[bag] = run_offline(graph, {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()},
+                                      bag, out / f"{bag.stem}.mcap")
     return recordings
 
 
@@ -68,15 +84,18 @@ def ray_session():
 
 
 def messages(recording: Path, msgtype: str) -> list:
-    """The recording's messages of one type in the order of their images (log times add each frame's CPU time,
-    which varies: a recording read in log-time order need not be in frame order)."""
+    """The recording's messages of one type in the order of their images, each camera's (topic's) in turn at one
+    stamp (log times add each frame's CPU time, which varies: a recording read in log-time order need not be in frame
+    order)."""
     typestore = perception_typestore()
-    found = [typestore.deserialize_cdr(r.raw, r.msgtype) for r in read_messages(recording) if r.msgtype == msgtype]
-    return sorted(found, key=lambda m: (m.header.stamp.sec, m.header.stamp.nanosec))
+    found = [(r.topic, typestore.deserialize_cdr(r.raw, r.msgtype)) for r in read_messages(recording)
+             if r.msgtype == msgtype]
+    return [m for _, m in sorted(found, key=lambda f: (f[1].header.stamp.sec, f[1].header.stamp.nanosec, f[0]))]
 
 
-def assert_same_results(fleet: Path, offline: Path) -> None:
-    """Same detections per frame (float tolerance), same track ids per frame, same metrics."""
+def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
+    """Same detections per frame (float tolerance), same track ids per frame, same predictions and fused lists, same
+    metrics of each camera of `bag`."""
     ours, theirs = (messages(r, "perception/msg/DetectedObjects") for r in (fleet, offline))
     assert len(ours) == len(theirs) > 0
     for a, b in zip(ours, theirs):
@@ -86,19 +105,30 @@ def assert_same_results(fleet: Path, offline: Path) -> None:
         np.testing.assert_allclose(np.reshape(boxes[0], (-1, 5)), np.reshape(boxes[1], (-1, 5)), atol=1e-2)
     ours, theirs = (messages(r, "perception/msg/TrackedObjects") for r in (fleet, offline))
     assert [[o.track_id for o in m.objects] for m in ours] == [[o.track_id for o in m.objects] for m in theirs]
-    row, expected = bag_row(fleet, "fleet", fleet), bag_row(offline, "offline", offline)
-    assert (row.frames, row.detections, row.tracks) == (expected.frames, expected.detections, expected.tracks)
-    assert row.prediction_error.keys() == expected.prediction_error.keys()
-    for model, errors in row.prediction_error.items():
-        for key, value in errors.items():
-            np.testing.assert_allclose(value, expected.prediction_error[model][key], rtol=1e-6)
+    ours, theirs = (messages(r, "perception/msg/PredictedObjects") for r in (fleet, offline))
+    assert len(ours) == len(theirs)  # each camera's predictions and the fused lists
+    for a, b in zip(ours, theirs):
+        assert (a.header, a.camera_frame_id) == (b.header, b.camera_frame_id)
+        assert [o.track_id for o in a.objects] == [o.track_id for o in b.objects]
+        np.testing.assert_allclose([[o.position.x, o.position.y] for o in a.objects],
+                                   [[o.position.x, o.position.y] for o in b.objects], atol=1e-2)
+    graph, chosen = cameras_of(bag)
+    recorded = sorted(bag_topics(offline))
+    for camera, bag_camera in chosen.items():
+        topics = camera_topics(recorded, graph, camera, (bag_camera.image_topic, bag_camera.info_topic))
+        row, expected = (bag_row(bag, camera, recording, topics=topics) for recording in (fleet, offline))
+        assert (row.frames, row.detections, row.tracks) == (expected.frames, expected.detections, expected.tracks)
+        assert row.prediction_error.keys() == expected.prediction_error.keys()
+        for model, errors in row.prediction_error.items():
+            for key, value in errors.items():
+                np.testing.assert_allclose(value, expected.prediction_error[model][key], rtol=1e-6)
 
 
 def test_bags_are_found_in_folders_at_any_depth(bags):
     found = find_bags([bags])
     assert found == sorted(found)
     assert {p.relative_to(bags).as_posix() for p in found} == {
-        "sample.mcap", "truncated.mcap", "day2/highway.mcap", "day2/notes.bag"}
+        "sample.mcap", "truncated.mcap", "two_cameras.mcap", "day2/highway.mcap", "day2/notes.bag"}
 
 
 def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline, ray_session, tmp_path):
@@ -110,8 +140,15 @@ def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline,
     for bag, recording in offline.items():
         assert by_bag[bag].error is None
         assert by_bag[bag].recording == tmp_path / by_bag[bag].stream.name / "eval.mcap"
-        assert_same_results(by_bag[bag].recording, recording)
-    assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES
+        assert_same_results(by_bag[bag].recording, recording, bag)
+    # one task ran both cameras of the two-camera bag and their fusion: a row per camera, one fused list per stamp
+    two = by_bag[bags / "two_cameras.mcap"]
+    assert [row.stream for row in two.rows] == ["two_cameras/left", "two_cameras/right"]
+    assert all(row.frames == len(FRAMES) for row in two.rows)
+    fused = [m for m in messages(two.recording, "perception/msg/PredictedObjects") if m.camera_frame_id == ""]
+    assert len(fused) == len(FRAMES) and {o.camera_frame_id for m in fused for o in m.objects} == {
+        f"camera_{name}_optical_frame" for name in VIEWS}
+    assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES + TWO_CAMERA_FRAMES
     assert run.retried_streams == 0 and all(o.attempts == 1 for o in run.outcomes if o.stream is not None)
     assert run.workers_per_driver > 0
 
@@ -144,8 +181,8 @@ def test_a_bag_whose_worker_is_killed_is_run_again_whole(bags, offline, ray_sess
     run = evaluate_fleet(planned, tmp_path, workers=2)
     killer.join(5)
     assert killed and run.retried_streams == 1
-    assert sorted(o.attempts for o in run.outcomes) == [1, 2]
-    assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES
+    assert sorted(o.attempts for o in run.outcomes) == [1] * (len(offline) - 1) + [2]
+    assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES + TWO_CAMERA_FRAMES
     for outcome in run.outcomes:
-        assert outcome.error is None and outcome.row.attempts == outcome.attempts
-        assert_same_results(outcome.recording, offline[outcome.bag])
+        assert outcome.error is None and {row.attempts for row in outcome.rows} == {outcome.attempts}
+        assert_same_results(outcome.recording, offline[outcome.bag], outcome.bag)

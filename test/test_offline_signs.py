@@ -44,8 +44,8 @@ def test_offline_run_recognizes_and_tracks_signs_when_the_graph_enables_them(tmp
                   "signs": {"per_camera": True, "parameters": {"rate_hz": 1.0, "conf_threshold": 0.05}}},
     }))
     graph = load_graph(tmp_path / "graph.yaml")
-    recording = run_offline(graph, "front", scene_bag(tmp_path / "scene.mcap", shared_data), tmp_path / "eval.mcap",
-                            IMAGE, None)
+    recording = run_offline(graph, {"front": (IMAGE, None)}, scene_bag(tmp_path / "scene.mcap", shared_data),
+                            tmp_path / "eval.mcap")
     typestore = perception_typestore()
     by_topic: dict[str, list] = {}
     for record in read_messages(recording):

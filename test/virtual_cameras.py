@@ -1,4 +1,5 @@
-"""Virtual cameras cut from the shared 1280x720 highway clip (test_fusion.py, test_fusion_graph.py).
+"""Virtual cameras cut from the shared 1280x720 highway clip (test_fusion.py, test_fusion_graph.py), and a bag of two
+of them triggered together with the graph that runs them (test_fusion_graph.py, test_fleet_eval.py).
 
 Each is the clip's camera (the deployed front camera pose, a 60 degree pinhole as `video_to_bag` assumes for this
 clip) turned about the vehicle's vertical axis by its own mounting yaw, with its principal point at its image centre.
@@ -89,3 +90,74 @@ def map_boxes(boxes: np.ndarray, homography: np.ndarray) -> np.ndarray:
     moved = np.concatenate([corners, np.ones((*corners.shape[:2], 1))], axis=2) @ homography.T
     moved = moved[..., :2] / moved[..., 2:]
     return np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
+
+
+START_S = 100  # header stamp of the clip's frame 0
+LOG_SPACING_NS = 600_000_000  # frames are played 0.6 s apart (their stamps 80 ms apart): the CPU detectors keep up
+
+
+def frame_id(camera: str) -> str:
+    return f"camera_{camera}_optical_frame"
+
+
+def stamp_of(index: int, start_s: float = START_S) -> tuple[int, int]:
+    """The header stamp (sec, nanosec) of the clip's frame `index` in a bag whose frame 0 is at `start_s`."""
+    sec, nanosec = divmod(round((start_s + index / FRAME_RATE) * 1e9), 10**9)
+    return sec, nanosec
+
+
+def image_topic(camera: str) -> str:
+    return f"/test/{camera}/image/compressed"
+
+
+def info_topic(camera: str) -> str:
+    return f"/test/{camera}/camera_info"
+
+
+def write_bag(path, cameras: dict[str, VirtualCamera], frames: list, indices=FRAMES, start_s: float = START_S
+              ) -> None:
+    """Each camera's CameraInfo and JPEG image at every clip frame of `indices`, all cameras with the frame's stamp
+    (triggered together)."""
+    import cv2
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import CameraInfo, CompressedImage
+
+    from perception.bags import McapFileWriter, perception_typestore
+
+    with McapFileWriter(path, perception_typestore()) as writer:
+        for name in cameras:
+            writer.add_topic(info_topic(name), "sensor_msgs/msg/CameraInfo")
+            writer.add_topic(image_topic(name), "sensor_msgs/msg/CompressedImage")
+        for order, index in enumerate(indices):
+            sec, nanosec = stamp_of(index, start_s)
+            log_ns = order * LOG_SPACING_NS
+            for name, camera in cameras.items():
+                calibration = camera.calibration()
+                info = CameraInfo(width=calibration.width, height=calibration.height,
+                                  distortion_model=calibration.distortion_model, d=calibration.d.tolist(),
+                                  k=calibration.k.ravel().tolist(), r=calibration.r.ravel().tolist(),
+                                  p=calibration.p.ravel().tolist())
+                image = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", camera.image(frames[index]))[1]
+                                        .tobytes())
+                for message in (info, image):
+                    message.header.frame_id = frame_id(name)
+                    message.header.stamp.sec, message.header.stamp.nanosec = sec, nanosec
+                writer.write(info_topic(name), log_ns, serialize_message(info))
+                writer.write(image_topic(name), log_ns + 1, serialize_message(image))
+
+
+def graph_document(cameras: dict[str, VirtualCamera]) -> dict:
+    """The deployed graph (config/perception.yaml) with the two virtual cameras, without the visualizer and the signs
+    node."""
+    import yaml
+
+    document = yaml.safe_load(config_path("perception.yaml").read_text())
+    document["cameras"] = {
+        name: {"image": image_topic(name), "camera_info": info_topic(name),
+               "frame_id": frame_id(name),
+               "pose": {"x": CLIP.x, "y": CLIP.y, "z": CLIP.z, "roll": CLIP.roll, "pitch": CLIP.pitch,
+                        "yaw": camera.yaw}}
+        for name, camera in cameras.items()}
+    del document["nodes"]["visualizer"]
+    document["nodes"].pop("signs", None)  # enabled in some installs: not what the tests check, and CPU they need
+    return document

@@ -169,7 +169,8 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.resources import config_path
     from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras
     from perception.runtime.demo import run_demo as run_live
-    from perception.runtime.offline import first_image_size, run_offline
+    from perception.bags import bag_topics
+    from perception.runtime.offline import camera_topics, first_image_size, run_offline
 
     if args.list:
         print(_topic_list(args.bag))
@@ -190,20 +191,22 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     for name, camera in chosen.items():
         print(f"camera {name}: {camera.image_topic} ({camera.transport}), "
               f"CameraInfo: {camera.info_topic or 'none'}")
-    recordings = {}
+    out.mkdir(parents=True, exist_ok=True)
+    views = {}  # camera -> (report folder, the recording's topics of that camera; None: all)
     if mode == "live":
-        out.mkdir(parents=True, exist_ok=True)
-        recordings[next(iter(chosen))] = (run_live(graph, args.bag, out, rate=args.rate), out)
-    else:
-        for name, camera in chosen.items():
-            folder = out if len(chosen) == 1 else out / name
-            folder.mkdir(parents=True, exist_ok=True)
-            recording = run_offline(graph, name, args.bag, folder / "eval.mcap", camera.image_topic, camera.info_topic)
-            recordings[name] = (recording, folder)
-    for name, (recording, folder) in recordings.items():
-        print(summarize_run(recording).table())
+        recording = run_live(graph, args.bag, out, rate=args.rate)
+        views[next(iter(chosen))] = (out, None)
+    else:  # every camera and the fusion in one run, one recording
+        topics = {name: (camera.image_topic, camera.info_topic) for name, camera in chosen.items()}
+        recording = run_offline(graph, topics, args.bag, out / "eval.mcap")
+        recorded = sorted(bag_topics(recording))
+        for name in chosen:
+            views[name] = (out if len(chosen) == 1 else out / name, camera_topics(recorded, graph, name, topics[name]))
+    print(summarize_run(recording).table())
+    for name, (folder, topics) in views.items():
         pose = camera_pose_from_parameters(node_parameters(graph, "tracker", f"/perception/{name}"))
-        report = write_report(recording, folder, pose, f"perception {mode} run on {args.bag.name}, camera {name}")
+        report = write_report(recording, folder, pose, f"perception {mode} run on {args.bag.name}, camera {name}",
+                              topics)
         if args.gt:
             from perception.evaluation.ground_truth import evaluate_against_ground_truth
 
@@ -258,7 +261,8 @@ def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
             outcome.stream.ground_truth = _fleet_ground_truth(args, outcome.bag)
             outcome.stream.gt_format = args.gt_format
     run = evaluate_fleet(planned, out, workers=args.workers, address=args.ray_address)
-    rows = [outcome.row or BagRow(str(outcome.bag), outcome.name, error=outcome.error) for outcome in run.outcomes]
+    rows = [row for outcome in run.outcomes
+            for row in outcome.rows or [BagRow(str(outcome.bag), outcome.name, error=outcome.error)]]
     run_s = max(run.wall_s - run.startup_s, 1e-9)
     summary = {"workers": run.workers, "ray": run.address, "wall_s": round(run.wall_s, 1),
                "startup_s": round(run.startup_s, 1), "frames_evaluated": run.frames,

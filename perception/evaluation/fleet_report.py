@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,19 +35,20 @@ class BagRow:
 
 
 def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None = None,
-            gt_format: str | None = None) -> BagRow:
-    """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker)."""
+            gt_format: str | None = None, topics: list[str] | None = None) -> BagRow:
+    """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker), of its `topics`
+    where given (one camera's of a recording of several)."""
     # The scoring's imports (matplotlib, TrackEval) stay out of the modules a fleet driver needs for the rows.
     from perception.evaluation.ground_truth import ground_truth_scores, recorded_frames
     from perception.evaluation.online_prediction import online_errors
     from perception.evaluation.report import load_run, prediction_records, track_observations
     from perception.evaluation.run_summary import summarize_run
 
-    summary = summarize_run(recording)
-    stamps, detections, _ = recorded_frames(recording)
+    summary = summarize_run(recording, topics)
+    stamps, detections, _ = recorded_frames(recording, topics)
     labels = Counter(ObjectClass(int(label)).name.lower() for frame in detections.values() for label in frame.labels)
     latencies = {STAGES[t.msgtype]: t.latencies_ms for t in summary.topics.values() if t.msgtype in STAGES}
-    data = load_run(recording, images=False)
+    data = load_run(recording, images=False, topics=topics)
     errors = online_errors(prediction_records(data), track_observations(data))
     row = BagRow(str(bag), stream, recording=str(recording), frames=len(stamps),
                  detections=dict(sorted(labels.items())), tracks=len(summary.track_ids), latencies=latencies,
@@ -54,7 +56,7 @@ def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None =
                  prediction_error={model: {"ade": e.ade, "fde": e.fde, "paths": e.paths,
                                            "complete_paths": e.complete_paths} for model, e in sorted(errors.items())})
     if ground_truth is not None:
-        ap, scores = ground_truth_scores(recording, ground_truth, gt_format)
+        ap, scores = ground_truth_scores(recording, ground_truth, gt_format, topics)
         row.ground_truth = {
             "source": str(ground_truth),
             "ap": {ObjectClass(label).name.lower(): 100 * value for label, value in sorted(ap.items())},
@@ -139,7 +141,8 @@ def write_fleet_report(rows: list[BagRow], run: dict[str, Any], out: Path) -> Pa
                         f'<td colspan="{len(header) - 1}">failed: {html.escape(row.error)}</td></tr>')
             continue
         retried = f" (run {row.attempts} times: its worker died)" if row.attempts > 1 else ""
-        cells = [f'<a href="{html.escape(row.stream)}/eval.mcap">{html.escape(row.stream)}</a>{html.escape(retried)}',
+        link = Path(os.path.relpath(row.recording, out)).as_posix()  # the bag's recording (all its cameras)
+        cells = [f'<a href="{html.escape(link)}">{html.escape(row.stream)}</a>{html.escape(retried)}',
                  *map(html.escape, _cells(row.frames, row.detections, row.tracks, row.latency_ms,
                                           row.prediction_error, row.ground_truth))]
         body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")

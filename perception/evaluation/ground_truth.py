@@ -24,11 +24,12 @@ KITTI_TYPES = {"Car": ObjectClass.CAR, "Van": ObjectClass.CAR, "Pedestrian": Obj
 IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 
 
-def recorded_frames(recording: Path) -> tuple[list[int], dict[int, FrameBoxes], dict[int, list[Track]]]:
-    """Image stamps in order, and detections / tracks by image stamp (ns)."""
+def recorded_frames(recording: Path, topics: list[str] | None = None
+                    ) -> tuple[list[int], dict[int, FrameBoxes], dict[int, list[Track]]]:
+    """Image stamps in order, and detections / tracks by image stamp (ns), of `topics` where given (one camera's)."""
     typestore = perception_typestore()
     stamps, detections, tracks = [], {}, {}
-    for record in read_messages(recording):
+    for record in read_messages(recording, topics):
         if record.msgtype not in IMAGE_TYPES + ("perception/msg/DetectedObjects", "perception/msg/TrackedObjects"):
             continue
         message = typestore.deserialize_cdr(record.raw, record.msgtype)
@@ -67,9 +68,11 @@ def _truth_kitti(label_file: Path, frames: int) -> list[FrameBoxes]:
     return truth
 
 
-def ground_truth_scores(recording: Path, ground_truth: Path, format: str) -> tuple[dict[int, float], dict]:
-    """Detection AP@0.5 by ObjectClass value, and TrackEval's COMBINED scores by class name."""
-    stamps, detections, tracks = recorded_frames(recording)
+def ground_truth_scores(recording: Path, ground_truth: Path, format: str, topics: list[str] | None = None
+                        ) -> tuple[dict[int, float], dict]:
+    """Detection AP@0.5 by ObjectClass value, and TrackEval's COMBINED scores by class name (of the recording's
+    `topics` where given: one camera's)."""
+    stamps, detections, tracks = recorded_frames(recording, topics)
     empty = FrameBoxes(np.zeros((0, 4)), np.zeros(0, int), np.zeros(0))
     found = [detections.get(stamp, empty) for stamp in stamps]
     with tempfile.TemporaryDirectory() as temporary:

@@ -51,12 +51,12 @@ class RunData:
     start_ns: int = 0  # log time of the recording's first message
 
 
-def load_run(path: Path, images: bool = True) -> RunData:
+def load_run(path: Path, images: bool = True, topics: list[str] | None = None) -> RunData:
     """A recording's tracks, predictions, intrinsics, odometry (the vehicle's positions) and signs, and its camera
-    images unless `images` is False."""
+    images unless `images` is False; only from `topics` where given (one camera's of a recording of several)."""
     typestore = perception_typestore()
     data = RunData()
-    for index, record in enumerate(read_messages(path)):  # in log-time order
+    for index, record in enumerate(read_messages(path, topics)):  # in log-time order
         if index == 0:
             data.start_ns = record.timestamp_ns
         sign_kind = sign_topic(record.topic)
@@ -221,12 +221,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str) -> Path:
-    """Write out_dir/report.html (+ report_files/) for a recording; returns the HTML path."""
+def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str, topics: list[str] | None = None
+                 ) -> Path:
+    """Write out_dir/report.html (+ report_files/) for a recording (its `topics` where given: one camera's);
+    returns the HTML path."""
     files = out_dir / "report_files"
     files.mkdir(parents=True, exist_ok=True)
-    summary = summarize_run(recording)
-    data = load_run(recording)
+    summary = summarize_run(recording, topics)
+    data = load_run(recording, topics=topics)
     gif_frames = write_annotated_gif(data, pose, files / "annotated.gif")
     metric = any(o.has_kinematics for message in data.tracks.values() for o in message.objects)
     birds_eye_view = '<img src="report_files/birds_eye_view.png">'

@@ -66,15 +66,16 @@ def _object_count(message: object) -> int:
     return len(getattr(message, "objects", []) or [])
 
 
-def summarize_run(path: str | Path) -> RunSummary:
+def summarize_run(path: str | Path, topics: list[str] | None = None) -> RunSummary:
+    """The recording's topics (or those of `topics`, e.g. one camera's of a recording of several) summarized."""
     typestore = perception_typestore()
-    topics: dict[str, TopicSummary] = {}
+    summaries: dict[str, TopicSummary] = {}
     track_ids: set[int] = set()
     path_models: dict[str, int] = defaultdict(int)
     diagnostics: dict[str, dict[str, str]] = {}
     ground_frames: dict[str, int] = defaultdict(int)
-    for record in read_messages(path):
-        summary = topics.setdefault(record.topic, TopicSummary(record.topic, record.msgtype))
+    for record in read_messages(path, topics):
+        summary = summaries.setdefault(record.topic, TopicSummary(record.topic, record.msgtype))
         summary.count += 1
         if record.msgtype == "sensor_msgs/msg/CompressedImage":
             continue  # inputs: counted, not decoded
@@ -95,4 +96,4 @@ def summarize_run(path: str | Path) -> RunSummary:
             for obj in message.objects:
                 for predicted in obj.paths:
                     path_models[predicted.model] += 1
-    return RunSummary(topics, track_ids, dict(path_models), diagnostics, dict(ground_frames))
+    return RunSummary(summaries, track_ids, dict(path_models), diagnostics, dict(ground_frames))

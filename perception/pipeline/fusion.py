@@ -54,6 +54,8 @@ class FusionConfig:
     gate_probability: float = 0.99  # a new link passes when the pair is this likely one object (gate 9.21)
     keep_probability: float = 0.999  # an existing link breaks beyond this quantile (13.82)
     max_age_s: float = 1.0  # a camera's newest output older than this (the tracker's max_coast_time) is left out
+    sync_window_s: float = 0.01  # outputs whose stamps lie this close are one cycle (fusion_cycles.py)
+    sync_timeout_s: float = 0.1  # a cycle waits at most this long for the other cameras expected in it
 
 
 @dataclass

@@ -7,14 +7,21 @@ input): tracks wait in a short buffer until the paths of their stamp arrive (and
 tracks wait for them). Nothing is dropped silently: tracks the predictor skipped (older than the paths that arrived,
 or more than max_age_s from the camera's newest tracks) are counted as `tracks_without_predictions`; paths whose
 tracks never came, or naming a track the tracks do not have, are rejected with the reason.
+
+Each pair goes to a CycleSync (perception.pipeline.fusion_cycles): the pairs of cameras triggered together (stamps
+within sync_window_s) make one cycle, one list, which goes out once every camera expected in it has delivered, or
+after sync_timeout_s on `clock`. With one camera every pair is its own cycle at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from perception.pipeline.fusion import CameraTracks, FusedObjects, FusionConfig, TrackFusion
+from perception.pipeline.fusion_cycles import Cycle, CycleSync
 from perception.pipeline.health import OK, WARN, Health
 from perception.types import PredictedPath, Track
 
@@ -42,12 +49,22 @@ class FusedPrediction:
         return self.fused.tracks
 
 
-class FusionStage:
-    """Pairs each camera's tracks and paths and fuses the cameras' newest pairs (see the module docstring)."""
+def fusion_config(parameters: dict) -> FusionConfig:
+    """The fusion node's parameters (perception.pipeline.parameters) as a FusionConfig."""
+    return FusionConfig(**{f.name: parameters[f.name] for f in fields(FusionConfig)})
 
-    def __init__(self, config: FusionConfig | None = None, health: Health | None = None) -> None:
+
+class FusionStage:
+    """Pairs each camera's tracks and paths, gathers the pairs of a synchronised stamp and fuses them (see the module
+    docstring). `cameras`: the cameras expected at the start; `clock`: seconds, for sync_timeout_s (the node's
+    monotonic clock; offline, the recording's time)."""
+
+    def __init__(self, config: FusionConfig | None = None, health: Health | None = None, cameras: Sequence[str] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.health = health or Health()
         self.fusion = TrackFusion(config, self.health)
+        self.cameras, self.clock = list(cameras), clock
+        self.sync = self._new_sync()
         self.waiting: dict[str, dict[float, tuple[CameraTracks, str]]] = {}  # camera -> stamp -> (tracks, frame)
         self.early: dict[str, dict[float, dict[int, list[PredictedPath]]]] = {}  # camera -> stamp -> paths
         self.paired: dict[str, PairedOutput] = {}
@@ -57,11 +74,11 @@ class FusionStage:
     def config(self) -> FusionConfig:
         return self.fusion.config
 
-    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str) -> FusedPrediction | None:
+    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str) -> list[FusedPrediction]:
         """Pair a camera's tracks with the paths of their stamp if those came first (two publishers: DDS may
         deliver the predictor's message first), else keep them until the paths arrive. Tracks and paths waiting more
         than max_age_s away from the camera's newest tracks are given up (counted); so are paths older than these
-        tracks (their tracks never came)."""
+        tracks (their tracks never came). Returns the cycles that went out."""
         early = self.early.setdefault(camera, {})
         paths = early.pop(tracks.stamp, None)
         for stamp in [s for s in early if s < tracks.stamp or abs(s - tracks.stamp) > self.config.max_age_s]:
@@ -73,55 +90,76 @@ class FusionStage:
         if paths is not None:
             return self._pair(camera, tracks, frame_id, paths)
         waiting[tracks.stamp] = (tracks, frame_id)
-        return None
+        return []
 
     def add_predictions(self, camera: str, stamp: float, paths: dict[int, list[PredictedPath]]
-                        ) -> FusedPrediction | None:
-        """Pair the paths with the camera's tracks of `stamp` and fuse; None when they wait for their tracks, do
-        not pair (rejected with the reason) or their stamp is older than the last cycle's (TrackFusion keeps the
-        tracks for the next cycle)."""
+                        ) -> list[FusedPrediction]:
+        """Pair the paths with the camera's tracks of `stamp`; the cycles that went out (none while they wait for
+        their tracks, do not pair (rejected with the reason) or wait for the other cameras of their stamp)."""
         waiting = self.waiting.setdefault(camera, {})
         self._give_up(waiting, lambda older: older < stamp)  # the predictor skipped them: it works in stamp order
         entry = waiting.pop(stamp, None)
         if entry is None:
             self.early.setdefault(camera, {})[stamp] = paths
             self.health.count("predictions_before_tracks")
-            return None
+            return []
         return self._pair(camera, *entry, paths)
 
+    def poll(self) -> list[FusedPrediction]:
+        """The cycles whose wait for a camera timed out (the node calls this on a timer)."""
+        return self._fuse(self.sync.release(self.clock()))
+
+    def flush(self) -> list[FusedPrediction]:
+        """Every cycle still waiting (the end of a recording)."""
+        return self._fuse(self.sync.flush())
+
     def _pair(self, camera: str, tracks: CameraTracks, frame_id: str, paths: dict[int, list[PredictedPath]]
-              ) -> FusedPrediction | None:
+              ) -> list[FusedPrediction]:
         unknown = sorted(set(paths) - {track.track_id for track in tracks.tracks})
         if unknown:
             self.health.reject("predictions_of_unknown_tracks", f"{camera}: predictions at {tracks.stamp:.3f} name "
                                                                 f"tracks {unknown[:5]} that its tracks do not have")
-            return None
+            return []
         self.health.count("pairs")
-        self._reset_after_backward_jump(tracks.stamp)
-        self.paired[camera] = PairedOutput(tracks, frame_id, paths)
-        fused = self.fusion.update(camera, tracks)
-        if fused is None:
-            return None
-        self.health.set_status(OK, "running")
-        return self._with_paths(fused)
+        cycles = self._reset_after_backward_jump(tracks.stamp)
+        return cycles + self._fuse(self.sync.add(camera, tracks.stamp, PairedOutput(tracks, frame_id, paths),
+                                                 self.clock()))
+
+    def _fuse(self, cycles: list[Cycle[PairedOutput]]) -> list[FusedPrediction]:
+        """Each cycle's pairs become the cameras' newest; a cycle (not a late pair) is fused at its stamp."""
+        fused = []
+        for cycle in cycles:
+            for camera, (_, paired) in cycle.outputs.items():
+                self.paired[camera] = paired
+                self.fusion.add(camera, paired.tracks)
+            if not cycle.late:
+                self.health.set_status(OK, "running")
+                fused.append(self._with_paths(self.fusion.fuse(cycle.stamp)))
+        return fused
 
     def _give_up(self, waiting: dict[float, tuple[CameraTracks, str]], expired) -> None:
         for stamp in [s for s in waiting if expired(s)]:
             del waiting[stamp]
             self.health.count("tracks_without_predictions")
 
-    def _reset_after_backward_jump(self, stamp: float) -> None:
-        """A stamp more than max_age_s before the last cycle (a bag starting over) starts the fusion afresh; fused
-        ids go on from the last one issued (never reused)."""
-        last = self.fusion.last_stamp
+    def _reset_after_backward_jump(self, stamp: float) -> list[FusedPrediction]:
+        """A stamp more than max_age_s before the last cycle (a bag starting over) starts the fusion afresh, after
+        the cycles still waiting went out; fused ids go on from the last one issued (never reused)."""
+        last = self.sync.last.stamp if self.sync.last is not None else None
         if last is None or stamp >= last - self.config.max_age_s:
-            return
+            return []
         self.health.log(WARN, f"time jumped back from {last:.3f} to {stamp:.3f}: fusion restarted")
         self.health.count("resets_time_jumped_back")
+        cycles = self.flush()
         last_id = self.fusion.last_id
         self.fusion = TrackFusion(self.config, self.health)
         self.fusion.last_id = last_id
+        self.sync = self._new_sync()
         self.paired = {}
+        return cycles
+
+    def _new_sync(self) -> CycleSync[PairedOutput]:
+        return CycleSync(self.cameras, self.config.sync_window_s, self.config.sync_timeout_s, self.health)
 
     def _with_paths(self, fused: FusedObjects) -> FusedPrediction:
         """Each fused object's paths: its representative camera's (FusedObject.camera), else another source

@@ -168,6 +168,12 @@ FUSION = (
     ParameterSpec("max_age_s", FusionConfig.max_age_s, "a camera whose newest tracks are older than this is left "
                   "out of a cycle; tracks waiting this long for their predictions are given up (the tracker's "
                   "max_coast_time)", min=0.0, max=60.0),
+    ParameterSpec("sync_window_s", FusionConfig.sync_window_s,
+                  "cameras' outputs whose image stamps lie within this of each other make one cycle, one list "
+                  "(cameras triggered together); keep it below every camera's frame period", min=0.0, max=0.05),
+    ParameterSpec("sync_timeout_s", FusionConfig.sync_timeout_s,
+                  "a cycle goes out at the latest this long after its first camera's output, without the expected "
+                  "cameras still missing (counted as cycles_without_camera)", min=0.0, max=10.0),
     ParameterSpec("qos_reliability", "reliable", "reliability of the tracks and predicted_objects subscriptions",
                   choices=RELIABILITY),
     ParameterSpec("qos_depth", 10, "queue depth of the tracks and predicted_objects subscriptions", min=1, max=1000),

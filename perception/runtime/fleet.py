@@ -1,9 +1,10 @@
-"""Fleet evaluation: many bags in one run, each camera of each bag evaluated whole by a Ray task.
+"""Fleet evaluation: many bags in one run, each bag evaluated whole, all its cameras and their fusion, by a Ray task.
 
-A stream is one camera of one bag. The driver (this process) plans the streams, submits one task per stream to Ray
-(this machine or a cluster), shows progress, gathers each stream's report row and writes the fleet report; a task
-(perception.runtime.fleet_workers) runs the whole camera pipeline over its bag in a worker (decode, detect, track,
-predict, signs), writes the stream's recording and scores it. The results of a stream are those of the
+A stream is one bag with its cameras. The driver (this process) plans the streams, submits one task per stream to
+Ray (this machine or a cluster), shows progress, gathers each stream's report rows (one per camera) and writes the
+fleet report; a task (perception.runtime.fleet_workers) runs every camera's pipeline over the bag in a worker
+(decode, detect, track, predict, signs) and the fusion over the cameras, writes the bag's recording (with the
+planner's /perception/predicted_objects) and scores each camera. The results of a stream are those of the
 single-process offline mode (the same run_offline), whatever worker ran it. Bags and the output folder must be at
 the same path on every node (one machine, or shared storage).
 A stream whose worker process or node dies is run again whole, up to MAX_ATTEMPTS times, and its outcome says how
@@ -29,15 +30,13 @@ MAX_ATTEMPTS = 3  # runs of a stream whose worker or node died
 
 @dataclass
 class Stream:
-    """One camera of one bag."""
+    """One bag with its cameras."""
 
     bag: Path
-    name: str  # output folder under the run's folder: the bag's name, /<camera> where the bag has several
-    camera: str  # the graph camera it is evaluated as
-    image_topic: str
-    info_topic: str | None
+    name: str  # output folder under the run's folder: the bag's name
+    cameras: dict[str, tuple[str, str | None]]  # graph camera -> its image and CameraInfo topics in the bag
     graph: Graph
-    frames: int  # image messages in the bag's index
+    frames: int  # image messages of its cameras in the bag's index
     ground_truth: Path | None = None  # scored against it where given (a MOT sequence folder or KITTI label file)
     gt_format: str | None = None
 
@@ -46,10 +45,10 @@ class Stream:
 class StreamOutcome:
     stream: Stream | None
     bag: Path
-    name: str  # the stream's name; the bag's where it has no stream
+    name: str  # the stream's name: the bag's
     recording: Path | None = None
-    error: str | None = None  # why the bag (or this camera of it) has no result
-    row: Any = None  # its perception.evaluation.fleet_report.BagRow, from the worker
+    error: str | None = None  # why the bag has no result
+    rows: list[Any] | None = None  # its perception.evaluation.fleet_report.BagRow per camera, from the worker
     attempts: int = 0  # runs of the stream (more than one: its worker or node died)
 
 
@@ -102,8 +101,8 @@ def _unique_names(bags: list[Path]) -> dict[Path, str]:
 
 
 def plan_streams(bags: list[Path], cameras_of: Callable[[Path], tuple[Graph, dict]]) -> list[StreamOutcome]:
-    """A stream per camera of each bag (`cameras_of` gives a bag's graph and graph camera -> BagCamera, raising
-    on a bag that cannot be evaluated); a bag that fails gets an outcome with its reason and no stream."""
+    """A stream per bag, with all its cameras (`cameras_of` gives a bag's graph and graph camera -> BagCamera,
+    raising on a bag that cannot be evaluated); a bag that fails gets an outcome with its reason and no stream."""
     from perception.runtime.bag_cameras import CameraSelectionError
 
     planned = []
@@ -115,11 +114,9 @@ def plan_streams(bags: list[Path], cameras_of: Callable[[Path], tuple[Graph, dic
         except (BagReadError, CameraSelectionError, OSError, ValueError) as error:
             planned.append(StreamOutcome(None, bag, names[bag], error=str(error)))
             continue
-        for camera, bag_camera in chosen.items():
-            name = names[bag] if len(chosen) == 1 else f"{names[bag]}/{camera}"
-            stream = Stream(bag, name, camera, bag_camera.image_topic, bag_camera.info_topic, graph,
-                            counts[bag_camera.image_topic])
-            planned.append(StreamOutcome(stream, bag, name))
+        cameras = {camera: (bag_camera.image_topic, bag_camera.info_topic) for camera, bag_camera in chosen.items()}
+        stream = Stream(bag, names[bag], cameras, graph, sum(counts[image] for image, _ in cameras.values()))
+        planned.append(StreamOutcome(stream, bag, names[bag]))
     return planned
 
 
@@ -138,8 +135,7 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
     _warm_up(tasks["warm_up"], streams, workers)
     startup_s = time.perf_counter() - start
     driver_cpu = time.process_time()
-    jobs = {id(outcome): StreamJob(outcome.bag, outcome.name, outcome.stream.camera, outcome.stream.image_topic,
-                                   outcome.stream.info_topic, outcome.stream.graph,
+    jobs = {id(outcome): StreamJob(outcome.bag, outcome.name, outcome.stream.cameras, outcome.stream.graph,
                                    out / outcome.name / "eval.mcap", outcome.stream.ground_truth,
                                    outcome.stream.gt_format) for outcome in streams}
     waiting, running = list(streams), {}
@@ -164,8 +160,9 @@ def evaluate_fleet(planned: list[StreamOutcome], out: Path, workers: int | None 
                 outcome.error = str(error) if isinstance(error, (BagReadError, ValueError)) else \
                     f"{outcome.bag}: {type(error).__name__}: {error}"
             else:
-                outcome.row, outcome.recording = result.row, jobs[id(outcome)].recording
-                outcome.row.attempts = outcome.attempts
+                outcome.rows, outcome.recording = result.rows, jobs[id(outcome)].recording
+                for row in outcome.rows:
+                    row.attempts = outcome.attempts
                 worker_cpu_s += result.cpu_s
             progress.update(outcome.stream.frames)
     return FleetRun(planned, workers, address or "local", time.perf_counter() - start, startup_s,
@@ -198,7 +195,8 @@ def _warm_up(warm_up: Any, streams: list[StreamOutcome], workers: int) -> None:
 
     configurations = {}
     for outcome in streams:
-        parameters = asdict(CameraParameters.from_graph(outcome.stream.graph, outcome.stream.camera))
-        configurations.setdefault(json.dumps(parameters, sort_keys=True, default=str), outcome.stream)
-    ray.get([warm_up.remote(stream.graph, stream.camera) for stream in configurations.values()
-             for _ in range(workers)])
+        for camera in outcome.stream.cameras:
+            parameters = asdict(CameraParameters.from_graph(outcome.stream.graph, camera))
+            key = json.dumps(parameters, sort_keys=True, default=str)
+            configurations.setdefault(key, (outcome.stream.graph, camera))
+    ray.get([warm_up.remote(graph, camera) for graph, camera in configurations.values() for _ in range(workers)])

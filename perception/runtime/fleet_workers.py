@@ -1,8 +1,9 @@
-"""The Ray side of a fleet evaluation (perception.runtime.fleet): one task evaluates one camera of one bag, whole.
+"""The Ray side of a fleet evaluation (perception.runtime.fleet): one task evaluates one bag, whole, all its cameras.
 
-A task runs the camera pipeline over the bag (perception.runtime.offline.run_offline: decode, detect, track,
-predict, signs), writes the recording, and scores it (perception.evaluation.fleet_report.bag_row, with ground truth
-where given); it returns that row and its CPU time. Models are kept per worker process (Ray reuses a worker process
+A task runs every camera's pipeline over the bag and the fusion over the cameras
+(perception.runtime.offline.run_offline: decode, detect, track, predict, signs, fuse), writes the recording, and
+scores each camera (perception.evaluation.fleet_report.bag_row on that camera's topics, with ground truth where
+given); it returns those rows and its CPU time. Models are kept per worker process (Ray reuses a worker process
 for the tasks after), so a worker loads them once for all the bags it evaluates.
 """
 from __future__ import annotations
@@ -26,13 +27,11 @@ ONE_CPU_DETECTOR = {"threads": 1}  # a task holds one CPU: the detector's infere
 
 @dataclass(frozen=True)
 class StreamJob:
-    """What a task needs to evaluate one camera of one bag (paths as every node of the cluster sees them)."""
+    """What a task needs to evaluate one bag (paths as every node of the cluster sees them)."""
 
     bag: Path
     name: str
-    camera: str
-    image_topic: str
-    info_topic: str | None
+    cameras: dict[str, tuple[str, str | None]]  # graph camera -> its image and CameraInfo topics
     graph: "Graph"
     recording: Path
     ground_truth: Path | None = None
@@ -41,7 +40,7 @@ class StreamJob:
 
 @dataclass(frozen=True)
 class StreamResult:
-    row: "BagRow"
+    rows: list["BagRow"]  # one per camera: stream name <bag>, or <bag>/<camera> where the bag has several
     cpu_s: float  # the task's process CPU time
     wall_s: float
     pid: int
@@ -57,21 +56,25 @@ def use_one_cpu() -> None:
 
 def evaluate_stream(job: StreamJob) -> StreamResult:
     """Evaluate one stream in this process; a stream that fails leaves no recording."""
+    from perception.bags import bag_topics
     from perception.evaluation.fleet_report import bag_row
-    from perception.runtime.offline import run_offline
+    from perception.runtime.offline import camera_topics, run_offline
 
     use_one_cpu()
 
     cpu, wall = time.process_time(), time.perf_counter()
     job.recording.parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_offline(job.graph, job.camera, job.bag, job.recording, job.image_topic, job.info_topic, models=MODELS,
-                    detector_options=ONE_CPU_DETECTOR, progress=False)
-        row = bag_row(job.bag, job.name, job.recording, job.ground_truth, job.gt_format)
+        run_offline(job.graph, job.cameras, job.bag, job.recording, models=MODELS, detector_options=ONE_CPU_DETECTOR,
+                    progress=False)
+        recorded = sorted(bag_topics(job.recording))
+        rows = [bag_row(job.bag, job.name if len(job.cameras) == 1 else f"{job.name}/{camera}", job.recording,
+                        job.ground_truth, job.gt_format, camera_topics(recorded, job.graph, camera, topics))
+                for camera, topics in job.cameras.items()]
     except BaseException:
         job.recording.unlink(missing_ok=True)
         raise
-    return StreamResult(row, time.process_time() - cpu, time.perf_counter() - wall, os.getpid())
+    return StreamResult(rows, time.process_time() - cpu, time.perf_counter() - wall, os.getpid())
 
 
 def warm_up(graph: "Graph", camera: str) -> int:

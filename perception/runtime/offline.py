@@ -1,10 +1,15 @@
-"""Offline evaluation run: one camera of a bag through the camera pipeline, without DDS, deterministic.
+"""Offline evaluation run: a bag's cameras through their camera pipelines and the fusion, without DDS, deterministic.
 
-Each camera frame, CameraInfo and odometry message goes to perception.pipeline.camera.CameraPipeline (the stages
-the nodes run, with the nodes' parameters from the graph file); its outputs are written to an MCAP with the live
-graph's topic names, and its counters and status as the camera's /diagnostics at the end. An output's log time is
-the image stamp plus the processing time up to that output, so the report's latency figures are the CPU cost of the
-pipeline.
+Each camera frame, CameraInfo and odometry message goes, in the bag's order (as the live graph receives them), to its
+camera's perception.pipeline.camera.CameraPipeline (the stages the nodes run, with the nodes' parameters from the
+graph file); each camera's tracks and predictions messages go to the fusion node's message handling
+(perception.ros.fusion_messages.FusionMessages), whose lists are the planner's topic. Everything is written to one
+MCAP with the live graph's topic names, and each camera's and the fusion's counters and status as their
+/diagnostics at the end. An output's log time is the image stamp plus its camera's processing time up to that
+output, so the report's latency figures are the CPU cost of the pipeline (the cameras as if in parallel, as the
+graph's processes run); a fused list's is that of the camera output that let its cycle go out. The fusion's clock
+(sync_timeout_s) is that time too: a cycle that waits for a camera goes out with the next camera output after its
+timeout (there is no timer), or at the end of the bag.
 """
 from __future__ import annotations
 
@@ -20,9 +25,11 @@ from tqdm import tqdm
 from perception.bags import McapFileWriter, perception_typestore, read_messages, topic_infos
 from perception.graph import Graph
 from perception.imaging import decode_image_message
-from perception.pipeline.camera import CameraParameters, CameraPipeline
-from perception.pipeline.health import ERROR, WARN
+from perception.pipeline.camera import CameraParameters, CameraPipeline, FrameResult
+from perception.pipeline.fusion_stage import FusionStage, fusion_config
+from perception.pipeline.health import ERROR, WARN, Health
 from perception.pipeline.models import ModelCache
+from perception.pipeline.parameters import node_parameters
 from perception.ros.conversions import (
     calibration_from_camera_info,
     detections_to_msg,
@@ -33,15 +40,23 @@ from perception.ros.conversions import (
     static_transforms_from_msg,
     tracks_to_msg,
 )
+from perception.ros.fusion_messages import FusionMessages
 from perception.ros.message_types import message_class
 
 log = logging.getLogger("perception.offline")
 STATIC_TF_TOPIC = "/tf_static"
+FUSION_NAMESPACE = "/perception"
+
+CameraTopics = tuple[str, "str | None"]  # a camera's image topic and CameraInfo topic (None: no calibration topic)
 
 
 def output_topic(graph: Graph, executable: str, namespace: str, topic: str) -> str:
     node = next(n for n in graph.nodes if n.executable == executable and n.namespace == namespace)
     return dict(node.remappings).get(topic, f"{namespace}/{topic}")
+
+
+def has_node(graph: Graph, executable: str, namespace: str) -> bool:
+    return any(n.executable == executable and n.namespace == namespace for n in graph.nodes)
 
 
 def first_image_size(bag: Path, topic: str) -> tuple[int, int]:
@@ -66,52 +81,160 @@ def _log(level: int, text: str) -> None:
     log.log(logging.ERROR if level == ERROR else logging.WARNING if level == WARN else logging.INFO, text)
 
 
-def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: str, info_topic: str | None,
+def _diagnostics(name: str, health: Health) -> DiagnosticStatus:
+    return DiagnosticStatus(name=name, message="offline run", values=[
+        KeyValue(key=k, value=v) for k, v in sorted(health.snapshot().items())])
+
+
+class _Camera:
+    """One camera of the run: its pipeline, the topics it reads and the topics it writes (the graph's)."""
+
+    def __init__(self, graph: Graph, name: str, bag: Path, topics: CameraTopics, available: dict[str, str],
+                 models: ModelCache, detector_options: dict) -> None:
+        self.name, (self.image_topic, self.info_topic) = name, topics
+        self.namespace = f"/perception/{name}"
+        for topic in filter(None, topics):
+            if topic not in available:
+                raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
+        self.pipeline = CameraPipeline(camera_parameters(graph, name, bag, self.image_topic), log=_log,
+                                       models=models, detector_options=detector_options)
+        self.pipeline.load()
+        self.image_type = message_class(available[self.image_topic])
+        self.odometry_topic = output_topic(graph, "tracker", self.namespace, "odometry")
+        self.inputs = [self.image_topic] + ([self.info_topic] if self.info_topic else [])
+        if available.get(STATIC_TF_TOPIC) == "tf2_msgs/msg/TFMessage":  # the camera's mounting pose, as the tracker's
+            self.inputs.append(STATIC_TF_TOPIC)
+        if (self.pipeline.tracking.ego_motion is not None
+                and available.get(self.odometry_topic) == "nav_msgs/msg/Odometry"):
+            self.inputs.append(self.odometry_topic)
+        nodes = (("detections", "detector", "DetectedObjects"), ("tracks", "tracker", "TrackedObjects"),
+                 ("placed_detections", "tracker", "DetectedObjects"), ("predicted_objects", "predictor", "PredictedObjects"))
+        self.outputs = {key: (output_topic(graph, executable, self.namespace, key), msgtype)
+                        for key, executable, msgtype in nodes}
+        if self.pipeline.signs is not None:
+            self.outputs["signs"] = (output_topic(graph, "signs", self.namespace, "signs"), "DetectedObjects")
+            if self.pipeline.tracks_signs:
+                self.outputs["sign_tracks"] = (output_topic(graph, "tracker", self.namespace, "sign_tracks"),
+                                               "TrackedObjects")
+
+    def take(self, record, typestore) -> None:
+        """A non-image input: odometry, static transforms or CameraInfo, as the tracker node takes it."""
+        tracking, health = self.pipeline.tracking, self.pipeline.health
+        if record.topic == self.odometry_topic:
+            try:
+                tracking.add_odometry(*odometry_from_msg(deserialize_message(record.raw, Odometry),
+                                                         self.pipeline.parameters.tracker["vehicle_frame"]))
+            except ValueError as error:
+                health.reject("bad_odometry", str(error))
+        elif record.topic == STATIC_TF_TOPIC:  # read with rosbags: the PyPI ROS wheels have no tf2_msgs
+            try:
+                tracking.add_static_transforms(static_transforms_from_msg(
+                    typestore.deserialize_cdr(record.raw, record.msgtype)))
+            except ValueError as error:
+                health.reject("bad_static_transform", str(error))
+        elif record.topic == self.info_topic:
+            tracking.add_camera_info(calibration_from_camera_info(deserialize_message(record.raw, CameraInfo)),
+                                     self.info_topic)
+
+    def frame(self, raw: bytes) -> list[tuple[str, int, object]]:
+        """One image through the pipeline: its outputs as (output key, log time ns, message), in the order the nodes
+        publish them."""
+        message = deserialize_message(raw, self.image_type)
+        stamp = stamp_seconds(message.header)
+        result = self.pipeline.process(message, stamp)
+        return [(key, round(stamp * 1e9) + ns, out) for key, ns, out in self._messages(message.header, result)]
+
+    def _messages(self, header, result: FrameResult) -> list[tuple[str, int, object]]:
+        tracking = self.pipeline.tracking
+        outputs = []
+        if result.detections is not None:
+            outputs.append(("detections", result.detected_ns,
+                            detections_to_msg(result.detections, header, image_size=result.image_size)))
+        if result.tracks is not None and result.tracks.tracks is not None:
+            ground_frame = result.tracks.ground_frame_id
+            outputs.append(("tracks", result.tracked_ns, tracks_to_msg(result.tracks.tracks, header, ground_frame,
+                                                                      image_size=tracking.camera_size)))
+            outputs.append(("placed_detections", result.tracked_ns, detections_to_msg(
+                result.detections, header, result.tracks.detections_ground, ground_frame, result.image_size)))
+        if result.processed:
+            outputs.append(("predicted_objects", result.predicted_ns, predictions_to_msg(
+                result.predictions.tracks, result.predictions.paths, header, result.tracks.ground_frame_id)))
+        sign_ns = result.predicted_ns + result.signs_ns  # the sign work follows the frame's
+        if result.signs is not None:
+            outputs.append(("signs", sign_ns, signs_to_msg(result.signs, header, result.image_size)))
+        if result.sign_tracks is not None and result.sign_tracks.tracks is not None:
+            outputs.append(("sign_tracks", sign_ns, tracks_to_msg(result.sign_tracks.tracks, header,
+                                                                  result.sign_tracks.ground_frame_id, signs=True)))
+        return outputs
+
+
+class _Fusion:
+    """The fusion node of the graph, fed the cameras' tracks and predictions messages; its clock is the run's."""
+
+    def __init__(self, graph: Graph, cameras: list[str]) -> None:
+        p = node_parameters(graph, "fusion", FUSION_NAMESPACE)
+        self.cameras = [camera for camera in p["cameras"] if camera in cameras]
+        self.topic = output_topic(graph, "fusion", FUSION_NAMESPACE, "predicted_objects")
+        self.now_ns = 0
+        self.health = Health(_log)
+        self.messages = FusionMessages(FusionStage(fusion_config(p), self.health, self.cameras,
+                                                   clock=lambda: self.now_ns / 1e9))
+
+    def take(self, camera: str, outputs: list[tuple[str, int, object]]) -> list[tuple[str, int, object]]:
+        """The fused lists (topic, log time ns, message) that went out on a camera's tracks and predictions among its
+        frame's `outputs`, each at the log time of the output that let it go."""
+        handlers = {"tracks": self.messages.tracks, "predicted_objects": self.messages.predictions}
+        lists = []
+        for key, log_ns, message in outputs:
+            if key in handlers and camera in self.cameras:
+                self.now_ns = log_ns
+                lists += [(self.topic, log_ns, fused) for fused in handlers[key](camera, message)]
+        self.health.count("messages_processed", len(lists))  # as the node counts the lists it publishes
+        return lists
+
+    def flush(self) -> list[tuple[str, int, object]]:
+        lists = [(self.topic, self.now_ns, fused) for fused in self.messages.flush()]
+        self.health.count("messages_processed", len(lists))
+        return lists
+
+
+def camera_topics(recording_topics: list[str], graph: Graph, camera: str, topics: CameraTopics) -> list[str]:
+    """The topics of a recording that belong to one camera's view: its inputs, its nodes' outputs and /diagnostics
+    (for reports and scores per camera of a recording of several)."""
+    namespace = f"/perception/{camera}/"
+    inputs = {*filter(None, topics), STATIC_TF_TOPIC, output_topic(graph, "tracker", namespace.rstrip("/"), "odometry")}
+    return [topic for topic in recording_topics
+            if topic in inputs or topic.startswith(namespace) or topic == "/diagnostics"]
+
+
+def run_offline(graph: Graph, cameras: dict[str, CameraTopics], bag: Path, out: Path,
                 models: ModelCache | None = None, detector_options: dict | None = None, progress: bool = True) -> Path:
-    """Process every frame of `camera_topic` in `bag`; returns the MCAP written to `out`. Odometry on the
-    tracker's odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame); /tf_static,
-    where the bag has it, the camera's mounting pose (vehicle_frame -> the images' frame_id).
-    Without `info_topic` (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give the
-    intrinsics; without those, everything stays in image space and /diagnostics says so. Signs are recognized and
-    tracked where the graph runs a sign node for the camera.
+    """Process every frame of each camera of `cameras` (graph camera -> its image and CameraInfo topics) in `bag`,
+    and fuse them where the graph has a fusion node; returns the MCAP written to `out`. Odometry on a tracker's
+    odometry topic, where the bag has it, gives the tracker the vehicle pose (odom frame); /tf_static, where the bag
+    has it, the camera's mounting pose (vehicle_frame -> the images' frame_id).
+    Without a CameraInfo topic (or a valid CameraInfo on it) the tracker's camera_info_file / fov_deg parameters give
+    the intrinsics; without those, everything stays in image space and /diagnostics says so. Signs are recognized
+    and tracked where the graph runs a sign node for the camera.
     `models`: loaded models to use (a fleet worker's, kept across its bags);
     `detector_options`: the detector's backend options (threads); `progress`: a progress bar on the console."""
-    namespace = f"/perception/{camera}"
     infos = topic_infos(bag)  # from the bag's index: no message is read
     counts = {info.topic: info.count for info in infos}
     available = {info.topic: info.msgtype for info in infos}
-    for topic in filter(None, (camera_topic, info_topic)):
-        if topic not in available:
-            raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
-    pipeline = CameraPipeline(camera_parameters(graph, camera, bag, camera_topic), log=_log,
-                              models=models or ModelCache(), detector_options=detector_options or {})
-    pipeline.load()
-    vehicle_frame = pipeline.parameters.tracker["vehicle_frame"]
-    odometry_topic = output_topic(graph, "tracker", namespace, "odometry")
-    inputs = [camera_topic] + ([info_topic] if info_topic else [])
-    if available.get(STATIC_TF_TOPIC) == "tf2_msgs/msg/TFMessage":  # the camera's mounting pose, as the tracker's
-        inputs.append(STATIC_TF_TOPIC)
-    if pipeline.tracking.ego_motion is not None and available.get(odometry_topic) == "nav_msgs/msg/Odometry":
-        inputs.append(odometry_topic)
-    outputs = {"detections": (output_topic(graph, "detector", namespace, "detections"), "DetectedObjects"),
-               "tracks": (output_topic(graph, "tracker", namespace, "tracks"), "TrackedObjects"),
-               "placed_detections": (output_topic(graph, "tracker", namespace, "placed_detections"),
-                                     "DetectedObjects"),
-               "predicted_objects": (output_topic(graph, "predictor", namespace, "predicted_objects"),
-                                     "PredictedObjects")}
-    if pipeline.signs is not None:
-        outputs["signs"] = (output_topic(graph, "signs", namespace, "signs"), "DetectedObjects")
-        if pipeline.tracks_signs:
-            outputs["sign_tracks"] = (output_topic(graph, "tracker", namespace, "sign_tracks"), "TrackedObjects")
-    topics = {key: topic for key, (topic, _) in outputs.items()}
-    image_type = message_class(available[camera_topic])
+    models = models or ModelCache()
+    runs = [_Camera(graph, name, bag, topics, available, models, detector_options or {})
+            for name, topics in cameras.items()]
+    fusion = _Fusion(graph, list(cameras)) if has_node(graph, "fusion", FUSION_NAMESPACE) else None
+    inputs = list(dict.fromkeys(topic for run in runs for topic in run.inputs))
     out.unlink(missing_ok=True)
     typestore = perception_typestore()
     with McapFileWriter(out, typestore) as writer:
         for topic in inputs:
             writer.add_topic(topic, available[topic])
-        for topic, msgtype in outputs.values():
+        for topic, msgtype in dict(output for run in runs for output in run.outputs.values()).items():
             writer.add_topic(topic, f"perception/msg/{msgtype}")
+        if fusion is not None:
+            writer.add_topic(fusion.topic, "perception/msg/PredictedObjects")
         writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
         messages = read_messages(bag, inputs)
         last_ns = 0
@@ -120,51 +243,18 @@ def run_offline(graph: Graph, camera: str, bag: Path, out: Path, camera_topic: s
         for record in messages:
             writer.write(record.topic, record.timestamp_ns, record.raw)
             last_ns = record.timestamp_ns
-            if record.topic == odometry_topic:
-                try:
-                    pipeline.tracking.add_odometry(*odometry_from_msg(deserialize_message(record.raw, Odometry),
-                                                                      vehicle_frame))
-                except ValueError as error:
-                    pipeline.health.reject("bad_odometry", str(error))
-                continue
-            if record.topic == STATIC_TF_TOPIC:  # read with rosbags: the PyPI ROS wheels have no tf2_msgs
-                try:
-                    pipeline.tracking.add_static_transforms(static_transforms_from_msg(
-                        typestore.deserialize_cdr(record.raw, record.msgtype)))
-                except ValueError as error:
-                    pipeline.health.reject("bad_static_transform", str(error))
-                continue
-            if record.topic == info_topic:
-                pipeline.tracking.add_camera_info(
-                    calibration_from_camera_info(deserialize_message(record.raw, CameraInfo)), info_topic)
-                continue
-            message = deserialize_message(record.raw, image_type)
-            stamp = stamp_seconds(message.header)
-            stamp_ns = round(stamp * 1e9)
-            result = pipeline.process(message, stamp)
-            if result.detections is not None:
-                writer.write(topics["detections"], stamp_ns + result.detected_ns,
-                             serialize_message(detections_to_msg(result.detections, message.header,
-                                                                   image_size=result.image_size)))
-            if result.tracks is not None and result.tracks.tracks is not None:
-                writer.write(topics["tracks"], stamp_ns + result.tracked_ns, serialize_message(
-                    tracks_to_msg(result.tracks.tracks, message.header, result.tracks.ground_frame_id,
-                                  image_size=pipeline.tracking.camera_size)))
-                writer.write(topics["placed_detections"], stamp_ns + result.tracked_ns, serialize_message(
-                    detections_to_msg(result.detections, message.header, result.tracks.detections_ground,
-                                      result.tracks.ground_frame_id, result.image_size)))
-            if result.processed:
-                writer.write(topics["predicted_objects"], stamp_ns + result.predicted_ns, serialize_message(
-                    predictions_to_msg(result.predictions.tracks, result.predictions.paths, message.header,
-                                       result.tracks.ground_frame_id)))
-            sign_ns = stamp_ns + result.predicted_ns + result.signs_ns  # the sign work follows the frame's
-            if result.signs is not None:
-                writer.write(topics["signs"], sign_ns, serialize_message(signs_to_msg(result.signs, message.header,
-                                                                                   result.image_size)))
-            if result.sign_tracks is not None and result.sign_tracks.tracks is not None:
-                writer.write(topics["sign_tracks"], sign_ns, serialize_message(tracks_to_msg(
-                    result.sign_tracks.tracks, message.header, result.sign_tracks.ground_frame_id, signs=True)))
-        status = DiagnosticStatus(name=f"{namespace}/offline", message="offline run", values=[
-            KeyValue(key=k, value=v) for k, v in sorted(pipeline.health.snapshot().items())])
-        writer.write("/diagnostics", last_ns, serialize_message(DiagnosticArray(status=[status])))
+            for run in runs:
+                if record.topic == run.image_topic:
+                    outputs = run.frame(record.raw)
+                    fused = fusion.take(run.name, outputs) if fusion is not None else []
+                    for topic, log_ns, message in [(run.outputs[k][0], t, m) for k, t, m in outputs] + fused:
+                        writer.write(topic, log_ns, serialize_message(message))
+                elif record.topic in run.inputs:
+                    run.take(record, typestore)
+        statuses = [_diagnostics(f"{run.namespace}/offline", run.pipeline.health) for run in runs]
+        if fusion is not None:
+            for topic, log_ns, message in fusion.flush():
+                writer.write(topic, log_ns, serialize_message(message))
+            statuses.append(_diagnostics(f"{FUSION_NAMESPACE}/fusion/offline", fusion.health))
+        writer.write("/diagnostics", last_ns, serialize_message(DiagnosticArray(status=statuses)))
     return out
