@@ -219,10 +219,10 @@ def run_evaluation(args: argparse.Namespace) -> int:
 
 def run_cross_validation(args: argparse.Namespace) -> int:
     """LOSO over the sequences of each candidate on the deployed tracker's windows; per-fold rows as JSON."""
-    from perception.datasets.kitti_tracker_windows import sequence_windows
-    from perception.pipeline.parameters import deployed_parameters
     import torch
 
+    from perception.datasets.kitti_tracker_windows import sequence_windows
+    from perception.pipeline.parameters import deployed_parameters
     from perception.prediction import cross_validation
 
     torch.set_num_threads(args.threads)
