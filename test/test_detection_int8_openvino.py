@@ -11,7 +11,7 @@ import openvino
 from onnx import TensorProto, helper, numpy_helper
 
 from perception.detection.backends.openvino_qdq import SILU_MINIMUM, encode_for_openvino, lower_bounds
-from perception.detection.preprocess import preprocess
+from perception.detection.preprocess import letterbox_frame, preprocess, to_tensor
 from perception.resources import model_path
 
 
@@ -88,3 +88,23 @@ def test_openvino_computes_the_encoded_concat_convolution_as_onnxruntime_does():
     expected = run_onnxruntime(original, feeds)
     assert np.array_equal(run_onnxruntime(encoded, feeds), expected)
     np.testing.assert_allclose(run_openvino(encoded, feeds), expected, atol=1e-3 * np.abs(expected).max())
+
+
+def test_the_backend_takes_letterboxed_bgr_images_and_compiles_once_per_size(shared_data):
+    """The PrePostProcessor steps (uint8 BGR NHWC in, float RGB NCHW in [0, 1] to the network) give the outputs of the
+    float tensor on the same network; one compiled model per letterbox size, reused."""
+    from perception.detection.backends.openvino_backend import OpenVinoBackend, openvino_input
+
+    path = model_path("yolov8n_coco_int8.onnx")
+    backend = OpenVinoBackend(path, threads=1)
+    core = openvino.Core()
+    network = core.read_model(openvino_input(path))
+    image = cv2.imread(str(shared_data / "images" / "udacity" / "test1.jpg"))
+    for size in ((960, 540), (640, 480), (960, 540)):
+        padded, _ = letterbox_frame(cv2.resize(image, size), None, 640)
+        tensor = to_tensor(padded)
+        network.reshape({0: tensor.shape})
+        compiled = core.compile_model(network, "CPU", {"INFERENCE_NUM_THREADS": 1})
+        expected = compiled({0: tensor})[compiled.outputs[0]]
+        np.testing.assert_allclose(backend.infer(padded), expected, atol=1e-4 * np.abs(expected).max())
+    assert sorted(backend.requests) == [(384, 640), (480, 640)]

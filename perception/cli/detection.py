@@ -13,7 +13,7 @@ from perception.datasets.gtsdb import parse_scene_range, scene_file, stop_sign_s
 from perception.detection import convert, quantize
 from perception.detection.errors import DetectorSetupError
 from perception.detection.factory import create_detector
-from perception.detection.frames import read_frames
+from perception.detection.frames import read_ahead, read_frames
 from perception.evaluation import detection_accuracy
 from perception.pipeline.detection import detector_from_parameters
 from perception.types import Detections, ObjectClass
@@ -78,7 +78,7 @@ def run_detect(args: argparse.Namespace) -> int:
 
         signs = SignRecognizer(conf=p["conf_threshold"])
     for path in args.paths:
-        for frame, image in read_frames(Path(path)):
+        for frame, image in read_ahead(read_frames(Path(path))):
             record = frame_record(Path(path), frame, detector.detect(image), detector)
             if signs is not None:
                 found = signs.recognize(image)

@@ -6,25 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from perception.datasets import eth_ucy, ground_tracks
-from perception.evaluation.prediction import (
-    check_protocol,
-    evaluate,
-    format_table,
-    with_position_noise,
-    write_predictions_csv,
-)
-from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint, save_checkpoint
-from perception.prediction.training import (
-    MIRROR_MODES,
-    TrainingSettings,
-    choose_correction_scale,
-    measure_class_constant_velocity_rmse,
-    train_predictor,
-    with_noisy_observations,
-)
+from perception.prediction.settings import MIRROR_MODES, TrainingSettings
 from perception.prediction.windows import GroundTrack, Protocol, Windows, extract_windows
 
 
@@ -121,6 +104,18 @@ def dataset_requirements(args: argparse.Namespace) -> list[str]:
 
 
 def run_training(args: argparse.Namespace) -> int:
+    # torch is imported by the commands that use it, not by every command at start-up.
+    import torch
+
+    from perception.evaluation.prediction import check_protocol
+    from perception.prediction.checkpoint import load_checkpoint, save_checkpoint
+    from perception.prediction.training import (
+        choose_correction_scale,
+        measure_class_constant_velocity_rmse,
+        train_predictor,
+        with_noisy_observations,
+    )
+
     require(args.parser, args, dataset_requirements(args))
     torch.set_num_threads(args.threads)
     if args.dataset == "eth_ucy":
@@ -189,6 +184,15 @@ def run_training(args: argparse.Namespace) -> int:
 
 
 def run_evaluation(args: argparse.Namespace) -> int:
+    from perception.evaluation.prediction import (
+        check_protocol,
+        evaluate,
+        format_table,
+        with_position_noise,
+        write_predictions_csv,
+    )
+    from perception.prediction.checkpoint import DEFAULT_MODEL, bundled_model_path, load_checkpoint
+
     require(args.parser, args, dataset_requirements(args))
     if args.dataset == "eth_ucy":
         protocol, split, default_model = ground_tracks.ETH_UCY_PROTOCOL, "test", f"eth_ucy_{args.scene}.pt"
@@ -215,6 +219,8 @@ def run_evaluation(args: argparse.Namespace) -> int:
 
 def run_cross_validation(args: argparse.Namespace) -> int:
     """LOSO over the sequences of each candidate on the deployed tracker's windows; per-fold rows as JSON."""
+    import torch
+
     from perception.datasets.kitti_tracker_windows import sequence_windows
     from perception.pipeline.parameters import deployed_parameters
     from perception.prediction import cross_validation

@@ -9,7 +9,7 @@ import numpy as np
 from perception.detection.backends.base import InferenceBackend
 from perception.detection.classes import ClassMap
 from perception.detection.postprocess import postprocess
-from perception.detection.preprocess import preprocess
+from perception.detection.preprocess import letterbox_frame, to_tensor
 from perception.types import Detections
 
 
@@ -65,7 +65,8 @@ class Detector:
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """Objects in one HxWx3 uint8 BGR image, boxes in its pixels."""
         start = time.perf_counter()
-        tensor, transform = preprocess(image_bgr, self.backend.input_hw, self.imgsz, self.upscale)
+        padded, transform = letterbox_frame(image_bgr, self.backend.input_hw, self.imgsz, self.upscale)
+        tensor = padded if self.backend.bgr_input else to_tensor(padded)
         preprocessed = time.perf_counter()
         output = self.backend.infer(tensor)
         inferred = time.perf_counter()

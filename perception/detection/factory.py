@@ -1,6 +1,7 @@
 """create_detector: pick a backend (with optional fallback), resolve its model file, bind the class map."""
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,13 +39,24 @@ def backend_candidates(backend: str, fallback: bool, gpu: bool, cpu_int8: bool =
 
 def backend_precision(backend: str, precision: str, model: str | Path | None) -> str:
     """The precision `backend` runs at. "auto": INT8 on OpenVINO where the model has its Q/DQ copy (the bundled one
-    does), fp16 on TensorRT, else float32. ONNX Runtime runs that Q/DQ file (precision int8), but measured slower
-    than the float one on it (README, Detector)."""
+    does) and OpenVINO has 8-bit kernels for this CPU (every x86 CPU with SSE4.1: even on AVX2 without VNNI, the least
+    favourable, INT8 inference took 0.6x of float's time: docs/results.md), fp16 on TensorRT, else float32. ONNX
+    Runtime runs that Q/DQ file (precision int8), but measured slower than the float one on it (README, Detector)."""
     if precision != "auto":
         return precision
     if backend == "tensorrt":
         return "fp16"
-    return "int8" if backend == "openvino" and int8_sibling(model) is not None else "fp32"
+    return "int8" if backend == "openvino" and int8_sibling(model) is not None and cpu_has_int8_kernels() else "fp32"
+
+
+@functools.cache
+def cpu_has_int8_kernels() -> bool:
+    """Whether OpenVINO lists INT8 among the CPU's optimization capabilities (False without OpenVINO)."""
+    try:
+        import openvino
+    except ImportError:
+        return False
+    return "INT8" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def setup_failure_reason(error: Exception) -> str:

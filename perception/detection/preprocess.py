@@ -69,14 +69,25 @@ def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray,
     return padded, LetterboxTransform(scale, float(left), float(top), (height, width))
 
 
-def preprocess(
+def letterbox_frame(
     image_bgr: np.ndarray, input_hw: tuple[int, int] | None, imgsz: int, upscale: bool = True
 ) -> tuple[np.ndarray, LetterboxTransform]:
-    """Validated BGR uint8 image -> contiguous float32 RGB tensor (1, 3, H, W) in [0, 1], and its transform.
+    """Validated BGR uint8 image -> its letterboxed BGR uint8 image, and the transform.
 
     `input_hw` is the backend's fixed input; None letterboxes to stride_aligned_hw(image, imgsz, upscale).
     """
     validate_image(image_bgr)
-    padded, transform = letterbox(image_bgr, input_hw or stride_aligned_hw(image_bgr.shape[:2], imgsz, upscale))
-    tensor = cv2.dnn.blobFromImage(padded, scalefactor=1 / 255.0, swapRB=True)
-    return tensor, transform
+    return letterbox(image_bgr, input_hw or stride_aligned_hw(image_bgr.shape[:2], imgsz, upscale))
+
+
+def to_tensor(padded_bgr: np.ndarray) -> np.ndarray:
+    """Letterboxed BGR uint8 image -> contiguous float32 RGB tensor (1, 3, H, W) in [0, 1]."""
+    return cv2.dnn.blobFromImage(padded_bgr, scalefactor=1 / 255.0, swapRB=True)
+
+
+def preprocess(
+    image_bgr: np.ndarray, input_hw: tuple[int, int] | None, imgsz: int, upscale: bool = True
+) -> tuple[np.ndarray, LetterboxTransform]:
+    """letterbox_frame, then to_tensor."""
+    padded, transform = letterbox_frame(image_bgr, input_hw, imgsz, upscale)
+    return to_tensor(padded), transform

@@ -17,35 +17,10 @@ from perception.prediction.metrics import constant_velocity, displacement_errors
 from perception.prediction.model import (
     PredictorConfig, TrajectoryRNN, gaussian_nll, mixture_loss, predict_windows,
 )
+from perception.prediction.settings import MIRROR_MODES, TrainingSettings
 from perception.prediction.windows import Protocol, Windows
 
 CORRECTION_SCALES = tuple(round(0.1 * step, 1) for step in range(11))  # alpha grid, 0 = constant velocity
-# "random": each window reflected with probability 1/2 per batch; "both": every window in both orientations
-MIRROR_MODES = ("random", "both")
-
-
-@dataclass
-class TrainingSettings:
-    epochs: int = 20
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    hidden_size: int = 64
-    seed: int = 0
-    mirror: str = "both"  # one of MIRROR_MODES
-    # annotation-noise augmentation: a noisy_fraction of the windows get Gaussian noise on their observed
-    # positions, with a standard deviation drawn per window from [0, observation_noise] metres
-    observation_noise: float = 0.0
-    noisy_fraction: float = 0.5
-    neighbours: bool = False  # give the model the other objects within the protocol's neighbour radius
-    class_input: bool = False  # give the model the object class (one-hot)
-    # weigh each window by 1 / its class's share of the training windows: every class counts the same in the
-    # loss, as in the class-balanced validation ADE that chooses the epoch
-    class_balanced: bool = False
-    modes: int = 1  # alternative futures (with probabilities) the model predicts
-    velocity_input: bool = False  # the model sees the tracker's velocity (Windows.velocities)
-    velocity_base: bool = False  # ... and it is the model's constant-velocity base
-
-
 def constant_velocity_base(windows: Windows, pred_len: int, time_step: float, velocity_base: bool) -> np.ndarray:
     """(N, pred_len, 2): a model's prediction at alpha 0, from the windows' tracker velocities (velocity_base) or the
     last observed step."""

@@ -20,6 +20,7 @@ def default_thread_count() -> int:
 
 class OnnxRuntimeBackend:
     name = "onnxruntime"
+    bgr_input = False
 
     def __init__(self, model_path: Path, device: str | None = None, threads: int | None = None) -> None:
         try:

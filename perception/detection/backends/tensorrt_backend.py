@@ -61,6 +61,7 @@ def split_ultralytics_engine(content: bytes) -> tuple[dict, bytes]:
 
 class TensorRTBackend:
     name = "tensorrt"
+    bgr_input = False
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ LOGGER = logging.getLogger(__name__)
 
 class TorchBackend:
     name = "torch"
+    bgr_input = False
 
     input_hw = None  # eager PyTorch takes any stride-aligned shape
 
