@@ -51,7 +51,7 @@ def test_lower_bounds_follow_silu_through_split_concat_and_add():
     graph = helper.make_graph(nodes, "bounds", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
                               [helper.make_tensor_value_info("mixed", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w")])
-    bounds = lower_bounds(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    bounds = lower_bounds(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9))
     assert bounds == {"sigmoid": 0.0, "silu": SILU_MINIMUM, "left": SILU_MINIMUM, "right": SILU_MINIMUM,
                       "sum": 2 * SILU_MINIMUM}  # conv and the Concat with the unbounded input have none
 
@@ -73,7 +73,7 @@ def concat_convolution(rng: np.random.Generator) -> onnx.ModelProto:
               helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 16, 24, 40])]
     graph = helper.make_graph(nodes, "concat_convolution", inputs,
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], constants)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
 
 
 def test_openvino_computes_the_encoded_concat_convolution_as_onnxruntime_does():

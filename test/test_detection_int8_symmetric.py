@@ -95,7 +95,7 @@ def tiny_qdq_model(zero_point: np.ndarray | None, weight_scale: np.ndarray) -> o
              helper.make_node("Conv", ["x_dq", "w"], ["y"], name="conv")]
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=9)
 
 
 def test_the_check_finds_asymmetric_unsigned_and_per_tensor_quantizers():

@@ -165,7 +165,7 @@ def qdq_onnx(path):
         nodes, "qdq", [helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT, [1, 3, "h", "w"])],
         [helper.make_tensor_value_info("output0", onnx.TensorProto.FLOAT, [1, 4, "h", "w"])],
         [weight, scale, zero])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
     return path
 
 
