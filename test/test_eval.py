@@ -94,3 +94,25 @@ def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
     assert car_ap == pytest.approx(100 * len(kept_cars) / len(cars), abs=0.1)  # all hits: AP equals recall
     with pytest.raises(ValueError, match="mot or kitti"):
         evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco")
+
+
+def test_a_cameras_summary_reads_only_its_nodes_diagnostics(tmp_path):
+    """A recording of several cameras has one /diagnostics with every camera's statuses (and the fusion's): one
+    camera's summary (its report's frames, reasons, sign node) keeps the statuses named under its namespace."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    from perception.evaluation.run_summary import summarize_run
+    from perception.runtime.offline import camera_namespace
+
+    names = ["/perception/left/offline", "/perception/left_rear/offline", "/perception/right/signs",
+             "/perception/fusion/offline"]
+    statuses = [DiagnosticStatus(name=name, values=[KeyValue(key="frames_received", value=str(i))])
+                for i, name in enumerate(names)]
+    recording = tmp_path / "run.mcap"
+    with McapFileWriter(recording, perception_typestore()) as writer:
+        writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
+        writer.write("/diagnostics", 1, serialize_message(DiagnosticArray(status=statuses)))
+    assert set(summarize_run(recording).diagnostics) == set(names)
+    assert summarize_run(recording, namespace=camera_namespace("left")).diagnostics == {
+        "/perception/left/offline": {"frames_received": "0"}}
+    assert set(summarize_run(recording, namespace=camera_namespace("right")).diagnostics) == {"/perception/right/signs"}

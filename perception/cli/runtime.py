@@ -170,7 +170,7 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras
     from perception.runtime.demo import run_demo as run_live
     from perception.bags import bag_topics
-    from perception.runtime.offline import camera_topics, first_image_size, run_offline
+    from perception.runtime.offline import camera_namespace, camera_topics, first_image_size, run_offline
 
     if args.list:
         print(_topic_list(args.bag))
@@ -204,9 +204,9 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
             views[name] = (out if len(chosen) == 1 else out / name, camera_topics(recorded, graph, name, topics[name]))
     print(summarize_run(recording).table())
     for name, (folder, topics) in views.items():
-        pose = camera_pose_from_parameters(node_parameters(graph, "tracker", f"/perception/{name}"))
+        pose = camera_pose_from_parameters(node_parameters(graph, "tracker", camera_namespace(name)))
         report = write_report(recording, folder, pose, f"perception {mode} run on {args.bag.name}, camera {name}",
-                              topics)
+                              topics, camera_namespace(name))
         if args.gt:
             from perception.evaluation.ground_truth import evaluate_against_ground_truth
 
