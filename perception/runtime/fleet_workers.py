@@ -58,6 +58,7 @@ def evaluate_stream(job: StreamJob) -> StreamResult:
     """Evaluate one stream in this process; a stream that fails leaves no recording."""
     from perception.bags import bag_topics
     from perception.evaluation.fleet_report import bag_row
+    from perception.runtime.bag_cameras import ground_truth_camera
     from perception.runtime.offline import camera_topics, run_offline
 
     use_one_cpu()
@@ -68,8 +69,10 @@ def evaluate_stream(job: StreamJob) -> StreamResult:
         run_offline(job.graph, job.cameras, job.bag, job.recording, models=MODELS, detector_options=ONE_CPU_DETECTOR,
                     progress=False)
         recorded = sorted(bag_topics(job.recording))
+        truth_camera = ground_truth_camera(job.cameras)  # the others' rows have no ground-truth scores
         rows = [bag_row(job.bag, job.name if len(job.cameras) == 1 else f"{job.name}/{camera}", job.recording,
-                        job.ground_truth, job.gt_format, camera_topics(recorded, job.graph, camera, topics))
+                        job.ground_truth if camera == truth_camera else None, job.gt_format,
+                        camera_topics(recorded, job.graph, camera, topics))
                 for camera, topics in job.cameras.items()]
     except BaseException:
         job.recording.unlink(missing_ok=True)
