@@ -42,15 +42,17 @@ def camera_outputs(camera: VirtualCamera, frames: list, models: ModelCache, firs
 
 
 def replay(outputs: dict[str, dict[int, CameraTracks]], delays: dict[str, float] | None = None) -> tuple:
-    """Fuse the cameras' outputs frame by frame (left, then right), each output's stamp later by its camera's delay:
-    (the fusion, [(frame index, camera, output, fused list)])."""
+    """Fuse the cameras' outputs frame by frame (left, then right), each output's stamp later by its camera's delay,
+    each at its own stamp (as FusionStage does with cameras not triggered together): (the fusion, [(frame index,
+    camera, output, fused list)])."""
     fusion, cycles = TrackFusion(), []
     for index in FRAMES:
         for name, by_frame in outputs.items():
             if index in by_frame:
                 output = by_frame[index]
                 output = replace(output, stamp=output.stamp + (delays or {}).get(name, 0.0))
-                cycles.append((index, name, output, fusion.update(name, output)))
+                fusion.add(name, output)
+                cycles.append((index, name, output, fusion.fuse(output.stamp)))
     return fusion, cycles
 
 

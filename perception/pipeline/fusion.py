@@ -124,16 +124,6 @@ class TrackFusion:
         self.latest: dict[str, CameraTracks] = {}
         self.links: dict[tuple[str, int], _Link] = {}
         self.last_id = 0
-        self.last_stamp: float | None = None
-
-    def update(self, camera: str, output: CameraTracks) -> FusedObjects | None:
-        """Take a camera's newest output and fuse at its stamp; None when that stamp is older than the last cycle's
-        (the output is kept for the next cycle, which predicts it forward)."""
-        self.add(camera, output)
-        if self.last_stamp is not None and output.stamp < self.last_stamp:
-            self.health.count("outputs_behind_last_cycle")
-            return None
-        return self.fuse(output.stamp)
 
     def add(self, camera: str, output: CameraTracks) -> None:
         """Keep a camera's newest output; links of its tracks unseen for max_age_s end (the track ended)."""
@@ -146,10 +136,9 @@ class TrackFusion:
 
     def fuse(self, stamp: float) -> FusedObjects:
         """The object list at `stamp` from every camera's newest output within max_age_s."""
-        self.last_stamp = stamp
         cameras, frame, left_out = self._cycle_cameras(stamp)
         members = [_Member(camera, track, _predict(track.ground, stamp - out.stamp), stamp - out.stamp,
-                           _cut_at_side(track.box, out.image_size))
+                           cut_at_side(track.box, out.image_size))
                    for camera, out in ((c, self.latest[c]) for c in cameras) for track in out.tracks]
         groups = self._merge(self._linked_groups(members))
         objects = [self._object(*numbered) for numbered in self._number(groups, stamp)]
