@@ -30,7 +30,7 @@ import numpy as np
 from perception.message_decoding import existence_probability
 from perception.pipeline.health import Health
 from perception.tracking.association import assign, mahalanobis_squared
-from perception.tracking.metric_position import border_cuts
+from perception.tracking.metric_position import cut_at_side
 from perception.types import GroundState, ObjectClass, Track
 
 VEHICLES = frozenset({ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS})
@@ -261,13 +261,6 @@ def _predict(ground: GroundState | None, dt: float) -> GroundState | None:
     return GroundState(ground.position + dt * ground.velocity, ground.velocity.copy(),
                        ground.position_covariance + dt**2 * ground.velocity_covariance,
                        ground.velocity_covariance.copy())
-
-
-def _cut_at_side(box: np.ndarray, image_size: tuple[int, int] | None) -> bool:
-    """Whether the box is cut by its image's left or right border, as the ground-position estimator tells it (the
-    same margin: detectors end such boxes a few pixels short of the border; unknown size: no)."""
-    left, right, _, _ = border_cuts(box, image_size)
-    return bool(left[0] or right[0])
 
 
 def _position_arrays(states: list[GroundState]) -> tuple[np.ndarray, np.ndarray]:
