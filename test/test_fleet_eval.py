@@ -98,7 +98,7 @@ def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
     metrics of each camera of `bag`."""
     ours, theirs = (messages(r, "perception/msg/DetectedObjects") for r in (fleet, offline))
     assert len(ours) == len(theirs) > 0
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert a.header.stamp == b.header.stamp
         assert [o.classification[0].label for o in a.objects] == [o.classification[0].label for o in b.objects]
         boxes = [[[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max, o.score] for o in m.objects] for m in (a, b)]
@@ -107,7 +107,7 @@ def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
     assert [[o.track_id for o in m.objects] for m in ours] == [[o.track_id for o in m.objects] for m in theirs]
     ours, theirs = (messages(r, "perception/msg/PredictedObjects") for r in (fleet, offline))
     assert len(ours) == len(theirs)  # each camera's predictions and the fused lists
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert (a.header, a.camera_frame_id) == (b.header, b.camera_frame_id)
         assert [o.track_id for o in a.objects] == [o.track_id for o in b.objects]
         np.testing.assert_allclose([[o.position.x, o.position.y] for o in a.objects],

@@ -249,8 +249,9 @@ def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(r
 
 
 def test_covariance_intersection_takes_the_weight_of_the_smallest_determinant(run):
-    """The closed-form weight against a grid of weights (no smaller determinant), on the two cameras' covariances of one car (the black
-    car at the right camera's first frame) and on a pair where one track is better in every direction."""
+    """The closed-form weight against a grid of weights (no smaller determinant), on the two cameras' covariances of
+    one car (the black car at the right camera's first frame) and on a pair where one track is better in every
+    direction."""
     from perception.pipeline.fusion import covariance_intersection
 
     left, right = run.outputs["left"][RIGHT_STARTS], run.outputs["right"][RIGHT_STARTS]

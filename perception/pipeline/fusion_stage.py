@@ -200,8 +200,8 @@ def advance_path(path: PredictedPath, dt: float, track: Track) -> PredictedPath:
     covariances = np.vstack([[covariance[0, 0], covariance[1, 1], covariance[0, 1]], path.covariances])
     wanted = path.time_step * np.arange(1, steps + 1) + dt
     model_steps = int(np.sum(wanted <= path.model_steps * path.time_step + 1e-9))
-    return replace(path, positions=_resample(times, positions, wanted), covariances=_resample(times, covariances, wanted),
-                   model_steps=model_steps)
+    return replace(path, positions=_resample(times, positions, wanted),
+                   covariances=_resample(times, covariances, wanted), model_steps=model_steps)
 
 
 def _resample(times: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

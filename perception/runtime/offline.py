@@ -108,7 +108,8 @@ class _Camera:
                 and available.get(self.odometry_topic) == "nav_msgs/msg/Odometry"):
             self.inputs.append(self.odometry_topic)
         nodes = (("detections", "detector", "DetectedObjects"), ("tracks", "tracker", "TrackedObjects"),
-                 ("placed_detections", "tracker", "DetectedObjects"), ("predicted_objects", "predictor", "PredictedObjects"))
+                 ("placed_detections", "tracker", "DetectedObjects"),
+                 ("predicted_objects", "predictor", "PredictedObjects"))
         self.outputs = {key: (output_topic(graph, executable, self.namespace, key), msgtype)
                         for key, executable, msgtype in nodes}
         if self.pipeline.signs is not None:
