@@ -29,12 +29,12 @@ from pathlib import Path
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
-from perception.evaluation.fleet_report import bag_row  # noqa: E402
 from perception.pipeline.camera import CameraPipeline  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import FleetRun, evaluate_fleet, plan_streams  # noqa: E402
+from perception.runtime.fleet_workers import StreamJob, stream_rows  # noqa: E402
 from perception.runtime import offline  # noqa: E402
 
 
@@ -81,8 +81,8 @@ def cameras_of(bag: Path):
 
 def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float]:
     """(run s, model loading s) of the single-process offline mode over all bags, this process on `cpus`
-    (ONNX Runtime: one thread per CPU): each bag run and scored (its report row, as a fleet task does); the run's
-    seconds exclude loading the models."""
+    (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does); the
+    run's seconds exclude loading the models."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     load_models, loading = CameraPipeline.load, []
@@ -99,9 +99,9 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             graph, chosen = cameras_of(bag)
             recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
             recording.unlink(missing_ok=True)
-            offline.run_offline(graph, {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}, bag,
-                                recording, progress=False)
-            bag_row(bag, bag.stem, recording)
+            cameras = {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}
+            offline.run_offline(graph, cameras, bag, recording, progress=False)
+            stream_rows(StreamJob(bag, bag.stem, cameras, graph, recording))  # a row per camera, as a fleet task
         return time.perf_counter() - start - sum(loading), sum(loading)
     finally:
         CameraPipeline.load = load_models

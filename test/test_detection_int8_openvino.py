@@ -56,6 +56,32 @@ def test_lower_bounds_follow_silu_through_split_concat_and_add():
                       "sum": 2 * SILU_MINIMUM}  # conv and the Concat with the unbounded input have none
 
 
+def test_unnamed_quantizers_get_their_own_zero_points():
+    """Node names may be empty or repeated (output names are unique): two unnamed quantizers, one of a sigmoid (zero
+    point 0, a Clip) and one of the unbounded input (128), each keep their own zero point and compute the original's
+    values."""
+    constants = [numpy_helper.from_array(np.float32(0.1), "scale"), numpy_helper.from_array(np.int8(0), "zero")]
+    nodes = [helper.make_node("Sigmoid", ["x"], ["sigmoid"])]
+    for name in ("sigmoid", "x"):
+        nodes += [helper.make_node("QuantizeLinear", [name, "scale", "zero"], [f"{name}_q"]),
+                  helper.make_node("DequantizeLinear", [f"{name}_q", "scale", "zero"], [f"{name}_dq"])]
+    nodes.append(helper.make_node("Add", ["sigmoid_dq", "x_dq"], ["y"]))
+    graph = helper.make_graph(nodes, "unnamed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], constants)
+    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    encoded = onnx.ModelProto()
+    encoded.CopyFrom(original)
+    assert encode_for_openvino(encoded) == 2
+    names = [tensor.name for tensor in encoded.graph.initializer]
+    assert len(names) == len(set(names)), names
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in encoded.graph.initializer}
+    zero_points = {node.output[0]: int(values[node.input[2]]) for node in encoded.graph.node
+                   if node.op_type == "QuantizeLinear"}
+    assert zero_points == {"sigmoid_q": 0, "x_q": 128}
+    feeds = {"x": np.random.default_rng(0).uniform(-20, 20, (1, 64)).astype(np.float32)}
+    assert np.array_equal(run_onnxruntime(encoded, feeds), run_onnxruntime(original, feeds))
+
+
 def concat_convolution(rng: np.random.Generator) -> onnx.ModelProto:
     """Concat(a, b) -> int8 Q/DQ (zero point 0) -> 1x1 Conv with per-channel int8 weights: C2f's output convolution."""
     constants = [numpy_helper.from_array(np.float32(0.17), "scale"), numpy_helper.from_array(np.int8(0), "zero"),

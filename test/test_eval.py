@@ -54,26 +54,33 @@ def kept_objects(label_file: Path, frames: int, keep_every: int) -> list:
             for index, o in enumerate(o for o in objects if o.frame == frame) if index % keep_every == 0]
 
 
-def kitti_recording(path: Path, objects: list, frames: int) -> None:
-    """A recording whose detections and tracks are the given KITTI ground-truth objects."""
+def kitti_recording(path: Path, objects: list, frames: int, other_camera: list | None = None) -> None:
+    """A recording whose detections and tracks are the given KITTI ground-truth objects (topics /cam/..., /d, /t);
+    with `other_camera`, a second camera's (/cam2/..., /cam2/d, /cam2/t) at the same stamps."""
     ok, jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    views = [(CAMERA, "/d", "/t", objects)]
+    if other_camera is not None:
+        views.append(("/cam2/image/compressed", "/cam2/d", "/cam2/t", other_camera))
     with McapFileWriter(path, perception_typestore()) as writer:
-        for topic, msgtype in ((CAMERA, "sensor_msgs/msg/CompressedImage"),
-                               ("/d", "perception/msg/DetectedObjects"), ("/t", "perception/msg/TrackedObjects")):
-            writer.add_topic(topic, msgtype)
+        for image_topic, detections_topic, tracks_topic, _ in views:
+            for topic, msgtype in ((image_topic, "sensor_msgs/msg/CompressedImage"),
+                                   (detections_topic, "perception/msg/DetectedObjects"),
+                                   (tracks_topic, "perception/msg/TrackedObjects")):
+                writer.add_topic(topic, msgtype)
         for frame in range(frames):
-            image = CompressedImage(format="jpeg", data=jpeg.tobytes())
-            image.header.stamp.sec = 1000 + frame
-            detected, tracked = DetectedObjects(header=image.header), TrackedObjects(header=image.header)
-            for obj in (o for o in objects if o.frame == frame):
-                box = BoundingBox2D(x_min=obj.box[0], y_min=obj.box[1], x_max=obj.box[2], y_max=obj.box[3])
-                label = [ObjectClassification(label=int(KITTI_TYPES[obj.type]), probability=1.0)]
-                detected.objects.append(DetectedObject(classification=label, score=1.0, box=box))
-                tracked.objects.append(TrackedObject(track_id=obj.track_id + 1, classification=label, box=box,
-                                                     existence_probability=1.0))
-            stamp_ns = (1000 + frame) * 10**9
-            for topic, message in ((CAMERA, image), ("/d", detected), ("/t", tracked)):
-                writer.write(topic, stamp_ns, serialize_message(message))
+            for image_topic, detections_topic, tracks_topic, kept in views:
+                image = CompressedImage(format="jpeg", data=jpeg.tobytes())
+                image.header.stamp.sec = 1000 + frame
+                detected, tracked = DetectedObjects(header=image.header), TrackedObjects(header=image.header)
+                for obj in (o for o in kept if o.frame == frame):
+                    box = BoundingBox2D(x_min=obj.box[0], y_min=obj.box[1], x_max=obj.box[2], y_max=obj.box[3])
+                    label = [ObjectClassification(label=int(KITTI_TYPES[obj.type]), probability=1.0)]
+                    detected.objects.append(DetectedObject(classification=label, score=1.0, box=box))
+                    tracked.objects.append(TrackedObject(track_id=obj.track_id + 1, classification=label, box=box,
+                                                         existence_probability=1.0))
+                stamp_ns = (1000 + frame) * 10**9
+                for topic, message in ((image_topic, image), (detections_topic, detected), (tracks_topic, tracked)):
+                    writer.write(topic, stamp_ns, serialize_message(message))
 
 
 def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
@@ -94,3 +101,30 @@ def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
     assert car_ap == pytest.approx(100 * len(kept_cars) / len(cars), abs=0.1)  # all hits: AP equals recall
     with pytest.raises(ValueError, match="mot or kitti"):
         evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco")
+
+    # two cameras in one recording: the ground truth's camera (perfect) scored alone, not mixed with the other's
+    kitti_recording(tmp_path / "two.mcap", kept_objects(labels, frames, 1), frames, other_camera=half)
+    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", [CAMERA, "/d", "/t"]) == perfect
+    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti") != perfect
+
+
+def test_a_cameras_summary_reads_only_its_nodes_diagnostics(tmp_path):
+    """A recording of several cameras has one /diagnostics with every camera's statuses (and the fusion's): one
+    camera's summary (its report's frames, reasons, sign node) keeps the statuses named under its namespace."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    from perception.evaluation.run_summary import summarize_run
+    from perception.runtime.offline import camera_namespace
+
+    names = ["/perception/left/offline", "/perception/left_rear/offline", "/perception/right/signs",
+             "/perception/fusion/offline"]
+    statuses = [DiagnosticStatus(name=name, values=[KeyValue(key="frames_received", value=str(i))])
+                for i, name in enumerate(names)]
+    recording = tmp_path / "run.mcap"
+    with McapFileWriter(recording, perception_typestore()) as writer:
+        writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
+        writer.write("/diagnostics", 1, serialize_message(DiagnosticArray(status=statuses)))
+    assert set(summarize_run(recording).diagnostics) == set(names)
+    assert summarize_run(recording, namespace=camera_namespace("left")).diagnostics == {
+        "/perception/left/offline": {"frames_received": "0"}}
+    assert set(summarize_run(recording, namespace=camera_namespace("right")).diagnostics) == {"/perception/right/signs"}

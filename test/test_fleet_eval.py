@@ -98,7 +98,7 @@ def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
     metrics of each camera of `bag`."""
     ours, theirs = (messages(r, "perception/msg/DetectedObjects") for r in (fleet, offline))
     assert len(ours) == len(theirs) > 0
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert a.header.stamp == b.header.stamp
         assert [o.classification[0].label for o in a.objects] == [o.classification[0].label for o in b.objects]
         boxes = [[[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max, o.score] for o in m.objects] for m in (a, b)]
@@ -107,7 +107,7 @@ def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
     assert [[o.track_id for o in m.objects] for m in ours] == [[o.track_id for o in m.objects] for m in theirs]
     ours, theirs = (messages(r, "perception/msg/PredictedObjects") for r in (fleet, offline))
     assert len(ours) == len(theirs)  # each camera's predictions and the fused lists
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert (a.header, a.camera_frame_id) == (b.header, b.camera_frame_id)
         assert [o.track_id for o in a.objects] == [o.track_id for o in b.objects]
         np.testing.assert_allclose([[o.position.x, o.position.y] for o in a.objects],
@@ -186,3 +186,21 @@ def test_a_bag_whose_worker_is_killed_is_run_again_whole(bags, offline, ray_sess
     for outcome in run.outcomes:
         assert outcome.error is None and {row.attempts for row in outcome.rows} == {outcome.attempts}
         assert_same_results(outcome.recording, offline[outcome.bag], outcome.bag)
+
+
+def test_a_bags_ground_truth_scores_the_camera_it_belongs_to(bags, shared_data, tmp_path):
+    """A bag of two cameras with one ground-truth file: its first camera's row (by image topic) has the scores, the
+    other's none (a label file of another sequence: the columns, not their values, are checked)."""
+    from perception.runtime.fleet_workers import StreamJob, evaluate_stream
+
+    bag = bags / "two_cameras.mcap"
+    graph, chosen = cameras_of(bag)
+    labels = shared_data / "tracking" / "kitti" / "label_02" / "0000.txt"
+    job = StreamJob(bag, "two_cameras", {c: (b.image_topic, b.info_topic) for c, b in chosen.items()}, graph,
+                    tmp_path / "eval.mcap", labels, "kitti")
+    rows = evaluate_stream(job).rows
+    first = min(chosen, key=lambda camera: chosen[camera].image_topic)
+    assert [row.stream for row in rows] == [f"two_cameras/{camera}" for camera in chosen] and len(rows) == 2
+    assert [row.ground_truth is not None for row in rows] == [camera == first for camera in chosen]
+    (scored,) = [row.ground_truth for row in rows if row.ground_truth is not None]
+    assert scored["source"] == str(labels) and "car" in scored["ap"]

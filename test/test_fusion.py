@@ -26,6 +26,7 @@ from virtual_cameras import (
 from perception.pipeline.fusion import CameraTracks, TrackFusion, compatible
 from perception.pipeline.models import ModelCache
 from perception.tracking.association import mahalanobis_squared
+from perception.tracking.metric_position import cut_at_side
 
 
 def camera_outputs(camera: VirtualCamera, frames: list, models: ModelCache, first: int = 0) -> dict[int, CameraTracks]:
@@ -42,15 +43,17 @@ def camera_outputs(camera: VirtualCamera, frames: list, models: ModelCache, firs
 
 
 def replay(outputs: dict[str, dict[int, CameraTracks]], delays: dict[str, float] | None = None) -> tuple:
-    """Fuse the cameras' outputs frame by frame (left, then right), each output's stamp later by its camera's delay:
-    (the fusion, [(frame index, camera, output, fused list)])."""
+    """Fuse the cameras' outputs frame by frame (left, then right), each output's stamp later by its camera's delay,
+    each at its own stamp (as FusionStage does with cameras not triggered together): (the fusion, [(frame index,
+    camera, output, fused list)])."""
     fusion, cycles = TrackFusion(), []
     for index in FRAMES:
         for name, by_frame in outputs.items():
             if index in by_frame:
                 output = by_frame[index]
                 output = replace(output, stamp=output.stamp + (delays or {}).get(name, 0.0))
-                cycles.append((index, name, output, fusion.update(name, output)))
+                fusion.add(name, output)
+                cycles.append((index, name, output, fusion.fuse(output.stamp)))
     return fusion, cycles
 
 
@@ -78,7 +81,7 @@ def wide_left(run, highway_frames):
     left = camera_outputs(camera, highway_frames, run.models)
     shrunk = {index: replace(output, tracks=[
         replace(t, ground=replace(t.ground, position_covariance=t.ground.position_covariance / OVERCONFIDENT))
-        if t.box[2] >= camera.width - 1 else t for t in output.tracks]) for index, output in left.items()}
+        if cut_at_side(t.box, (camera.width, 720)) else t for t in output.tracks]) for index, output in left.items()}
     replays = {}
     for name, outputs in (("as placed", left), ("overconfident", shrunk)):
         fusion, cycles = replay({"left": outputs, "right": run.outputs["right"]})
@@ -178,9 +181,8 @@ def test_ids_survive_the_hand_over(run):
     """The right camera's tracks join the ids the left camera's tracks had, and the white car, leaving the left
     camera's view, keeps its id after its left track has ended."""
     first_index, _, first_left, first = run.cycles[0]
-    left_width = run.cameras["left"].width
-    (white,) = [t for t in first_left.tracks if t.box[2] >= left_width - 1]  # cut by the left camera's border
-    whole = [t for t in first_left.tracks if t.box[2] < left_width - 1]
+    (white,) = [t for t in first_left.tracks if cut_at_side(t.box, first_left.image_size)]  # the left camera's border
+    whole = [t for t in first_left.tracks if not cut_at_side(t.box, first_left.image_size)]
     black = max(whole, key=lambda t: (t.box[2] - t.box[0]) * (t.box[3] - t.box[1]))  # the nearest whole car
     ids = {car: fused_id(first, "left", track.track_id) for car, track in (("white", white), ("black", black))}
     for index, name, output, fused in run.cycles:
@@ -207,7 +209,7 @@ def test_a_track_cut_at_the_border_neither_splits_nor_moves_its_object(run, wide
         if name == "left":
             latest_left = output
             continue
-        cut = [t for t in latest_left.tracks if t.box[2] >= wide_left.camera.width - 1]
+        cut = [t for t in latest_left.tracks if cut_at_side(t.box, latest_left.image_size)]
         assert len(cut) == 1, f"frame {index}: the white car at the left camera's border"
         mapped = map_boxes(cut[0].box[None], right_from_left)
         (white,) = [t for t in output.tracks if covered(mapped, t.box[None])[0, 0] >= 0.5]
@@ -232,7 +234,7 @@ def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(r
     _, _, _, before = next(c for c in cycles if c[0] == last and c[1] == "right")
     left_tracks = {t.track_id: t for t in outputs["left"][last].tracks}
     (black,) = [o.track.track_id for o in before.objects if set(o.sources) == {"left", "right"}
-                and left_tracks[o.sources["left"]].box[2] < run.cameras["left"].width - 1]  # not the white sliver
+                and not cut_at_side(left_tracks[o.sources["left"]].box, outputs["left"][last].image_size)]  # not white
     only_left = {o.track.track_id for o in before.objects if set(o.sources) == {"left"}}
     assert only_left, "an object only the left camera sees"
     for index, _, output, fused in cycles:
@@ -247,8 +249,9 @@ def test_a_camera_that_stops_is_left_out_and_its_shared_objects_keep_their_ids(r
 
 
 def test_covariance_intersection_takes_the_weight_of_the_smallest_determinant(run):
-    """The closed-form weight against a grid of weights (no smaller determinant), on the two cameras' covariances of one car (the black
-    car at the right camera's first frame) and on a pair where one track is better in every direction."""
+    """The closed-form weight against a grid of weights (no smaller determinant), on the two cameras' covariances of
+    one car (the black car at the right camera's first frame) and on a pair where one track is better in every
+    direction."""
     from perception.pipeline.fusion import covariance_intersection
 
     left, right = run.outputs["left"][RIGHT_STARTS], run.outputs["right"][RIGHT_STARTS]

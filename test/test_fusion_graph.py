@@ -220,3 +220,19 @@ def test_the_planner_reads_one_object_list_of_two_cameras(ros, tmp_path, highway
     offline_both, offline_overlap = check_fused_lists(
         offline, {name: {stamp_key(m.header): m for m in offline_tracks[name]} for name in cameras})
     assert (offline_both, offline_overlap) == (both, overlap_ids)
+
+
+def test_the_poll_timer_runs_four_times_per_timeout_and_not_without_one(ros):
+    """sync_timeout_s 0: every cycle goes out as its outputs come, so the node polls nothing (no timer: not one
+    every 0.25 ms); 0.1 s: a timer every 25 ms."""
+    from rclpy.parameter import Parameter
+
+    from perception.nodes.fusion import POLLS_PER_TIMEOUT, FusionNode
+
+    for timeout in (0.0, 0.1):
+        node = FusionNode(context=ros.context, parameter_overrides=[Parameter("sync_timeout_s", value=timeout)])
+        try:
+            polls = [t for t in node.timers if t.callback == node.on_timer]
+            assert [t.timer_period_ns for t in polls] == ([round(timeout / POLLS_PER_TIMEOUT * 1e9)] if timeout else [])
+        finally:
+            node.destroy_node()

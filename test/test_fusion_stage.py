@@ -15,8 +15,10 @@ from std_msgs.msg import Header
 from virtual_cameras import FRAME_RATE, FRAMES, VIEWS, VirtualCamera, frame_id, image_message
 
 from perception.message_decoding import ground_frame_id, image_size, paths_from_msg, tracks_from_msg
-from perception.pipeline.fusion import CameraTracks
+from perception.pipeline.fusion import CameraTracks, FusionConfig
+from perception.pipeline.fusion_cycles import CycleSync
 from perception.pipeline.fusion_stage import FusionStage, advance_path
+from perception.pipeline.health import Health
 from perception.pipeline.models import ModelCache
 from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_to_msg
 from perception.ros.fusion_messages import FusionMessages
@@ -236,3 +238,70 @@ def test_cameras_not_triggered_together_do_not_wait(published):
         lists += fused_messages(fusion, "right", *later)
     assert len(lists) == 16 and len({stamp_key(m) for m in lists}) == 16
     assert stage.health.counters["cycles_without_camera"] == 1
+
+
+def restamped(message, stamp: float):
+    """A copy of a camera's message at another image stamp."""
+    moved = copy.deepcopy(message)
+    moved.header.stamp = header(stamp, "").stamp
+    return moved
+
+
+def fuse_at(fusion: FusionMessages, camera: str, published_pair, stamp: float) -> list:
+    return fused_messages(fusion, camera, *(restamped(m, stamp) for m in published_pair))
+
+
+def assert_cycles_in_order(lists: list, window: float) -> None:
+    """The CycleSync guarantee: stamp order, each more than the window after the one before."""
+    stamps = [stamp_seconds(m.header) for m in lists]
+    assert all(b - a > window for a, b in zip(stamps, stamps[1:])), stamps
+
+
+def test_a_trigger_spread_wider_than_the_window_makes_late_outputs(published):
+    """Three cameras whose outputs spread 15 ms (window 10 ms): left and right make a cycle, the front camera's
+    output, within the window after it, is late (counted, fused into the next cycle), never a cycle behind."""
+    stage = FusionStage(cameras=["left", "right", "front"], clock=Clock())
+    fusion, window = FusionMessages(stage), stage.config.sync_window_s
+    lists = []
+    for index in range(6):
+        base = 100.0 + 0.08 * index
+        for camera, source, offset in (("left", "left", 0.0), ("right", "right", 0.008), ("front", "left", 0.015)):
+            lists += fuse_at(fusion, camera, published[source][index], base + offset)
+    lists += fusion.flush()
+    assert_cycles_in_order(lists, window)
+    assert [round(stamp_seconds(m.header), 3) for m in lists] == [round(100.008 + 0.08 * i, 3) for i in range(6)]
+    assert stage.health.counters["outputs_after_their_cycle"] == 6 and not stage.sync.pending
+
+
+def test_a_cycle_that_waited_behind_an_older_one_goes_late(published):
+    """Window 50 ms: left at 100.00 and 100.06 are two cycles; right at 100.04 completes the first, so the second,
+    within its window, is late; right at 100.12 makes the next cycle."""
+    stage = FusionStage(FusionConfig(sync_window_s=0.05), cameras=["left", "right"], clock=Clock())
+    fusion = FusionMessages(stage)
+    lists = []
+    for camera, index, stamp in (("left", 0, 100.0), ("left", 1, 100.06), ("right", 0, 100.04), ("right", 1, 100.12)):
+        lists += fuse_at(fusion, camera, published[camera][index], stamp)
+    lists += fusion.flush()
+    assert [stamp_key(m) for m in lists] == [(100, 40_000_000), (100, 120_000_000)]
+    assert_cycles_in_order(lists, 0.05)
+    assert stage.health.counters["outputs_after_their_cycle"] == 1
+
+
+def test_a_late_output_releases_the_cycles_that_timed_out():
+    """Offline there is no timer: a late output at a clock time past a waiting cycle's timeout lets it go out."""
+    sync = CycleSync(["left", "right"], 0.01, 0.1, Health())
+    assert sync.add("left", 100.0, "l0", 0.0) == [] and len(sync.add("right", 100.0, "r0", 0.0)) == 1
+    assert sync.add("left", 100.08, "l1", 1.0) == []  # waits for the right camera
+    late, timed_out = sync.add("right", 100.005, "r-late", 1.2)
+    assert late.late and late.outputs == {"right": (100.005, "r-late")}
+    assert not timed_out.late and timed_out.outputs == {"left": (100.08, "l1")}
+
+
+def test_stamps_a_window_apart_are_one_cycle():
+    """100.01 - 100.0 > 0.01 in float seconds: still within the window."""
+    sync = CycleSync(["left", "right"], 0.01, 0.1, Health())
+    assert sync.add("left", 100.0, "l", 0.0) == []
+    (cycle,) = sync.add("right", 100.01, "r", 0.0)
+    assert set(cycle.outputs) == {"left", "right"} and not sync.pending
+    (late,) = sync.add("left", 100.02, "l", 0.0)  # the window after the cycle's stamp: late
+    assert late.late and sync.health.counters["outputs_after_their_cycle"] == 1

@@ -258,3 +258,16 @@ def test_footprint_size_spread_widens_the_covariance_near_by() -> None:
     added = spread.covariances[:, 0, 0] - exact.covariances[:, 0, 0]
     assert added[0] > 0.01 and added[1] < 0.02 * exact.covariances[1, 0, 0]  # matters near by only
     assert np.allclose(spread.covariances - spread.persistent, exact.covariances - exact.persistent)  # persistent
+
+
+def test_cut_at_side_is_border_cuts_left_or_right() -> None:
+    """One rule for the fusion and the KITTI scores: a box ending within BORDER_MARGIN of the left or right border
+    (a detector's box of an object cut there ends a few pixels short); the top and bottom do not count."""
+    from perception.tracking.metric_position import BORDER_MARGIN, cut_at_side
+
+    size = (1000, 500)
+    assert cut_at_side(np.array([BORDER_MARGIN - 1, 100, 200, 200]), size)
+    assert cut_at_side(np.array([500, 100, 999 - BORDER_MARGIN + 1, 200]), size)
+    assert not cut_at_side(np.array([500, 100, 999 - BORDER_MARGIN - 5, 200]), size)
+    assert not cut_at_side(np.array([100, 0, 200, 499]), size)  # top and bottom
+    assert not cut_at_side(np.array([0, 100, 999, 200]), None)  # unknown image size

@@ -167,21 +167,20 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.pipeline.parameters import node_parameters
     from perception.pipeline.stages import camera_pose_from_parameters
     from perception.resources import config_path
-    from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras
+    from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras, ground_truth_camera
     from perception.runtime.demo import run_demo as run_live
     from perception.bags import bag_topics
-    from perception.runtime.offline import camera_topics, first_image_size, run_offline
+    from perception.runtime.offline import camera_namespace, camera_topics, first_image_size, run_offline
 
     if args.list:
         print(_topic_list(args.bag))
         return 0
     parameters = _intrinsics_parameters(args)
     cameras = _bag_cameras(args.bag, args.camera_topic, args.info_topic)
-    if len(cameras) > 1 and (mode == "live" or args.gt):
+    if len(cameras) > 1 and mode == "live":
         raise CameraSelectionError(
-            f"{args.bag}: several cameras ({', '.join(c.image_topic for c in cameras)}); "
-            f"{'live mode' if mode == 'live' else '--gt'} takes one: pick it with --camera-topic "
-            "(offline mode without --gt evaluates every camera)")
+            f"{args.bag}: several cameras ({', '.join(c.image_topic for c in cameras)}); live mode takes one: pick "
+            "it with --camera-topic (offline mode evaluates every camera)")
     if mode == "live" and "fov_deg" in parameters:  # the tracker node does not see the images
         parameters["image_width"], parameters["image_height"] = first_image_size(args.bag, cameras[0].image_topic)
     _setup_logging()
@@ -204,15 +203,17 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
             views[name] = (out if len(chosen) == 1 else out / name, camera_topics(recorded, graph, name, topics[name]))
     print(summarize_run(recording).table())
     for name, (folder, topics) in views.items():
-        pose = camera_pose_from_parameters(node_parameters(graph, "tracker", f"/perception/{name}"))
+        pose = camera_pose_from_parameters(node_parameters(graph, "tracker", camera_namespace(name)))
         report = write_report(recording, folder, pose, f"perception {mode} run on {args.bag.name}, camera {name}",
-                              topics)
-        if args.gt:
-            from perception.evaluation.ground_truth import evaluate_against_ground_truth
-
-            for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format):
-                print(line)
+                              topics, camera_namespace(name))
         print(f"recording: {recording} (open it in Foxglove)\nreport: {report}")
+    if args.gt:
+        from perception.evaluation.ground_truth import evaluate_against_ground_truth
+
+        name = ground_truth_camera(views)
+        print(f"ground truth {args.gt}: scored on camera {name} ({chosen[name].image_topic})")
+        for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format, views[name][1]):
+            print(line)
     return 0
 
 

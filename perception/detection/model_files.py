@@ -58,9 +58,10 @@ def model_for_backend(model: str | Path | None, backend: str, imgsz: int, int8: 
     """The file `backend` should load: `model` itself, or its sibling following convert-model's naming.
 
     `<stem>.pt`, `<stem>_dynamic.onnx`, `<stem>_<imgsz>.onnx` and, with int8=True, `<stem>_int8.onnx` (the Q/DQ
-    copy: perception/detection/quantize.py) stand for the same network, so one `model` argument serves every backend (this lets a detector fall back from TensorRT to PyTorch to
-    ONNX Runtime). ONNX Runtime and TensorRT prefer the dynamic-shape ONNX (each frame's own letterbox,
-    no compute spent on square padding; TensorRT gives it an optimization profile), else the static one.
+    copy: perception/detection/quantize.py) stand for the same network, so one `model` argument serves every backend
+    (this lets a detector fall back from TensorRT to PyTorch to ONNX Runtime). ONNX Runtime and TensorRT prefer the
+    dynamic-shape ONNX (each frame's own letterbox, no compute spent on square padding; TensorRT gives it an
+    optimization profile), else the static one.
     """
     path = default_model(model)
     wanted = BACKEND_SUFFIXES[backend]

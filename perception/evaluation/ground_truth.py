@@ -92,9 +92,11 @@ def ground_truth_scores(recording: Path, ground_truth: Path, format: str, topics
     return detection_ap(found, truth), {name: per_sequence["COMBINED"] for name, per_sequence in scores.items()}
 
 
-def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str) -> list[str]:
-    """Report lines: detection AP per class and tracking scores."""
-    ap, scores = ground_truth_scores(recording, ground_truth, format)
+def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str, topics: list[str] | None = None
+                                  ) -> list[str]:
+    """Report lines: detection AP per class and tracking scores (of the recording's `topics` where given: the
+    camera the ground truth belongs to)."""
+    ap, scores = ground_truth_scores(recording, ground_truth, format, topics)
     lines = [f"detection AP@0.5 {ObjectClass(label).name.lower()}: {100 * value:.1f}"
              for label, value in sorted(ap.items())]
     for class_name, combined in scores.items():

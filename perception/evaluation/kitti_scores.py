@@ -42,7 +42,7 @@ from perception.evaluation.tracking_sequences import KITTI_FRAME_RATE
 from perception.pipeline.camera import CameraParameters
 from perception.pipeline.models import ModelCache
 from perception.tracking.association import match_boxes
-from perception.tracking.metric_position import border_cuts
+from perception.tracking.metric_position import cut_at_side
 
 GROUPS = {kitti_type: group.lower() for group, types in CLASS_GROUPS.items() for kitti_type in types}
 ALL = "all"
@@ -143,8 +143,7 @@ def _add_match(samples: Samples, truth: Truth, output: FrameOutput, track, label
     samples.position_errors.append(float(np.linalg.norm(error)))
     samples.position_mahalanobis.append(
         float(squared_mahalanobis(error[None], _as_triple(ground.position_covariance)[None])[0]))
-    left, right, _, _ = border_cuts(track.box, image_size)
-    samples.cut.append(bool(left[0] or right[0]))
+    samples.cut.append(cut_at_side(track.box, image_size))
     velocity = truth.velocity(*key)
     samples.velocity_errors.append(np.nan if velocity is None else float(np.linalg.norm(ground.velocity - velocity)))
     paths = output.paths.get(track.track_id)

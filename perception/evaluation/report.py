@@ -221,13 +221,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str, topics: list[str] | None = None
-                 ) -> Path:
-    """Write out_dir/report.html (+ report_files/) for a recording (its `topics` where given: one camera's);
-    returns the HTML path."""
+def write_report(recording: Path, out_dir: Path, pose: CameraPose, title: str, topics: list[str] | None = None,
+                 namespace: str | None = None) -> Path:
+    """Write out_dir/report.html (+ report_files/) for a recording (its `topics` where given: one camera's, and the
+    /diagnostics of the nodes under `namespace`: that camera's); returns the HTML path."""
     files = out_dir / "report_files"
     files.mkdir(parents=True, exist_ok=True)
-    summary = summarize_run(recording, topics)
+    summary = summarize_run(recording, topics, namespace)
     data = load_run(recording, topics=topics)
     gif_frames = write_annotated_gif(data, pose, files / "annotated.gif")
     metric = any(o.has_kinematics for message in data.tracks.values() for o in message.objects)

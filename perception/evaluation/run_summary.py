@@ -66,8 +66,10 @@ def _object_count(message: object) -> int:
     return len(getattr(message, "objects", []) or [])
 
 
-def summarize_run(path: str | Path, topics: list[str] | None = None) -> RunSummary:
-    """The recording's topics (or those of `topics`, e.g. one camera's of a recording of several) summarized."""
+def summarize_run(path: str | Path, topics: list[str] | None = None, namespace: str | None = None) -> RunSummary:
+    """The recording's topics (or those of `topics`, e.g. one camera's of a recording of several) summarized; with
+    `namespace` (a camera's, /perception/<camera>), only the /diagnostics statuses of its nodes (named
+    <namespace>/<node>, live and offline)."""
     typestore = perception_typestore()
     summaries: dict[str, TopicSummary] = {}
     track_ids: set[int] = set()
@@ -82,7 +84,8 @@ def summarize_run(path: str | Path, topics: list[str] | None = None) -> RunSumma
         message = typestore.deserialize_cdr(record.raw, record.msgtype)
         if record.msgtype == "diagnostic_msgs/msg/DiagnosticArray":
             for status in message.status:
-                diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+                if namespace is None or status.name.startswith(f"{namespace}/"):
+                    diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
             continue
         header = getattr(message, "header", None)
         if header is not None and record.msgtype.startswith("perception/"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from typing import Any
 
 from rclpy.node import Node
 
@@ -38,8 +39,9 @@ POLLS_PER_TIMEOUT = 4  # the timer that sends out timed-out cycles runs this oft
 
 
 class FusionNode(Node):
-    def __init__(self) -> None:
-        super().__init__("fusion")
+    def __init__(self, **options: Any) -> None:
+        """`options`: rclpy Node options (e.g. parameter_overrides)."""
+        super().__init__("fusion", **options)
         p = self.params = declare_parameters(self, "fusion")
         self.diagnostics = NodeDiagnostics(self)
         self.fusion = FusionMessages(FusionStage(fusion_config(p), self.diagnostics.health, p["cameras"]))
@@ -49,7 +51,8 @@ class FusionNode(Node):
             self.create_subscription(TrackedObjects, f"{camera}/tracks", partial(self.on_tracks, camera), qos)
             self.create_subscription(PredictedObjects, f"{camera}/predicted_objects",
                                      partial(self.on_predictions, camera), qos)
-        self.create_timer(max(p["sync_timeout_s"], 1e-3) / POLLS_PER_TIMEOUT, self.on_timer)
+        if p["sync_timeout_s"] > 0:  # 0: every cycle goes out as it comes, nothing to poll
+            self.create_timer(p["sync_timeout_s"] / POLLS_PER_TIMEOUT, self.on_timer)
         self.diagnostics.health.set_values(cameras_configured=",".join(p["cameras"]))
         if not p["cameras"]:
             self.diagnostics.health.log(WARN, "no cameras configured (parameter cameras): nothing to fuse")

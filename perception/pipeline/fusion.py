@@ -30,7 +30,7 @@ import numpy as np
 from perception.message_decoding import existence_probability
 from perception.pipeline.health import Health
 from perception.tracking.association import assign, mahalanobis_squared
-from perception.tracking.metric_position import border_cuts
+from perception.tracking.metric_position import cut_at_side
 from perception.types import GroundState, ObjectClass, Track
 
 VEHICLES = frozenset({ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS})
@@ -124,16 +124,6 @@ class TrackFusion:
         self.latest: dict[str, CameraTracks] = {}
         self.links: dict[tuple[str, int], _Link] = {}
         self.last_id = 0
-        self.last_stamp: float | None = None
-
-    def update(self, camera: str, output: CameraTracks) -> FusedObjects | None:
-        """Take a camera's newest output and fuse at its stamp; None when that stamp is older than the last cycle's
-        (the output is kept for the next cycle, which predicts it forward)."""
-        self.add(camera, output)
-        if self.last_stamp is not None and output.stamp < self.last_stamp:
-            self.health.count("outputs_behind_last_cycle")
-            return None
-        return self.fuse(output.stamp)
 
     def add(self, camera: str, output: CameraTracks) -> None:
         """Keep a camera's newest output; links of its tracks unseen for max_age_s end (the track ended)."""
@@ -146,10 +136,9 @@ class TrackFusion:
 
     def fuse(self, stamp: float) -> FusedObjects:
         """The object list at `stamp` from every camera's newest output within max_age_s."""
-        self.last_stamp = stamp
         cameras, frame, left_out = self._cycle_cameras(stamp)
         members = [_Member(camera, track, _predict(track.ground, stamp - out.stamp), stamp - out.stamp,
-                           _cut_at_side(track.box, out.image_size))
+                           cut_at_side(track.box, out.image_size))
                    for camera, out in ((c, self.latest[c]) for c in cameras) for track in out.tracks]
         groups = self._merge(self._linked_groups(members))
         objects = [self._object(*numbered) for numbered in self._number(groups, stamp)]
@@ -272,13 +261,6 @@ def _predict(ground: GroundState | None, dt: float) -> GroundState | None:
     return GroundState(ground.position + dt * ground.velocity, ground.velocity.copy(),
                        ground.position_covariance + dt**2 * ground.velocity_covariance,
                        ground.velocity_covariance.copy())
-
-
-def _cut_at_side(box: np.ndarray, image_size: tuple[int, int] | None) -> bool:
-    """Whether the box is cut by its image's left or right border, as the ground-position estimator tells it (the
-    same margin: detectors end such boxes a few pixels short of the border; unknown size: no)."""
-    left, right, _, _ = border_cuts(box, image_size)
-    return bool(left[0] or right[0])
 
 
 def _position_arrays(states: list[GroundState]) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,9 @@ triggered together stop waiting for each other after one cycle, and a camera tha
 
 Cycles go out in stamp order, each more than window_s after the one before. An output at or before the last cycle's
 stamp + window_s is late: it makes no cycle of its own, the next cycle predicts it forward
-(`outputs_after_their_cycle`).
+(`outputs_after_their_cycle`). So are the outputs of a cycle still waiting when an older cycle goes out within its
+window (cameras whose trigger spread exceeds the window). Stamps are compared with a tolerance of TOLERANCE_S (float
+seconds: 100.01 - 100.0 > 0.01).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from typing import Generic, TypeVar
 from perception.pipeline.health import Health
 
 Output = TypeVar("Output")
+TOLERANCE_S = 1e-6  # stamps this close count as equal in window comparisons
 
 
 @dataclass
@@ -59,15 +62,13 @@ class CycleSync(Generic[Output]):
         self.last: Cycle[Output] | None = None  # the last cycle that went out
 
     def add(self, camera: str, stamp: float, output: Output, now: float) -> list[Cycle[Output]]:
-        """Take a camera's output at `now`; the cycles that go out, in order (a late output comes back alone)."""
+        """Take a camera's output at `now`; the cycles that go out, in order (a late output comes back alone, before the
+        cycles that timed out by `now`)."""
         self.newest[camera] = max(stamp, self.newest.get(camera, -math.inf))
-        if self.last is not None and stamp <= self.last.stamp + self.window_s:
-            if stamp >= self.last.stamp - self.window_s:  # it belonged to the last cycle: still a partner
-                self._pair(camera, set(self.last.outputs))
-            self.health.count("outputs_after_their_cycle")
-            return [Cycle({camera: (stamp, output)}, now, late=True)]
+        if self._late(stamp):
+            return [self._late_cycle(Cycle({camera: (stamp, output)}, now))] + self.release(now)
         cycle = next((c for c in self.pending if camera not in c.outputs
-                      and max(c.stamp, stamp) - min(c.first, stamp) <= self.window_s), None)
+                      and max(c.stamp, stamp) - min(c.first, stamp) <= self.window_s + TOLERANCE_S), None)
         if cycle is None:
             cycle = Cycle({}, now)
             self.pending.append(cycle)
@@ -81,15 +82,30 @@ class CycleSync(Generic[Output]):
         while self.pending:
             head = self.pending[0]
             missing = sorted({p for c in head.outputs for p in self.partners.get(c, ())} - set(head.outputs))
-            awaited = [c for c in missing if self.newest.get(c, -math.inf) <= head.first + self.window_s]
+            awaited = [c for c in missing if self.newest.get(c, -math.inf) <= head.first + self.window_s + TOLERANCE_S]
             if awaited and now < head.opened + self.timeout_s:
                 break
             out.append(self._go_out(self.pending.pop(0), missing))
+            while self.pending and self._late(self.pending[0].first):  # waited behind it, within its window
+                out.append(self._late_cycle(self.pending.pop(0)))
         return out
 
     def flush(self) -> list[Cycle[Output]]:
         """Every waiting cycle, oldest first (the end of the input)."""
         return self.release(math.inf)
+
+    def _late(self, stamp: float) -> bool:
+        """Whether an output at `stamp` is at or before the last cycle's stamp + window_s."""
+        return self.last is not None and stamp <= self.last.stamp + self.window_s + TOLERANCE_S
+
+    def _late_cycle(self, cycle: Cycle[Output]) -> Cycle[Output]:
+        """Outputs after their cycle: counted, kept for the next cycle; a camera's output within the window of the
+        last cycle's stamp belonged to it (still a partner of its cameras)."""
+        for camera, (stamp, _) in cycle.outputs.items():
+            if stamp >= self.last.stamp - self.window_s - TOLERANCE_S:
+                self._pair(camera, set(self.last.outputs))
+            self.health.count("outputs_after_their_cycle")
+        return Cycle(cycle.outputs, cycle.opened, late=True)
 
     def _go_out(self, cycle: Cycle[Output], missing: list[str]) -> Cycle[Output]:
         cameras = set(cycle.outputs)

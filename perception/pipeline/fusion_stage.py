@@ -33,6 +33,7 @@ class PairedOutput:
     tracks: CameraTracks
     frame_id: str  # the camera's image frame
     paths: dict[int, list[PredictedPath]]
+    stamp_ns: int  # tracks.stamp in exact integer nanoseconds (the image header's)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class FusedPrediction:
     fused: FusedObjects
     paths: dict[int, list[PredictedPath]]
     camera_frames: dict[int, str]
+    stamp_ns: int  # fused.stamp in exact integer nanoseconds: the image stamp of the cycle's newest output
 
     @property
     def tracks(self) -> list[Track]:
@@ -65,7 +67,8 @@ class FusionStage:
         self.fusion = TrackFusion(config, self.health)
         self.cameras, self.clock = list(cameras), clock
         self.sync = self._new_sync()
-        self.waiting: dict[str, dict[float, tuple[CameraTracks, str]]] = {}  # camera -> stamp -> (tracks, frame)
+        self.waiting: dict[str, dict[float, tuple[CameraTracks, str, int]]] = {}  # camera -> stamp -> (tracks, frame,
+        # stamp_ns)
         self.early: dict[str, dict[float, dict[int, list[PredictedPath]]]] = {}  # camera -> stamp -> paths
         self.paired: dict[str, PairedOutput] = {}
         self.health.set_status(WARN, "waiting for tracks and predictions")
@@ -74,11 +77,13 @@ class FusionStage:
     def config(self) -> FusionConfig:
         return self.fusion.config
 
-    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str) -> list[FusedPrediction]:
+    def add_tracks(self, camera: str, tracks: CameraTracks, frame_id: str, stamp_ns: int | None = None
+                   ) -> list[FusedPrediction]:
         """Pair a camera's tracks with the paths of their stamp if those came first (two publishers: DDS may
         deliver the predictor's message first), else keep them until the paths arrive. Tracks and paths waiting more
         than max_age_s away from the camera's newest tracks are given up (counted); so are paths older than these
-        tracks (their tracks never came). Returns the cycles that went out."""
+        tracks (their tracks never came). `stamp_ns`: their image stamp in exact nanoseconds (the cycle's output
+        carries it; default: tracks.stamp rounded). Returns the cycles that went out."""
         early = self.early.setdefault(camera, {})
         paths = early.pop(tracks.stamp, None)
         for stamp in [s for s in early if s < tracks.stamp or abs(s - tracks.stamp) > self.config.max_age_s]:
@@ -87,9 +92,10 @@ class FusionStage:
                                                              "that stamp arrived")
         waiting = self.waiting.setdefault(camera, {})
         self._give_up(waiting, lambda stamp: abs(stamp - tracks.stamp) > self.config.max_age_s)
+        stamp_ns = round(tracks.stamp * 1e9) if stamp_ns is None else stamp_ns
         if paths is not None:
-            return self._pair(camera, tracks, frame_id, paths)
-        waiting[tracks.stamp] = (tracks, frame_id)
+            return self._pair(camera, tracks, frame_id, stamp_ns, paths)
+        waiting[tracks.stamp] = (tracks, frame_id, stamp_ns)
         return []
 
     def add_predictions(self, camera: str, stamp: float, paths: dict[int, list[PredictedPath]]
@@ -113,8 +119,8 @@ class FusionStage:
         """Every cycle still waiting (the end of a recording)."""
         return self._fuse(self.sync.flush())
 
-    def _pair(self, camera: str, tracks: CameraTracks, frame_id: str, paths: dict[int, list[PredictedPath]]
-              ) -> list[FusedPrediction]:
+    def _pair(self, camera: str, tracks: CameraTracks, frame_id: str, stamp_ns: int,
+              paths: dict[int, list[PredictedPath]]) -> list[FusedPrediction]:
         unknown = sorted(set(paths) - {track.track_id for track in tracks.tracks})
         if unknown:
             self.health.reject("predictions_of_unknown_tracks", f"{camera}: predictions at {tracks.stamp:.3f} name "
@@ -122,7 +128,7 @@ class FusionStage:
             return []
         self.health.count("pairs")
         cycles = self._reset_after_backward_jump(tracks.stamp)
-        return cycles + self._fuse(self.sync.add(camera, tracks.stamp, PairedOutput(tracks, frame_id, paths),
+        return cycles + self._fuse(self.sync.add(camera, tracks.stamp, PairedOutput(tracks, frame_id, paths, stamp_ns),
                                                  self.clock()))
 
     def _fuse(self, cycles: list[Cycle[PairedOutput]]) -> list[FusedPrediction]:
@@ -134,10 +140,11 @@ class FusionStage:
                 self.fusion.add(camera, paired.tracks)
             if not cycle.late:
                 self.health.set_status(OK, "running")
-                fused.append(self._with_paths(self.fusion.fuse(cycle.stamp)))
+                _, newest = max(cycle.outputs.values(), key=lambda output: output[0])
+                fused.append(self._with_paths(self.fusion.fuse(cycle.stamp), newest.stamp_ns))
         return fused
 
-    def _give_up(self, waiting: dict[float, tuple[CameraTracks, str]], expired) -> None:
+    def _give_up(self, waiting: dict[float, tuple[CameraTracks, str, int]], expired) -> None:
         for stamp in [s for s in waiting if expired(s)]:
             del waiting[stamp]
             self.health.count("tracks_without_predictions")
@@ -161,7 +168,7 @@ class FusionStage:
     def _new_sync(self) -> CycleSync[PairedOutput]:
         return CycleSync(self.cameras, self.config.sync_window_s, self.config.sync_timeout_s, self.health)
 
-    def _with_paths(self, fused: FusedObjects) -> FusedPrediction:
+    def _with_paths(self, fused: FusedObjects, stamp_ns: int) -> FusedPrediction:
         """Each fused object's paths: its representative camera's (FusedObject.camera), else another source
         camera's that has paths for its track; moved from that camera's stamp to the cycle stamp."""
         paths, frames = {}, {}
@@ -176,7 +183,7 @@ class FusionStage:
                 paths[obj.track.track_id] = [advance_path(path, dt, track) for path in output.paths[track_id]]
                 frames[obj.track.track_id] = output.frame_id
                 break
-        return FusedPrediction(fused, paths, frames)
+        return FusedPrediction(fused, paths, frames, stamp_ns)
 
 
 def advance_path(path: PredictedPath, dt: float, track: Track) -> PredictedPath:
@@ -193,8 +200,8 @@ def advance_path(path: PredictedPath, dt: float, track: Track) -> PredictedPath:
     covariances = np.vstack([[covariance[0, 0], covariance[1, 1], covariance[0, 1]], path.covariances])
     wanted = path.time_step * np.arange(1, steps + 1) + dt
     model_steps = int(np.sum(wanted <= path.model_steps * path.time_step + 1e-9))
-    return replace(path, positions=_resample(times, positions, wanted), covariances=_resample(times, covariances, wanted),
-                   model_steps=model_steps)
+    return replace(path, positions=_resample(times, positions, wanted),
+                   covariances=_resample(times, covariances, wanted), model_steps=model_steps)
 
 
 def _resample(times: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

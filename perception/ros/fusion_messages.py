@@ -3,6 +3,7 @@ PredictedObjects (the planner's /perception/predicted_objects) out. The node pub
 evaluation records it (perception.runtime.offline), so both fuse the same messages the same way."""
 from __future__ import annotations
 
+from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
 from perception.message_decoding import ground_frame_id, image_size, paths_from_msg, tracks_from_msg
@@ -18,7 +19,6 @@ class FusionMessages:
 
     def __init__(self, stage: FusionStage) -> None:
         self.stage = stage
-        self.stamps: dict[float, Header] = {}  # a cycle's stamp -> the image header it came with (exact nanoseconds)
 
     def tracks(self, camera: str, message: TrackedObjects) -> list[PredictedObjects]:
         try:
@@ -26,11 +26,10 @@ class FusionMessages:
         except ValueError as error:
             self.stage.health.reject("bad_tracks", f"{camera}: {error}")
             return []
-        stamp = stamp_seconds(message.header)
-        self.stamps[stamp] = message.header
+        stamp = message.header.stamp
         return self._messages(self.stage.add_tracks(
-            camera, CameraTracks(stamp, tracks, ground_frame_id(message), image_size(message)),
-            message.camera_frame_id))
+            camera, CameraTracks(stamp_seconds(message.header), tracks, ground_frame_id(message), image_size(message)),
+            message.camera_frame_id, stamp.sec * 10**9 + stamp.nanosec))
 
     def predictions(self, camera: str, message: PredictedObjects) -> list[PredictedObjects]:
         self.stage.health.count("messages_received")
@@ -50,13 +49,8 @@ class FusionMessages:
     def _messages(self, cycles: list[FusedPrediction]) -> list[PredictedObjects]:
         messages = []
         for cycle in cycles:
-            stamp = cycle.fused.stamp
-            header = Header(stamp=self.stamps[stamp].stamp, frame_id="")  # no one camera's frame
+            sec, nanosec = divmod(cycle.stamp_ns, 10**9)
+            header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id="")  # no one camera's frame
             messages.append(predictions_to_msg(cycle.tracks, cycle.paths, header, cycle.fused.ground_frame_id,
                                                cycle.camera_frames))
-            # stamps no later cycle can have: up to the window after this one, back to the oldest outputs it fused
-            # (a bag that starts over brings stamps further back: kept)
-            window = self.stage.config.sync_window_s
-            oldest = stamp - self.stage.config.max_age_s - window
-            self.stamps = {s: h for s, h in self.stamps.items() if not oldest <= s <= stamp + window}
         return messages

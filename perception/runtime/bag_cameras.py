@@ -6,6 +6,7 @@ enclosing namespace's `camera_info` is used (one calibration topic shared by sev
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,9 @@ def graph_for_cameras(config: Path, template: str, cameras: list[BagCamera],
         if camera is not None and node.executable == "tracker":
             node.parameters.update(tracker_parameters or {})
     return graph, chosen
+
+
+def ground_truth_camera(cameras: Iterable[str]) -> str:
+    """The camera a bag's one ground-truth file belongs to: the first of its cameras (graph names, in the order of
+    their image topics, as find_cameras and graph_for_cameras give them), the only one of a one-camera run."""
+    return next(iter(cameras))

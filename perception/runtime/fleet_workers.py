@@ -40,7 +40,7 @@ class StreamJob:
 
 @dataclass(frozen=True)
 class StreamResult:
-    rows: list["BagRow"]  # one per camera: stream name <bag>, or <bag>/<camera> where the bag has several
+    rows: list[BagRow]  # one per camera: stream name <bag>, or <bag>/<camera> where the bag has several
     cpu_s: float  # the task's process CPU time
     wall_s: float
     pid: int
@@ -54,11 +54,25 @@ def use_one_cpu() -> None:
     cv2.setNumThreads(1)
 
 
-def evaluate_stream(job: StreamJob) -> StreamResult:
-    """Evaluate one stream in this process; a stream that fails leaves no recording."""
+def stream_rows(job: StreamJob) -> list[BagRow]:
+    """The report rows of a stream's recording, one per camera from its topics (stream name <bag>, or <bag>/<camera>
+    where the bag has several); the ground truth scores the camera it belongs to, the others' rows have none."""
     from perception.bags import bag_topics
     from perception.evaluation.fleet_report import bag_row
-    from perception.runtime.offline import camera_topics, run_offline
+    from perception.runtime.bag_cameras import ground_truth_camera
+    from perception.runtime.offline import camera_topics
+
+    recorded = sorted(bag_topics(job.recording))
+    truth_camera = ground_truth_camera(job.cameras)
+    return [bag_row(job.bag, job.name if len(job.cameras) == 1 else f"{job.name}/{camera}", job.recording,
+                    job.ground_truth if camera == truth_camera else None, job.gt_format,
+                    camera_topics(recorded, job.graph, camera, topics))
+            for camera, topics in job.cameras.items()]
+
+
+def evaluate_stream(job: StreamJob) -> StreamResult:
+    """Evaluate one stream in this process; a stream that fails leaves no recording."""
+    from perception.runtime.offline import run_offline
 
     use_one_cpu()
 
@@ -67,10 +81,7 @@ def evaluate_stream(job: StreamJob) -> StreamResult:
     try:
         run_offline(job.graph, job.cameras, job.bag, job.recording, models=MODELS, detector_options=ONE_CPU_DETECTOR,
                     progress=False)
-        recorded = sorted(bag_topics(job.recording))
-        rows = [bag_row(job.bag, job.name if len(job.cameras) == 1 else f"{job.name}/{camera}", job.recording,
-                        job.ground_truth, job.gt_format, camera_topics(recorded, job.graph, camera, topics))
-                for camera, topics in job.cameras.items()]
+        rows = stream_rows(job)
     except BaseException:
         job.recording.unlink(missing_ok=True)
         raise

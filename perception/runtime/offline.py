@@ -92,7 +92,7 @@ class _Camera:
     def __init__(self, graph: Graph, name: str, bag: Path, topics: CameraTopics, available: dict[str, str],
                  models: ModelCache, detector_options: dict) -> None:
         self.name, (self.image_topic, self.info_topic) = name, topics
-        self.namespace = f"/perception/{name}"
+        self.namespace = camera_namespace(name)
         for topic in filter(None, topics):
             if topic not in available:
                 raise ValueError(f"{bag}: no topic {topic}; the bag has {sorted(available)}")
@@ -108,7 +108,8 @@ class _Camera:
                 and available.get(self.odometry_topic) == "nav_msgs/msg/Odometry"):
             self.inputs.append(self.odometry_topic)
         nodes = (("detections", "detector", "DetectedObjects"), ("tracks", "tracker", "TrackedObjects"),
-                 ("placed_detections", "tracker", "DetectedObjects"), ("predicted_objects", "predictor", "PredictedObjects"))
+                 ("placed_detections", "tracker", "DetectedObjects"),
+                 ("predicted_objects", "predictor", "PredictedObjects"))
         self.outputs = {key: (output_topic(graph, executable, self.namespace, key), msgtype)
                         for key, executable, msgtype in nodes}
         if self.pipeline.signs is not None:
@@ -198,10 +199,16 @@ class _Fusion:
         return lists
 
 
+def camera_namespace(camera: str) -> str:
+    """The namespace of a camera's nodes: their topics and /diagnostics status names start with it and a slash."""
+    return f"/perception/{camera}"
+
+
 def camera_topics(recording_topics: list[str], graph: Graph, camera: str, topics: CameraTopics) -> list[str]:
     """The topics of a recording that belong to one camera's view: its inputs, its nodes' outputs and /diagnostics
-    (for reports and scores per camera of a recording of several)."""
-    namespace = f"/perception/{camera}/"
+    (for reports and scores per camera of a recording of several; /diagnostics holds every camera's statuses: keep
+    those under camera_namespace(camera))."""
+    namespace = f"{camera_namespace(camera)}/"
     inputs = {*filter(None, topics), STATIC_TF_TOPIC, output_topic(graph, "tracker", namespace.rstrip("/"), "odometry")}
     return [topic for topic in recording_topics
             if topic in inputs or topic.startswith(namespace) or topic == "/diagnostics"]

@@ -126,6 +126,13 @@ def border_cuts(boxes: np.ndarray, image_size: tuple[int, int] | None,
             boxes[:, 1] <= margin, boxes[:, 3] >= height - 1 - margin)
 
 
+def cut_at_side(box: np.ndarray, image_size: tuple[int, int] | None) -> bool:
+    """Whether one box is cut by its image's left or right border (border_cuts' margin: detectors end such boxes a
+    few pixels short of the border; unknown size: no): part of the object is outside the camera's view."""
+    left, right, _, _ = border_cuts(box, image_size)
+    return bool(left[0] or right[0])
+
+
 # Calibration of the covariance per class: the share of errors inside its 1- and 2-sigma ellipses matched to a
 # Gaussian's (39.3 / 86.5 %) in the worst range bin, on the deployed tracker's output for the PermaTrack detections of
 # KITTI tracking 0000-0010 (`perception fit-position-covariance`). Leaving one sequence out, the folds gave cars

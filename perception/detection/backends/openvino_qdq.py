@@ -7,11 +7,11 @@ MaxPool, Resize keep the bound of their inputs, Add sums them), 128 where there 
 produce dequantizes to the same number in both encodings (ONNX Runtime gives bit-identical outputs on both:
 test/test_detection_int8_openvino.py); TensorRT and ONNX Runtime read the int8 file itself.
 
-Why: OpenVINO 2026.4.1's CPU plugin, on a CPU without VNNI (AVX2), runs convolutions on unsigned 8-bit activations, so it
-turns int8 ones into uint8 with zero point 128. (1) An int8 quantizer that it moves through a Concat into a convolution
-then computes wrong values (C2f's output convolution off by up to 1.7, 0.18 on average; exact for uint8 quantizers).
-(2) An activation near 0 becomes 128, and the u8 x s8 products that the AVX2 kernels add in pairs into int16 saturate
-(up to 7.4 off on /model.2/cv1). Small zero points avoid both (docs/results.md, INT8 accuracy).
+Why: OpenVINO 2026.4.1's CPU plugin, on a CPU without VNNI (AVX2), runs convolutions on unsigned 8-bit activations,
+so it turns int8 ones into uint8 with zero point 128. (1) An int8 quantizer that it moves through a Concat into a
+convolution then computes wrong values (C2f's output convolution off by up to 1.7, 0.18 on average; exact for uint8
+quantizers). (2) An activation near 0 becomes 128, and the u8 x s8 products that the AVX2 kernels add in pairs into
+int16 saturate (up to 7.4 off on /model.2/cv1). Small zero points avoid both (docs/results.md, INT8 accuracy).
 """
 from __future__ import annotations
 
@@ -70,16 +70,18 @@ def encode_for_openvino(model) -> int:
             scale = symmetric_int8_scale(node, constants)
             lowest = max(-128.0, float(np.round(bounds.get(node.input[0], -np.inf) / scale)))
             shift = int(max(0.0, -lowest))
-            unsigned_zero = f"{node.name}_zero_point_uint8"
+            quantized = node.output[0]  # new names from it: unique, where node names may be empty or repeated
+            unsigned_zero = f"{quantized}_zero_point_uint8"
             model.graph.initializer.append(numpy_helper.from_array(np.uint8(shift), unsigned_zero))
             if shift < 128:  # the uint8 grid reaches beyond 127*s: clip where the int8 one saturates
-                clipped, clip_max = f"{node.input[0]}_clipped_{node.name}", f"{node.name}_clip_max"
+                clipped, clip_max = f"{quantized}_clip_input", f"{quantized}_clip_max"
                 model.graph.initializer.append(numpy_helper.from_array(np.float32(127 * scale), clip_max))
-                nodes.append(helper.make_node("Clip", [node.input[0], "", clip_max], [clipped], name=f"{node.name}_clip"))
+                nodes.append(helper.make_node("Clip", [node.input[0], "", clip_max], [clipped],
+                                              name=f"{quantized}_clip"))
                 node.input[0] = clipped
             replaced.add(node.input[2])
             retyped.add(node.output[0])
-            for user in (node, *consumers[node.output[0]]):
+            for user in (node, *consumers[quantized]):
                 user.input[2] = unsigned_zero
         nodes.append(node)
     used = {name for node in nodes for name in node.input}
@@ -101,10 +103,11 @@ def symmetric_int8_scale(node, constants: dict[str, np.ndarray]) -> float | None
 
 
 def is_symmetric_activation_quantizer(node, constants: dict[str, np.ndarray], consumers: dict[str, list]) -> bool:
-    """A QuantizeLinear of a computed tensor, per tensor, int8 zero point 0, read only by DequantizeLinear nodes."""
-    return (node.op_type == "QuantizeLinear" and node.input[0] not in constants
-            and symmetric_int8_scale(node, constants) is not None
-            and all(user.op_type == "DequantizeLinear" for user in consumers[node.output[0]]))
+    """A QuantizeLinear of a computed tensor, per tensor, int8 zero point 0, read only by DequantizeLinear nodes (and
+    read: a quantized graph output keeps its type)."""
+    users = consumers.get(node.output[0], []) if node.op_type == "QuantizeLinear" else []
+    return (bool(users) and node.input[0] not in constants and symmetric_int8_scale(node, constants) is not None
+            and all(user.op_type == "DequantizeLinear" for user in users))
 
 
 def replace_items(container, items: list) -> None:
