@@ -68,7 +68,7 @@ def test_unnamed_quantizers_get_their_own_zero_points():
     nodes.append(helper.make_node("Add", ["sigmoid_dq", "x_dq"], ["y"]))
     graph = helper.make_graph(nodes, "unnamed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], constants)
-    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
     encoded = onnx.ModelProto()
     encoded.CopyFrom(original)
     assert encode_for_openvino(encoded) == 2
