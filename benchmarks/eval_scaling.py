@@ -34,7 +34,7 @@ from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import FleetRun, evaluate_fleet, plan_streams  # noqa: E402
-from perception.runtime.fleet_workers import StreamJob, stream_rows  # noqa: E402
+from perception.runtime.fleet_workers import StreamJob, local_ray_environment, stream_rows  # noqa: E402
 from perception.runtime import offline  # noqa: E402
 
 
@@ -180,9 +180,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of every configuration, one after the other; the table gives medians and ranges, "
                              "and each ratio is taken within a round")
+    parser.add_argument("--ray-defaults", action="store_true",
+                        help="Ray's own timers at their defaults (without: as `perception eval` starts Ray here)")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if not args.ray_defaults:
+        local_ray_environment()  # before ray is imported; the processes it starts read it
     os.chdir(tempfile.gettempdir())  # Ray puts the current folder first on its workers' path: not the source tree
     load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as folder:
@@ -198,7 +202,8 @@ def main() -> int:
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), "?")
     print(f"{args.bags} bags x {args.frames} frames (sample bag pieces, 960x540 JPEG), {args.repeats} round(s); "
-          f"CPU: {cpu_model}, {len(cpus)} cores; load before: {load_before}")
+          f"CPU: {cpu_model}, {len(cpus)} cores; Ray's timers: {'defaults' if args.ray_defaults else 'slowed'}; "
+          f"load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print("median (range) over the rounds; ratios and overheads are taken within each round")
     print("| run | CPUs | start-up s | run s | frames/s | vs Ray 1 worker | vs offline, same CPUs | "

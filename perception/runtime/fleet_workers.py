@@ -23,6 +23,24 @@ if TYPE_CHECKING:
 
 MODELS = ModelCache()  # this worker process's models, kept across its tasks
 ONE_CPU_DETECTOR = {"threads": 1}  # a task holds one CPU: the detector's inference runs on one thread
+# Ray's periodic work on a head started here, at a tenth of its default rate or less (read from the environment by the
+# processes ray.init starts; docs/results.md, "Ray's own CPU"): resource reports, GC and disk checks, object-pull
+# retries, idle-worker trimming and the OOM killer's memory check every second instead of every 0.1-0.25 s; the
+# autoscaler's demand data every 5 s; the log monitor's folder scan every 5 s instead of 10 times a second (logs
+# are not sent to the driver) and the autoscaler loop every 30 s (nothing to scale on one machine). Node and worker
+# failure detection (health checks, worker disconnects) keep their defaults.
+LOCAL_RAY_ENVIRONMENT = {
+    "RAY_raylet_report_resources_period_milliseconds": "1000",
+    "RAY_raylet_check_gc_period_milliseconds": "1000",
+    "RAY_object_manager_timer_freq_ms": "1000",
+    "RAY_local_fs_monitor_interval_ms": "1000",
+    "RAY_kill_idle_workers_interval_ms": "1000",
+    "RAY_memory_monitor_refresh_ms": "1000",
+    "RAY_gcs_pull_resource_loads_period_milliseconds": "5000",
+    "RAY_LOG_MONITOR_MANY_FILES_THRESHOLD": "0",
+    "LOG_NAME_UPDATE_INTERVAL_S": "5",
+    "AUTOSCALER_UPDATE_INTERVAL_S": "30",
+}
 
 
 @dataclass(frozen=True)
@@ -98,12 +116,20 @@ def warm_up(graph: "Graph", camera: str) -> int:
     return os.getpid()
 
 
+def local_ray_environment() -> None:
+    """Set (where not already set) the environment of a Ray head started on this machine: every address on loopback
+    (read when ray is first imported) and Ray's periodic work slowed down (LOCAL_RAY_ENVIRONMENT)."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    for name, value in LOCAL_RAY_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
 def connect(address: str | None, workers: int | None) -> int:
     """Connect to the Ray cluster at `address`, or start Ray on this machine with `workers` CPUs (default: all),
     listening on loopback only; returns how many bags to evaluate at once (default: the cluster's CPUs)."""
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
-    if not address:  # Ray on this machine alone: every address on loopback (read when ray is first imported)
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if not address:  # Ray on this machine alone
+        local_ray_environment()
     import ray
 
     if not ray.is_initialized():
