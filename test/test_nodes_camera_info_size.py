@@ -58,6 +58,12 @@ def graph_document() -> dict:
     return document
 
 
+def send_camera_info(ros, publisher, info: CameraInfo, diagnostics: list) -> None:
+    """Publish `info` until the tracker uses it (its subscription is best effort: one message may be lost)."""
+    assert publish_until(ros, publisher, info, lambda: diagnostic_values(diagnostics, TRACKER).get(
+        "metric_positions") == f"yes: from {INFO_TOPIC}", 60), diagnostic_values(diagnostics, TRACKER)
+
+
 def play(ros, frames: list, indices: range, info: CameraInfo, tracks: list, publishers) -> list[TrackedObjects]:
     """Each frame (after `info`) until its tracks are back; the tracks of these frames."""
     info_publisher, image_publisher = publishers
@@ -85,6 +91,7 @@ def test_a_camera_info_of_another_size_than_the_images_gives_no_positions_until_
                             and image_publisher.get_subscription_count() > 0, 60)
         publishers = (info_publisher, image_publisher)
 
+        send_camera_info(ros, info_publisher, camera_info(960, 540), diagnostics)  # before any image: applied
         mismatched = play(ros, highway_frames, MISMATCHED_FRAMES, camera_info(960, 540), tracks, publishers)
         assert [(m.image_width, m.image_height) for m in detections + placed] == [(1280, 720)] * len(
             detections + placed)
@@ -99,6 +106,7 @@ def test_a_camera_info_of_another_size_than_the_images_gives_no_positions_until_
         assert diagnostic_values(diagnostics, TRACKER)["metric_positions"] == f"no: {expected}"
 
         mismatches = diagnostic_count(diagnostics, TRACKER, "frames_camera_info_size_mismatch")
+        send_camera_info(ros, info_publisher, camera_info(1280, 720), diagnostics)
         matched = play(ros, highway_frames, MATCHED_FRAMES, camera_info(1280, 720), tracks, publishers)
         assert any(o.has_kinematics for o in matched[-1].objects), "no positions with a matching CameraInfo"
         assert all(m.header.frame_id == "base_link" for m in matched)
