@@ -83,6 +83,24 @@ def test_stop_sign_on_gtsdb_scene(detector, shared_data):
     assert detector.class_names[int(signs.source_class_ids[0])] == "stop sign"
 
 
+def test_detect_many_gives_each_frame_what_detect_gives_it_in_order(detector, shared_data):
+    """Clip frames with frames of other sizes between them (OpenVINO: several in flight, a new letterbox size waits
+    for the frames before it): the keys in order, each with detect()'s detections."""
+    clip = [image for _, image in itertools.islice(read_frames(shared_data / "clips" / "udacity_highway_1280x720.mp4"),
+                                                    6)]
+    images = [*clip[:3], read_image(BUS_IMAGE), read_image(shared_data / "images" / "udacity" / "test1.jpg"), *clip[3:]]
+    expected = [detector.detect(image) for image in images]
+    results = list(detector.detect_many((f"frame {index}", image) for index, image in enumerate(images)))
+    assert [key for key, _, _ in results] == [f"frame {index}" for index in range(len(images))]
+    assert all(image is images[index] for index, (_, image, _) in enumerate(results))
+    for (_, _, detections), reference in zip(results, expected):
+        np.testing.assert_allclose(detections.boxes, reference.boxes, atol=1e-3)
+        np.testing.assert_allclose(detections.scores, reference.scores, atol=1e-5)
+        np.testing.assert_array_equal(detections.labels, reference.labels)
+    assert sum(len(detections) for _, _, detections in results) > 0
+    assert detector.last_timings.inference_ms > 0
+
+
 AGREEMENT_IMAGES = ["bus", "udacity/test1.jpg", "gtsdb/00074.jpg"]
 
 

@@ -78,8 +78,8 @@ def run_detect(args: argparse.Namespace) -> int:
 
         signs = SignRecognizer(conf=p["conf_threshold"])
     for path in args.paths:
-        for frame, image in read_ahead(read_frames(Path(path))):
-            record = frame_record(Path(path), frame, detector.detect(image), detector)
+        for frame, image, detections in detector.detect_many(read_ahead(read_frames(Path(path)))):
+            record = frame_record(Path(path), frame, detections, detector)
             if signs is not None:
                 found = signs.recognize(image)
                 record["signs"] = sign_records(found.select(found.scores >= p["conf_threshold"]))

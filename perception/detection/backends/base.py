@@ -14,5 +14,6 @@ class InferenceBackend(Protocol):
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """(1, 3, H, W) float32 RGB in [0, 1] (or, with bgr_input, the letterboxed image) -> (1, 4 + classes, N)
-        float32 head output on the CPU."""
+        float32 head output on the CPU. A backend may also have infer_many(tensors) -> iterator of the outputs in
+        order, running several at once (OpenVINO): Detector.detect_many uses it."""
         ...
