@@ -3,11 +3,14 @@
 Frames of a real dash-cam clip (960x540) are JPEG-encoded first, so every contender decodes its frame: the figures
 are decode + pre-processing + inference + post-processing per frame. All contenders run on the same frame one after
 the other, round-robin, so they see the same load on a shared machine; medians in milliseconds, and each one's
-speed-up against Ultralytics predict on the .pt. Ultralytics' OpenVINO exports (float, and INT8 calibrated by NNCF
+speed-up against Ultralytics predict on the .pt. A second table times whole sequences (the frames one after the
+other, as over a video), where our `perception detect` keeps several frames in flight (Detector.detect_many), against
+the same contenders one frame at a time; rounds alternate the contenders. Ultralytics' OpenVINO exports (float, and INT8 calibrated by NNCF
 on the sample bag's frames through a local dataset yaml) are made once, offline, and kept in --export-dir.
 
     python benchmarks/detector.py [--frames N] [--imgsz 640] [--export-dir build/benchmark-exports]
         [--backends torch tensorrt tensorrt:int8] [--extra-models OTHER.onnx ...] [--only-backends]
+        [--sequence-rounds 3]
 
 --backends takes BACKEND or BACKEND:PRECISION (precision auto when left out: fp16 on TensorRT, fp16 for torch on a
 GPU). --only-backends times only Ultralytics predict on the .pt (the baseline; on the GPU where torch sees one) and the
@@ -19,7 +22,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import cv2
@@ -39,7 +42,12 @@ PT_MODEL = REPO / "models" / "yolov8n_coco.pt"
 CLASS_MAP = REPO / "config" / "coco_classes.yaml"
 WARMUP_FRAMES = 3
 BASELINE = "ultralytics predict, .pt (torch)"
+DEFAULT = "ours, openvino int8 (default on a CPU)"
+IN_FLIGHT = "ours, openvino int8, frames in flight (detect_many: perception detect)"
+SEQUENCE_CONTENDERS = (BASELINE, "ultralytics predict, its OpenVINO export (INT8, NNCF)",
+                       "ultralytics predict, its OpenVINO export (fp32)", DEFAULT)
 Predict = Callable[[np.ndarray], object]
+RunSequence = Callable[[Iterable[np.ndarray]], object]
 
 
 def encoded_frames(clip: Path, count: int) -> list[bytes]:
@@ -104,7 +112,7 @@ def contenders(imgsz: int, export_dir: Path, skip_int8_export: bool, backends: l
             found[label] = ultralytics_predict(ultralytics_openvino(export_dir, imgsz, int8))
         except Exception as error:  # an exporter that cannot run here is reported, the others still run
             print(f"skipping {label}: {type(error).__name__}: {error}", file=sys.stderr)
-    ours = [("openvino", "auto", None, "ours, openvino int8 (default on a CPU)"),
+    ours = [("openvino", "auto", None, DEFAULT),
             ("onnxruntime", "fp32", None, "ours, onnxruntime fp32 (precision: fp32)"),
             ("openvino", "fp32", None, "ours, openvino fp32")]
     ours += [(backend, "auto", path, f"ours, {backend} on {path.name}") for path in extra_models
@@ -126,6 +134,30 @@ def measure(jpegs: list[bytes], predictors: dict[str, Predict]) -> dict[str, tup
             if index >= WARMUP_FRAMES:
                 samples[name][0].append((time.perf_counter() - start) * 1e3)
                 samples[name][1].append((time.process_time() - start_cpu) * 1e3)
+    return samples
+
+
+def sequence_runners(predictors: dict[str, Predict], imgsz: int) -> dict[str, RunSequence]:
+    """Whole-sequence runs: the one-frame-at-a-time contenders in a loop, and our default with frames in flight."""
+    runners = {name: (lambda images, predict=predict: [predict(image) for image in images])
+               for name, predict in predictors.items() if name in SEQUENCE_CONTENDERS}
+    detector = create_detector(backend="openvino", precision="auto", imgsz=imgsz, class_map=CLASS_MAP)
+    runners[IN_FLIGHT] = lambda images: list(detector.detect_many(enumerate(images)))
+    return runners
+
+
+def measure_sequences(jpegs: list[bytes], runners: dict[str, RunSequence], rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-frame wall and processor milliseconds of each contender over the whole sequence (decoded as it goes),
+    one round each in turn, `rounds` times; a warm-up run first."""
+    samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in runners}
+    for round_index in range(rounds + 1):
+        for name, run in runners.items():
+            frames = jpegs[:WARMUP_FRAMES] if round_index == 0 else jpegs[WARMUP_FRAMES:]
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) for jpeg in frames)
+            if round_index:
+                samples[name][0].append((time.perf_counter() - start) * 1e3 / len(frames))
+                samples[name][1].append((time.process_time() - start_cpu) * 1e3 / len(frames))
     return samples
 
 
@@ -153,6 +185,8 @@ def main() -> int:
                         help="time only the .pt baseline and the --backends contenders")
     parser.add_argument("--extra-models", type=Path, nargs="*", default=[],
                         help="more ONNX files (e.g. other quantizations) to time on onnxruntime and openvino")
+    parser.add_argument("--sequence-rounds", type=int, default=3,
+                        help="rounds of the whole-sequence table (0: no such table)")
     parser.add_argument("--skip-int8-export", action="store_true", help="no Ultralytics INT8 export (it takes minutes)")
     args = parser.parse_args()
     predictors = contenders(args.imgsz, args.export_dir, args.skip_int8_export, args.backends, args.extra_models,
@@ -162,6 +196,11 @@ def main() -> int:
     print(f"{len(jpegs) - WARMUP_FRAMES} frames of {args.clip.name} (960x540 JPEG), imgsz {args.imgsz}, "
           "decode + pre + inference + post per frame")
     print_table(samples)
+    if args.sequence_rounds and BASELINE in predictors and DEFAULT in predictors:
+        sequences = measure_sequences(jpegs, sequence_runners(predictors, args.imgsz), args.sequence_rounds)
+        print(f"\nWhole sequence of the same frames, {args.sequence_rounds} rounds (medians of the rounds' per-frame "
+              "times; the p90 column is over rounds)")
+        print_table(sequences)
     return 0
 
 
