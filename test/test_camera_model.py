@@ -150,8 +150,9 @@ def test_a_camera_info_of_another_image_size_gives_no_metric_positions_until_one
     for frame in range(5):  # a 960x540 image with a 1280x720 CameraInfo (a scaled stream, a wrong topic)
         output = tracking.track(detections, 10.0 + frame * 0.1, (960, 540), "camera_optical_frame")
         assert all(track.ground is None for track in output.tracks)
+    tracking.track(detections, 10.4, (960, 540), "camera_optical_frame")  # the last frame again: a rejected duplicate
     values = tracking.health.snapshot()
-    assert values["frames_camera_info_size_mismatch"] == "5"
+    assert values["frames_camera_info_size_mismatch"] == "5" and tracking.health.rejections["duplicate_stamp"] == 1
     assert values["metric_positions"] == ("no: intrinsics from /camera_info are for 1280x720 images, the images "
                                           "are 960x540")
     assert tracking.health.level == WARN and "image-space tracking only" in tracking.health.message

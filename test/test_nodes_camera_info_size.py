@@ -101,6 +101,8 @@ def test_a_camera_info_of_another_size_than_the_images_gives_no_positions_until_
         expected = f"intrinsics from {INFO_TOPIC} are for 960x540 images, the images are 1280x720"
         assert ros.wait_for(lambda: diagnostic_count(diagnostics, TRACKER, "frames_camera_info_size_mismatch")
                             >= len(MISMATCHED_FRAMES), 30), diagnostic_values(diagnostics, TRACKER)
+        # Each frame once: a copy published again while the first was in the graph is a rejected duplicate.
+        assert diagnostic_count(diagnostics, TRACKER, "frames_camera_info_size_mismatch") == len(MISMATCHED_FRAMES)
         status = latest_status(diagnostics, TRACKER)
         assert status.level == DiagnosticStatus.WARN and expected in status.message, status
         assert diagnostic_values(diagnostics, TRACKER)["metric_positions"] == f"no: {expected}"

@@ -177,12 +177,12 @@ class CameraTracking:
         frame_id: the image's frame (the camera pose is looked up for it in the static transforms)."""
         self._update_camera_pose(frame_id)
         self._update_image_size(image_size)
-        if self.size_mismatch:
-            self.health.count("frames_camera_info_size_mismatch")
         last = self.objects.stamps.last
         output = self.objects.process(detections, stamp)
         if not accept_stamp(self.health, output.verdict, stamp, last, "tracker reset"):
             return output
+        if self.size_mismatch:  # frames tracked without metric positions (not rejected ones: counted there)
+            self.health.count("frames_camera_info_size_mismatch")
         self.health.count(f"frames_ground_frame.{output.ground_frame_id or 'none'}")
         self.health.set_values(live_tracks=len(output.tracks))
         self._report_ground_frame(output.ground_frame_id)
