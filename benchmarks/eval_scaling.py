@@ -9,7 +9,9 @@ models into the workers; for the offline mode, loading its models (once per bag)
 minus the offline mode's on the same CPUs. "1 worker" leaves the driver free to use the second core; "1 worker,
 everything on 1 CPU" pins driver, raylet and worker to one core: the like-for-like run against the pinned offline
 mode. The driver's CPU time per frame (this process, all threads, after start-up) and the workers' (the tasks' CPU
-time) give how many one-CPU workers one driver CPU can feed.
+time) give how many one-CPU workers one driver CPU can feed. "offline, 2 processes at once" runs two single-process
+offline evaluations side by side, each on one CPU with half of the bags: what this machine gives a second core for this
+work (shared caches, memory, the host's scheduling), so the ceiling of any two-worker run here.
 
     python benchmarks/eval_scaling.py [--frames 55] [--bags 8] [--repeats 3]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -108,6 +111,14 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
         os.sched_setaffinity(0, everything)
 
 
+def side_by_side_offline_seconds(bags: list[Path], out: Path, cpus: list[int]) -> tuple[float, float]:
+    """(run s, model loading s) of one offline process per CPU at once, each with its share of the bags (every
+    len(cpus)-th): the slowest's."""
+    with multiprocessing.get_context("spawn").Pool(len(cpus)) as pool:
+        results = pool.starmap(offline_seconds, [(bags[index::len(cpus)], out, {cpu}) for index, cpu in enumerate(cpus)])
+    return max(results)
+
+
 def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> FleetRun:
     run = evaluate_fleet(plan_streams(bags, cameras_of), out, workers=workers, address=address)
     assert all(o.error is None for o in run.outcomes), [o.error for o in run.outcomes]
@@ -123,6 +134,8 @@ def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, Row]
     for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
         seconds, loading = offline_seconds(bags, folder, cpu_set)
         rows[f"offline, one process, {cpu_count} CPU(s)"] = Row(cpu_count, loading, seconds)
+    seconds, loading = side_by_side_offline_seconds(bags, folder, cpus)
+    rows[SIDE_BY_SIDE] = Row(len(cpus), loading, seconds)
     for workers, pinned in ((1, False), (1, True), (2, False)):
         if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
             os.sched_setaffinity(0, {cpus[0]})
@@ -165,6 +178,7 @@ class Row:
 
 ONE_WORKER = "Ray on this machine, 1 worker(s)"
 ONE_CPU = "Ray on this machine, 1 worker, everything on 1 CPU"
+SIDE_BY_SIDE = "offline, 2 processes at once, 1 CPU each"
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -223,6 +237,11 @@ def main() -> int:
         print(f"| {name} | {first.cpus} | {spread([run.startup_s for run in runs], '.1f')} | "
               f"{spread(seconds, '.1f')} | {spread([frames / s for s in seconds], '.1f')} | {vs_one} | {overhead} | "
               f"{driver} | {worker} | {feeds} | {sum(run.retried for run in runs)} |")
+    alone = "offline, one process, 1 CPU(s)"
+    ceiling = spread([r[alone].run_s / r[SIDE_BY_SIDE].run_s for r in rounds], ".2f")
+    two_workers = spread([r[ONE_WORKER].run_s / r["Ray on this machine, 2 worker(s)"].run_s for r in rounds], ".2f")
+    print(f"this machine's second core: two offline processes side by side {ceiling}x one alone (the ceiling of two "
+          f"workers); Ray 2 workers {two_workers}x Ray 1 worker")
     return 0
 
 
