@@ -101,6 +101,32 @@ def test_detect_many_gives_each_frame_what_detect_gives_it_in_order(detector, sh
     assert detector.last_timings.inference_ms > 0
 
 
+def test_detect_many_gives_the_frames_before_a_reader_error_then_raises_it(detector, shared_data):
+    clip = [image for _, image in itertools.islice(read_frames(shared_data / "clips" / "udacity_highway_1280x720.mp4"),
+                                                    4)]
+
+    def breaking_video():
+        yield from enumerate(clip)
+        raise ValueError("the video broke off")
+
+    results = []
+    with pytest.raises(ValueError, match="broke off"):
+        for key, _, detections in detector.detect_many(breaking_video()):
+            results.append((key, len(detections)))
+    assert results == [(index, len(detector.detect(image))) for index, image in enumerate(clip)]
+
+
+def test_detect_many_closed_early_leaves_the_detector_usable(detector, shared_data):
+    clip = [image for _, image in itertools.islice(read_frames(shared_data / "clips" / "udacity_highway_1280x720.mp4"),
+                                                    6)]
+    run = detector.detect_many(enumerate(clip))
+    first = next(run)
+    run.close()  # frames still in flight
+    again = list(detector.detect_many(enumerate(clip)))
+    assert [key for key, _, _ in again] == list(range(6))
+    np.testing.assert_allclose(again[0][2].boxes, first[2].boxes, atol=1e-3)
+
+
 AGREEMENT_IMAGES = ["bus", "udacity/test1.jpg", "gtsdb/00074.jpg"]
 
 

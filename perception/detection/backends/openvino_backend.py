@@ -2,6 +2,7 @@
 the encoding OpenVINO computes right: openvino_qdq.py)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -57,25 +58,39 @@ class OpenVinoBackend:
 
     def infer_many(self, tensors: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The output of each of `tensors` (as infer takes them), in order, while the next ones already run: one
-        frame per stream, as many streams as OpenVINO's throughput mode makes of the threads."""
+        frame per stream, as many streams as OpenVINO's throughput mode makes of the threads. An error of `tensors`
+        is raised after the outputs of the tensors before it; closed early, the running requests are waited for."""
         pending: deque = deque()  # (letterbox size, request) in the order submitted
+        try:
+            yield from self._in_flight(tensors, pending)
+        finally:
+            for _, request in pending:
+                with contextlib.suppress(Exception):  # its error, if any, is not the one that ended the run
+                    request.wait()
 
+    def _in_flight(self, tensors: Iterable[np.ndarray], pending: deque) -> Iterator[np.ndarray]:
         def oldest_output() -> np.ndarray:
             request = pending.popleft()[1]
             request.wait()
             return request.get_output_tensor(0).data.copy()
 
-        for tensor in tensors:
-            hw = tensor.shape[:2]
-            requests = self.stream_requests.get(hw) or self.compile_streams(hw)
-            while pending and (pending[-1][0] != hw or len(pending) == len(requests)):
-                yield oldest_output()
-            busy = [request for _, request in pending]
-            request = next(request for request in requests if not any(request is other for other in busy))
-            request.start_async({0: tensor[None]})
-            pending.append((hw, request))
+        error = None
+        try:
+            for tensor in tensors:
+                hw = tensor.shape[:2]
+                requests = self.stream_requests.get(hw) or self.compile_streams(hw)
+                while pending and (pending[-1][0] != hw or len(pending) == len(requests)):
+                    yield oldest_output()
+                busy = [request for _, request in pending]
+                request = next(request for request in requests if not any(request is other for other in busy))
+                request.start_async({0: tensor[None]})
+                pending.append((hw, request))
+        except Exception as caught:  # e.g. a video that breaks off: the frames before it first
+            error = caught
         while pending:
             yield oldest_output()
+        if error is not None:
+            raise error
 
     def compile(self, hw: tuple[int, int]):
         """The infer request of the model compiled for (height, width) letterboxed images, cached."""
