@@ -5,8 +5,9 @@ are decode + pre-processing + inference + post-processing per frame. All contend
 the other, round-robin, so they see the same load on a shared machine; medians in milliseconds, and each one's
 speed-up against Ultralytics predict on the .pt. A second table times whole sequences (the frames one after the
 other, as over a video), where our `perception detect` keeps several frames in flight (Detector.detect_many), against
-the same contenders one frame at a time; rounds alternate the contenders. Ultralytics' OpenVINO exports (float, and INT8 calibrated by NNCF
-on the sample bag's frames through a local dataset yaml) are made once, offline, and kept in --export-dir.
+the same contenders one frame at a time; rounds alternate the contenders. Ultralytics' OpenVINO exports (float, and
+INT8 calibrated by NNCF on the sample bag's frames through a local dataset yaml) are made once, offline, and kept in
+--export-dir.
 
     python benchmarks/detector.py [--frames N] [--imgsz 640] [--export-dir build/benchmark-exports]
         [--backends torch tensorrt tensorrt:int8] [--extra-models OTHER.onnx ...] [--only-backends]
@@ -48,6 +49,7 @@ SEQUENCE_CONTENDERS = (BASELINE, "ultralytics predict, its OpenVINO export (INT8
                        "ultralytics predict, its OpenVINO export (fp32)", DEFAULT)
 Predict = Callable[[np.ndarray], object]
 RunSequence = Callable[[Iterable[np.ndarray]], object]
+Samples = dict[str, tuple[list[float], list[float]]]  # contender -> (wall ms, processor ms) per frame
 
 
 def encoded_frames(clip: Path, count: int) -> list[bytes]:
@@ -123,10 +125,10 @@ def contenders(imgsz: int, export_dir: Path, skip_int8_export: bool, backends: l
     return found
 
 
-def measure(jpegs: list[bytes], predictors: dict[str, Predict]) -> dict[str, tuple[list[float], list[float]]]:
+def measure(jpegs: list[bytes], predictors: dict[str, Predict]) -> Samples:
     """Per-frame wall and processor milliseconds (decode + predict) of every contender, round-robin on each frame.
     Processor time (all threads of this process) depends less than wall time on other jobs sharing the CPU."""
-    samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in predictors}
+    samples: Samples = {name: ([], []) for name in predictors}
     for index, jpeg in enumerate(jpegs):
         for name, predict in predictors.items():
             start, start_cpu = time.perf_counter(), time.process_time()
@@ -146,10 +148,10 @@ def sequence_runners(predictors: dict[str, Predict], imgsz: int) -> dict[str, Ru
     return runners
 
 
-def measure_sequences(jpegs: list[bytes], runners: dict[str, RunSequence], rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+def measure_sequences(jpegs: list[bytes], runners: dict[str, RunSequence], rounds: int) -> Samples:
     """Per-frame wall and processor milliseconds of each contender over the whole sequence (decoded as it goes),
     one round each in turn, `rounds` times; a warm-up run first."""
-    samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in runners}
+    samples: Samples = {name: ([], []) for name in runners}
     for round_index in range(rounds + 1):
         for name, run in runners.items():
             frames = jpegs[:WARMUP_FRAMES] if round_index == 0 else jpegs[WARMUP_FRAMES:]
@@ -161,7 +163,7 @@ def measure_sequences(jpegs: list[bytes], runners: dict[str, RunSequence], round
     return samples
 
 
-def print_table(samples: dict[str, tuple[list[float], list[float]]]) -> None:
+def print_table(samples: Samples) -> None:
     baseline = statistics.median(samples[BASELINE][0])
     baseline_cpu = statistics.median(samples[BASELINE][1])
     print("| contender | ms per frame (median) | p90 | speed-up vs ultralytics predict on the .pt "

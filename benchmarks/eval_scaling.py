@@ -115,7 +115,8 @@ def side_by_side_offline_seconds(bags: list[Path], out: Path, cpus: list[int]) -
     """(run s, model loading s) of one offline process per CPU at once, each with its share of the bags (every
     len(cpus)-th): the slowest's."""
     with multiprocessing.get_context("spawn").Pool(len(cpus)) as pool:
-        results = pool.starmap(offline_seconds, [(bags[index::len(cpus)], out, {cpu}) for index, cpu in enumerate(cpus)])
+        shares = [(bags[index::len(cpus)], out, {cpu}) for index, cpu in enumerate(cpus)]
+        results = pool.starmap(offline_seconds, shares)
     return max(results)
 
 

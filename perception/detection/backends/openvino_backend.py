@@ -81,8 +81,7 @@ class OpenVinoBackend:
                 requests = self.stream_requests.get(hw) or self.compile_streams(hw)
                 while pending and (pending[-1][0] != hw or len(pending) == len(requests)):
                     yield oldest_output()
-                busy = [request for _, request in pending]
-                request = next(request for request in requests if not any(request is other for other in busy))
+                request = next(free for free in requests if all(free is not busy for _, busy in pending))
                 request.start_async({0: tensor[None]})
                 pending.append((hw, request))
         except Exception as caught:  # e.g. a video that breaks off: the frames before it first
