@@ -130,9 +130,13 @@ def ros_test_node_class() -> type:
             super().__init__(name)
 
         def collect(self, message_type: type, topic: str, qos=10) -> list:
-            """Subscribe and return the list that received messages are appended to."""
+            """Subscribe and return the list that received messages are appended to. Where the topic has publishers
+            already, wait (up to 10 s) until one is matched: a node that publishes once per stamp (and rejects the
+            copies a test republishes) would otherwise lose its message to discovery."""
             received: list = []
-            self.node.create_subscription(message_type, topic, received.append, qos)
+            subscription = self.node.create_subscription(message_type, topic, received.append, qos)
+            if self.node.count_publishers(topic) > 0:
+                self.wait_for(lambda: subscription.get_publisher_count() > 0, 10)
             return received
 
         def wait_for(self, predicate, timeout_s: float) -> bool:
