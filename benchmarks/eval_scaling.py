@@ -8,7 +8,9 @@ Frames/s count the frames of all bags over the run without start-up, printed apa
 models into the workers; for the offline mode, loading its models (once per bag). Ray's overhead is the Ray run's time
 minus the offline mode's on the same CPUs. "1 worker" leaves the driver free to use the second core; "1 worker,
 everything on 1 CPU" pins driver, raylet and worker to one core: the like-for-like run against the pinned offline
-mode. The driver's CPU time per frame (this process, all threads, after start-up) and the workers' (the tasks' CPU
+mode. Beside the wall-clock overhead, the CPU overhead: the CPU time of every process of the run (for Ray: driver,
+workers, raylet, GCS and Ray's other processes) per frame against the offline process's; on a shared virtual machine
+it moves less than wall time with what the host runs beside. The driver's CPU time per frame (this process, all threads, after start-up) and the workers' (the tasks' CPU
 time) give how many one-CPU workers one driver CPU can feed. "offline, 2 processes at once" runs two single-process
 offline evaluations side by side, each on one CPU with half of the bags: what this machine gives a second core for this
 work (shared caches, memory, the host's scheduling), so the ceiling of any two-worker run here.
@@ -82,22 +84,23 @@ def cameras_of(bag: Path):
     return graph_for_cameras(config_path("perception.yaml"), "front", find_cameras(bag_topics(bag)))
 
 
-def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float]:
-    """(run s, model loading s) of the single-process offline mode over all bags, this process on `cpus`
+def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float, float]:
+    """(run s, model loading s, run CPU s) of the single-process offline mode over all bags, this process on `cpus`
     (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does); the
-    run's seconds exclude loading the models."""
+    run's seconds and CPU seconds exclude loading the models."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
-    load_models, loading = CameraPipeline.load, []
+    load_models, loading, loading_cpu = CameraPipeline.load, [], []
 
     def timed_load(pipeline: CameraPipeline) -> None:
-        load_start = time.perf_counter()
+        load_start, load_start_cpu = time.perf_counter(), time.process_time()
         load_models(pipeline)
         loading.append(time.perf_counter() - load_start)
+        loading_cpu.append(time.process_time() - load_start_cpu)
 
     CameraPipeline.load = timed_load
     try:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for bag in bags:
             graph, chosen = cameras_of(bag)
             recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
@@ -105,19 +108,38 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             cameras = {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}
             offline.run_offline(graph, cameras, bag, recording, progress=False)
             stream_rows(StreamJob(bag, bag.stem, cameras, graph, recording))  # a row per camera, as a fleet task
-        return time.perf_counter() - start - sum(loading), sum(loading)
+        cpu_s = time.process_time() - start_cpu - sum(loading_cpu)
+        return time.perf_counter() - start - sum(loading), sum(loading), cpu_s
     finally:
         CameraPipeline.load = load_models
         os.sched_setaffinity(0, everything)
 
 
-def side_by_side_offline_seconds(bags: list[Path], out: Path, cpus: list[int]) -> tuple[float, float]:
-    """(run s, model loading s) of one offline process per CPU at once, each with its share of the bags (every
-    len(cpus)-th): the slowest's."""
+def side_by_side_offline_seconds(bags: list[Path], out: Path, cpus: list[int]) -> tuple[float, float, float]:
+    """(run s, model loading s, run CPU s) of one offline process per CPU at once, each with its share of the bags
+    (every len(cpus)-th): the slowest's seconds, the CPU seconds of both."""
     with multiprocessing.get_context("spawn").Pool(len(cpus)) as pool:
         shares = [(bags[index::len(cpus)], out, {cpu}) for index, cpu in enumerate(cpus)]
         results = pool.starmap(offline_seconds, shares)
-    return max(results)
+    run_s, loading_s, _ = max(results)
+    return run_s, loading_s, sum(cpu_s for _, _, cpu_s in results)
+
+
+def ray_processes_cpu_s() -> float:
+    """CPU seconds so far of the processes Ray started from this driver (raylet, GCS, log monitor, ...), its workers
+    left out (their tasks measure their own)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "default_worker.py" in " ".join(child.cmdline()):
+                continue
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:  # ended meanwhile
+            continue
+    return total
 
 
 def ray_run(bags: list[Path], out: Path, workers: int, address: str | None) -> FleetRun:
@@ -133,18 +155,19 @@ def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, Row]
 
     rows = {}
     for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
-        seconds, loading = offline_seconds(bags, folder, cpu_set)
-        rows[f"offline, one process, {cpu_count} CPU(s)"] = Row(cpu_count, loading, seconds)
-    seconds, loading = side_by_side_offline_seconds(bags, folder, cpus)
-    rows[SIDE_BY_SIDE] = Row(len(cpus), loading, seconds)
+        seconds, loading, cpu_s = offline_seconds(bags, folder, cpu_set)
+        rows[f"offline, one process, {cpu_count} CPU(s)"] = Row(cpu_count, loading, seconds, cpu_s)
+    rows[SIDE_BY_SIDE] = Row(len(cpus), *side_by_side_offline_seconds(bags, folder, cpus))
     for workers, pinned in ((1, False), (1, True), (2, False)):
         if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
             os.sched_setaffinity(0, {cpus[0]})
         start = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray_cpu_before = ray_processes_cpu_s()
         run = ray_run(bags, folder / f"local{workers}{'pinned' if pinned else ''}", workers, None)
+        ray_cpu_s = ray_processes_cpu_s() - ray_cpu_before  # over the run and the workers' start: an upper bound
         name = ONE_CPU if pinned else f"Ray on this machine, {workers} worker(s)"
-        rows[name] = Row.of(run, time.perf_counter() - start)
+        rows[name] = Row.of(run, time.perf_counter() - start, ray_cpu_s)
         ray.shutdown()
         os.sched_setaffinity(0, set(cpus))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -166,15 +189,18 @@ class Row:
     cpus: int
     startup_s: float
     run_s: float
+    cpu_s: float = math.nan  # every process of the run, start-up left out (for Ray, see Row.of)
     driver_cpu_s: float = math.nan
     worker_cpu_s: float = math.nan
     retried: int = 0
 
     @classmethod
-    def of(cls, run: FleetRun, total_s: float) -> "Row":
-        """A Ray run's row; its start-up: everything but the evaluation (ray.init included)."""
+    def of(cls, run: FleetRun, total_s: float, ray_cpu_s: float = math.nan) -> "Row":
+        """A Ray run's row; its start-up: everything but the evaluation (ray.init included). CPU: the driver's and
+        the tasks' after start-up, and `ray_cpu_s` of Ray's own processes."""
         run_s = run.wall_s - run.startup_s
-        return cls(run.workers, total_s - run_s, run_s, run.driver_cpu_s, run.worker_cpu_s, run.retried_streams)
+        return cls(run.workers, total_s - run_s, run_s, run.driver_cpu_s + run.worker_cpu_s + ray_cpu_s,
+                   run.driver_cpu_s, run.worker_cpu_s, run.retried_streams)
 
 
 ONE_WORKER = "Ray on this machine, 1 worker(s)"
@@ -221,22 +247,26 @@ def main() -> int:
           f"load before: {load_before}")
     print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print("median (range) over the rounds; ratios and overheads are taken within each round")
-    print("| run | CPUs | start-up s | run s | frames/s | vs Ray 1 worker | vs offline, same CPUs | "
-          "driver CPU ms/frame | worker CPU ms/frame | one-CPU workers per driver CPU | retried bags |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | CPUs | start-up s | run s | frames/s | vs Ray 1 worker | vs offline, same CPUs | CPU ms/frame, all "
+          "processes | CPU vs offline | driver CPU ms/frame | worker CPU ms/frame | one-CPU workers per driver CPU | "
+          "retried bags |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, first in rounds[0].items():
         runs = [r[name] for r in rounds]
         seconds = [run.run_s for run in runs]
         vs_one = spread([r[ONE_WORKER].run_s / r[name].run_s for r in rounds], ".2f") + "x"
-        overhead = driver = worker = feeds = "-"
+        overhead = cpu_overhead = driver = worker = feeds = "-"
         if not name.startswith("offline"):
-            offline = [r[f"offline, one process, {1 if first.cpus == 1 else len(cpus)} CPU(s)"].run_s for r in rounds]
-            overhead = spread([100 * (s - o) / o for s, o in zip(seconds, offline)], "+.1f") + " %"
+            same_cpus = [r[f"offline, one process, {1 if first.cpus == 1 else len(cpus)} CPU(s)"] for r in rounds]
+            overhead = spread([100 * (s - o.run_s) / o.run_s for s, o in zip(seconds, same_cpus)], "+.1f") + " %"
+            cpu_overhead = spread([100 * (run.cpu_s - o.cpu_s) / o.cpu_s for run, o in zip(runs, same_cpus)],
+                                  "+.1f") + " %"
             driver = spread([1000 * run.driver_cpu_s / frames for run in runs], ".2f")
             worker = spread([1000 * run.worker_cpu_s / frames for run in runs], ".1f")
             feeds = spread([run.worker_cpu_s / run.driver_cpu_s for run in runs], ".0f")
         print(f"| {name} | {first.cpus} | {spread([run.startup_s for run in runs], '.1f')} | "
               f"{spread(seconds, '.1f')} | {spread([frames / s for s in seconds], '.1f')} | {vs_one} | {overhead} | "
+              f"{spread([1000 * run.cpu_s / frames for run in runs], '.1f')} | {cpu_overhead} | "
               f"{driver} | {worker} | {feeds} | {sum(run.retried for run in runs)} |")
     alone = "offline, one process, 1 CPU(s)"
     ceiling = spread([r[alone].run_s / r[SIDE_BY_SIDE].run_s for r in rounds], ".2f")

@@ -97,11 +97,13 @@ class OpenVinoBackend:
         return self.requests[hw]
 
     def compile_streams(self, hw: tuple[int, int]) -> list:
-        """infer_many's requests for (height, width) letterboxed images (throughput mode), cached."""
+        """infer_many's requests for (height, width) letterboxed images (throughput mode), cached: one per stream and
+        one more queued behind them, so that a stream that finishes starts the next frame at once while this thread
+        hands out the one it finished and prepares another."""
         compiled = self._compile(hw, {**self.config, "PERFORMANCE_HINT": "THROUGHPUT"})
-        count = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+        count = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS") + 1
         self.stream_requests[hw] = [compiled.create_infer_request() for _ in range(count)]
-        LOGGER.info("openvino: %d streams for %dx%d inputs", count, hw[1], hw[0])
+        LOGGER.info("openvino: %d infer requests (OpenVINO's optimal number + 1) for %dx%d inputs", count, hw[1], hw[0])
         return self.stream_requests[hw]
 
     def _compile(self, hw: tuple[int, int], config: dict):
