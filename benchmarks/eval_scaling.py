@@ -5,15 +5,16 @@ Bags: --bags bags of --frames frames each, cut from the sample bag (real dash-ca
 fewer distinct pieces than bags, pieces repeat as copies). Each bag is one Ray task running the whole camera pipeline
 and scoring the bag (its report row); the offline mode does the same in one process.
 Frames/s count the frames of all bags over the run without start-up, printed apart: for Ray, ray.init and loading the
-models into the workers; for the offline mode, loading its models (once per bag). Ray's overhead is the Ray run's time
-minus the offline mode's on the same CPUs. "1 worker" leaves the driver free to use the second core; "1 worker,
-everything on 1 CPU" pins driver, raylet and worker to one core: the like-for-like run against the pinned offline
-mode. Beside the wall-clock overhead, the CPU overhead: the CPU time of every process of the run (for Ray: driver,
-workers, raylet, GCS and Ray's other processes) per frame against the offline process's; on a shared virtual machine
-it moves less than wall time with what the host runs beside. The driver's CPU time per frame (this process, all threads, after start-up) and the workers' (the tasks' CPU
-time) give how many one-CPU workers one driver CPU can feed. "offline, 2 processes at once" runs two single-process
-offline evaluations side by side, each on one CPU with half of the bags: what this machine gives a second core for this
-work (shared caches, memory, the host's scheduling), so the ceiling of any two-worker run here.
+models into the workers; for the offline mode, loading its models (once, kept across the bags as a worker keeps them).
+Ray's overhead is the Ray run's time minus the offline mode's on the same CPUs. "1 worker" leaves the driver free to
+use the second core; "1 worker, everything on 1 CPU" pins driver, raylet and worker to one core: the like-for-like run
+against the pinned offline mode. Beside the wall-clock overhead, the CPU overhead: the CPU time of every process of
+the run (for Ray: driver, workers, raylet, GCS and Ray's other processes) per frame against the offline process's; on
+a shared virtual machine it moves less than wall time with what the host runs beside. The driver's CPU time per frame
+(this process, all threads, after start-up) and the workers' (the tasks' CPU time) give how many one-CPU workers one
+driver CPU can feed. "offline, 2 processes at once" runs two single-process offline evaluations side by side, each on
+one CPU with half of the bags: what this machine gives a second core for this work (shared caches, memory, the host's
+scheduling), so the ceiling of any two-worker run here.
 
     python benchmarks/eval_scaling.py [--frames 55] [--bags 8] [--repeats 3]
 """
@@ -35,6 +36,7 @@ os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
 from perception.pipeline.camera import CameraPipeline  # noqa: E402
+from perception.pipeline.models import ModelCache  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
@@ -86,11 +88,12 @@ def cameras_of(bag: Path):
 
 def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float, float]:
     """(run s, model loading s, run CPU s) of the single-process offline mode over all bags, this process on `cpus`
-    (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does); the
-    run's seconds and CPU seconds exclude loading the models."""
+    (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does), the
+    models loaded once and kept across the bags (as a fleet worker keeps them); the run's seconds and CPU seconds
+    exclude loading them."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
-    load_models, loading, loading_cpu = CameraPipeline.load, [], []
+    load_models, loading, loading_cpu, models = CameraPipeline.load, [], [], ModelCache()
 
     def timed_load(pipeline: CameraPipeline) -> None:
         load_start, load_start_cpu = time.perf_counter(), time.process_time()
@@ -106,7 +109,7 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             recording = out / f"offline_{len(cpus)}_{bag.stem}.mcap"
             recording.unlink(missing_ok=True)
             cameras = {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}
-            offline.run_offline(graph, cameras, bag, recording, progress=False)
+            offline.run_offline(graph, cameras, bag, recording, models=models, progress=False)
             stream_rows(StreamJob(bag, bag.stem, cameras, graph, recording))  # a row per camera, as a fleet task
         cpu_s = time.process_time() - start_cpu - sum(loading_cpu)
         return time.perf_counter() - start - sum(loading), sum(loading), cpu_s
@@ -126,14 +129,15 @@ def side_by_side_offline_seconds(bags: list[Path], out: Path, cpus: list[int]) -
 
 
 def ray_processes_cpu_s() -> float:
-    """CPU seconds so far of the processes Ray started from this driver (raylet, GCS, log monitor, ...), its workers
-    left out (their tasks measure their own)."""
+    """CPU seconds so far of the processes Ray started from this driver (raylet, GCS, log monitor, its agents, ...),
+    its workers left out (their tasks measure their own; a worker's title is `ray::` and its task or actor)."""
     import psutil
 
     total = 0.0
     for child in psutil.Process().children(recursive=True):
         try:
-            if "default_worker.py" in " ".join(child.cmdline()):
+            title = " ".join(child.cmdline())
+            if title.startswith("ray::") and not title.split()[0].endswith("Agent"):
                 continue
             times = child.cpu_times()
             total += times.user + times.system
@@ -157,7 +161,8 @@ def one_round(bags: list[Path], folder: Path, cpus: list[int]) -> dict[str, Row]
     for cpu_count, cpu_set in ((1, {cpus[0]}), (len(cpus), set(cpus))):
         seconds, loading, cpu_s = offline_seconds(bags, folder, cpu_set)
         rows[f"offline, one process, {cpu_count} CPU(s)"] = Row(cpu_count, loading, seconds, cpu_s)
-    rows[SIDE_BY_SIDE] = Row(len(cpus), *side_by_side_offline_seconds(bags, folder, cpus))
+    seconds, loading, cpu_s = side_by_side_offline_seconds(bags, folder, cpus)
+    rows[SIDE_BY_SIDE] = Row(len(cpus), loading, seconds, cpu_s)
     for workers, pinned in ((1, False), (1, True), (2, False)):
         if pinned:  # Ray's processes inherit the driver's affinity: driver, raylet and worker share one CPU
             os.sched_setaffinity(0, {cpus[0]})
@@ -259,14 +264,16 @@ def main() -> int:
         if not name.startswith("offline"):
             same_cpus = [r[f"offline, one process, {1 if first.cpus == 1 else len(cpus)} CPU(s)"] for r in rounds]
             overhead = spread([100 * (s - o.run_s) / o.run_s for s, o in zip(seconds, same_cpus)], "+.1f") + " %"
-            cpu_overhead = spread([100 * (run.cpu_s - o.cpu_s) / o.cpu_s for run, o in zip(runs, same_cpus)],
-                                  "+.1f") + " %"
+            if not math.isnan(first.cpu_s):  # not measured for the cluster (its processes are not this one's)
+                cpu_overhead = spread([100 * (run.cpu_s - o.cpu_s) / o.cpu_s for run, o in zip(runs, same_cpus)],
+                                      "+.1f") + " %"
             driver = spread([1000 * run.driver_cpu_s / frames for run in runs], ".2f")
             worker = spread([1000 * run.worker_cpu_s / frames for run in runs], ".1f")
             feeds = spread([run.worker_cpu_s / run.driver_cpu_s for run in runs], ".0f")
         print(f"| {name} | {first.cpus} | {spread([run.startup_s for run in runs], '.1f')} | "
               f"{spread(seconds, '.1f')} | {spread([frames / s for s in seconds], '.1f')} | {vs_one} | {overhead} | "
-              f"{spread([1000 * run.cpu_s / frames for run in runs], '.1f')} | {cpu_overhead} | "
+              f"{'-' if math.isnan(first.cpu_s) else spread([1000 * run.cpu_s / frames for run in runs], '.1f')} | "
+              f"{cpu_overhead} | "
               f"{driver} | {worker} | {feeds} | {sum(run.retried for run in runs)} |")
     alone = "offline, one process, 1 CPU(s)"
     ceiling = spread([r[alone].run_s / r[SIDE_BY_SIDE].run_s for r in rounds], ".2f")
