@@ -91,8 +91,11 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
     (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does), the
     models loaded once and kept across the bags (as a fleet worker keeps them); the run's seconds and CPU seconds
     exclude loading them."""
-    everything = os.sched_getaffinity(0)
+    import cv2
+
+    everything, opencv_threads = os.sched_getaffinity(0), cv2.getNumThreads()
     os.sched_setaffinity(0, cpus)
+    cv2.setNumThreads(len(cpus))  # as a fleet task keeps OpenCV to its CPU
     load_models, loading, loading_cpu, models = CameraPipeline.load, [], [], ModelCache()
 
     def timed_load(pipeline: CameraPipeline) -> None:
@@ -116,6 +119,7 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
     finally:
         CameraPipeline.load = load_models
         os.sched_setaffinity(0, everything)
+        cv2.setNumThreads(opencv_threads)
 
 
 def side_by_side_offline_seconds(bags: list[Path], out: Path, cpus: list[int]) -> tuple[float, float, float]:
