@@ -264,11 +264,14 @@ def main() -> int:
         runs = [r[name] for r in rounds]
         seconds = [run.run_s for run in runs]
         vs_one = spread([r[ONE_WORKER].run_s / r[name].run_s for r in rounds], ".2f") + "x"
-        overhead = cpu_overhead = driver = worker = feeds = "-"
+        cpu = cpu_overhead = overhead = driver = worker = feeds = "-"
+        measured_cpu = not math.isnan(first.cpu_s)  # not for the cluster (its processes are not this one's)
+        if measured_cpu:
+            cpu = spread([1000 * run.cpu_s / frames for run in runs], ".1f")
         if not name.startswith("offline"):
             same_cpus = [r[f"offline, one process, {1 if first.cpus == 1 else len(cpus)} CPU(s)"] for r in rounds]
             overhead = spread([100 * (s - o.run_s) / o.run_s for s, o in zip(seconds, same_cpus)], "+.1f") + " %"
-            if not math.isnan(first.cpu_s):  # not measured for the cluster (its processes are not this one's)
+            if measured_cpu:
                 cpu_overhead = spread([100 * (run.cpu_s - o.cpu_s) / o.cpu_s for run, o in zip(runs, same_cpus)],
                                       "+.1f") + " %"
             driver = spread([1000 * run.driver_cpu_s / frames for run in runs], ".2f")
@@ -276,9 +279,7 @@ def main() -> int:
             feeds = spread([run.worker_cpu_s / run.driver_cpu_s for run in runs], ".0f")
         print(f"| {name} | {first.cpus} | {spread([run.startup_s for run in runs], '.1f')} | "
               f"{spread(seconds, '.1f')} | {spread([frames / s for s in seconds], '.1f')} | {vs_one} | {overhead} | "
-              f"{'-' if math.isnan(first.cpu_s) else spread([1000 * run.cpu_s / frames for run in runs], '.1f')} | "
-              f"{cpu_overhead} | "
-              f"{driver} | {worker} | {feeds} | {sum(run.retried for run in runs)} |")
+              f"{cpu} | {cpu_overhead} | {driver} | {worker} | {feeds} | {sum(run.retried for run in runs)} |")
     alone = "offline, one process, 1 CPU(s)"
     ceiling = spread([r[alone].run_s / r[SIDE_BY_SIDE].run_s for r in rounds], ".2f")
     two_workers = spread([r[ONE_WORKER].run_s / r["Ray on this machine, 2 worker(s)"].run_s for r in rounds], ".2f")
