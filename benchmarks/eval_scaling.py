@@ -41,7 +41,7 @@ from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import FleetRun, evaluate_fleet, plan_streams  # noqa: E402
-from perception.runtime.fleet_workers import StreamJob, local_ray_environment, stream_rows  # noqa: E402
+from perception.runtime.fleet_workers import StreamJob, load_models, local_ray_environment, stream_rows  # noqa: E402
 from perception.runtime import offline  # noqa: E402
 
 
@@ -89,18 +89,23 @@ def cameras_of(bag: Path):
 def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float, float]:
     """(run s, model loading s, run CPU s) of the single-process offline mode over all bags, this process on `cpus`
     (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does), the
-    models loaded once and kept across the bags (as a fleet worker keeps them); the run's seconds and CPU seconds
-    exclude loading them."""
+    models loaded and prepared for the frame size once and kept across the bags (as a fleet worker does); the run's
+    seconds and CPU seconds exclude loading them."""
     import cv2
 
     everything, opencv_threads = os.sched_getaffinity(0), cv2.getNumThreads()
     os.sched_setaffinity(0, cpus)
     cv2.setNumThreads(len(cpus))  # as a fleet task keeps OpenCV to its CPU
-    load_models, loading, loading_cpu, models = CameraPipeline.load, [], [], ModelCache()
+    models, original_load = ModelCache(), CameraPipeline.load
+    start, start_cpu = time.perf_counter(), time.process_time()
+    graph, chosen = cameras_of(bags[0])
+    for camera, bag_camera in chosen.items():  # loaded and prepared for the frame size, as a fleet worker starts
+        load_models(graph, camera, bags[0], bag_camera.image_topic, models, {})
+    loading, loading_cpu = [time.perf_counter() - start], [time.process_time() - start_cpu]
 
-    def timed_load(pipeline: CameraPipeline) -> None:
+    def timed_load(pipeline: CameraPipeline) -> None:  # a bag's pipeline taking the kept models
         load_start, load_start_cpu = time.perf_counter(), time.process_time()
-        load_models(pipeline)
+        original_load(pipeline)
         loading.append(time.perf_counter() - load_start)
         loading_cpu.append(time.process_time() - load_start_cpu)
 
@@ -114,10 +119,11 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             cameras = {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}
             offline.run_offline(graph, cameras, bag, recording, models=models, progress=False)
             stream_rows(StreamJob(bag, bag.stem, cameras, graph, recording))  # a row per camera, as a fleet task
-        cpu_s = time.process_time() - start_cpu - sum(loading_cpu)
-        return time.perf_counter() - start - sum(loading), sum(loading), cpu_s
+        in_run = slice(1, None)  # the bags' pipelines taking the kept models, inside the timed run
+        cpu_s = time.process_time() - start_cpu - sum(loading_cpu[in_run])
+        return time.perf_counter() - start - sum(loading[in_run]), sum(loading), cpu_s
     finally:
-        CameraPipeline.load = load_models
+        CameraPipeline.load = original_load
         os.sched_setaffinity(0, everything)
         cv2.setNumThreads(opencv_threads)
 

@@ -22,10 +22,13 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is import
 ray = pytest.importorskip("ray")
 
 from perception.evaluation.fleet_report import bag_row  # noqa: E402
+from perception.pipeline.camera import CameraParameters, CameraPipeline  # noqa: E402
+from perception.pipeline.models import ModelCache  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
 from perception.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
+from perception.runtime.fleet_workers import load_models  # noqa: E402
 from perception.runtime.offline import camera_topics, run_offline  # noqa: E402
 from bag_pieces import cut_bag  # noqa: E402
 from virtual_cameras import FRAMES, VIEWS, VirtualCamera, graph_document, write_bag  # noqa: E402
@@ -204,3 +207,32 @@ def test_a_bags_ground_truth_scores_the_camera_it_belongs_to(bags, shared_data, 
     assert [row.ground_truth is not None for row in rows] == [camera == first for camera in chosen]
     (scored,) = [row.ground_truth for row in rows if row.ground_truth is not None]
     assert scored["source"] == str(labels) and "car" in scored["ap"]
+
+
+def test_a_workers_start_up_prepares_its_models_for_the_bags_frames(bags):
+    """What a worker loads before its first bag (load_models) includes the detector compiled for the bag's frame size:
+    the first frame compiles nothing more. And the modules that make a bag's row import no plotting library (a
+    worker's first row paid about 1.2 s of CPU for matplotlib)."""
+    sample = bags / "sample.mcap"
+    graph, chosen = cameras_of(sample)
+    camera, bag_camera = next(iter(chosen.items()))
+    models = ModelCache()
+    load_models(graph, camera, sample, bag_camera.image_topic, models, {})
+    pipeline = CameraPipeline(CameraParameters.from_graph(graph, camera), models=models)
+    pipeline.load()  # the kept models
+    backend = pipeline.detection.detector.backend
+    if not hasattr(backend, "requests"):
+        pytest.skip(f"the {backend.name} backend compiles no model per input size")
+    compiled = set(backend.requests)
+    assert len(compiled) == 1
+    first = next(read_messages(sample, [bag_camera.image_topic]))
+    message = perception_typestore().deserialize_cdr(first.raw, first.msgtype)
+    result = pipeline.process(message, 0.0)
+    assert result.detections is not None and len(result.detections) > 0
+    assert set(backend.requests) == compiled
+    assert pipeline.health.counters.get("frames_received") == 1  # the blank frame of start-up counted nothing
+
+    check = ("import sys; from perception.evaluation import fleet_report, ground_truth, online_prediction, "
+             "recorded_run, run_summary; print(sorted(m for m in ('matplotlib', 'PIL') if m in sys.modules))")
+    imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120)
+    assert imported.stdout.strip() == "[]"

@@ -54,7 +54,7 @@ def test_ranges_from_the_vehicle_frame_and_from_odometry_in_an_odom_frame(tmp_pa
     from nav_msgs.msg import Odometry
     from rclpy.serialization import serialize_message
 
-    from perception.evaluation.report import load_run, prediction_records
+    from perception.evaluation.recorded_run import load_run, prediction_records
     from perception.msg import PredictedObject, PredictedObjects, PredictedPath
     from perception.bags import McapFileWriter, perception_typestore
 

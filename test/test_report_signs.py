@@ -104,7 +104,7 @@ def row(*cells: object) -> str:
 
 
 def test_report_counts_sign_frames_types_and_tracks(tmp_path):
-    from perception.evaluation.report import load_run
+    from perception.evaluation.recorded_run import load_run
 
     page = report_html(tmp_path, "signs", signs=True)
     section = page[page.index("<h2>Traffic signs</h2>"):]

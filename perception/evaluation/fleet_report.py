@@ -38,10 +38,11 @@ def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None =
             gt_format: str | None = None, topics: list[str] | None = None) -> BagRow:
     """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker), of its `topics`
     where given (one camera's of a recording of several)."""
-    # The scoring's imports (matplotlib, TrackEval) stay out of the modules a fleet driver needs for the rows.
+    # The scoring's imports (TrackEval) stay out of the modules a fleet driver needs for the rows; none of them
+    # plots (a worker that imported matplotlib for its first row spent about 1.2 s of CPU on it).
     from perception.evaluation.ground_truth import ground_truth_scores, recorded_frames
     from perception.evaluation.online_prediction import online_errors
-    from perception.evaluation.report import load_run, prediction_records, track_observations
+    from perception.evaluation.recorded_run import load_run, prediction_records, track_observations
     from perception.evaluation.run_summary import summarize_run
 
     summary = summarize_run(recording, topics)

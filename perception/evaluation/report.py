@@ -3,10 +3,6 @@ traffic signs."""
 from __future__ import annotations
 
 import html
-import math
-from collections import defaultdict
-from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -17,79 +13,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from perception.bags import perception_typestore, read_messages  # noqa: E402
-from perception.camera_calibration import CalibrationError, camera_matrix  # noqa: E402
-from perception.evaluation.online_prediction import (  # noqa: E402
-    PredictionRecord, online_errors, online_errors_by_range)
+from perception.evaluation.online_prediction import online_errors, online_errors_by_range  # noqa: E402
+from perception.evaluation.recorded_run import (  # noqa: E402
+    IMAGE_TYPES, RunData, load_run, path_positions, prediction_records, track_observations)
 from perception.evaluation.run_summary import VEHICLE_FRAMES, RunSummary, summarize_run  # noqa: E402
-from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, sign_topic, signs_section  # noqa: E402
+from perception.evaluation.sign_report import SIGN_TRACK_HEADER, SIGNS, signs_section  # noqa: E402
 from perception.imaging import decode_image_message  # noqa: E402
 from perception.message_decoding import ground_frame_id  # noqa: E402
-from perception.stamps import header_stamp_ns  # noqa: E402
 from perception.tracking.ground_plane import CameraPose  # noqa: E402
 from perception.types import ObjectClass  # noqa: E402
 from perception.visualization.draw import draw_boxes, draw_paths, track_caption  # noqa: E402
 from perception.visualization.style import CLASS_COLORS  # noqa: E402
 
-IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 GIF_WIDTH = 480
 GIF_MAX_FRAMES = 150  # longer runs show every n-th frame, to keep the page light
 BEV_PATH_EVERY = 10  # draw the predicted paths of every n-th prediction message
 
 
-@dataclass
-class RunData:
-    """What the report needs from a recording, keyed by the source image's header stamp (ns)."""
-
-    images: dict[int, object] = field(default_factory=dict)  # camera messages (compressed or raw)
-    intrinsics: np.ndarray | None = None
-    tracks: dict[int, object] = field(default_factory=dict)
-    predictions: dict[int, object] = field(default_factory=dict)
-    odometry: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)  # odom frame -> (t, x, y)
-    signs: list[tuple[str, object]] = field(default_factory=list)  # (topic, message) of the cameras' signs
-    sign_tracks: list[tuple[str, object]] = field(default_factory=list)  # ... and of their sign_tracks
-    start_ns: int = 0  # log time of the recording's first message
-
-
-def load_run(path: Path, images: bool = True, topics: list[str] | None = None) -> RunData:
-    """A recording's tracks, predictions, intrinsics, odometry (the vehicle's positions) and signs, and its camera
-    images unless `images` is False; only from `topics` where given (one camera's of a recording of several)."""
-    typestore = perception_typestore()
-    data = RunData()
-    for index, record in enumerate(read_messages(path, topics)):  # in log-time order
-        if index == 0:
-            data.start_ns = record.timestamp_ns
-        sign_kind = sign_topic(record.topic)
-        if sign_kind and record.msgtype.startswith("perception/msg/"):  # sign tracks are not the objects' tracks
-            message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            (data.signs if sign_kind == SIGNS else data.sign_tracks).append((record.topic, message))
-        elif record.msgtype in IMAGE_TYPES and images:
-            message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.images[header_stamp_ns(message.header)] = message
-        elif record.msgtype == "sensor_msgs/msg/CameraInfo" and data.intrinsics is None:
-            info = typestore.deserialize_cdr(record.raw, record.msgtype)
-            with suppress(CalibrationError):  # a zero or NaN matrix is no calibration
-                data.intrinsics = camera_matrix(info.k, info.p, info.width, info.height)
-        elif record.msgtype == "perception/msg/TrackedObjects":
-            message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.tracks[header_stamp_ns(message.header)] = message
-        elif record.msgtype == "perception/msg/PredictedObjects":
-            message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            data.predictions[header_stamp_ns(message.header)] = message
-        elif record.msgtype == "nav_msgs/msg/Odometry":
-            message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            position = message.pose.pose.position
-            data.odometry.setdefault(message.header.frame_id, []).append(
-                (header_stamp_ns(message.header) / 1e9, position.x, position.y))
-    return data
-
-
 def _label(obj) -> int:
     return int(obj.classification[0].label) if obj.classification else int(ObjectClass.UNKNOWN)
-
-
-def _path_array(path) -> np.ndarray:
-    return np.array([[p.x, p.y] for p in path.positions]).reshape(-1, 2)
 
 
 def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
@@ -107,7 +49,7 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
         prediction = data.predictions.get(stamp)
         # Paths in an odom frame would need the vehicle pose at this stamp to be drawn into the image.
         if prediction is not None and data.intrinsics is not None and ground_frame_id(prediction) in VEHICLE_FRAMES:
-            paths = [(_label(o), np.vstack([[o.position.x, o.position.y], _path_array(o.paths[0])]))
+            paths = [(_label(o), np.vstack([[o.position.x, o.position.y], path_positions(o.paths[0])]))
                      for o in prediction.objects if o.paths]
             image = draw_paths(image, paths, data.intrinsics, pose)
         scale = GIF_WIDTH / image.shape[1]
@@ -118,44 +60,6 @@ def write_annotated_gif(data: RunData, pose: CameraPose, out: Path) -> int:
         durations = gaps_ms + [int(np.median(gaps_ms))]
         frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
     return len(frames)
-
-
-def track_observations(data: RunData) -> dict[int, list[tuple[float, float, float]]]:
-    observations: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
-    for stamp, message in data.tracks.items():
-        for obj in message.objects:
-            if obj.has_kinematics:
-                observations[obj.track_id].append((stamp / 1e9, obj.position.x, obj.position.y))
-    return observations
-
-
-def _vehicle_position(frame: str, stamp: float, odometry: dict[str, np.ndarray]) -> np.ndarray | None:
-    """The vehicle's (x, y) in a ground frame at stamp: the origin of a vehicle frame; in an odom frame, linearly
-    interpolated between the odometry's (t, x, y) rows of that frame (the nearest row outside them); None
-    without them."""
-    if frame in VEHICLE_FRAMES:
-        return np.zeros(2)
-    samples = odometry.get(frame) if frame else None
-    if samples is None:
-        return None
-    return np.array([np.interp(stamp, samples[:, 0], samples[:, axis]) for axis in (1, 2)])
-
-
-def prediction_records(data: RunData) -> list[PredictionRecord]:
-    """The most probable path of each predicted object, with the object's range from the vehicle (NaN when the
-    vehicle's position is unknown: an odom frame without odometry in the recording)."""
-    odometry = {frame: np.array(sorted(samples)) for frame, samples in data.odometry.items()}
-    records = []
-    for stamp, message in data.predictions.items():
-        vehicle = _vehicle_position(ground_frame_id(message), stamp / 1e9, odometry)
-        for obj in message.objects:
-            if obj.paths:
-                path = obj.paths[0]
-                step = path.time_step.sec + path.time_step.nanosec / 1e9
-                range_m = math.nan if vehicle is None else math.dist((obj.position.x, obj.position.y), vehicle)
-                records.append(PredictionRecord(stamp / 1e9, obj.track_id, step, _path_array(path), path.model,
-                                                path.model_steps, range_m))
-    return records
 
 
 def plot_birds_eye_view(data: RunData, out: Path) -> None:
@@ -173,7 +77,7 @@ def plot_birds_eye_view(data: RunData, out: Path) -> None:
             continue
         for obj in data.predictions[stamp].objects:
             if obj.paths:
-                path = np.vstack([[obj.position.x, obj.position.y], _path_array(obj.paths[0])])
+                path = np.vstack([[obj.position.x, obj.position.y], path_positions(obj.paths[0])])
                 axes.plot(-path[:, 1], path[:, 0], "--", color=CLASS_COLORS[ObjectClass(_label(obj))],
                           linewidth=1, alpha=0.7)
     frames = {ground_frame_id(m) for m in data.tracks.values()} - {""}

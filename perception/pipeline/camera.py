@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from perception.pipeline.detection import DetectionStage, SignStage
 from perception.pipeline.health import Health, Log, no_log
 from perception.pipeline.models import ModelCache
@@ -90,6 +92,18 @@ class CameraPipeline:
         for stage in (self.detection, self.prediction, self.signs):
             if stage is not None and not stage.load():
                 raise PipelineSetupError(f"{self.parameters.namespace}: {self.health.message}")
+
+    def prepare(self, image_size: tuple[int, int]) -> None:
+        """Run the loaded detector and sign recognizer once on a blank frame of `image_size` (width, height), so that
+        a backend that compiles per input size (OpenVINO) does it now rather than in the first frame. Nothing is
+        tracked or counted; a size of 0 does nothing."""
+        width, height = image_size
+        if width <= 0 or height <= 0:
+            return
+        blank = np.zeros((height, width, 3), np.uint8)
+        self.detection.detector.detect(blank)
+        if self.signs is not None:
+            self.signs.recognizer.recognize(blank)
 
     def process(self, message: Any, stamp: float) -> FrameResult:
         """One image message (Image or CompressedImage, rclpy or rosbags) with its header stamp in seconds."""

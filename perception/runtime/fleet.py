@@ -188,15 +188,16 @@ def _result(ref: Any) -> Any:
 
 
 def _warm_up(warm_up: Any, streams: list[StreamOutcome], workers: int) -> None:
-    """Load each camera configuration's models into the workers before the first bag (start-up, not run time)."""
+    """Load each camera configuration's models into the workers before the first bag and prepare them for the frame
+    size of a bag that uses them (start-up, not run time)."""
     import ray
 
     from perception.pipeline.camera import CameraParameters
 
     configurations = {}
     for outcome in streams:
-        for camera in outcome.stream.cameras:
+        for camera, (image_topic, _) in outcome.stream.cameras.items():
             parameters = asdict(CameraParameters.from_graph(outcome.stream.graph, camera))
             key = json.dumps(parameters, sort_keys=True, default=str)
-            configurations.setdefault(key, (outcome.stream.graph, camera))
-    ray.get([warm_up.remote(graph, camera) for graph, camera in configurations.values() for _ in range(workers)])
+            configurations.setdefault(key, (outcome.stream.graph, camera, outcome.bag, image_topic))
+    ray.get([warm_up.remote(*configuration) for configuration in configurations.values() for _ in range(workers)])

@@ -106,13 +106,24 @@ def evaluate_stream(job: StreamJob) -> StreamResult:
     return StreamResult(rows, time.process_time() - cpu, time.perf_counter() - wall, os.getpid())
 
 
-def warm_up(graph: "Graph", camera: str) -> int:
-    """Load the models of `camera` of `graph` into this worker process (start-up, not a bag's time); its pid."""
+def load_models(graph: "Graph", camera: str, bag: Path, image_topic: str, models: ModelCache = MODELS,
+                detector_options: dict[str, Any] = ONE_CPU_DETECTOR) -> None:
+    """Load the models of `camera` of `graph` into `models` and prepare them for the size of the camera's first
+    image in `bag` (OpenVINO compiles the detector per input size: here, not in the bag's first frame)."""
     from perception.pipeline.camera import CameraParameters, CameraPipeline
+    from perception.runtime.offline import first_image_size
 
+    pipeline = CameraPipeline(CameraParameters.from_graph(graph, camera), models=models,
+                              detector_options=detector_options)
+    pipeline.load()
+    pipeline.prepare(first_image_size(bag, image_topic))
+
+
+def warm_up(graph: "Graph", camera: str, bag: Path, image_topic: str) -> int:
+    """Load and prepare the models of `camera` of `graph` in this worker process for the frames of `image_topic` of
+    `bag` (start-up, not a bag's time); its pid."""
     use_one_cpu()
-    CameraPipeline(CameraParameters.from_graph(graph, camera), models=MODELS,
-                   detector_options=ONE_CPU_DETECTOR).load()
+    load_models(graph, camera, bag, image_topic)
     return os.getpid()
 
 
