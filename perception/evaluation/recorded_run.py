@@ -23,7 +23,7 @@ IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 
 @dataclass
 class RunData:
-    """What the report needs from a recording, keyed by the source image's header stamp (ns)."""
+    """What scoring and the report read from a recording, keyed by the source image's header stamp (ns)."""
 
     images: dict[int, object] = field(default_factory=dict)  # camera messages (compressed or raw)
     intrinsics: np.ndarray | None = None
@@ -74,6 +74,7 @@ def path_positions(path) -> np.ndarray:
 
 
 def track_observations(data: RunData) -> dict[int, list[tuple[float, float, float]]]:
+    """Each track's published ground positions, (t s, x, y), where the tracks have them."""
     observations: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     for stamp, message in data.tracks.items():
         for obj in message.objects:
