@@ -35,7 +35,6 @@ from pathlib import Path
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # one machine: Ray's addresses on loopback
 
-from perception.pipeline.camera import CameraPipeline  # noqa: E402
 from perception.pipeline.models import ModelCache  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
@@ -89,28 +88,18 @@ def cameras_of(bag: Path):
 def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float, float, float]:
     """(run s, model loading s, run CPU s) of the single-process offline mode over all bags, this process on `cpus`
     (ONNX Runtime: one thread per CPU): each bag run and scored (its rows, one per camera, as a fleet task does), the
-    models loaded and prepared for the frame size once and kept across the bags (as a fleet worker does); the run's
-    seconds and CPU seconds exclude loading them."""
+    models loaded and prepared for the frame size first and kept across the bags (as a fleet worker does)."""
     import cv2
 
     everything, opencv_threads = os.sched_getaffinity(0), cv2.getNumThreads()
     os.sched_setaffinity(0, cpus)
     cv2.setNumThreads(len(cpus))  # as a fleet task keeps OpenCV to its CPU
-    models, original_load = ModelCache(), CameraPipeline.load
-    start, start_cpu = time.perf_counter(), time.process_time()
-    graph, chosen = cameras_of(bags[0])
-    for camera, bag_camera in chosen.items():  # loaded and prepared for the frame size, as a fleet worker starts
-        load_models(graph, camera, bags[0], bag_camera.image_topic, models, {})
-    loading, loading_cpu = [time.perf_counter() - start], [time.process_time() - start_cpu]
-
-    def timed_load(pipeline: CameraPipeline) -> None:  # a bag's pipeline taking the kept models
-        load_start, load_start_cpu = time.perf_counter(), time.process_time()
-        original_load(pipeline)
-        loading.append(time.perf_counter() - load_start)
-        loading_cpu.append(time.process_time() - load_start_cpu)
-
-    CameraPipeline.load = timed_load
     try:
+        models, load_start = ModelCache(), time.perf_counter()
+        graph, chosen = cameras_of(bags[0])
+        for camera, bag_camera in chosen.items():
+            load_models(graph, camera, bags[0], bag_camera.image_topic, models, {})
+        loading_s = time.perf_counter() - load_start
         start, start_cpu = time.perf_counter(), time.process_time()
         for bag in bags:
             graph, chosen = cameras_of(bag)
@@ -119,11 +108,8 @@ def offline_seconds(bags: list[Path], out: Path, cpus: set[int]) -> tuple[float,
             cameras = {camera: (c.image_topic, c.info_topic) for camera, c in chosen.items()}
             offline.run_offline(graph, cameras, bag, recording, models=models, progress=False)
             stream_rows(StreamJob(bag, bag.stem, cameras, graph, recording))  # a row per camera, as a fleet task
-        in_run = slice(1, None)  # the bags' pipelines taking the kept models, inside the timed run
-        cpu_s = time.process_time() - start_cpu - sum(loading_cpu[in_run])
-        return time.perf_counter() - start - sum(loading[in_run]), sum(loading), cpu_s
+        return time.perf_counter() - start, loading_s, time.process_time() - start_cpu
     finally:
-        CameraPipeline.load = original_load
         os.sched_setaffinity(0, everything)
         cv2.setNumThreads(opencv_threads)
 
