@@ -191,6 +191,31 @@ def test_a_bag_whose_worker_is_killed_is_run_again_whole(bags, offline, ray_sess
         assert_same_results(outcome.recording, offline[outcome.bag], outcome.bag)
 
 
+def test_loading_a_cameras_models_for_each_bag_keeps_the_workers_cpu_priority(bags):
+    """A worker loads its camera's models (sign stage included) for every bag in the thread that runs the whole
+    pipeline: its niceness stays as it was (the sign node's own thread lowers its priority, the pipeline's does not;
+    it used to add `nice` at every load, up to 19)."""
+    sample = bags / "sample.mcap"
+    graph, chosen = cameras_of(sample)
+    camera, bag_camera = next(iter(chosen.items()))
+    parameters = CameraParameters.from_graph(graph, camera)
+    assert parameters.signs is not None and parameters.signs["nice"] > 0  # the deployed graph runs signs, niced
+    models, niceness = ModelCache(), []
+
+    def load_twice() -> None:
+        thread = threading.get_native_id()
+        niceness.append(os.getpriority(os.PRIO_PROCESS, thread))
+        for _ in range(2):  # two bags
+            load_models(graph, camera, sample, bag_camera.image_topic, models, {})
+            CameraPipeline(parameters, models=models).load()
+            niceness.append(os.getpriority(os.PRIO_PROCESS, thread))
+
+    worker = threading.Thread(target=load_twice)
+    worker.start()
+    worker.join(timeout=300)
+    assert len(niceness) == 3 and niceness[1:] == [niceness[0]] * 2
+
+
 def test_a_bags_ground_truth_scores_the_camera_it_belongs_to(bags, shared_data, tmp_path):
     """A bag of two cameras with one ground-truth file: its first camera's row (by image topic) has the scores, the
     other's none (a label file of another sequence: the columns, not their values, are checked)."""

@@ -34,10 +34,14 @@ class SignNode(Node):
         self.diagnostics = NodeDiagnostics(self)
         self.stage = SignStage(p, self.diagnostics.health)
         self.publisher = self.create_publisher(DetectedObjects, "signs", 10)
-        self.worker = NewestMessageWorker("signs", self.diagnostics, self.process, setup=self.stage.load,
-                                          unit="frames")
+        self.worker = NewestMessageWorker("signs", self.diagnostics, self.process, setup=self.setup, unit="frames")
         image_type = CompressedImage if p["image_transport"] == "compressed" else Image
         self.create_subscription(image_type, "image", self.submit, qos_profile(p["qos_reliability"], 1))
+
+    def setup(self) -> bool:
+        """In the worker thread: lower its CPU priority, then load the models (their threads inherit it)."""
+        self.stage.lower_thread_priority()
+        return self.stage.load()
 
     def submit(self, message: Image | CompressedImage) -> None:
         """Pass a frame on when the rate allows (wall time); the others are counted."""

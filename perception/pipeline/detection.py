@@ -92,10 +92,11 @@ class SignStage:
         self.next_time: float | None = None
 
     def load(self) -> bool:
-        """Load the sign models at lower CPU priority (the calling thread's, `nice`); False when they cannot run."""
+        """Load the sign models; False when they cannot run. A thread of its own (the node's) calls
+        lower_thread_priority first; the offline mode and fleet workers run the signs in the pipeline's thread, at
+        its priority."""
         from perception.signs.recognizer import SignRecognizer
 
-        self._lower_priority()
         self.health.set_status(WARN, "loading sign models")
         p = self.parameters
         try:
@@ -108,9 +109,10 @@ class SignStage:
         self.health.set_status(OK, "running")
         return True
 
-    def _lower_priority(self) -> None:
-        """Add `nice` to this thread's niceness; the networks run in it (one thread) or in threads it starts, which
-        inherit it. Where the OS refuses, the stage runs at normal priority and says so."""
+    def lower_thread_priority(self) -> None:
+        """Add `nice` to the calling thread's niceness, before load: the networks run in this thread (one thread) or
+        in threads that their loading starts, which inherit it. Where the OS refuses, the stage runs at normal
+        priority and says so."""
         thread = threading.get_native_id()
         try:
             niceness = min(19, os.getpriority(os.PRIO_PROCESS, thread) + self.parameters["nice"])
