@@ -67,8 +67,9 @@ def asymmetric_quantizers(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def test_the_bundled_detector_has_a_qdq_file():
+def test_the_bundled_detectors_have_qdq_files():
     assert model_path("yolov8n_coco_int8.onnx") in qdq_files()
+    assert model_path("signs/sign_detector_yolov8n_int8.onnx") in qdq_files()
 
 
 @pytest.mark.parametrize("path", qdq_files(), ids=lambda path: path.name)

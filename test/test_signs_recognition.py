@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from perception.datasets.gtsdb import read_sign_file
+from perception.detection.factory import backend_precision
 from perception.detection.postprocess import box_iou
+from perception.resources import model_path
 from perception.signs.gtsdb import sign_name
-from perception.signs.recognizer import SignRecognizer
+from perception.signs.recognizer import DETECTOR_MODEL, SignRecognizer
 from perception.types import ObjectClass
 
 SPEED_LIMIT_30_SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1
@@ -37,6 +39,33 @@ def test_sign_found_and_read(recognizer, gtsdb, scene, class_id):
     best = int(np.argmax(np.where(overlapping, signs.scores, -1)))
     assert signs.source_class_ids[best] == class_id
     assert signs.scores[best] > 0.05  # the recognizer's default detection floor
+
+
+def best_overlap_scores(detections, boxes: np.ndarray) -> np.ndarray:
+    """Per box, the highest score of a detection overlapping it by IoU >= 0.5 (0 where none does)."""
+    return np.array([max((score for score in detections.scores[box_iou(box, detections.boxes) >= 0.5]), default=0.0)
+                     for box in boxes])
+
+
+def test_on_a_cpu_the_sign_detector_runs_int8_and_keeps_the_float_detectors_signs(recognizer, gtsdb):
+    """The sign node's defaults (backend and precision auto) run the symmetric Q/DQ copy on OpenVINO; on the
+    validation scenes every sign that the float detector finds at >= 0.25 the INT8 one finds at >= 0.1 (IoU >= 0.5),
+    and the scores of the signs move by a median under 0.03."""
+    assert recognizer.detector.backend_name == "openvino"
+    assert backend_precision("openvino", "auto", model_path(DETECTOR_MODEL)) == "int8"
+    float_detector = SignRecognizer(backend="onnxruntime", precision="fp32", threads=1).detector
+    truth = read_sign_file(gtsdb / "gt.txt")
+    float_scores, int8_scores = [], []
+    for scene in sorted(name for name in truth if 480 <= int(name[:5]) <= 599):
+        image = cv2.imread(str(gtsdb / scene))
+        boxes = truth[scene].boxes + np.array([0, 0, 1, 1], np.float32)
+        float_scores += best_overlap_scores(float_detector.detect(image), boxes).tolist()
+        int8_scores += best_overlap_scores(recognizer.detector.detect(image), boxes).tolist()
+    float_scores, int8_scores = np.array(float_scores), np.array(int8_scores)
+    found = float_scores >= 0.25
+    assert found.sum() >= 90, f"the float detector found {found.sum()} of {len(found)} signs"
+    assert (int8_scores[found] >= 0.1).all(), f"INT8 lost {np.flatnonzero(found & (int8_scores < 0.1))}"
+    assert np.median(np.abs(int8_scores - float_scores)[found]) < 0.03
 
 
 def test_classifier_reads_ground_truth_crops(recognizer, gtsdb):

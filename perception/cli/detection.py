@@ -178,13 +178,14 @@ def run_quantize(args: argparse.Namespace) -> int:
     print(f"calibrating on {len(tensors)} frames", flush=True)
     output = Path(args.output or quantize.TOOLS[args.tool])
     if args.tool == "onnxruntime":
-        if args.preset:
-            raise ValueError("--preset is an NNCF option (tool nncf)")
+        if args.preset or args.bias_correction:
+            raise ValueError("--preset and --bias-correction are NNCF options (tool nncf)")
         print(f"wrote {quantize.quantize_onnxruntime(Path(args.model), output, tensors)}")
         return 0
     preset = args.preset or quantize.PRESETS[0]
-    print(f"NNCF preset: {preset}", flush=True)
-    print(f"wrote {quantize.quantize_nncf(Path(args.model), output, tensors, preset)}")
+    bias_correction = args.bias_correction or quantize.BIAS_CORRECTIONS[0]
+    print(f"NNCF preset: {preset}, bias correction: {bias_correction}", flush=True)
+    print(f"wrote {quantize.quantize_nncf(Path(args.model), output, tensors, preset, bias_correction)}")
     return 0
 
 
@@ -200,6 +201,10 @@ def register_quantize(subparsers: argparse._SubParsersAction) -> None:
                         help="NNCF preset. performance: symmetric int8 weights and activations, zero points 0 "
                              "(TensorRT's ONNX parser needs it; the first convolution stays float); mixed: "
                              "asymmetric activations, for comparison (default: performance)")
+    parser.add_argument("--bias-correction", choices=quantize.BIAS_CORRECTIONS,
+                        help="NNCF bias correction. fast: from each layer's float input (the detector's file); "
+                             "full: from the quantized layers before it, slower (the sign detector's file) "
+                             "(default: fast)")
     parser.add_argument("--bag", nargs="*", default=["data/sample_highway_960x540.mcap"],
                         help="bags whose camera frames calibrate")
     parser.add_argument("--bag-every", type=int, default=4, help="use every N-th frame of each bag")

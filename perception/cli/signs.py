@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from perception.datasets.gtsdb import parse_scene_range, read_sign_file, write_sign_file
+from perception.detection.factory import PRECISIONS
 from perception.signs.gtsdb import DEFAULT_IMGSZ
 
 DEFAULT_TRAIN_SCENES = "0-479"  # GTSDB training split scenes 00000-00479; 00480-00599 are held out for validation
@@ -103,7 +104,8 @@ def run_eval_signs(args: argparse.Namespace) -> int:
     truth = read_sign_file(gtsdb / "gt.txt")
     scenes = parse_scene_range(args.images)
     recognizer = SignRecognizer(args.detector, args.classifier, args.backend, args.imgsz, args.conf, args.threads,
-                                args.upscale)
+                                args.upscale, args.precision)
+    print(f"sign detector: {recognizer.detector.backend_name}", flush=True)
     found, scores = evaluate(recognizer, gtsdb, truth, scenes, lambda names: tqdm(names, desc="eval-signs"))
     for line in score_lines(scores, len(scenes)):
         print(line)
@@ -121,7 +123,10 @@ def register_eval_signs(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="write detections as file;x1;y1;x2;y2;class_id;score")
     parser.add_argument("--detector", help="sign detector (.pt or ONNX; default: the installed models/signs one)")
     parser.add_argument("--classifier", help="sign classifier ONNX (default: the installed one)")
-    parser.add_argument("--backend", default="onnxruntime", help="detector backend, as for `perception detect`")
+    parser.add_argument("--backend", default="auto", help="detector backend, as for `perception detect` (default: "
+                        "the sign node's, auto)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (the sign node's: INT8 on OpenVINO), fp32 or int8, as for `perception detect`")
     parser.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ, help="detector input long side (default: native GTSDB)")
     parser.add_argument("--upscale", action="store_true", help="enlarge scenes narrower than --imgsz to it")
     parser.add_argument("--conf", type=float, default=0.05, help="lowest detector score kept")

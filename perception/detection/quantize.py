@@ -31,6 +31,7 @@ HEAD_NODE = re.compile(r"^/model\.22/")
 QUANTIZED_HEAD_NODE = re.compile(r"^/model\.22/cv[23]\.\d/cv[23]\.\d\.[01]/")
 IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 TOOLS = {"nncf": "models/yolov8n_coco_int8.onnx", "onnxruntime": "models/yolov8n_coco_int8.onnx"}  # default output
+BIAS_CORRECTIONS = ("fast", "full")
 PRESETS = ("performance", "mixed")  # NNCF presets: symmetric everything (the shipped file); asymmetric activations
 FIRST_CONV = "/model.0/conv/Conv"  # float with the symmetric preset (module docstring)
 
@@ -137,10 +138,12 @@ def copy_metadata(source: Path, target: Path) -> None:
     onnx.save(model, str(target))
 
 
-def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray], preset: str = "performance") -> Path:
+def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray], preset: str = "performance",
+                  bias_correction: str = "fast") -> Path:
     """A Q/DQ ONNX made by NNCF (default PERFORMANCE preset: symmetric int8 weights per channel, symmetric int8
-    activations from mean per-frame ranges, every zero point 0; fast bias correction); Q/DQ pairs sit on the inputs
-    of each quantized operation, the placement TensorRT fuses into integer kernels."""
+    activations from mean per-frame ranges, every zero point 0); Q/DQ pairs sit on the inputs of each quantized
+    operation, the placement TensorRT fuses into integer kernels. bias_correction: "fast" (each layer's output shift
+    from its own float input) or "full" (from the already quantized layers' outputs, slower: the sign detector's)."""
     import nncf
     import onnx
 
@@ -148,7 +151,7 @@ def quantize_nncf(float_onnx: Path, output: Path, tensors: list[np.ndarray], pre
     input_name = model.graph.input[0].name
     quantized = nncf.quantize(
         model, nncf.Dataset(tensors, lambda tensor: {input_name: tensor}), preset=nncf_preset(preset),
-        subset_size=len(tensors),
+        subset_size=len(tensors), fast_bias_correction=bias_correction == "fast",
         ignored_scope=nncf.IgnoredScope(names=nncf_float_nodes([node.name for node in model.graph.node], preset),
                                         validate=False),
     )

@@ -102,7 +102,7 @@ class SignStage:
         try:
             self.recognizer = self.models.get("signs", p, lambda: SignRecognizer(
                 p["detector_model"] or None, p["classifier_model"] or None, p["backend"], p["imgsz"],
-                p["conf_threshold"], p["threads"], p["upscale"]))
+                p["conf_threshold"], p["threads"], p["upscale"], p["precision"]))
         except Exception as error:
             _setup_failure(self.health, "sign recognizer", error)
             return False

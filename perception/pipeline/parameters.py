@@ -138,7 +138,9 @@ SIGNS = (
     ParameterSpec("detector_model", "", "sign detector (.pt or ONNX); empty = bundled models/signs one"),
     ParameterSpec("classifier_model", "", "sign classifier ONNX; empty = bundled models/signs one"),
     ParameterSpec("backend", "auto", "inference backend of the sign detector (auto: TensorRT on an NVIDIA GPU, falling "
-                  "back; ONNX Runtime on a CPU)", choices=BACKENDS),
+                  "back; OpenVINO on a CPU, falling back to ONNX Runtime)", choices=BACKENDS),
+    ParameterSpec("precision", "auto", "auto: fp16 on TensorRT, INT8 on OpenVINO (the bundled detector's Q/DQ copy), "
+                  "else float32; fp32: the float model", choices=PRECISIONS),
     ParameterSpec("imgsz", DEFAULT_IMGSZ, "sign detector input long side at most (multiple of 32)", min=32, max=4096),
     ParameterSpec("upscale", False, "enlarge frames narrower than imgsz to it: finds more small, far signs at "
                   "(imgsz / width)^2 the cost (docs/signs.md)"),

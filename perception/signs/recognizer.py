@@ -15,7 +15,7 @@ from perception.signs.classifier import SignClassifier
 from perception.signs.gtsdb import DEFAULT_IMGSZ, sign_name
 from perception.types import Detections, ObjectClass
 
-DETECTOR_MODEL = "signs/sign_detector_yolov8n.pt"  # in the installed models folder, with its _dynamic.onnx
+DETECTOR_MODEL = "signs/sign_detector_yolov8n.pt"  # in the installed models folder, with its _dynamic and _int8.onnx
 CLASSIFIER_MODEL = "signs/sign_classifier.onnx"
 SIGN_CLASS_MAP = ClassMapConfig({"traffic sign": ObjectClass.TRAFFIC_SIGN})
 
@@ -36,15 +36,16 @@ class SignRecognizer:
         self,
         detector_model: str | Path | None = None,
         classifier_model: str | Path | None = None,
-        backend: str = "onnxruntime",
+        backend: str = "auto",
         imgsz: int = DEFAULT_IMGSZ,
         conf: float = 0.05,
         threads: int | None = None,
         upscale: bool = False,
+        precision: str = "auto",
     ) -> None:
         self.detector = create_detector(
             detector_model or resources.model_path(DETECTOR_MODEL), backend=backend, imgsz=imgsz, conf=conf,
-            precision="fp32", class_map=SIGN_CLASS_MAP, upscale=upscale, threads=threads)
+            precision=precision, class_map=SIGN_CLASS_MAP, upscale=upscale, threads=threads)
         self.classifier = SignClassifier(classifier_model or resources.model_path(CLASSIFIER_MODEL), threads)
         self.last_timings: SignTimings | None = None
 
