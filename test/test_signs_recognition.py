@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from perception.datasets.gtsdb import read_sign_file
-from perception.detection.factory import backend_precision
+from perception.detection.backends.tensorrt_build import network_onnx
+from perception.detection.factory import backend_precision, create_detector
 from perception.detection.postprocess import box_iou
 from perception.resources import model_path
 from perception.signs.gtsdb import sign_name
-from perception.signs.recognizer import DETECTOR_MODEL, SignRecognizer
+from perception.signs.recognizer import DETECTOR_MODEL, SIGN_CLASS_MAP, SignRecognizer
 from perception.types import ObjectClass
 
 SPEED_LIMIT_30_SCENE = "00494.jpg"  # gt.txt: 00494.jpg;1113;300;1211;395;1
@@ -47,25 +48,46 @@ def best_overlap_scores(detections, boxes: np.ndarray) -> np.ndarray:
                      for box in boxes])
 
 
+def sign_scores(detectors: list, gtsdb, scenes: range) -> list[np.ndarray]:
+    """Per detector, best_overlap_scores over the ground-truth signs of the scenes."""
+    truth = read_sign_file(gtsdb / "gt.txt")
+    scores: list[list[float]] = [[] for _ in detectors]
+    for scene in sorted(name for name in truth if int(name[:5]) in scenes):
+        image = cv2.imread(str(gtsdb / scene))
+        boxes = truth[scene].boxes + np.array([0, 0, 1, 1], np.float32)
+        for detector, found in zip(detectors, scores):
+            found += best_overlap_scores(detector.detect(image), boxes).tolist()
+    return [np.array(found) for found in scores]
+
+
+def assert_keeps_the_float_signs(float_scores: np.ndarray, scores: np.ndarray, least_found: int) -> None:
+    """Every sign the float detector finds at >= 0.25 is found at >= 0.1, the scores moving by a median under 0.03."""
+    found = float_scores >= 0.25
+    assert found.sum() >= least_found, f"the float detector found {found.sum()} of {len(found)} signs"
+    assert (scores[found] >= 0.1).all(), f"lost {np.flatnonzero(found & (scores < 0.1))}"
+    assert np.median(np.abs(scores - float_scores)[found]) < 0.03
+
+
 def test_on_a_cpu_the_sign_detector_runs_int8_and_keeps_the_float_detectors_signs(recognizer, gtsdb):
-    """The sign node's defaults (backend and precision auto) run the symmetric Q/DQ copy on OpenVINO; on the
-    validation scenes every sign that the float detector finds at >= 0.25 the INT8 one finds at >= 0.1 (IoU >= 0.5),
-    and the scores of the signs move by a median under 0.03."""
+    """The sign node's defaults (backend and precision auto) run the symmetric Q/DQ copy on OpenVINO and keep the
+    float detector's signs on the validation scenes."""
     assert recognizer.detector.backend_name == "openvino"
     assert backend_precision("openvino", "auto", model_path(DETECTOR_MODEL)) == "int8"
     float_detector = SignRecognizer(backend="onnxruntime", precision="fp32", threads=1).detector
-    truth = read_sign_file(gtsdb / "gt.txt")
-    float_scores, int8_scores = [], []
-    for scene in sorted(name for name in truth if 480 <= int(name[:5]) <= 599):
-        image = cv2.imread(str(gtsdb / scene))
-        boxes = truth[scene].boxes + np.array([0, 0, 1, 1], np.float32)
-        float_scores += best_overlap_scores(float_detector.detect(image), boxes).tolist()
-        int8_scores += best_overlap_scores(recognizer.detector.detect(image), boxes).tolist()
-    float_scores, int8_scores = np.array(float_scores), np.array(int8_scores)
-    found = float_scores >= 0.25
-    assert found.sum() >= 90, f"the float detector found {found.sum()} of {len(found)} signs"
-    assert (int8_scores[found] >= 0.1).all(), f"INT8 lost {np.flatnonzero(found & (int8_scores < 0.1))}"
-    assert np.median(np.abs(int8_scores - float_scores)[found]) < 0.03
+    float_scores, int8_scores = sign_scores([float_detector, recognizer.detector], gtsdb, range(480, 600))
+    assert_keeps_the_float_signs(float_scores, int8_scores, least_found=90)
+
+
+def test_the_fp16_network_tensorrt_builds_for_signs_keeps_the_float_detectors_signs(gtsdb, tmp_path):
+    """`auto` on an NVIDIA GPU builds a TensorRT fp16 engine from the fp16 copy of the float ONNX; that copy, run here
+    by ONNX Runtime on the CPU, keeps the float detector's signs (TensorRT's own kernels run only on a GPU)."""
+    fp16 = tmp_path / "sign_detector_fp16_dynamic.onnx"
+    fp16.write_bytes(network_onnx(model_path(DETECTOR_MODEL).with_name("sign_detector_yolov8n_dynamic.onnx"), "fp16"))
+    options = {"backend": "onnxruntime", "imgsz": 1376, "conf": 0.05, "class_map": SIGN_CLASS_MAP, "upscale": False}
+    float_detector = SignRecognizer(backend="onnxruntime", precision="fp32", threads=1).detector
+    fp16_detector = create_detector(fp16, **options)
+    float_scores, fp16_scores = sign_scores([float_detector, fp16_detector], gtsdb, range(480, 520))
+    assert_keeps_the_float_signs(float_scores, fp16_scores, least_found=25)
 
 
 def test_classifier_reads_ground_truth_crops(recognizer, gtsdb):
