@@ -134,3 +134,25 @@ def test_the_backend_takes_letterboxed_bgr_images_and_compiles_once_per_size(sha
         expected = compiled({0: tensor})[compiled.outputs[0]]
         np.testing.assert_allclose(backend.infer(padded), expected, atol=1e-4 * np.abs(expected).max())
     assert sorted(backend.requests) == [(384, 640), (480, 640)]
+
+
+def test_compiled_models_are_kept_on_disk_and_a_bad_cache_entry_is_compiled_again(shared_data, tmp_path):
+    """A restarted node loads the compiled model from the cache folder (same outputs); a corrupt entry and a cache
+    folder that cannot be made only cost the compile."""
+    from perception.detection.backends.openvino_backend import OpenVinoBackend
+
+    path = model_path("yolov8n_coco_int8.onnx")
+    padded, _ = letterbox_frame(cv2.imread(str(shared_data / "images" / "udacity" / "test1.jpg")), None, 640)
+    first = OpenVinoBackend(path, threads=1, cache_dir=tmp_path)
+    expected = first.infer(padded)
+    entries = [entry for entry in (tmp_path / "openvino").iterdir() if entry.stat().st_size > 100_000]
+    assert first.cache_dir == tmp_path / "openvino" and entries  # the compiled model
+    assert np.array_equal(OpenVinoBackend(path, threads=1, cache_dir=tmp_path).infer(padded), expected)
+    for entry in entries:
+        entry.chmod(0o600)  # OpenVINO writes its entries read-only
+        entry.write_bytes(b"not a compiled model")
+    assert np.array_equal(OpenVinoBackend(path, threads=1, cache_dir=tmp_path).infer(padded), expected)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    uncached = OpenVinoBackend(path, threads=1, cache_dir=blocked)
+    assert uncached.cache_dir is None and np.array_equal(uncached.infer(padded), expected)

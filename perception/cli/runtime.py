@@ -100,6 +100,17 @@ def _replay_remapping(args: argparse.Namespace) -> tuple[list[str] | None, dict[
     return args.topics, remap
 
 
+def topic_counts(entries: list[str]) -> dict[str, int]:
+    """["/a=3", ...] -> {"/a": 3, ...}; ValueError naming a malformed entry."""
+    counts = {}
+    for entry in entries:
+        topic, _, count = entry.rpartition("=")
+        if not topic or not count.isdigit():
+            raise ValueError(f"--topic-subscribers takes TOPIC=N, got {entry!r}")
+        counts[topic] = int(count)
+    return counts
+
+
 def run_replay(args: argparse.Namespace) -> int:
     from perception.runtime.replay import replay
 
@@ -114,7 +125,8 @@ def run_replay(args: argparse.Namespace) -> int:
     try:
         stats = replay(args.bag, rate=args.rate, loop=args.loop, topics=topics, clock=args.clock,
                        restamp=args.restamp, wait_for_subscribers_s=args.wait_for_subscribers,
-                       subscribers=args.subscribers, remap=remap)
+                       subscribers=args.subscribers, topic_subscribers=topic_counts(args.topic_subscribers),
+                       remap=remap)
     except KeyboardInterrupt:
         return 0
     errors_ms = sorted(1000 * e for e in stats.timing_errors) or [0.0]
@@ -403,6 +415,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
                         help="wait up to SECONDS for subscribers on every topic before playing")
     replay.add_argument("--subscribers", type=int, default=1, help="how many subscribers to wait for per topic")
+    replay.add_argument("--topic-subscribers", nargs="+", default=[], metavar="TOPIC=N",
+                        help="another number of subscribers to wait for on these topics")
     replay.set_defaults(func=run_replay)
 
     record = subparsers.add_parser("record", help="record topics to one MCAP file (Foxglove, rosbags)")

@@ -79,7 +79,7 @@ def open_backend(
     if name == "openvino":
         from perception.detection.backends.openvino_backend import OpenVinoBackend
 
-        return OpenVinoBackend(model_path, device, threads=options.get("threads"))
+        return OpenVinoBackend(model_path, device, threads=options.get("threads"), cache_dir=options.get("cache_dir"))
     if name == "torch":
         from perception.detection.backends.torch_backend import TorchBackend
 
@@ -127,7 +127,9 @@ def create_detector(
     class_map: a class map YAML or ClassMapConfig (default: the installed config/coco_classes.yaml); unknown_classes
         ("drop" or "keep") overrides its policy.
     status_callback: called with progress messages, e.g. while a TensorRT engine builds.
-    backend_options: threads (onnxruntime, openvino); half (torch); workspace_gb, cache_dir (tensorrt).
+    backend_options: threads (onnxruntime, openvino); half (torch); workspace_gb (tensorrt); cache_dir (tensorrt's
+        engines, openvino's compiled models under <cache_dir>/openvino; default ~/.cache/perception/engines or
+        $PERCEPTION_ENGINE_CACHE).
     """
     if imgsz % STRIDE:
         raise ValueError(f"imgsz must be a multiple of {STRIDE}, got {imgsz}")

@@ -57,11 +57,14 @@ class BagPlayer:
             self.clock_publisher = node.create_publisher(Clock, "/clock", 10)
         self.stats = ReplayStats()
 
-    def wait_for_subscribers(self, topics: list[str], timeout_s: float, count: int = 1) -> bool:
-        """Wait until each topic has `count` matched subscribers (discovery can take seconds)."""
+    def wait_for_subscribers(self, topics: list[str], timeout_s: float, count: int = 1,
+                             counts: dict[str, int] | None = None) -> bool:
+        """Wait until each topic has `count` matched subscribers, or its own number in `counts` (discovery can take
+        seconds)."""
+        counts = counts or {}
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(self.publishers[t].get_subscription_count() >= count for t in topics):
+            if all(self.publishers[t].get_subscription_count() >= counts.get(t, count) for t in topics):
                 return True
             time.sleep(0.05)
         return False
@@ -112,15 +115,15 @@ class BagPlayer:
 
 
 def replay(bag: Path, *, rate: float, loop: bool, topics: list[str] | None, clock: bool, restamp: bool = False,
-           wait_for_subscribers_s: float = 0.0, subscribers: int = 1, remap: dict[str, str] | None = None
-           ) -> ReplayStats:
+           wait_for_subscribers_s: float = 0.0, subscribers: int = 1, topic_subscribers: dict[str, int] | None = None,
+           remap: dict[str, str] | None = None) -> ReplayStats:
     """`perception replay`: play a bag in a node of its own."""
     rclpy.init()
     node = rclpy.create_node("bag_player", namespace="/perception")
     try:
         player = BagPlayer(node, bag, rate=rate, topics=topics, publish_clock=clock, restamp=restamp, remap=remap)
         if wait_for_subscribers_s > 0 and not player.wait_for_subscribers(
-                player.topics, wait_for_subscribers_s, subscribers):
+                player.topics, wait_for_subscribers_s, subscribers, topic_subscribers):
             log.warning("no subscriber on some topics after %.1f s; playing anyway", wait_for_subscribers_s)
         stats = player.play(loop=loop)
         if not player.wait_for_acknowledgements(ACKNOWLEDGEMENT_TIMEOUT_S):
