@@ -99,27 +99,21 @@ def run_demo(graph: Graph, bag: Path, out_dir: Path, rate: float = 1.0, ready_ti
         waited = runner.wait_until_up(ready_timeout_s)
         print(f"demo: {len(runner.nodes)} nodes up after {waited:.1f} s; node logs in {out_dir / 'logs'}", flush=True)
         outputs = [topic for topic in topics if topic not in bag_topics(bag)]
-        inputs = bag_subscribers(graph, bag)
         probe = BackgroundNode("demo_probe")
         try:
             before = {topic: probe.node.count_subscribers(topic) for topic in outputs}
             # cwd=out_dir: see GraphRunner._spawn on why not the caller's directory.
             recorder = subprocess.Popen(_perception("record", str(mcap), "--topics", *topics), cwd=out_dir)
-            # The recorder subscribes to each output once it sees its publisher, and the graph's subscribers of the
-            # bag's topics must all be there: start the bag only after that (a node matched late misses frames).
+            # The recorder subscribes to each output once it sees its publisher; start the bag only after that.
             deadline = time.monotonic() + 30.0
-            while time.monotonic() < deadline and (
-                    any(probe.node.count_subscribers(topic) <= before[topic] for topic in outputs)
-                    or any(probe.node.count_subscribers(topic) < count for topic, count in inputs.items())):
+            while time.monotonic() < deadline and any(
+                    probe.node.count_subscribers(topic) <= before[topic] for topic in outputs):
                 runner.check()
                 time.sleep(0.1)
-            missing = {topic: f"{probe.node.count_subscribers(topic)}/{count}" for topic, count in inputs.items()
-                       if probe.node.count_subscribers(topic) < count}
-            if missing:
-                log.warning("playing the bag with subscribers missing after 30 s: %s", missing)
         finally:
             probe.close()
-        counts = [f"{topic}={count + 1}" for topic, count in inputs.items()]  # and the recorder
+        # The replay waits for every graph node on each bag topic and the recorder (a node matched late misses frames).
+        counts = [f"{topic}={count + 1}" for topic, count in bag_subscribers(graph, bag).items()]
         player = subprocess.Popen(_perception("replay", str(bag), "--rate", str(rate), "--restamp",
                                               "--wait-for-subscribers", "30", "--topic-subscribers", *counts),
                                   cwd=out_dir)
