@@ -74,3 +74,46 @@ def test_messages_arriving_while_one_is_processed_are_skipped_to_the_newest_and_
         worker.close()
     assert processed == [1, 5]
     assert diagnostics.counters == {"frames_received": 5, "frames_skipped": 3}
+
+
+def test_with_a_decoder_only_the_messages_processed_are_decoded():
+    """Raw subscriptions (detector, signs) submit serialized images: the worker deserializes the one it processes,
+    so the frames skipped to the newest cost no conversion. A real Image is serialized by rclpy and comes back equal."""
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    from perception.ros.latest import serialized_decoder
+
+    diagnostics, processed, decoded = RecordingDiagnostics(), [], []
+    busy, release, finished = threading.Event(), threading.Event(), threading.Event()
+    deserialize = serialized_decoder(Image)
+
+    def decode(serialized: bytes) -> Image:
+        decoded.append(serialized)
+        return deserialize(serialized)
+
+    def process(message: Image) -> None:
+        processed.append(message)
+        busy.set()
+        release.wait(10)
+        if message.header.frame_id == "5":
+            finished.set()
+
+    images = [Image(height=2, width=3, encoding="mono8", step=3, data=bytes(range(6 * k, 6 * k + 6)))
+              for k in range(1, 6)]
+    for number, image in enumerate(images, 1):
+        image.header.frame_id = str(number)
+    serialized = [serialize_message(image) for image in images]
+    worker = NewestMessageWorker("detector", diagnostics, process, unit="frames", decode=decode)
+    try:
+        worker.submit(serialized[0])
+        assert busy.wait(10), "the worker never took the first message"
+        for message in serialized[1:]:
+            worker.submit(message)
+        release.set()
+        assert finished.wait(10), f"the newest message was not processed: {processed}"
+    finally:
+        worker.close()
+    assert decoded == [serialized[0], serialized[4]]
+    assert processed == [images[0], images[4]]
+    assert diagnostics.counters == {"frames_received": 5, "frames_skipped": 3}
