@@ -50,7 +50,10 @@ def image_header(message):
 
 
 def tracks_from_msg(message) -> list[Track]:
-    """TrackedObjects -> Tracks; ValueError for unknown labels or NaN/infinite kinematics."""
+    """TrackedObjects -> Tracks; ValueError for unknown labels, NaN/infinite kinematics or a track id given twice."""
+    ids = [obj.track_id for obj in message.objects]
+    if len(set(ids)) < len(ids):
+        raise ValueError(f"track id {next(i for i in ids if ids.count(i) > 1)} appears more than once")
     tracks = []
     for obj in message.objects:
         check_labels([c.label for c in obj.classification], f"labels of track {obj.track_id}")

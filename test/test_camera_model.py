@@ -168,6 +168,23 @@ def test_a_camera_info_of_another_image_size_gives_no_metric_positions_until_one
     assert any(track.ground is not None for track in output.tracks)
 
 
+def test_tracks_placed_on_the_ground_lose_their_positions_when_the_camera_info_stops_matching_the_images():
+    """Tracks grounded with a matching CameraInfo, then images of another size (a resized stream): no ground frame
+    from then on, so no track may keep (and extrapolate) its ground state; they keep their ids and boxes."""
+    parameters = {**defaults("tracker"), "odometry_source": "none", "track_signs": False}
+    tracking = CameraTracking(parameters)
+    pixels, shown = raw_pixels("plumb_bob", np.array(DISTORTIONS["plumb_bob"]), ground_grid()[:20])
+    detections = frame_detections(pixels[shown][:3])
+    tracking.add_camera_info(calibration("plumb_bob"), "/camera_info")
+    for frame in range(5):
+        grounded = tracking.track(detections, 10.0 + frame * 0.1, (WIDTH, HEIGHT), "camera_optical_frame")
+    assert grounded.ground_frame_id == "base_link" and all(track.ground is not None for track in grounded.tracks)
+    output = tracking.track(detections, 10.5, (960, 540), "camera_optical_frame")
+    assert output.ground_frame_id == "" and tracking.health.level == WARN
+    assert {track.track_id for track in output.tracks} == {track.track_id for track in grounded.tracks}
+    assert all(track.ground is None for track in output.tracks)
+
+
 def transform(parent: str, child: str, translation, rotation: np.ndarray) -> StaticTransform:
     return StaticTransform(parent, child, np.array(translation, float), rotation)
 

@@ -11,11 +11,11 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
 from perception.msg import (
-    DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject, TrackedObjects,
+    BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject, TrackedObjects,
 )
 from perception.message_decoding import image_size, tracks_from_msg
 from perception.ros.conversions import (
-    detections_from_msg, detections_to_msg, predictions_to_msg, signs_to_msg, tracks_to_msg,
+    detections_from_msg, detections_to_msg, predictions_to_msg, sign_detections_from_msg, signs_to_msg, tracks_to_msg,
 )
 from perception.tracking.ground_plane import GroundMeasurements
 from perception.types import Detections, GroundState, ObjectClass, PredictedPath, Track
@@ -145,9 +145,30 @@ def test_outputs_name_the_frame_of_their_positions_and_the_camera_apart():
         assert obj.existence_probability == pytest.approx(0.7)
         assert [(c.label, c.probability) for c in obj.classification] == [(ObjectClass.CAR, 0.75),
                                                                          (ObjectClass.TRUCK, 0.25)]
-    # no ground frame (no intrinsics): the header names the image's frame, where the boxes are
+    # no ground frame (no intrinsics): the header names the image's frame, where the boxes are, and a ground state
+    # left over gives no position (it would be read as one in the camera's frame)
     without = tracks_to_msg([track], image)
     assert without.header.frame_id == without.camera_frame_id == "camera_front_optical_frame"
+    assert not without.objects[0].has_kinematics and without.objects[0].position.x == 0.0
+
+
+def test_a_track_id_given_twice_and_an_unknown_sign_class_are_value_errors():
+    """A broken or foreign publisher: the fusion and the tracker reject such a message (bad_tracks, bad_signs)
+    instead of failing on it later."""
+    twice = TrackedObjects(header=HEADER, objects=[TrackedObject(track_id=7), TrackedObject(track_id=8),
+                                                   TrackedObject(track_id=7)])
+    with pytest.raises(ValueError, match="track id 7 appears more than once"):
+        tracks_from_msg(twice)
+    for sign_class_id, error in ((99, "sign_class_id 99 is neither -1 nor a GTSDB class"), (-2, "-2"), (42, None),
+                                 (-1, None)):
+        obj = DetectedObject(score=0.9, sign_class_id=sign_class_id,
+                             box=BoundingBox2D(x_min=1.0, y_min=1.0, x_max=6.0, y_max=6.0))
+        message = DetectedObjects(header=HEADER, objects=[obj])
+        if error is None:
+            assert sign_detections_from_msg(message).source_class_ids.tolist() == [sign_class_id]
+        else:
+            with pytest.raises(ValueError, match=error):
+                sign_detections_from_msg(message)
 
 
 def test_placed_detections_carry_the_ground_positions_in_ground_frame_id():

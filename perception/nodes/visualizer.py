@@ -110,7 +110,12 @@ class VisualizerNode(Node):
 
     def on_predictions(self, message: PredictedObjects) -> None:
         self.diagnostics.count("messages_received")
-        self.markers_publisher.publish(self.builder.build(message))
+        try:
+            markers = self.builder.build(message)
+        except (IndexError, ValueError) as error:  # an unknown class label or a malformed path
+            self.diagnostics.reject("bad_predictions", str(error))
+            return
+        self.markers_publisher.publish(markers)
         self.diagnostics.count("messages_processed")
 
     def on_sign_tracks(self, message: TrackedObjects) -> None:

@@ -90,6 +90,8 @@ class TrackingStage:
         if intrinsics is None:
             changed = self.camera is not None
             self.camera, self.image_size, self.projector = None, None, None
+            if changed:
+                self.tracker.forget_ground()  # no ground frame now: ground states would coast on without one
             return changed
         camera = intrinsics if isinstance(intrinsics, CameraModel) else CameraModel.pinhole(intrinsics)
         if camera.same_as(self.camera) and image_size == self.image_size:

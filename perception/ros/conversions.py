@@ -21,7 +21,7 @@ from perception.msg import (
     BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObject, PredictedObjects,
     PredictedPath as PredictedPathMsg, TrackedObject, TrackedObjects,
 )
-from perception.signs.gtsdb import sign_name
+from perception.signs.gtsdb import SIGN_CLASSES, sign_name
 from perception.tracking.ego_motion import PlanarPose, yaw_from_quaternion
 from perception.tracking.ground_plane import CameraPose, GroundMeasurements, StaticTransform
 from perception.types import Detections, ObjectClass, PredictedPath, Track
@@ -158,6 +158,10 @@ def sign_detections_from_msg(message: DetectedObjects) -> Detections:
     """The sign node's DetectedObjects -> Detections whose source_class_ids are the sign classes (sign_class_id)."""
     signs = detections_from_msg(message)
     signs.source_class_ids = np.array([obj.sign_class_id for obj in message.objects], np.int64)
+    unknown = (signs.source_class_ids < -1) | (signs.source_class_ids >= len(SIGN_CLASSES))
+    if unknown.any():
+        raise ValueError(f"sign_class_id {int(signs.source_class_ids[unknown][0])} is neither -1 nor a GTSDB class "
+                         f"(0-{len(SIGN_CLASSES) - 1})")
     return signs
 
 
@@ -193,7 +197,7 @@ def tracks_to_msg(tracks: list[Track], image_header: Header, ground_frame_id: st
         )
         if signs:
             obj.sign_class_id, obj.sign_name = int(track.source_class_id), sign_name(int(track.source_class_id))
-        if track.ground is not None:
+        if track.ground is not None and ground_frame_id:  # positions only in a named ground frame
             obj.has_kinematics = True
             x, y = (float(v) for v in track.ground.position)
             vx, vy = (float(v) for v in track.ground.velocity)
