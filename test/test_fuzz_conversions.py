@@ -11,7 +11,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
 from perception.msg import (
-    BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject, TrackedObjects,
+    BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, PredictedObjects, TrackedObject,
+    TrackedObjects,
 )
 from perception.message_decoding import image_size, tracks_from_msg
 from perception.ros.conversions import (
