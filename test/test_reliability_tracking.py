@@ -10,7 +10,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo
 
 from conftest import RunningGraph, diagnostic_count, diagnostic_values, latest_status
-from perception.msg import DetectedObjects, TrackedObjects
+from perception.msg import DetectedObjects, PredictedObjects, TrackedObjects
 from test_nodes_tracker_predictor import camera_info, detection_messages
 from waiting import log_contains, publish_until
 
@@ -38,6 +38,7 @@ def graph(tmp_path_factory, ros_module, shared_data):
         running.inputs = detection_messages(running.kitti)
         running.diagnostics = ros.collect(DiagnosticArray, "/diagnostics", 100)
         running.tracks = ros.collect(TrackedObjects, "/perception/rel/tracks", 100)
+        running.predictions = ros.collect(PredictedObjects, "/perception/rel/predicted_objects", 100)
         running.info_publisher = ros.node.create_publisher(CameraInfo, INFO_TOPIC, 10)
         running.detections_publisher = ros.node.create_publisher(DetectedObjects, DETECTIONS_TOPIC, 100)
         assert ros.wait_for(lambda: running.info_publisher.get_subscription_count() > 0
@@ -127,20 +128,36 @@ def test_track_ids_are_not_reused_after_a_time_jump_reset(graph):
     assert min(i for ids in ids_after.values() for i in ids) > max(i for ids in ids_before.values() for i in ids)
 
 
-def test_predictor_with_a_corrupt_checkpoint_stays_up_and_rejects_tracks_as_no_model(graph, ros_module):
+def test_predictor_with_a_corrupt_checkpoint_stays_up_and_gives_every_track_a_constant_velocity_path(
+        graph, ros_module):
+    """The planner keeps getting every tracked object: the predictor says ERROR and why, and publishes one
+    constant-velocity fallback path per track (no step within a model's horizon) at the tracks' stamps."""
     assert ros_module.wait_for(lambda: (s := latest_status(graph.diagnostics, PREDICTOR)) is not None
-                               and s.level == DiagnosticStatus.ERROR and "cannot load predictor model" in s.message, 30)
-    assert log_contains(graph, PREDICTOR, "predictor cannot start: cannot load predictor model")
+                               and s.level == DiagnosticStatus.ERROR and "cannot load predictor model" in s.message
+                               and "constant-velocity paths" in s.message, 30)
+    assert log_contains(graph, PREDICTOR, "predictor runs without its network (constant-velocity paths): cannot load "
+                                          "predictor model")
 
-    # The tracker published a TrackedObjects for every frame fed above: each one is counted, none lost (rejected for
-    # want of a model, or skipped for a newer one when the worker was busy).
+    # The tracker published a TrackedObjects for every frame fed above: each one is counted, none lost (processed,
+    # or skipped for a newer one when the worker was busy).
     def all_counted():
         values = diagnostic_values(graph.diagnostics, PREDICTOR)
         received = int(values.get("messages_received", 0))
         return received >= len(graph.tracks) > 0 and received == (
-            int(values.get("rejected.no_model", 0)) + int(values.get("messages_skipped", 0)))
+            int(values.get("messages_processed", 0)) + int(values.get("messages_skipped", 0)))
 
     assert ros_module.wait_for(all_counted, 30), diagnostic_values(graph.diagnostics, PREDICTOR)
-    assert int(diagnostic_values(graph.diagnostics, PREDICTOR)["rejected.no_model"]) > 0
-    assert log_contains(graph, PREDICTOR, "rejected input (no_model, 1 so far)")
+    tracks = {(stamp_of(m), o.track_id): o for m in graph.tracks for o in m.objects}
+    predicted = [(stamp_of(m), o) for m in graph.predictions for o in m.objects]
+    assert predicted and all((stamp, o.track_id) in tracks for stamp, o in predicted)
+    for stamp, obj in predicted:
+        (path,) = obj.paths
+        assert (path.model, path.model_steps, path.confidence) == (path.MODEL_CONSTANT_VELOCITY_FALLBACK, 0, 1.0)
+        if tracks[stamp, obj.track_id].has_kinematics:  # it goes on at the track's velocity from its position
+            track = tracks[stamp, obj.track_id]
+            step = path.time_step.nanosec * 1e-9
+            first = path.positions[0]
+            assert first.x == pytest.approx(track.position.x + step * track.velocity.x, abs=1e-6)
+            assert first.y == pytest.approx(track.position.y + step * track.velocity.y, abs=1e-6)
+            assert path.position_covariance_xy[0] > track.position_covariance[0]
     graph.runner.check()

@@ -10,7 +10,8 @@ Paths per object (msg/PredictedPath.msg): tracks with enough history get one per
 first, their confidences summing to 1 (model "rnn", or "constant_velocity" for a class whose validation chose
 constant velocity), shorter ones one constant-velocity fallback path ("constant_velocity_fallback", confidence 1.0);
 every path's covariances include the track's position covariance. Positions beyond the model's trained horizon (only
-when horizon_s asks for more) are an extrapolation, marked by the path's model_steps.
+when horizon_s asks for more) are an extrapolation, marked by the path's model_steps. A model that cannot be loaded
+leaves the node up with status ERROR, giving every track a constant-velocity fallback path (model_steps 0).
 The work is perception.pipeline.prediction.CameraPrediction; parameters: docs/parameters.md.
 """
 from __future__ import annotations
@@ -37,10 +38,10 @@ class PredictorNode(Node):
         p = self.params = declare_parameters(self, "predictor")
         self.diagnostics = NodeDiagnostics(self)
         self.prediction = CameraPrediction(p, self.diagnostics.health)
-        loaded = self.prediction.load()  # a model that cannot load leaves the node up, saying why
+        self.prediction.load()  # one that cannot load leaves the node up (ERROR, why), with constant-velocity paths
         self.publisher = self.create_publisher(PredictedObjects, "predicted_objects", 10)
         # Always the newest tracks: when prediction falls behind, older messages are skipped and counted.
-        self.worker = NewestMessageWorker("predictor", self.diagnostics, self.process, setup=lambda: loaded)
+        self.worker = NewestMessageWorker("predictor", self.diagnostics, self.process)
         self.create_subscription(TrackedObjects, "tracks", self.worker.submit,
                                  qos_profile(p["qos_reliability"], p["qos_depth"]))
 

@@ -6,6 +6,8 @@ from typing import Any
 from perception.pipeline.health import ERROR, OK, Health, accept_stamp
 from perception.pipeline.models import ModelCache
 from perception.pipeline.stages import PredictionStage, StageOutput
+from perception.prediction.constant_velocity import HORIZON_S as CONSTANT_VELOCITY_HORIZON_S
+from perception.prediction.constant_velocity import ConstantVelocityPredictor
 from perception.types import Track
 
 
@@ -20,16 +22,19 @@ class CameraPrediction:
         self.stage: PredictionStage | None = None
 
     def load(self) -> bool:
-        """Load the model and run it once; False (status ERROR, with the reason) when it cannot be loaded."""
+        """Load the model and run it once; False (status ERROR, with the reason) when it cannot be loaded. Then the
+        stage predicts without a network (ConstantVelocityPredictor), for a node that must keep the planner fed; an
+        evaluation stops on False instead."""
+        p = self.parameters
         try:
-            self.stage = PredictionStage.from_parameters(self.parameters, self.models)
+            self.stage = PredictionStage.from_parameters(p, self.models)
             self.stage.warm_up()
         except Exception as error:  # a corrupt checkpoint raises UnpicklingError, EOFError, ...: say why
-            reason = (f"cannot load predictor model {self.parameters['model'] or '(bundled)'}: "
-                      f"{type(error).__name__}: {error}")
-            self.health.log(ERROR, f"predictor cannot start: {reason}")
-            self.health.set_status(ERROR, f"no predictor: {reason}")
-            self.stage = None
+            reason = f"cannot load predictor model {p['model'] or '(bundled)'}: {type(error).__name__}: {error}"
+            self.health.log(ERROR, f"predictor runs without its network (constant-velocity paths): {reason}")
+            self.health.set_status(ERROR, f"no predictor network, constant-velocity paths: {reason}")
+            predictor = ConstantVelocityPredictor(p["horizon_s"] or CONSTANT_VELOCITY_HORIZON_S, p["time_step_s"])
+            self.stage = PredictionStage(predictor, p["history_s"], p["reset_after_backward_jump_s"])
             return False
         forward = self.stage.predictor.forward
         self.health.set_status(OK, f"running, network on {forward.runtime}"
