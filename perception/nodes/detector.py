@@ -18,7 +18,7 @@ from perception.msg import DetectedObjects
 from perception.pipeline.detection import DetectionStage
 from perception.ros.conversions import bgr_to_image, detections_to_msg, stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
-from perception.ros.latest import NewestMessageWorker, serialized_decoder
+from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
 from perception.ros.parameters import declare_parameters
 from perception.ros.qos import qos_profile
@@ -36,12 +36,11 @@ class DetectorNode(Node):
                                     if p["publish_annotated"] else None)
         # Topics are advertised before the model loads (in the worker), so a long engine build does not
         # look like a dead node.
-        # Images arrive serialized and only the one processed is converted (a skipped one costs nothing more).
-        image_type = CompressedImage if p["image_transport"] == "compressed" else Image
         self.worker = NewestMessageWorker("detector", self.diagnostics, self.process, setup=self.stage.load,
-                                          unit="frames", decode=serialized_decoder(image_type))
+                                          unit="frames")
+        image_type = CompressedImage if p["image_transport"] == "compressed" else Image
         self.create_subscription(image_type, "image", self.worker.submit,
-                                 qos_profile(p["qos_reliability"], p["qos_depth"]), raw=True)
+                                 qos_profile(p["qos_reliability"], p["qos_depth"]))
 
     def process(self, message: Image | CompressedImage) -> None:
         start = time.perf_counter()

@@ -21,7 +21,7 @@ from perception.msg import DetectedObjects
 from perception.pipeline.detection import SignStage
 from perception.ros.conversions import signs_to_msg, stamp_seconds
 from perception.ros.diagnostics import NodeDiagnostics
-from perception.ros.latest import NewestMessageWorker, serialized_decoder
+from perception.ros.latest import NewestMessageWorker
 from perception.ros.node_main import run_node
 from perception.ros.parameters import declare_parameters
 from perception.ros.qos import qos_profile
@@ -34,21 +34,19 @@ class SignNode(Node):
         self.diagnostics = NodeDiagnostics(self)
         self.stage = SignStage(p, self.diagnostics.health)
         self.publisher = self.create_publisher(DetectedObjects, "signs", 10)
-        # Images arrive serialized: the frames the rate leaves out are never converted to Python messages.
+        self.worker = NewestMessageWorker("signs", self.diagnostics, self.process, setup=self.setup, unit="frames")
         image_type = CompressedImage if p["image_transport"] == "compressed" else Image
-        self.worker = NewestMessageWorker("signs", self.diagnostics, self.process, setup=self.setup, unit="frames",
-                                          decode=serialized_decoder(image_type))
-        self.create_subscription(image_type, "image", self.submit, qos_profile(p["qos_reliability"], 1), raw=True)
+        self.create_subscription(image_type, "image", self.submit, qos_profile(p["qos_reliability"], 1))
 
     def setup(self) -> bool:
         """In the worker thread: lower its CPU priority, then load the models (their threads inherit it)."""
         self.stage.lower_thread_priority()
         return self.stage.load()
 
-    def submit(self, serialized: bytes) -> None:
+    def submit(self, message: Image | CompressedImage) -> None:
         """Pass a frame on when the rate allows (wall time); the others are counted."""
         if self.stage.due(time.monotonic()):
-            self.worker.submit(serialized)
+            self.worker.submit(message)
 
     def process(self, message: Image | CompressedImage) -> None:
         start = time.perf_counter()

@@ -4,10 +4,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
-from functools import partial
-from typing import Any, Generic, TypeVar
-
-from rclpy.serialization import deserialize_message
+from typing import Generic, TypeVar
 
 from perception.pipeline.health import ERROR
 from perception.ros.diagnostics import NodeDiagnostics
@@ -43,15 +40,12 @@ class NewestMessageWorker:
     The subscription callback only stores the message, so the executor never blocks and DDS queues never
     overflow unseen; a message replaced before it was processed is counted as `<unit>_skipped`. A failing
     `setup` (e.g. a model that cannot load; False or any exception) leaves the node up, rejecting each message
-    as `no_model`. With `decode` (e.g. a raw subscription's deserialization, `serialized_decoder`), what is
-    submitted is decoded in the worker, and only when processed: a skipped image costs no conversion to Python.
+    as `no_model`.
     """
 
     def __init__(self, name: str, diagnostics: NodeDiagnostics, process: Callable[[T], None],
-                 setup: Callable[[], bool] | None = None, unit: str = "messages",
-                 decode: Callable[[Any], T] | None = None) -> None:
+                 setup: Callable[[], bool] | None = None, unit: str = "messages") -> None:
         self.diagnostics, self.process, self.setup, self.unit = diagnostics, process, setup, unit
-        self.decode = decode
         self.slot: LatestSlot[T] = LatestSlot()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -72,7 +66,7 @@ class NewestMessageWorker:
                 self.diagnostics.reject("no_model", f"not processed: {self._thread.name} failed to start")
                 continue
             try:
-                self.process(message if self.decode is None else self.decode(message))
+                self.process(message)
             except Exception as error:  # keep the node alive on any per-message failure, but count and log it
                 self.diagnostics.reject("processing_error", repr(error))
 
@@ -91,8 +85,3 @@ class NewestMessageWorker:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
-
-
-def serialized_decoder(message_type: type) -> Callable[[bytes], Any]:
-    """Deserialization of a raw subscription's (`raw=True`) messages of the type, for NewestMessageWorker's decode."""
-    return partial(deserialize_message, message_type=message_type)
