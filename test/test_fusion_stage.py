@@ -18,7 +18,7 @@ from perception.message_decoding import ground_frame_id, image_size, paths_from_
 from perception.pipeline.fusion import CameraTracks, FusionConfig
 from perception.pipeline.fusion_cycles import CycleSync
 from perception.pipeline.fusion_stage import FusionStage, advance_path
-from perception.pipeline.health import Health
+from perception.pipeline.health import OK, WARN, Health
 from perception.pipeline.models import ModelCache
 from perception.ros.conversions import predictions_to_msg, stamp_seconds, tracks_to_msg
 from perception.ros.fusion_messages import FusionMessages
@@ -98,7 +98,7 @@ def test_one_camera_fused_list_is_its_predictions(messages):
 
 def test_unpaired_messages_are_counted_not_dropped_silently(messages):
     stage = FusionStage()
-    (t0, _), (t1, _), (t2, p2), (t3, p3), (t4, p4), (t5, p5), (t6, _) = messages[:7]
+    (t0, _), (t1, _), (t2, p2), (t3, p3), (t4, p4), (t5, p5), (t6, p6) = messages[:7]
     for tracks in (t0, t1, t2):
         assert stage.add_tracks("left", camera_tracks(tracks), FRAME_ID) == []
     # the predictor skipped frames 0 and 1 (it always takes the newest tracks): given up when frame 2's paths come
@@ -124,6 +124,11 @@ def test_unpaired_messages_are_counted_not_dropped_silently(messages):
     stage.add_tracks("left", late, FRAME_ID)
     assert stage.health.counters["tracks_without_predictions"] == 3
     assert stage.health.counters["pairs"] == 2
+    # the planner got no list for them: the status says so until a cycle goes out again
+    assert stage.health.level == WARN and stage.health.message == (
+        "left: tracks got no predictions within max_age_s (1 s): is its predictor running?")
+    assert stage.add_predictions("left", late.stamp, paths_from_msg(p6)) != []
+    assert stage.health.level == OK
 
 
 def test_a_path_is_moved_to_the_cycle_stamp(messages):

@@ -91,7 +91,10 @@ class FusionStage:
             self.health.reject("predictions_without_tracks", f"{camera}: predictions at {stamp:.3f}, no tracks of "
                                                              "that stamp arrived")
         waiting = self.waiting.setdefault(camera, {})
-        self._give_up(waiting, lambda stamp: abs(stamp - tracks.stamp) > self.config.max_age_s)
+        if self._give_up(waiting, lambda stamp: abs(stamp - tracks.stamp) > self.config.max_age_s):
+            # the planner gets no list while a camera's predictor is silent: say so until a cycle goes out again
+            self.health.set_status(WARN, f"{camera}: tracks got no predictions within max_age_s "
+                                         f"({self.config.max_age_s:g} s): is its predictor running?")
         stamp_ns = round(tracks.stamp * 1e9) if stamp_ns is None else stamp_ns
         if paths is not None:
             return self._pair(camera, tracks, frame_id, stamp_ns, paths)
@@ -144,10 +147,13 @@ class FusionStage:
                 fused.append(self._with_paths(self.fusion.fuse(cycle.stamp), newest.stamp_ns))
         return fused
 
-    def _give_up(self, waiting: dict[float, tuple[CameraTracks, str, int]], expired) -> None:
-        for stamp in [s for s in waiting if expired(s)]:
+    def _give_up(self, waiting: dict[float, tuple[CameraTracks, str, int]], expired) -> int:
+        """Drop (and count) the waiting tracks whose stamp has expired; how many."""
+        stamps = [s for s in waiting if expired(s)]
+        for stamp in stamps:
             del waiting[stamp]
             self.health.count("tracks_without_predictions")
+        return len(stamps)
 
     def _reset_after_backward_jump(self, stamp: float) -> list[FusedPrediction]:
         """A stamp more than max_age_s before the last cycle (a bag starting over) starts the fusion afresh, after
