@@ -141,6 +141,40 @@ def test_camera_info_with_a_zero_matrix_counts_as_missing(tmp_path, shared_data)
     assert values["metric_positions"].startswith("no: no valid CameraInfo")
 
 
+def test_depth_images_and_empty_image_topics_are_no_cameras_and_info_topic_fills_in_missing_calibration(tmp_path):
+    """A RealSense-like bag: colour images with their CameraInfo, depth aligned to them (16UC1), an image topic
+    without messages, and a second colour camera without calibration. Only the colour cameras are evaluated, and
+    --info-topic calibrates the one that has none, not the other."""
+    from perception.cli.runtime import _bag_cameras
+
+    bag = tmp_path / "realsense.mcap"
+    with McapFileWriter(bag, perception_typestore()) as writer:
+        topics = {"/camera/color/image_raw": "sensor_msgs/msg/Image", "/camera/color/camera_info":
+                  "sensor_msgs/msg/CameraInfo", "/camera/aligned_depth_to_color/image_raw": "sensor_msgs/msg/Image",
+                  "/camera/infra1/image_rect_raw": "sensor_msgs/msg/Image",
+                  "/rear/image_raw/compressed": "sensor_msgs/msg/CompressedImage",
+                  "/calib/rear_info": "sensor_msgs/msg/CameraInfo"}
+        for topic, msgtype in topics.items():
+            writer.add_topic(topic, msgtype)
+        colour = Image(height=4, width=6, encoding="bgr8", step=18, data=bytes(72))
+        depth = Image(height=4, width=6, encoding="16UC1", step=12, data=bytes(48))
+        ok, jpeg = cv2.imencode(".jpg", np.zeros((4, 6, 3), np.uint8))
+        for topic, message in (("/camera/color/image_raw", colour), ("/camera/aligned_depth_to_color/image_raw", depth),
+                               ("/camera/color/camera_info", CameraInfo(width=6, height=4)),
+                               ("/rear/image_raw/compressed", CompressedImage(format="jpeg", data=jpeg.tobytes())),
+                               ("/calib/rear_info", CameraInfo(width=6, height=4))):
+            writer.write(topic, START_NS, serialize_message(message))
+    listed = perception("eval", bag, "--list").stdout
+    assert "cameras: 2" in listed
+    assert "not a camera: /camera/aligned_depth_to_color/image_raw (depth image, 16UC1)" in listed
+    assert "not a camera: /camera/infra1/image_rect_raw (no messages)" in listed
+    cameras = _bag_cameras(bag, None, "/calib/rear_info")
+    assert {c.image_topic: c.info_topic for c in cameras} == {
+        "/camera/color/image_raw": "/camera/color/camera_info", "/rear/image_raw/compressed": "/calib/rear_info"}
+    (named,) = _bag_cameras(bag, "/camera/aligned_depth_to_color/image_raw", "/calib/rear_info")  # asked for
+    assert named.info_topic == "/calib/rear_info"
+
+
 @pytest.mark.parametrize("encoding", ["rgb8", "mono16", "bayer_grbg8"])
 def test_raw_encodings_evaluate_like_the_jpeg_frames(tmp_path, shared_data, encoding):
     bag = tmp_path / f"{encoding}.mcap"

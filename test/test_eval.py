@@ -56,7 +56,8 @@ def kept_objects(label_file: Path, frames: int, keep_every: int) -> list:
 
 def kitti_recording(path: Path, objects: list, frames: int, other_camera: list | None = None) -> None:
     """A recording whose detections and tracks are the given KITTI ground-truth objects (topics /cam/..., /d, /t);
-    with `other_camera`, a second camera's (/cam2/..., /cam2/d, /cam2/t) at the same stamps."""
+    with `other_camera`, a second camera's (/cam2/..., /cam2/d, /cam2/t) at the same stamps. Like the sign node's,
+    /cam/signs and /cam/sign_tracks (the same message types) follow every 10th frame's outputs with one sign box."""
     ok, jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
     views = [(CAMERA, "/d", "/t", objects)]
     if other_camera is not None:
@@ -67,6 +68,8 @@ def kitti_recording(path: Path, objects: list, frames: int, other_camera: list |
                                    (detections_topic, "perception/msg/DetectedObjects"),
                                    (tracks_topic, "perception/msg/TrackedObjects")):
                 writer.add_topic(topic, msgtype)
+        writer.add_topic("/cam/signs", "perception/msg/DetectedObjects")
+        writer.add_topic("/cam/sign_tracks", "perception/msg/TrackedObjects")
         for frame in range(frames):
             for image_topic, detections_topic, tracks_topic, kept in views:
                 image = CompressedImage(format="jpeg", data=jpeg.tobytes())
@@ -81,31 +84,44 @@ def kitti_recording(path: Path, objects: list, frames: int, other_camera: list |
                 stamp_ns = (1000 + frame) * 10**9
                 for topic, message in ((image_topic, image), (detections_topic, detected), (tracks_topic, tracked)):
                     writer.write(topic, stamp_ns, serialize_message(message))
+            if frame % 10 == 0:
+                box = BoundingBox2D(x_min=900.0, y_min=100.0, x_max=920.0, y_max=120.0)
+                label = [ObjectClassification(label=int(ObjectClassification.TRAFFIC_SIGN), probability=1.0)]
+                sign = DetectedObjects(header=image.header, objects=[DetectedObject(classification=label, score=0.9,
+                                                                                   box=box, sign_class_id=14)])
+                sign_track = TrackedObjects(header=image.header, objects=[TrackedObject(
+                    track_id=1, classification=label, box=box, sign_class_id=14, existence_probability=1.0)])
+                writer.write("/cam/signs", stamp_ns + 1, serialize_message(sign))
+                writer.write("/cam/sign_tracks", stamp_ns + 1, serialize_message(sign_track))
 
 
 def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
     labels = shared_data / "tracking" / "kitti" / "label_02" / "0000.txt"
     frames = max(o.frame for o in read_objects(labels)) + 1
     kitti_recording(tmp_path / "perfect.mcap", kept_objects(labels, frames, 1), frames)
-    perfect = evaluate_against_ground_truth(tmp_path / "perfect.mcap", labels, "kitti")
+    # the detector's and tracker's topics are scored; the sign topics after them are not (they would replace every
+    # 10th frame's objects with one sign)
+    perfect = evaluate_against_ground_truth(tmp_path / "perfect.mcap", labels, "kitti", ("/d", "/t"))
     assert "detection AP@0.5 car: 100.0" in perfect and "detection AP@0.5 pedestrian: 100.0" in perfect
     assert any(line.startswith("tracking car: HOTA 100.0, MOTA 100.0") for line in perfect), perfect
 
     half = kept_objects(labels, frames, 2)
     kitti_recording(tmp_path / "half.mcap", half, frames)
-    scores = evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "kitti")
+    scores = evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "kitti", ("/d", "/t"))
     car_ap = next(float(line.split()[-1]) for line in scores if line.startswith("detection AP@0.5 car"))
     cars = [o for o in kept_objects(labels, frames, 1) if KITTI_TYPES[o.type] == ObjectClassification.CAR]
     kept_cars = [o for o in half if KITTI_TYPES[o.type] == ObjectClassification.CAR]
     assert len(kept_cars) < len(cars)
     assert car_ap == pytest.approx(100 * len(kept_cars) / len(cars), abs=0.1)  # all hits: AP equals recall
     with pytest.raises(ValueError, match="mot or kitti"):
-        evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco")
+        evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco", ("/d", "/t"))
 
     # two cameras in one recording: the ground truth's camera (perfect) scored alone, not mixed with the other's
     kitti_recording(tmp_path / "two.mcap", kept_objects(labels, frames, 1), frames, other_camera=half)
-    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", [CAMERA, "/d", "/t"]) == perfect
-    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti") != perfect
+    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", ("/d", "/t"), [CAMERA, "/d", "/t"]
+                                         ) == perfect
+    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", ("/cam2/d", "/cam2/t"),
+                                         ["/cam2/image/compressed", "/cam2/d", "/cam2/t"]) != perfect
 
 
 def test_a_cameras_summary_reads_only_its_nodes_diagnostics(tmp_path):

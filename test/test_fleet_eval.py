@@ -29,7 +29,7 @@ from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # no
 from perception.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
 from perception.runtime.fleet_workers import load_models  # noqa: E402
-from perception.runtime.offline import camera_topics, run_offline  # noqa: E402
+from perception.runtime.offline import camera_topics, run_offline, scored_topics  # noqa: E402
 from bag_pieces import cut_bag  # noqa: E402
 from virtual_cameras import FRAMES, VIEWS, VirtualCamera, graph_document, write_bag  # noqa: E402
 
@@ -119,7 +119,8 @@ def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
     recorded = sorted(bag_topics(offline))
     for camera, bag_camera in chosen.items():
         topics = camera_topics(recorded, graph, camera, (bag_camera.image_topic, bag_camera.info_topic))
-        row, expected = (bag_row(bag, camera, recording, topics=topics) for recording in (fleet, offline))
+        row, expected = (bag_row(bag, camera, recording, scored_topics(graph, camera), topics=topics)
+                         for recording in (fleet, offline))
         assert (row.frames, row.detections, row.tracks) == (expected.frames, expected.detections, expected.tracks)
         assert row.prediction_error.keys() == expected.prediction_error.keys()
         for model, errors in row.prediction_error.items():
@@ -127,11 +128,14 @@ def assert_same_results(fleet: Path, offline: Path, bag: Path) -> None:
                 np.testing.assert_allclose(value, expected.prediction_error[model][key], rtol=1e-6)
 
 
-def test_bags_are_found_in_folders_at_any_depth(bags):
+def test_bags_are_found_in_folders_at_any_depth(bags, monkeypatch):
     found = find_bags([bags])
     assert found == sorted(found)
     assert {p.relative_to(bags).as_posix() for p in found} == {
         "sample.mcap", "truncated.mcap", "two_cameras.mcap", "day2/highway.mcap", "day2/notes.bag"}
+    # named relative to the working folder: absolute, for workers that run elsewhere
+    monkeypatch.chdir(bags / "day2")
+    assert find_bags([Path("highway.mcap"), Path(".")]) == [bags / "day2" / "highway.mcap", bags / "day2" / "notes.bag"]
 
 
 def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline, ray_session, tmp_path):

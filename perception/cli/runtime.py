@@ -43,27 +43,39 @@ def run_env(args: argparse.Namespace) -> int:
 def _topic_list(bag: Path) -> str:
     """`--list`: the bag's topics (type, count, rate) and the cameras found among them."""
     from perception.bags import topic_infos
-    from perception.runtime.bag_cameras import find_cameras, format_topic_list
+    from perception.runtime.bag_cameras import find_cameras, format_topic_list, left_out_images
 
     infos = topic_infos(bag)
-    return format_topic_list(infos, find_cameras({info.topic: info.msgtype for info in infos}))
+    left_out = left_out_images(bag, infos)
+    return format_topic_list(infos, find_cameras({i.topic: i.msgtype for i in infos if i.topic not in left_out}),
+                             left_out)
 
 
 def _bag_cameras(bag: Path, camera_topic: str | None, info_topic: str | None) -> list:
-    """The bag's cameras (or the one on `camera_topic`), with `info_topic` as their CameraInfo when given."""
+    """The bag's cameras (or the one on `camera_topic`; image topics without messages and depth images are none,
+    unless named), with `info_topic` as the CameraInfo of the one camera, or of those without their own."""
     from dataclasses import replace
 
-    from perception.bags import bag_topics
-    from perception.runtime.bag_cameras import CAMERA_INFO_TYPE, CameraSelectionError, find_cameras, select_cameras
+    from perception.bags import topic_infos
+    from perception.runtime.bag_cameras import (
+        CAMERA_INFO_TYPE, CameraSelectionError, find_cameras, left_out_images, select_cameras,
+    )
 
-    topics = bag_topics(bag)
-    cameras = select_cameras(find_cameras(topics), bag, camera_topic)
+    infos = topic_infos(bag)
+    topics = {info.topic: info.msgtype for info in infos}
+    left_out = {} if camera_topic else left_out_images(bag, infos)
+    cameras = find_cameras({t: m for t, m in topics.items() if t not in left_out})
+    if not cameras and left_out:
+        raise CameraSelectionError(f"{bag}: no camera images; left out: "
+                                   + ", ".join(f"{topic} ({why})" for topic, why in left_out.items()))
+    cameras = select_cameras(cameras, bag, camera_topic)
     if info_topic is None:
         return cameras
     if topics.get(info_topic) != CAMERA_INFO_TYPE:
         raise CameraSelectionError(f"{bag}: no CameraInfo topic {info_topic}; its CameraInfo topics: "
                                    + (", ".join(t for t, m in topics.items() if m == CAMERA_INFO_TYPE) or "none"))
-    return [replace(camera, info_topic=info_topic) for camera in cameras]
+    return [replace(camera, info_topic=info_topic) if len(cameras) == 1 or camera.info_topic is None else camera
+            for camera in cameras]
 
 
 def _replay_remapping(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, str]]:
@@ -182,7 +194,9 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras, ground_truth_camera
     from perception.runtime.demo import run_demo as run_live
     from perception.bags import bag_topics
-    from perception.runtime.offline import camera_namespace, camera_topics, first_image_size, run_offline
+    from perception.runtime.offline import (
+        camera_namespace, camera_topics, first_image_size, run_offline, scored_topics,
+    )
 
     if args.list:
         print(_topic_list(args.bag))
@@ -224,7 +238,8 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
 
         name = ground_truth_camera(views)
         print(f"ground truth {args.gt}: scored on camera {name} ({chosen[name].image_topic})")
-        for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format, views[name][1]):
+        for line in evaluate_against_ground_truth(recording, args.gt, args.gt_format, scored_topics(graph, name),
+                                                  views[name][1]):
             print(line)
     return 0
 
@@ -361,7 +376,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="camera of the graph file whose nodes and pose a camera of the bag takes (default: "
                                "front; a camera whose image topic the graph file names keeps its own entry)")
     evaluate.add_argument("--camera-topic", help="evaluate only the camera on this image topic")
-    evaluate.add_argument("--info-topic", help="CameraInfo topic to use (default: the camera's namespace's)")
+    evaluate.add_argument("--info-topic", help="CameraInfo topic to use (default: the camera's namespace's; with "
+                          "several cameras, for those that have none)")
     intrinsics = evaluate.add_mutually_exclusive_group()
     intrinsics.add_argument("--camera-info", type=Path, metavar="FILE.yaml",
                             help="intrinsics from a camera_calibration / camera_info_manager YAML file, for bags "

@@ -34,10 +34,11 @@ class BagRow:
     attempts: int = 1  # runs of the bag in a fleet evaluation (more: its worker or node died; run again whole)
 
 
-def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None = None,
+def bag_row(bag: Path, stream: str, recording: Path, outputs: tuple[str, str], ground_truth: Path | None = None,
             gt_format: str | None = None, topics: list[str] | None = None) -> BagRow:
     """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker), of its `topics`
-    where given (one camera's of a recording of several)."""
+    where given (one camera's of a recording of several); `outputs`: that camera's detections and tracks topics
+    (offline.scored_topics)."""
     # The scoring's imports (TrackEval) stay out of the modules a fleet driver needs for the rows; none of them
     # plots (a worker that imported matplotlib for its first row spent about 1.2 s of CPU on it).
     from perception.evaluation.ground_truth import ground_truth_scores, recorded_frames
@@ -46,7 +47,7 @@ def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None =
     from perception.evaluation.run_summary import summarize_run
 
     summary = summarize_run(recording, topics)
-    stamps, detections, _ = recorded_frames(recording, topics)
+    stamps, detections, _ = recorded_frames(recording, outputs, topics)
     labels = Counter(ObjectClass(int(label)).name.lower() for frame in detections.values() for label in frame.labels)
     latencies = {STAGES[t.msgtype]: t.latencies_ms for t in summary.topics.values() if t.msgtype in STAGES}
     data = load_run(recording, images=False, topics=topics)
@@ -57,7 +58,7 @@ def bag_row(bag: Path, stream: str, recording: Path, ground_truth: Path | None =
                  prediction_error={model: {"ade": e.ade, "fde": e.fde, "paths": e.paths,
                                            "complete_paths": e.complete_paths} for model, e in sorted(errors.items())})
     if ground_truth is not None:
-        ap, scores = ground_truth_scores(recording, ground_truth, gt_format, topics)
+        ap, scores = ground_truth_scores(recording, ground_truth, gt_format, outputs, topics)
         row.ground_truth = {
             "source": str(ground_truth),
             "ap": {ObjectClass(label).name.lower(): 100 * value for label, value in sorted(ap.items())},

@@ -24,19 +24,21 @@ KITTI_TYPES = {"Car": ObjectClass.CAR, "Van": ObjectClass.CAR, "Pedestrian": Obj
 IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
 
 
-def recorded_frames(recording: Path, topics: list[str] | None = None
+def recorded_frames(recording: Path, outputs: tuple[str, str], topics: list[str] | None = None
                     ) -> tuple[list[int], dict[int, FrameBoxes], dict[int, list[Track]]]:
-    """Image stamps in order, and detections / tracks by image stamp (ns), of `topics` where given (one camera's)."""
+    """Image stamps in order (of `topics` where given: one camera's), and the detections / tracks by image stamp (ns)
+    of the camera's `outputs` topics (its detector's detections, its tracker's tracks: offline.scored_topics; not
+    its signs, sign tracks or placed detections, which have the same message types)."""
     typestore = perception_typestore()
     stamps, detections, tracks = [], {}, {}
     for record in read_messages(recording, topics):
-        if record.msgtype not in IMAGE_TYPES + ("perception/msg/DetectedObjects", "perception/msg/TrackedObjects"):
+        if not (record.msgtype in IMAGE_TYPES or record.topic in outputs):
             continue
         message = typestore.deserialize_cdr(record.raw, record.msgtype)
         stamp = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
         if record.msgtype in IMAGE_TYPES:
             stamps.append(stamp)
-        elif record.msgtype == "perception/msg/DetectedObjects":
+        elif record.topic == outputs[0]:
             objects = message.objects
             detections[stamp] = FrameBoxes(
                 np.array([[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max] for o in objects]).reshape(-1, 4),
@@ -68,11 +70,11 @@ def _truth_kitti(label_file: Path, frames: int) -> list[FrameBoxes]:
     return truth
 
 
-def ground_truth_scores(recording: Path, ground_truth: Path, format: str, topics: list[str] | None = None
-                        ) -> tuple[dict[int, float], dict]:
-    """Detection AP@0.5 by ObjectClass value, and TrackEval's COMBINED scores by class name (of the recording's
-    `topics` where given: one camera's)."""
-    stamps, detections, tracks = recorded_frames(recording, topics)
+def ground_truth_scores(recording: Path, ground_truth: Path, format: str, outputs: tuple[str, str],
+                        topics: list[str] | None = None) -> tuple[dict[int, float], dict]:
+    """Detection AP@0.5 by ObjectClass value, and TrackEval's COMBINED scores by class name (of the camera's
+    detector and tracker `outputs` topics, its images among the recording's `topics` where given)."""
+    stamps, detections, tracks = recorded_frames(recording, outputs, topics)
     empty = FrameBoxes(np.zeros((0, 4)), np.zeros(0, int), np.zeros(0))
     found = [detections.get(stamp, empty) for stamp in stamps]
     with tempfile.TemporaryDirectory() as temporary:
@@ -92,11 +94,11 @@ def ground_truth_scores(recording: Path, ground_truth: Path, format: str, topics
     return detection_ap(found, truth), {name: per_sequence["COMBINED"] for name, per_sequence in scores.items()}
 
 
-def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str, topics: list[str] | None = None
-                                  ) -> list[str]:
-    """Report lines: detection AP per class and tracking scores (of the recording's `topics` where given: the
-    camera the ground truth belongs to)."""
-    ap, scores = ground_truth_scores(recording, ground_truth, format, topics)
+def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str, outputs: tuple[str, str],
+                                  topics: list[str] | None = None) -> list[str]:
+    """Report lines: detection AP per class and tracking scores (of the camera the ground truth belongs to: its
+    detector and tracker `outputs` topics, its images among the recording's `topics` where given)."""
+    ap, scores = ground_truth_scores(recording, ground_truth, format, outputs, topics)
     lines = [f"detection AP@0.5 {ObjectClass(label).name.lower()}: {100 * value:.1f}"
              for label, value in sorted(ap.items())]
     for class_name, combined in scores.items():

@@ -15,6 +15,7 @@ from perception.graph import Graph, load_graph
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+DEPTH_ENCODINGS = ("16UC1", "32FC1")  # REP 118 depth images (a depth camera's, or aligned to a colour camera)
 # image_transport's names for encoded streams: /ns/image_raw/compressed is the image /ns/image_raw, compressed
 TRANSPORT_SUFFIXES = ("compressed", "compressedDepth", "theora", "ffmpeg", "h264", "zstd")
 # topic tokens that name a stream, not a camera, skipped when a camera is named after its namespace
@@ -66,6 +67,25 @@ def _names(namespaces: list[str]) -> list[str]:
     return [f"camera{index}" for index in range(len(namespaces))]
 
 
+def left_out_images(bag: Path, infos: list) -> dict[str, str]:
+    """Image topics of a bag (its TopicInfos) that are no camera to detect on, with why: no messages, or depth images
+    (image_transport's compressedDepth, or an Image whose first message has a REP 118 depth encoding)."""
+    from perception.bags import perception_typestore, read_messages
+
+    left_out = {}
+    for info in (i for i in infos if i.msgtype in IMAGE_TYPES):
+        if info.count == 0:
+            left_out[info.topic] = "no messages"
+        elif info.topic.endswith("/compressedDepth"):
+            left_out[info.topic] = "depth image, compressedDepth"
+        elif info.msgtype == "sensor_msgs/msg/Image":
+            first = next(read_messages(bag, [info.topic]))
+            encoding = perception_typestore().deserialize_cdr(first.raw, first.msgtype).encoding
+            if encoding in DEPTH_ENCODINGS:
+                left_out[info.topic] = f"depth image, {encoding}"
+    return left_out
+
+
 def find_cameras(topics: dict[str, str]) -> list[BagCamera]:
     """The cameras among a bag's topics (topic -> message type), sorted by image topic."""
     images = sorted(topic for topic, msgtype in topics.items() if msgtype in IMAGE_TYPES)
@@ -90,8 +110,9 @@ def select_cameras(cameras: list[BagCamera], bag: object, camera_topic: str | No
     return chosen
 
 
-def format_topic_list(infos: list, cameras: list[BagCamera]) -> str:
-    """`--list` output: every topic with type, count and rate, then the cameras found and their calibration."""
+def format_topic_list(infos: list, cameras: list[BagCamera], left_out: dict[str, str]) -> str:
+    """`--list` output: every topic with type, count and rate, then the cameras found and their calibration, and the
+    image topics left out (left_out_images) with why."""
     width = max([len(info.topic) for info in infos] + [5])
     lines = [f"{'topic':<{width}}  {'type':<40} {'messages':>8} {'rate Hz':>8}"]
     lines += [f"{info.topic:<{width}}  {info.msgtype:<40} {info.count:>8} {info.rate_hz:>8.2f}" for info in infos]
@@ -99,6 +120,7 @@ def format_topic_list(infos: list, cameras: list[BagCamera]) -> str:
     for camera in cameras:
         info = camera.info_topic or "no CameraInfo (image-space tracking unless --camera-info or --fov)"
         lines.append(f"  {camera.name}: {camera.image_topic} ({camera.transport}) + {info}")
+    lines += [f"  not a camera: {topic} ({why})" for topic, why in left_out.items()]
     return "\n".join(lines)
 
 

@@ -74,9 +74,10 @@ class FleetRun:
 
 def find_bags(paths: list[Path]) -> list[Path]:
     """Bags named, and bags inside named folders (any depth): .mcap, .db3 and ROS 1 .bag files and ROS 2 bag folders
-    (metadata.yaml). A named path that is neither a bag nor a folder holding bags is returned as it is (reported)."""
+    (metadata.yaml), as absolute paths (fleet workers run in folders of their own). A named path that is neither a
+    bag nor a folder holding bags is returned as it is (reported)."""
     found: list[Path] = []
-    for path in paths:
+    for path in (p.absolute() for p in paths):
         if not path.is_dir() or (path / "metadata.yaml").exists():
             found.append(path)
             continue

@@ -204,6 +204,13 @@ def camera_namespace(camera: str) -> str:
     return f"/perception/{camera}"
 
 
+def scored_topics(graph: Graph, camera: str) -> tuple[str, str]:
+    """The topics of a camera's detector detections and tracker tracks in a recording: what its rows and ground truth
+    score (not its signs, sign tracks or placed detections, which have the same message types)."""
+    namespace = camera_namespace(camera)
+    return output_topic(graph, "detector", namespace, "detections"), output_topic(graph, "tracker", namespace, "tracks")
+
+
 def camera_topics(recording_topics: list[str], graph: Graph, camera: str, topics: CameraTopics) -> list[str]:
     """The topics of a recording that belong to one camera's view: its inputs, its nodes' outputs and /diagnostics
     (for reports and scores per camera of a recording of several; /diagnostics holds every camera's statuses: keep
