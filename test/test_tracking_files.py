@@ -28,11 +28,26 @@ def test_kitti_results_round_trip(tmp_path: Path) -> None:
         (0, [make_track(1, ObjectClass.CAR, [100.0, 150.0, 300.0, 250.0], 0.8)]),
         (2, [make_track(2, ObjectClass.PEDESTRIAN, [400.0, 120.0, 440.0, 230.0], 0.7)]),
     ]
-    write_kitti_results(tmp_path / "0000.txt", results)
+    write_kitti_results(tmp_path / "0000.txt", results, (1242, 375))
     objects = kitti.read_objects(tmp_path / "0000.txt")
     assert [(o.frame, o.track_id, o.type) for o in objects] == [(0, 1, "Car"), (2, 2, "Pedestrian")]
     np.testing.assert_allclose(objects[1].box, [400.0, 120.0, 440.0, 230.0])
     assert objects[1].score == 0.7
+
+
+def test_kitti_results_are_clipped_to_the_sequences_own_image_size(tmp_path: Path) -> None:
+    """KITTI's image sizes differ by recording day (1242x375, 1224x370, ...): a box reaching past a 1224x370 image's
+    border is clipped there, and one wholly beyond it (a coasting track that has left the view) is not written."""
+    results = [(0, [make_track(1, ObjectClass.CAR, [1100.0, 150.0, 1240.0, 373.0], 0.8),
+                    make_track(2, ObjectClass.CAR, [1226.0, 150.0, 1240.0, 200.0], 0.8)])]
+    write_kitti_results(tmp_path / "0017.txt", results, (1224, 370))
+    (car,) = kitti.read_objects(tmp_path / "0017.txt")
+    np.testing.assert_allclose(car.box, [1100.0, 150.0, 1224.0, 370.0])
+    rows = [dict(type="Car", box=[0.0, 0.0, 1223.0, 100.0]), dict(type="DontCare", box=[0.0, 0.0, 1241.0, 374.0]),
+            dict(type="Pedestrian", box=[5.0, 10.0, 20.0, 369.0])]
+    labelled = [kitti.KittiObject(0, i, r["type"], 0.0, 0, 0.0, np.array(r["box"]), np.ones(3), np.zeros(3), 0.0)
+                for i, r in enumerate(rows)]
+    assert kitti.labelled_image_size(labelled) == (1224, 370)  # from the objects' boxes, DontCare left out
 
 
 def test_track_mot_from_frame(shared_data: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from perception.evaluation.tracking_metrics import COMBINED, evaluate_kitti, evaluate_mot
@@ -61,7 +62,13 @@ def test_kitti_dontcare_and_van_handling(tmp_path: Path) -> None:
         lines.append(f"{frame} 8 Car -1 -1 -10 400 100 500 200 -1 -1 -1 -1000 -1000 -1000 -10 0.9")  # on the Van
         lines.append(f"{frame} 9 Car -1 -1 -10 705 105 795 195 -1 -1 -1 -1000 -1000 -1000 -10 0.9")  # DontCare
     lines.append("2 10 Car -1 -1 -10 300 300 360 360 -1 -1 -1 -1000 -1000 -1000 -10 0.9")  # a real false positive
+    lines.append("1 11 Pedestrian -1 -1 -10 900 100 930 180 -1 -1 -1 -1000 -1000 -1000 -10 0.9")  # none labelled
     (results / "0000.txt").write_text("\n".join(lines) + "\n")
-    car = evaluate_kitti([label], {"ours": results})["ours"]["car"]["0000"]
+    scores = evaluate_kitti([label], {"ours": results})["ours"]
+    car = scores["car"]["0000"]
     assert (car.false_positives, car.misses, car.id_switches) == (1, 0, 0)
     assert car.mota == pytest.approx(100 * (1 - 1 / 3))
+    # a class the ground truth does not have gets no figures (TrackEval: HOTA 0, MOTA -100 per false positive)
+    pedestrian = scores["pedestrian"]["0000"]
+    assert pedestrian.false_positives == 1
+    assert np.isnan(pedestrian.hota) and np.isnan(pedestrian.mota) and np.isnan(pedestrian.idf1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from perception.cli.parameters import add_parameter_options, node_settings
 from perception.datasets import kitti, mot
+from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.ground_positions import (
     GAUSSIAN_COVERAGE,
@@ -93,11 +94,13 @@ def _track(args: argparse.Namespace) -> int:
     if args.poses is not None and (args.calib is None or args.tracker != "perception"):
         raise SystemExit("--poses needs --calib and the perception tracker")
     if args.calib is None or args.tracker != "perception":
-        write_kitti_results(args.out, run_tracker(tracker, kitti_frames(kitti.read_objects(args.detections))))
+        write_kitti_results(args.out, run_tracker(tracker, kitti_frames(kitti.read_objects(args.detections))),
+                            KITTI_IMAGE_SIZE)
         return 0
     sequence = read_sequence(args.detections.stem, args.calib, args.detections, args.poses)  # the tracker node's stage
     outputs = run_sequence(sequence, settings)
-    write_kitti_results(args.out, [(o.number, o.tracks) for o in outputs], sequence.rig, sequence.odom_from_vehicle)
+    write_kitti_results(args.out, [(o.number, o.tracks) for o in outputs], sequence.image_size, sequence.rig,
+                        sequence.odom_from_vehicle)
     return 0
 
 

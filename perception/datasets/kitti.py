@@ -1,6 +1,7 @@
 """KITTI tracking benchmark files: label_02 ground truth, calibration, 2D detections."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +97,13 @@ def read_poses(path: str | Path) -> np.ndarray:
     poses = np.tile(np.eye(4), (len(rows), 1, 1))
     poses[:, :3, :] = np.array(rows).reshape(-1, 3, 4)
     return poses
+
+
+def labelled_image_size(objects: list[KittiObject]) -> tuple[int, int]:
+    """(width, height) of the images from label_02 objects (DontCare left out): KITTI clips their boxes to the last
+    pixel column and row (0000-0010: 1241 and 374 in 1242x375 images), which tells the size of any KITTI recording's
+    images (they differ by recording day) where some object reaches the right and bottom borders."""
+    boxes = np.array([o.box for o in objects if o.type != "DontCare"]).reshape(-1, 4)
+    if not len(boxes):
+        raise ValueError("no labelled boxes to tell the image size from")
+    return math.floor(boxes[:, 2].max()) + 1, math.floor(boxes[:, 3].max()) + 1

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
+from perception.datasets.kitti_rig import KittiRig
 from perception.tracking.ego_motion import PlanarPose
 from perception.types import ObjectClass, Track
 
@@ -28,12 +28,13 @@ def mot_result_rows(results: list[tuple[int, list[Track]]]) -> np.ndarray:
     return np.array(rows, float).reshape(-1, 7)
 
 
-def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], rig: KittiRig | None = None,
-                        odom_from_vehicle: np.ndarray | None = None) -> None:
+def write_kitti_results(path: str | Path, results: list[tuple[int, list[Track]]], image_size: tuple[int, int],
+                        rig: KittiRig | None = None, odom_from_vehicle: np.ndarray | None = None) -> None:
     """KITTI tracking result lines; with a rig, the ground position fills the location (camera coordinates of the
     frame; positions in the odom frame are moved back with the frame's pose from odom_from_vehicle). Boxes are
-    clipped to the image; a coasting track whose predicted box has left the image is not written (not in view)."""
-    width, height = KITTI_IMAGE_SIZE
+    clipped to the image of `image_size` (width, height: KITTI's differ by recording day); a coasting track whose
+    predicted box has left the image is not written (not in view)."""
+    width, height = image_size
     with open(path, "w") as file:
         for number, tracks in results:
             for t in tracks:

@@ -119,8 +119,8 @@ def hota_table(kitti_dir: Path, sequences: list[str], tracker: dict[str, Any], d
             for sequence in sequences:
                 kitti = load_sequence(kitti_dir, sequence, detections, poses=name == "with")
                 outputs = run_sequence(kitti, tracker)
-                write_kitti_results(out / f"{sequence}.txt", [(o.number, o.tracks) for o in outputs], kitti.rig,
-                                    kitti.odom_from_vehicle)
+                write_kitti_results(out / f"{sequence}.txt", [(o.number, o.tracks) for o in outputs],
+                                    kitti.image_size, kitti.rig, kitti.odom_from_vehicle)
         labels = [kitti_dir / "label_02" / f"{s}.txt" for s in sequences]
         scores = evaluate_kitti(labels, folders)
     rows = []

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.datasets.kitti import read_calibration, read_objects
-from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
+from perception.datasets.kitti import labelled_image_size, read_calibration, read_objects
+from perception.datasets.kitti_rig import KittiRig
 from perception.evaluation.tracking_sequences import KITTI_TYPE_CLASSES
 from perception.tracking.ground_plane import GroundMeasurements, GroundPlaneProjector
 from perception.tracking.metric_position import MetricPositionEstimator
@@ -79,7 +79,8 @@ def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "le
     boxes = np.array([o.box for o in objects]).reshape(-1, 4)
     classes = np.array([int(EVALUATED_TYPES[o.type]) for o in objects], int)
     truth = rig.to_vehicle(np.array([o.location for o in objects]).reshape(-1, 3))[:, :2]  # bottom-face centres
-    estimator = MetricPositionEstimator(rig.intrinsics, camera, KITTI_IMAGE_SIZE, covariance_scales=covariance_scales)
+    size = labelled_image_size(read_objects(label_path))  # KITTI's differ by recording day
+    estimator = MetricPositionEstimator(rig.intrinsics, camera, size, covariance_scales=covariance_scales)
     baseline = GroundPlaneProjector(rig.intrinsics, camera)
     return PositionErrors(
         classes,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from perception.bags import perception_typestore, read_messages
-from perception.datasets.kitti import read_objects
+from perception.datasets.kitti import labelled_image_size, read_objects
 from perception.datasets.mot import read_rows, read_seqinfo, write_results
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
@@ -87,7 +87,8 @@ def ground_truth_scores(recording: Path, ground_truth: Path, format: str, output
             scores = {"pedestrian": evaluate_mot([ground_truth], {"perception": results})["perception"]}
         elif format == "kitti":
             truth = _truth_kitti(ground_truth, len(stamps))
-            write_kitti_results(results / ground_truth.name, [(i, tracks.get(s, [])) for i, s in enumerate(stamps)])
+            write_kitti_results(results / ground_truth.name, [(i, tracks.get(s, [])) for i, s in enumerate(stamps)],
+                                labelled_image_size(read_objects(ground_truth)))
             scores = evaluate_kitti([ground_truth], {"perception": results})["perception"]
         else:
             raise ValueError(f"ground-truth format must be mot or kitti, got {format!r}")

@@ -10,7 +10,6 @@ vehicle_frame (base_link, relative to the moving vehicle), with them it is in th
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from perception.camera_calibration import CameraCalibration
-from perception.datasets.kitti import KittiCalibration, KittiObject, read_calibration, read_objects, read_poses
+from perception.datasets.kitti import (
+    KittiCalibration, KittiObject, labelled_image_size, read_calibration, read_objects, read_poses,
+)
 from perception.datasets.kitti_rig import KITTI_IMAGE_SIZE, KittiRig
 from perception.evaluation.tracking_sequences import Frame, kitti_frames
 from perception.pipeline.models import ModelCache
@@ -47,16 +48,6 @@ class KittiSequence:
     image_size: tuple[int, int]  # (width, height)
 
 
-def image_size(objects: list[KittiObject]) -> tuple[int, int]:
-    """(width, height) of the images from label_02 objects (not DontCare): KITTI clips their boxes to the last pixel
-    column and row (0000-0010: 1241 and 374 in 1242x375 images), which tells the size of any KITTI recording's
-    images (they differ by recording day) where some object reaches the right and bottom borders."""
-    boxes = np.array([o.box for o in objects]).reshape(-1, 4)
-    if not len(boxes):
-        raise ValueError("no labelled boxes to tell the image size from")
-    return math.floor(boxes[:, 2].max()) + 1, math.floor(boxes[:, 3].max()) + 1
-
-
 def read_sequence(name: str, calibration: Path, detections: Path, poses: Path | None = None,
                   labels: Path | None = None) -> KittiSequence:
     """One sequence from its files: without labels, the frames are those of the detections and the images the
@@ -73,7 +64,7 @@ def read_sequence(name: str, calibration: Path, detections: Path, poses: Path | 
         if len(odom_from_vehicle) < frame_count:
             raise ValueError(f"sequence {name}: {poses} has {len(odom_from_vehicle)} poses, the sequence "
                              f"{frame_count} frames")
-    size = image_size(labelled) if labels is not None else KITTI_IMAGE_SIZE
+    size = labelled_image_size(labelled) if labels is not None else KITTI_IMAGE_SIZE
     return KittiSequence(name, kitti_calibration, rig, kitti_frames(detected, frame_count), labelled,
                          odom_from_vehicle, size)
 

@@ -296,7 +296,7 @@ def evaluate(kitti_dir: Path, sequences: list[str], parameters: CameraParameters
             part = score_sequence(sequence, outputs)
             samples.extend(part)
             write_kitti_results(Path(folder) / f"{sequence.name}.txt", [(o.number, o.tracks) for o in outputs],
-                                sequence.rig, sequence.odom_from_vehicle)
+                                sequence.image_size, sequence.rig, sequence.odom_from_vehicle)
             log(f"{sequence.name}: {len(outputs)} frames in {outputs[-1].ground_frame_id if outputs else '-'}, "
                 f"{len(part.groups)} matched objects, {len(part.window_groups)} prediction windows, "
                 f"{time.perf_counter() - began:.1f} s")

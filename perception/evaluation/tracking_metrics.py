@@ -24,9 +24,9 @@ COMBINED = "COMBINED"
 
 @dataclass(frozen=True)
 class Scores:
-    hota: float  # percent, averaged over IoU thresholds 0.05..0.95
-    mota: float  # percent
-    idf1: float  # percent
+    hota: float  # percent, averaged over IoU thresholds 0.05..0.95; NaN where the ground truth has no such object
+    mota: float  # percent (NaN as hota)
+    idf1: float  # percent (NaN as hota)
     id_switches: int
     false_positives: int
     misses: int
@@ -54,12 +54,14 @@ def _trackeval_scores(dataset: object) -> dict[str, dict[str, dict[str, Scores]]
         for sequence, classes in sequences.items():
             for class_name, values in classes.items():
                 clear = values["CLEAR"]
+                # no object of the class in the ground truth: TrackEval says 0 (or -100 x FP for MOTA); no figure
+                figure = np.nan if clear["CLR_TP"] + clear["CLR_FN"] == 0 else 1.0
                 scores.setdefault(tracker, {}).setdefault(class_name, {})[
                     COMBINED if sequence == "COMBINED_SEQ" else sequence
                 ] = Scores(
-                    hota=100 * float(np.mean(values["HOTA"]["HOTA"])),
-                    mota=100 * float(clear["MOTA"]),
-                    idf1=100 * float(values["Identity"]["IDF1"]),
+                    hota=100 * figure * float(np.mean(values["HOTA"]["HOTA"])),
+                    mota=100 * figure * float(clear["MOTA"]),
+                    idf1=100 * figure * float(values["Identity"]["IDF1"]),
                     id_switches=int(clear["IDSW"]),
                     false_positives=int(clear["CLR_FP"]),
                     misses=int(clear["CLR_FN"]),
