@@ -204,5 +204,10 @@ class McapFileWriter:
         mcap_file.replace(self.path)
         shutil.rmtree(self.folder)
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        """Finish the file; after an error, discard it instead (no partial recording is left)."""
+        if exc_type is None:
+            self.close()
+            return
+        self.writer.close()
+        shutil.rmtree(self.folder, ignore_errors=True)

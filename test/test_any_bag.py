@@ -175,6 +175,41 @@ def test_depth_images_and_empty_image_topics_are_no_cameras_and_info_topic_fills
     assert named.info_topic == "/calib/rear_info"
 
 
+def test_a_corrupt_message_is_counted_and_left_out_and_the_run_goes_on(tmp_path, shared_data):
+    """One image message of a bag truncated to 20 bytes, and a CameraInfo of random bytes: each counted as
+    rejected.bad_message; every other frame is evaluated and the recording and report hold the good messages."""
+    bag = tmp_path / "corrupt.mcap"
+    calibration = pinhole_intrinsics(1280, 720, 60.0)
+    with McapFileWriter(bag, perception_typestore()) as writer:
+        writer.add_topic("/cam/image_raw", "sensor_msgs/msg/Image")
+        writer.add_topic("/cam/camera_info", "sensor_msgs/msg/CameraInfo")
+        for index, frame in enumerate(clip_frames(shared_data, HIGHWAY, FRAMES + 1)):
+            image = Image(height=720, width=1280, encoding="bgr8", step=3 * 1280, data=frame.tobytes())
+            image.header.stamp.sec, image.header.frame_id = 1_700_000_000 + index, "cam"
+            info = CameraInfo(header=image.header, width=1280, height=720, k=calibration.ravel().tolist())
+            raw = serialize_message(image)
+            writer.write("/cam/image_raw", START_NS + index, raw[:20] if index == 2 else raw)
+            writer.write("/cam/camera_info", START_NS + index,
+                         bytes(range(7, 250)) if index == 3 else serialize_message(info))
+    perception("eval", bag, "--out", tmp_path / "out")
+    messages = assert_report(tmp_path / "out", "front", "/cam/image_raw")
+    values = diagnostic_values(messages)
+    assert values["rejected.bad_message"] == "2"
+    assert "/cam/image_raw" in values["last_rejection.bad_message"] or "/cam/camera_info" in values[
+        "last_rejection.bad_message"]
+    assert len(messages["/cam/camera_info"]) == FRAMES
+
+
+def test_a_recording_that_fails_leaves_no_file(tmp_path):
+    out = tmp_path / "failed.mcap"
+    with pytest.raises(RuntimeError, match="reading the bag failed"):
+        with McapFileWriter(out, perception_typestore()) as writer:
+            writer.add_topic("/cam/camera_info", "sensor_msgs/msg/CameraInfo")
+            writer.write("/cam/camera_info", START_NS, serialize_message(CameraInfo()))
+            raise RuntimeError("reading the bag failed")
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("encoding", ["rgb8", "mono16", "bayer_grbg8"])
 def test_raw_encodings_evaluate_like_the_jpeg_frames(tmp_path, shared_data, encoding):
     bag = tmp_path / f"{encoding}.mcap"

@@ -16,13 +16,9 @@ def convert_bag(source: str | Path, out: str | Path) -> dict[str, int]:
     topics = bag_topics(source)  # a missing or unreadable bag fails here, before anything is written
     typestore = perception_typestore()
     counts: Counter[str] = Counter({topic: 0 for topic in topics})
-    try:
-        with McapFileWriter(out, typestore) as writer:
-            for message in read_messages(source, typestore=typestore):
-                writer.add_topic(message.topic, message.msgtype)
-                writer.write(message.topic, message.timestamp_ns, message.raw)
-                counts[message.topic] += 1
-    except BagReadError:
-        out.unlink(missing_ok=True)
-        raise
+    with McapFileWriter(out, typestore) as writer:  # a bag that fails to read leaves no output
+        for message in read_messages(source, typestore=typestore):
+            writer.add_topic(message.topic, message.msgtype)
+            writer.write(message.topic, message.timestamp_ns, message.raw)
+            counts[message.topic] += 1
     return dict(counts)

@@ -14,7 +14,9 @@ timeout (there is no timer), or at the end of the bag.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import Odometry
@@ -118,29 +120,48 @@ class _Camera:
                 self.outputs["sign_tracks"] = (output_topic(graph, "tracker", self.namespace, "sign_tracks"),
                                                "TrackedObjects")
 
-    def take(self, record, typestore) -> None:
-        """A non-image input: odometry, static transforms or CameraInfo, as the tracker node takes it."""
+    def take(self, record, typestore) -> bool:
+        """A non-image input: odometry, static transforms or CameraInfo, as the tracker node takes it; False for a
+        corrupt message (counted)."""
         tracking, health = self.pipeline.tracking, self.pipeline.health
         if record.topic == self.odometry_topic:
+            odometry = self._deserialized(record.topic, lambda: deserialize_message(record.raw, Odometry))
+            if odometry is None:
+                return False
             try:
-                tracking.add_odometry(*odometry_from_msg(deserialize_message(record.raw, Odometry),
-                                                         self.pipeline.parameters.tracker["vehicle_frame"]))
+                tracking.add_odometry(*odometry_from_msg(odometry, self.pipeline.parameters.tracker["vehicle_frame"]))
             except ValueError as error:
                 health.reject("bad_odometry", str(error))
         elif record.topic == STATIC_TF_TOPIC:  # read with rosbags: the PyPI ROS wheels have no tf2_msgs
+            transforms = self._deserialized(record.topic, lambda: typestore.deserialize_cdr(record.raw, record.msgtype))
+            if transforms is None:
+                return False
             try:
-                tracking.add_static_transforms(static_transforms_from_msg(
-                    typestore.deserialize_cdr(record.raw, record.msgtype)))
+                tracking.add_static_transforms(static_transforms_from_msg(transforms))
             except ValueError as error:
                 health.reject("bad_static_transform", str(error))
         elif record.topic == self.info_topic:
-            tracking.add_camera_info(calibration_from_camera_info(deserialize_message(record.raw, CameraInfo)),
-                                     self.info_topic)
+            info = self._deserialized(record.topic, lambda: deserialize_message(record.raw, CameraInfo))
+            if info is None:
+                return False
+            tracking.add_camera_info(calibration_from_camera_info(info), self.info_topic)
+        return True
 
-    def frame(self, raw: bytes) -> list[tuple[str, int, object]]:
+    def _deserialized(self, topic: str, decode: Callable[[], Any]) -> Any:
+        """What `decode` makes of a recorded message of `topic`, or None for bytes that are no valid CDR of its type
+        (a corrupt recording): counted as rejected.bad_message, as a node never receives one."""
+        try:
+            return decode()
+        except Exception as error:  # rclpy raises its RMWError (not public), rosbags its own errors, with the reason
+            self.pipeline.health.reject("bad_message", f"{topic}: {error}")
+            return None
+
+    def frame(self, raw: bytes) -> list[tuple[str, int, object]] | None:
         """One image through the pipeline: its outputs as (output key, log time ns, message), in the order the nodes
-        publish them."""
-        message = deserialize_message(raw, self.image_type)
+        publish them; None for a corrupt message (counted)."""
+        message = self._deserialized(self.image_topic, lambda: deserialize_message(raw, self.image_type))
+        if message is None:
+            return None
         stamp = stamp_seconds(message.header)
         result = self.pipeline.process(message, stamp)
         return [(key, round(stamp * 1e9) + ns, out) for key, ns, out in self._messages(message.header, result)]
@@ -255,16 +276,21 @@ def run_offline(graph: Graph, cameras: dict[str, CameraTopics], bag: Path, out: 
         if progress:
             messages = tqdm(messages, total=sum(counts[topic] for topic in inputs), desc="offline eval", unit="msg")
         for record in messages:
-            writer.write(record.topic, record.timestamp_ns, record.raw)
             last_ns = record.timestamp_ns
+            produced, taken = [], False  # a corrupt input (counted) stays out of the recording
             for run in runs:
                 if record.topic == run.image_topic:
                     outputs = run.frame(record.raw)
-                    fused = fusion.take(run.name, outputs) if fusion is not None else []
-                    for topic, log_ns, message in [(run.outputs[k][0], t, m) for k, t, m in outputs] + fused:
-                        writer.write(topic, log_ns, serialize_message(message))
+                    if outputs is not None:
+                        fused = fusion.take(run.name, outputs) if fusion is not None else []
+                        produced += [(run.outputs[k][0], t, m) for k, t, m in outputs] + fused
+                        taken = True
                 elif record.topic in run.inputs:
-                    run.take(record, typestore)
+                    taken |= run.take(record, typestore)
+            if taken:
+                writer.write(record.topic, record.timestamp_ns, record.raw)
+            for topic, log_ns, message in produced:
+                writer.write(topic, log_ns, serialize_message(message))
         statuses = [_diagnostics(f"{run.namespace}/offline", run.pipeline.health) for run in runs]
         if fusion is not None:
             for topic, log_ns, message in fusion.flush():
