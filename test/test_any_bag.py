@@ -200,6 +200,34 @@ def test_a_corrupt_message_is_counted_and_left_out_and_the_run_goes_on(tmp_path,
     assert len(messages["/cam/camera_info"]) == FRAMES
 
 
+def test_odometry_on_another_topic_than_the_graphs_is_found_and_used(tmp_path, shared_data):
+    """The vehicle's odometry on /localization/odometry (not the graph's /odom): the bag's only Odometry topic is
+    used (and said), so the tracks are in the odom frame."""
+    from nav_msgs.msg import Odometry
+
+    bag = tmp_path / "odometry.mcap"
+    calibration = pinhole_intrinsics(1280, 720, 60.0)
+    with McapFileWriter(bag, perception_typestore()) as writer:
+        writer.add_topic("/cam/image_raw", "sensor_msgs/msg/Image")
+        writer.add_topic("/cam/camera_info", "sensor_msgs/msg/CameraInfo")
+        writer.add_topic("/localization/odometry", "nav_msgs/msg/Odometry")
+        for index, frame in enumerate(clip_frames(shared_data, HIGHWAY)):
+            image = Image(height=720, width=1280, encoding="bgr8", step=3 * 1280, data=frame.tobytes())
+            image.header.stamp.sec, image.header.frame_id = 1_700_000_000 + index, "cam"
+            info = CameraInfo(header=image.header, width=1280, height=720, k=calibration.ravel().tolist())
+            odometry = Odometry(child_frame_id="base_link")
+            odometry.header.stamp, odometry.header.frame_id = image.header.stamp, "odom"
+            odometry.pose.pose.position.x, odometry.pose.pose.orientation.w = 20.0 * index, 1.0
+            writer.write("/localization/odometry", START_NS + index, serialize_message(odometry))
+            writer.write("/cam/camera_info", START_NS + index, serialize_message(info))
+            writer.write("/cam/image_raw", START_NS + index, serialize_message(image))
+    run = perception("eval", bag, "--out", tmp_path / "out")
+    assert "odometry: /localization/odometry (the bag's only nav_msgs/Odometry topic)" in run.stdout
+    messages = assert_report(tmp_path / "out", "front", "/cam/image_raw")
+    assert {m.header.frame_id for m in messages["/perception/front/tracks"]} == {"odom"}
+    assert len(messages["/localization/odometry"]) == FRAMES
+
+
 def test_a_recording_that_fails_leaves_no_file(tmp_path):
     out = tmp_path / "failed.mcap"
     with pytest.raises(RuntimeError, match="reading the bag failed"):

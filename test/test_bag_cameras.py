@@ -96,3 +96,29 @@ def test_field_of_view_guess():
     for width, fov in ((0, 60.0), (1280, 180.0), (1280, 0.0)):
         with pytest.raises(CalibrationError):
             pinhole_intrinsics(width, 720, fov)
+
+
+def test_the_trackers_read_the_odometry_topic_asked_for_or_the_bags_only_one():
+    from perception.graph import load_graph
+    from perception.resources import config_path
+    from perception.runtime.bag_cameras import CameraSelectionError, use_odometry_topic
+
+    def odometry_of(graph) -> set[str]:
+        return {dict(n.remappings)["odometry"] for n in graph.nodes if n.executable == "tracker"}
+
+    odometry, image = "nav_msgs/msg/Odometry", "sensor_msgs/msg/Image"
+    graph = load_graph(config_path("perception.yaml"))
+    assert use_odometry_topic(graph, {"/odom": odometry, "/ins/odometry": odometry}, None, "b") == ""
+    assert odometry_of(graph) == {"/odom"}  # the graph's own, where the bag has it
+    assert use_odometry_topic(graph, {"/cam/image_raw": image}, None, "b") == ""  # no odometry at all
+    said = use_odometry_topic(graph, {"/a/odometry": odometry, "/b/odometry": odometry}, None, "b")
+    assert "several Odometry topics (/a/odometry, /b/odometry): pick one with --odom-topic" in said
+    assert odometry_of(graph) == {"/odom"}
+    assert use_odometry_topic(graph, {"/ins/odometry": odometry}, None, "b") == (
+        "odometry: /ins/odometry (the bag's only nav_msgs/Odometry topic)")
+    assert odometry_of(graph) == {"/ins/odometry"}
+    assert use_odometry_topic(graph, {"/odom": odometry, "/b/odometry": odometry}, "/b/odometry", "b") == (
+        "odometry: /b/odometry")
+    assert odometry_of(graph) == {"/b/odometry"}
+    with pytest.raises(CameraSelectionError, match="no nav_msgs/Odometry topic /c; its Odometry topics: /odom"):
+        use_odometry_topic(graph, {"/odom": odometry, "/c": image}, "/c", "b")

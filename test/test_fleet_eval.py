@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CompressedImage
 
 os.environ["RAY_DISABLE_USAGE_STATS"] = "1"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is imported: every Ray address on loopback
@@ -26,7 +28,7 @@ from perception.pipeline.camera import CameraParameters, CameraPipeline  # noqa:
 from perception.pipeline.models import ModelCache  # noqa: E402
 from perception.resources import config_path, data_path  # noqa: E402
 from perception.runtime.bag_cameras import find_cameras, graph_for_cameras  # noqa: E402
-from perception.bags import bag_topics, perception_typestore, read_messages  # noqa: E402
+from perception.bags import McapFileWriter, bag_topics, perception_typestore, read_messages  # noqa: E402
 from perception.runtime.fleet import evaluate_fleet, find_bags, plan_streams  # noqa: E402
 from perception.runtime.fleet_workers import load_models  # noqa: E402
 from perception.runtime.offline import camera_topics, run_offline, scored_topics  # noqa: E402
@@ -38,6 +40,7 @@ CLIP_FRAMES = 20
 
 
 TWO_CAMERA_FRAMES = 2 * len(FRAMES)
+UNDECODABLE_FRAMES = 2
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,14 @@ def bags(tmp_path_factory, shared_data, highway_frames):
                     "--max-frames", str(CLIP_FRAMES)], check=True, capture_output=True, timeout=300)
     (folder / "truncated.mcap").write_bytes(sample.read_bytes()[: sample.stat().st_size // 2])
     (folder / "day2" / "notes.bag").write_bytes(b"not a bag at all\n" * 10)
+    # images that do not decode, first in the run: the warm-up of their camera configuration (the sample's) cannot
+    # prepare the detector for their size, and the run goes on, counting them
+    with McapFileWriter(folder / "0_undecodable.mcap", perception_typestore()) as writer:
+        writer.add_topic("/cam/image_raw/compressed", "sensor_msgs/msg/CompressedImage")
+        for index in range(UNDECODABLE_FRAMES):
+            image = CompressedImage(format="jpeg", data=b"not a jpeg" * 10)
+            image.header.stamp.sec = 1_700_000_000 + index
+            writer.write("/cam/image_raw/compressed", 1_700_000_000 * 10**9 + index, serialize_message(image))
     return folder
 
 
@@ -132,7 +143,8 @@ def test_bags_are_found_in_folders_at_any_depth(bags, monkeypatch):
     found = find_bags([bags])
     assert found == sorted(found)
     assert {p.relative_to(bags).as_posix() for p in found} == {
-        "sample.mcap", "truncated.mcap", "two_cameras.mcap", "day2/highway.mcap", "day2/notes.bag"}
+        "0_undecodable.mcap", "sample.mcap", "truncated.mcap", "two_cameras.mcap", "day2/highway.mcap",
+        "day2/notes.bag"}
     # named relative to the working folder: absolute, for workers that run elsewhere
     monkeypatch.chdir(bags / "day2")
     assert find_bags([Path("highway.mcap"), Path(".")]) == [bags / "day2" / "highway.mcap", bags / "day2" / "notes.bag"]
@@ -144,6 +156,8 @@ def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline,
     by_bag = {o.bag: o for o in run.outcomes}
     assert "cannot read the bag (corrupt or truncated?)" in by_bag[bags / "truncated.mcap"].error
     assert "cannot read the bag" in by_bag[bags / "day2" / "notes.bag"].error
+    (undecodable,) = by_bag[bags / "0_undecodable.mcap"].rows
+    assert undecodable.frames == UNDECODABLE_FRAMES and undecodable.tracks == 0
     for bag, recording in offline.items():
         assert by_bag[bag].error is None
         assert by_bag[bag].recording == tmp_path / by_bag[bag].stream.name / "eval.mcap"
@@ -155,7 +169,7 @@ def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline,
     fused = [m for m in messages(two.recording, "perception/msg/PredictedObjects") if m.camera_frame_id == ""]
     assert len(fused) == len(FRAMES) and {o.camera_frame_id for m in fused for o in m.objects} == {
         f"camera_{name}_optical_frame" for name in VIEWS}
-    assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES + TWO_CAMERA_FRAMES
+    assert run.frames == SAMPLE_FRAMES + CLIP_FRAMES + TWO_CAMERA_FRAMES + UNDECODABLE_FRAMES
     assert run.retried_streams == 0 and all(o.attempts == 1 for o in run.outcomes if o.stream is not None)
     assert run.workers_per_driver > 0
 

@@ -191,7 +191,9 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     from perception.pipeline.parameters import node_parameters
     from perception.pipeline.stages import camera_pose_from_parameters
     from perception.resources import config_path
-    from perception.runtime.bag_cameras import CameraSelectionError, graph_for_cameras, ground_truth_camera
+    from perception.runtime.bag_cameras import (
+        CameraSelectionError, graph_for_cameras, ground_truth_camera, use_odometry_topic,
+    )
     from perception.runtime.demo import run_demo as run_live
     from perception.bags import bag_topics
     from perception.runtime.offline import (
@@ -212,6 +214,9 @@ def _evaluate(args: argparse.Namespace, mode: str) -> int:
     _setup_logging()
     graph, chosen = graph_for_cameras(args.config or config_path("perception.yaml"), args.camera, cameras,
                                       parameters)
+    odometry = use_odometry_topic(graph, bag_topics(args.bag), args.odom_topic, args.bag)
+    if odometry:
+        print(odometry)
     out = args.out.resolve()
     for name, camera in chosen.items():
         print(f"camera {name}: {camera.image_topic} ({camera.transport}), "
@@ -266,7 +271,8 @@ def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
     """Several bags, --workers or --ray-address: detection on Ray, tracking per bag, one report for all."""
     from perception.evaluation.fleet_report import BagRow, write_fleet_report, write_summary
     from perception.resources import config_path
-    from perception.runtime.bag_cameras import graph_for_cameras
+    from perception.bags import bag_topics
+    from perception.runtime.bag_cameras import graph_for_cameras, use_odometry_topic
     from perception.runtime.fleet import evaluate_fleet, plan_streams
 
     if args.mode == "live" or args.gt or args.list:
@@ -279,7 +285,10 @@ def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
     config = args.config or config_path("perception.yaml")
 
     def cameras_of(bag: Path) -> tuple:
-        return graph_for_cameras(config, args.camera, _bag_cameras(bag, args.camera_topic, args.info_topic), parameters)
+        graph, chosen = graph_for_cameras(config, args.camera, _bag_cameras(bag, args.camera_topic, args.info_topic),
+                                          parameters)
+        use_odometry_topic(graph, bag_topics(bag), args.odom_topic, bag)
+        return graph, chosen
 
     _setup_logging()
     out = args.out.resolve()
@@ -385,6 +394,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     intrinsics.add_argument("--fov", type=degrees, metavar="DEG",
                             help="pinhole guess of the intrinsics from the horizontal field of view, for bags "
                                  "without (valid) CameraInfo")
+    evaluate.add_argument("--odom-topic", help="nav_msgs/Odometry topic of the vehicle (default: the graph's, /odom; "
+                          "where the bag lacks it, the bag's only Odometry topic)")
     evaluate.add_argument("--config", type=Path, help="graph file (default: the installed config/perception.yaml)")
     evaluate.add_argument("--out", type=Path, default=Path("out/eval"),
                           help="output folder (default: out/eval; one subfolder per camera when there are several)")

@@ -15,6 +15,7 @@ from perception.graph import Graph, load_graph
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
 DEPTH_ENCODINGS = ("16UC1", "32FC1")  # REP 118 depth images (a depth camera's, or aligned to a colour camera)
 # image_transport's names for encoded streams: /ns/image_raw/compressed is the image /ns/image_raw, compressed
 TRANSPORT_SUFFIXES = ("compressed", "compressedDepth", "theora", "ffmpeg", "h264", "zstd")
@@ -159,3 +160,25 @@ def ground_truth_camera(cameras: Iterable[str]) -> str:
     """The camera a bag's one ground-truth file belongs to: the first of its cameras (graph names, in the order of
     their image topics, as find_cameras and graph_for_cameras give them), the only one of a one-camera run."""
     return next(iter(cameras))
+
+
+def use_odometry_topic(graph: Graph, topics: dict[str, str], asked: str | None, bag: object) -> str:
+    """Point every tracker of `graph` at the bag's odometry: the `asked` topic (CameraSelectionError where the bag has
+    no Odometry there), else the graph's own where the bag has it, else the bag's only Odometry topic. What it did,
+    for the console ("" where nothing changed and nothing is to be said)."""
+    odometry = sorted(topic for topic, msgtype in topics.items() if msgtype == ODOMETRY_TYPE)
+    trackers = [node for node in graph.nodes if node.executable == "tracker"]
+    own = {dict(node.remappings).get("odometry", f"{node.namespace}/odometry") for node in trackers}
+    if asked is not None and asked not in odometry:
+        raise CameraSelectionError(f"{bag}: no nav_msgs/Odometry topic {asked}; its Odometry topics: "
+                                   + (", ".join(odometry) or "none"))
+    if asked is None and (own & set(odometry) or not odometry):
+        return ""
+    if asked is None and len(odometry) > 1:
+        return (f"odometry: the graph's {', '.join(sorted(own))} is not in the bag, which has several Odometry topics "
+                f"({', '.join(odometry)}): pick one with --odom-topic")
+    chosen = asked or odometry[0]
+    for node in trackers:
+        node.remappings = [(source, target) for source, target in node.remappings if source != "odometry"]
+        node.remappings.append(("odometry", chosen))
+    return f"odometry: {chosen}" + ("" if asked else " (the bag's only nav_msgs/Odometry topic)")

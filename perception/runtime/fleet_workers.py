@@ -121,9 +121,13 @@ def load_models(graph: "Graph", camera: str, bag: Path, image_topic: str, models
 
 def warm_up(graph: "Graph", camera: str, bag: Path, image_topic: str) -> int:
     """Load and prepare the models of `camera` of `graph` in this worker process for the frames of `image_topic` of
-    `bag` (start-up, not a bag's time); its pid."""
+    `bag` (start-up, not a bag's time); its pid. A configuration that cannot be prepared (models that do not load, a
+    first image that does not decode) is left to its bags: each fails on its own with the reason, the others run."""
     use_one_cpu()
-    load_models(graph, camera, bag, image_topic)
+    try:
+        load_models(graph, camera, bag, image_topic)
+    except Exception:  # noqa: BLE001 -- reported by the bags themselves (evaluate_stream), not here
+        pass
     return os.getpid()
 
 

@@ -62,12 +62,15 @@ def has_node(graph: Graph, executable: str, namespace: str) -> bool:
 
 
 def first_image_size(bag: Path, topic: str) -> tuple[int, int]:
-    """(width, height) of the first image on `topic` of `bag`; (0, 0) when it has none."""
-    first = next(read_messages(bag, [topic]), None)
-    if first is None:
-        return 0, 0
-    height, width = decode_image_message(deserialize_message(first.raw, message_class(first.msgtype))).shape[:2]
-    return width, height
+    """(width, height) of the first image on `topic` of `bag` that decodes; (0, 0) when none does."""
+    for record in read_messages(bag, [topic]):
+        try:
+            image = decode_image_message(deserialize_message(record.raw, message_class(record.msgtype)))
+        except Exception:  # noqa: BLE001 -- a corrupt or undecodable frame: the run counts it, the next one may do
+            continue
+        height, width = image.shape[:2]
+        return width, height
+    return 0, 0
 
 
 def camera_parameters(graph: Graph, camera: str, bag: Path, camera_topic: str) -> CameraParameters:
