@@ -191,7 +191,8 @@ def test_a_corrupt_message_is_counted_and_left_out_and_the_run_goes_on(tmp_path,
             writer.write("/cam/image_raw", START_NS + index, raw[:20] if index == 2 else raw)
             writer.write("/cam/camera_info", START_NS + index,
                          bytes(range(7, 250)) if index == 3 else serialize_message(info))
-    perception("eval", bag, "--out", tmp_path / "out")
+    run = perception("eval", bag, "--out", tmp_path / "out")
+    assert "bad_message, the last: /cam/" in run.stdout  # the console says why, not only how many
     messages = assert_report(tmp_path / "out", "front", "/cam/image_raw")
     values = diagnostic_values(messages)
     assert values["rejected.bad_message"] == "2"

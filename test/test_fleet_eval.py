@@ -158,6 +158,7 @@ def test_fleet_run_gives_the_offline_results_and_reports_bad_bags(bags, offline,
     assert "cannot read the bag" in by_bag[bags / "day2" / "notes.bag"].error
     (undecodable,) = by_bag[bags / "0_undecodable.mcap"].rows
     assert undecodable.frames == UNDECODABLE_FRAMES and undecodable.tracks == 0
+    assert undecodable.rejected == {"bad_image": UNDECODABLE_FRAMES}  # counted in the row, the report and summary
     for bag, recording in offline.items():
         assert by_bag[bag].error is None
         assert by_bag[bag].recording == tmp_path / by_bag[bag].stream.name / "eval.mcap"

@@ -312,7 +312,8 @@ def _evaluate_fleet(args: argparse.Namespace, bags: list[Path]) -> int:
     for row in rows:
         print(f"{row.stream}: " + (f"FAILED: {row.error}" if row.error else
                                    f"{row.frames} frames, {sum(row.detections.values())} detections, "
-                                   f"{row.tracks} tracks"))
+                                   f"{row.tracks} tracks" + "".join(f", rejected {reason} {count}"
+                                                                    for reason, count in row.rejected.items())))
     print(", ".join(f"{k} {v}" for k, v in summary.items()))
     print(f"report: {report}\nsummary: {json_path}")
     return 1 if all(row.error for row in rows) else 0

@@ -27,6 +27,7 @@ class BagRow:
     frames: int = 0
     detections: dict[str, int] = field(default_factory=dict)  # per class
     tracks: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # inputs not processed, by reason (its nodes' statuses)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> p50 / p95 (CPU time)
     prediction_error: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> ade, fde, paths, complete
     ground_truth: dict[str, Any] | None = None  # ap (per class, %), tracking (per class: hota, mota, idf1)
@@ -35,10 +36,10 @@ class BagRow:
 
 
 def bag_row(bag: Path, stream: str, recording: Path, outputs: tuple[str, str], ground_truth: Path | None = None,
-            gt_format: str | None = None, topics: list[str] | None = None) -> BagRow:
+            gt_format: str | None = None, topics: list[str] | None = None, namespace: str | None = None) -> BagRow:
     """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker), of its `topics`
-    where given (one camera's of a recording of several); `outputs`: that camera's detections and tracks topics
-    (offline.scored_topics)."""
+    and the statuses of its nodes under `namespace` where given (one camera's of a recording of several);
+    `outputs`: that camera's detections and tracks topics (offline.scored_topics)."""
     # The scoring's imports (TrackEval) stay out of the modules a fleet driver needs for the rows; none of them
     # plots (a worker that imported matplotlib for its first row spent about 1.2 s of CPU on it).
     from perception.evaluation.ground_truth import ground_truth_scores, recorded_frames
@@ -46,14 +47,15 @@ def bag_row(bag: Path, stream: str, recording: Path, outputs: tuple[str, str], g
     from perception.evaluation.recorded_run import load_run, prediction_records, track_observations
     from perception.evaluation.run_summary import summarize_run
 
-    summary = summarize_run(recording, topics)
+    summary = summarize_run(recording, topics, namespace)
     stamps, detections, _ = recorded_frames(recording, outputs, topics)
     labels = Counter(ObjectClass(int(label)).name.lower() for frame in detections.values() for label in frame.labels)
     latencies = {STAGES[t.msgtype]: t.latencies_ms for t in summary.topics.values() if t.msgtype in STAGES}
     data = load_run(recording, images=False, topics=topics)
     errors = online_errors(prediction_records(data), track_observations(data))
     row = BagRow(str(bag), stream, recording=str(recording), frames=len(stamps),
-                 detections=dict(sorted(labels.items())), tracks=len(summary.track_ids), latencies=latencies,
+                 detections=dict(sorted(labels.items())), tracks=len(summary.track_ids),
+                 rejected=summary.rejections(), latencies=latencies,
                  latency_ms={stage: _percentiles(values) for stage, values in latencies.items()},
                  prediction_error={model: {"ade": e.ade, "fde": e.fde, "paths": e.paths,
                                            "complete_paths": e.complete_paths} for model, e in sorted(errors.items())})
@@ -77,8 +79,10 @@ def totals(rows: list[BagRow]) -> dict[str, Any]:
     complete paths (FDE)."""
     good = [row for row in rows if row.error is None]
     detections: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
     for row in good:
         detections.update(row.detections)
+        rejected.update(row.rejected)
     stages = sorted({stage for row in good for stage in row.latencies})
     errors = {}
     for model in sorted({m for row in good for m in row.prediction_error}):
@@ -90,7 +94,7 @@ def totals(rows: list[BagRow]) -> dict[str, Any]:
             if complete else math.nan, "paths": paths, "complete_paths": complete}
     return {"bags": len({row.bag for row in rows}), "streams": len(rows), "failed": len(rows) - len(good),
             "frames": sum(row.frames for row in good), "detections": dict(sorted(detections.items())),
-            "tracks": sum(row.tracks for row in good),
+            "tracks": sum(row.tracks for row in good), "rejected": dict(sorted(rejected.items())),
             "latency_ms": {stage: _percentiles([v for row in good for v in row.latencies.get(stage, [])])
                            for stage in stages},
             "prediction_error": errors}
@@ -120,13 +124,14 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def _cells(frames: int, detections: dict[str, int], tracks: int, latency: dict, errors: dict,
-           truth: dict | None) -> list[str]:
+def _cells(frames: int, detections: dict[str, int], tracks: int, rejected: dict[str, int], latency: dict,
+           errors: dict, truth: dict | None) -> list[str]:
     model = next((m for m in ("rnn", "constant_velocity", "constant_velocity_fallback") if m in errors), None)
     error = errors.get(model, {})
     ap = ", ".join(f"{k} {v:.1f}" for k, v in (truth or {}).get("ap", {}).items())
     hota = ", ".join(f"{k} {v['hota']:.1f}" for k, v in (truth or {}).get("tracking", {}).items())
     return [str(frames), ", ".join(f"{k} {v}" for k, v in detections.items()) or "none", str(tracks),
+            ", ".join(f"{k} {v}" for k, v in rejected.items()) or "none",
             *(f"{_number(latency.get(s, {}).get('p50'))} / {_number(latency.get(s, {}).get('p95'))}"
               for s in ("detections", "tracks", "predictions")),
             f"{model or '-'}: {_number(error.get('ade'), 2)} / {_number(error.get('fde'), 2)}", ap or "-", hota or "-"]
@@ -134,8 +139,8 @@ def _cells(frames: int, detections: dict[str, int], tracks: int, latency: dict, 
 
 def write_fleet_report(rows: list[BagRow], run: dict[str, Any], out: Path) -> Path:
     """out/report.html: a row per bag (and camera), failed bags with their reason, the totals."""
-    header = ["bag", "frames", "detections per class", "tracks", "detect ms p50 / p95", "track ms p50 / p95",
-              "predict ms p50 / p95", "ADE / FDE m (online)", "AP@0.5 %", "HOTA"]
+    header = ["bag", "frames", "detections per class", "tracks", "inputs rejected", "detect ms p50 / p95",
+              "track ms p50 / p95", "predict ms p50 / p95", "ADE / FDE m (online)", "AP@0.5 %", "HOTA"]
     body = []
     for row in rows:
         if row.error is not None:
@@ -145,11 +150,11 @@ def write_fleet_report(rows: list[BagRow], run: dict[str, Any], out: Path) -> Pa
         retried = f" (run {row.attempts} times: its worker died)" if row.attempts > 1 else ""
         link = Path(os.path.relpath(row.recording, out)).as_posix()  # the bag's recording (all its cameras)
         cells = [f'<a href="{html.escape(link)}">{html.escape(row.stream)}</a>{html.escape(retried)}',
-                 *map(html.escape, _cells(row.frames, row.detections, row.tracks, row.latency_ms,
+                 *map(html.escape, _cells(row.frames, row.detections, row.tracks, row.rejected, row.latency_ms,
                                           row.prediction_error, row.ground_truth))]
         body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     total = totals(rows)
-    cells = _cells(total["frames"], total["detections"], total["tracks"], total["latency_ms"],
+    cells = _cells(total["frames"], total["detections"], total["tracks"], total["rejected"], total["latency_ms"],
                    total["prediction_error"], None)
     body.append(f"<tr><th>all {total['streams'] - total['failed']} of {total['streams']}</th>"
                 + "".join(f"<th>{html.escape(cell)}</th>" for cell in cells) + "</tr>")

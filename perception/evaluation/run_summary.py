@@ -43,6 +43,15 @@ class RunSummary:
         return (f"positions and velocities in {listed}; frames other than the vehicle frame are odom frames "
                 "(odometry): velocities over the ground")
 
+    def rejections(self) -> dict[str, int]:
+        """Inputs not processed, by reason, over the statuses (rejected.<reason> counters)."""
+        counts: dict[str, int] = defaultdict(int)
+        for values in self.diagnostics.values():
+            for key, value in values.items():
+                if key.startswith("rejected."):
+                    counts[key.removeprefix("rejected.")] += int(value)
+        return dict(sorted(counts.items()))
+
     def table(self) -> str:
         lines = [f"{'topic':<48} {'messages':>8} {'objects':>8} {'latency p50 ms':>15} {'p95':>8} {'max':>8}"]
         for summary in self.topics.values():
@@ -59,6 +68,8 @@ class RunSummary:
             counters = ", ".join(f"{k}={v}" for k, v in values.items()
                                  if k.startswith(("frames_", "messages_", "rejected.")))
             lines.append(f"{node}: {counters}")
+            lines += [f"  {key.removeprefix('last_rejection.')}, the last: {value}" for key, value in values.items()
+                      if key.startswith("last_rejection.")]
         return "\n".join(lines)
 
 

@@ -78,13 +78,13 @@ def stream_rows(job: StreamJob) -> list[BagRow]:
     from perception.bags import bag_topics
     from perception.evaluation.fleet_report import bag_row
     from perception.runtime.bag_cameras import ground_truth_camera
-    from perception.runtime.offline import camera_topics, scored_topics
+    from perception.runtime.offline import camera_namespace, camera_topics, scored_topics
 
     recorded = sorted(bag_topics(job.recording))
     truth_camera = ground_truth_camera(job.cameras)
     return [bag_row(job.bag, job.name if len(job.cameras) == 1 else f"{job.name}/{camera}", job.recording,
                     scored_topics(job.graph, camera), job.ground_truth if camera == truth_camera else None,
-                    job.gt_format, camera_topics(recorded, job.graph, camera, topics))
+                    job.gt_format, camera_topics(recorded, job.graph, camera, topics), camera_namespace(camera))
             for camera, topics in job.cameras.items()]
 
 
