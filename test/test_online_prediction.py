@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from perception.evaluation.online_prediction import PredictionRecord, online_errors
 
@@ -33,3 +34,21 @@ def test_the_extrapolated_part_counts_apart_from_the_model():
     assert errors["rnn"].ade == 0.0 and errors["rnn"].fde == 0.0 and errors["rnn"].complete_paths == 1
     extrapolated = errors["rnn extrapolated"]
     assert extrapolated.ade == 1.0 and extrapolated.fde == 1.0 and extrapolated.paths == 1
+
+
+def test_steps_in_a_gap_of_the_track_are_not_scored():
+    """A track published at 0-1 s and 4-5 s (every 0.1 s): a path predicted at 1 s over 1.1-3 s lies wholly in the gap,
+    where the truth is unknown (a straight line across the gap would invent it), so it is not scored; one predicted at
+    3.8 s is scored from 4 s on, and not complete."""
+    stamps = np.r_[np.arange(0.0, 1.01, 0.1), np.arange(4.0, 5.01, 0.1)]
+    track = [(t, t, 0.0) for t in stamps]
+    in_gap = PredictionRecord(stamp=1.0, track_id=1, time_step=0.1,
+                              positions=np.column_stack([1.0 + 0.1 * np.arange(1, 21), np.ones(20)]), model="rnn",
+                              model_steps=20)
+    assert online_errors([in_gap], {1: track}) == {}
+    into = PredictionRecord(stamp=3.8, track_id=1, time_step=0.1,
+                            positions=np.column_stack([3.8 + 0.1 * np.arange(1, 6), np.ones(5)]), model="rnn",
+                            model_steps=5)
+    errors = online_errors([into], {1: track})["rnn"]
+    assert errors.paths == 1 and errors.complete_paths == 0 and math.isnan(errors.fde)
+    assert errors.ade == pytest.approx(1.0)  # over 4.0-4.3 s, 1 m beside the track

@@ -57,6 +57,19 @@ def range_label(range_m: float) -> str:
     return RANGE_UNKNOWN
 
 
+def observed_at(times: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """Which times the track's observations (sorted stamps) cover: at an observation, or between two at most twice
+    the track's median spacing apart. Across a longer gap (the track was not published) the truth is unknown, and
+    interpolating would invent it."""
+    limit = 2.0 * float(np.median(np.diff(stamps))) + 1e-6
+    after = np.searchsorted(stamps, times - 1e-6)  # the first observation at or after each time
+    found = after < len(stamps)
+    after = np.minimum(after, len(stamps) - 1)
+    at = found & (np.abs(stamps[after] - times) <= 1e-6)
+    between = found & (after > 0) & (stamps[after] - stamps[np.maximum(after - 1, 0)] <= limit)
+    return at | between
+
+
 def _path_errors(record: PredictionRecord, observed: Observed) -> Iterator[tuple[str, np.ndarray, bool]]:
     """(model, displacement at each observed future step, whether every step was observed) of the path's part
     within its model's horizon and of its extrapolated part, for each part with an observed step."""
@@ -68,7 +81,7 @@ def _path_errors(record: PredictionRecord, observed: Observed) -> Iterator[tuple
              f"{record.model} extrapolated": slice(record.model_steps, len(record.positions))}
     for model, part in parts.items():
         times = future_times[part]
-        covered = times <= stamps[-1] + 1e-6
+        covered = observed_at(times, stamps)
         if covered.any():
             truth = np.column_stack([np.interp(times[covered], stamps, positions[:, axis]) for axis in (0, 1)])
             yield model, np.linalg.norm(record.positions[part][covered] - truth, axis=1), bool(covered.all())
