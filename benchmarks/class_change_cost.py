@@ -42,7 +42,7 @@ def track_all(kitti_dir: Path, sequences: list[str], costs: list[float], out: Pa
             for sequence in loaded:
                 outputs = run_sequence(sequence, settings)
                 write_kitti_results(folder / f"{sequence.name}.txt", [(o.number, o.tracks) for o in outputs],
-                                    sequence.rig, sequence.odom_from_vehicle)
+                                    sequence.image_size, sequence.rig, sequence.odom_from_vehicle)
     return folders
 
 

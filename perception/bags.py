@@ -209,5 +209,9 @@ class McapFileWriter:
         if exc_type is None:
             self.close()
             return
-        self.writer.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 -- e.g. a full disk: the error that ended the recording is the one to raise
+            pass
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)

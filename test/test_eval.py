@@ -4,11 +4,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage
 
 from perception.datasets.kitti import read_objects
-from perception.evaluation.ground_truth import KITTI_TYPES, evaluate_against_ground_truth
+from perception.evaluation.ground_truth import KITTI_TYPES, CameraOutputs, evaluate_against_ground_truth
 from perception.evaluation.report import write_report
 from perception.graph import load_graph
 from perception.msg import BoundingBox2D, DetectedObject, DetectedObjects, ObjectClassification, TrackedObject, \
@@ -20,6 +21,7 @@ from perception.runtime.video_to_bag import video_to_bag
 from perception.tracking.ground_plane import CameraPose
 
 CAMERA, INFO = "/cam/image/compressed", "/cam/camera_info"
+OUTPUTS = CameraOutputs("/d", "/t", "/cam/offline")
 
 
 def test_offline_run_and_report_on_a_real_clip(tmp_path, shared_data):
@@ -54,11 +56,13 @@ def kept_objects(label_file: Path, frames: int, keep_every: int) -> list:
             for index, o in enumerate(o for o in objects if o.frame == frame) if index % keep_every == 0]
 
 
-def kitti_recording(path: Path, objects: list, frames: int, other_camera: list | None = None) -> None:
+def kitti_recording(path: Path, objects: list, frames: int, other_camera: list | None = None,
+                    left_out: int | None = None) -> None:
     """A recording whose detections and tracks are the given KITTI ground-truth objects (topics /cam/..., /d, /t);
     with `other_camera`, a second camera's (/cam2/..., /cam2/d, /cam2/t) at the same stamps. Like the sign node's,
-    /cam/signs and /cam/sign_tracks (the same message types) follow every 10th frame's outputs with one sign box."""
-    ok, jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    /cam/signs and /cam/sign_tracks (the same message types) follow every 10th frame's outputs with one sign box.
+    `left_out`: a frame whose image an offline run left out as corrupt (no image, no outputs; its status says so)."""
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((375, 1242, 3), np.uint8))  # KITTI's size: results are clipped to it
     views = [(CAMERA, "/d", "/t", objects)]
     if other_camera is not None:
         views.append(("/cam2/image/compressed", "/cam2/d", "/cam2/t", other_camera))
@@ -68,9 +72,10 @@ def kitti_recording(path: Path, objects: list, frames: int, other_camera: list |
                                    (detections_topic, "perception/msg/DetectedObjects"),
                                    (tracks_topic, "perception/msg/TrackedObjects")):
                 writer.add_topic(topic, msgtype)
+        writer.add_topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray")
         writer.add_topic("/cam/signs", "perception/msg/DetectedObjects")
         writer.add_topic("/cam/sign_tracks", "perception/msg/TrackedObjects")
-        for frame in range(frames):
+        for frame in (f for f in range(frames) if f != left_out):
             for image_topic, detections_topic, tracks_topic, kept in views:
                 image = CompressedImage(format="jpeg", data=jpeg.tobytes())
                 image.header.stamp.sec = 1000 + frame
@@ -93,6 +98,9 @@ def kitti_recording(path: Path, objects: list, frames: int, other_camera: list |
                     track_id=1, classification=label, box=box, sign_class_id=14, existence_probability=1.0)])
                 writer.write("/cam/signs", stamp_ns + 1, serialize_message(sign))
                 writer.write("/cam/sign_tracks", stamp_ns + 1, serialize_message(sign_track))
+        status = DiagnosticStatus(name=OUTPUTS.status, values=[KeyValue(key="images_left_out", value=str(left_out))]
+                                  if left_out is not None else [])
+        writer.write("/diagnostics", (1000 + frames) * 10**9, serialize_message(DiagnosticArray(status=[status])))
 
 
 def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
@@ -101,26 +109,33 @@ def test_scores_against_kitti_ground_truth(tmp_path, shared_data):
     kitti_recording(tmp_path / "perfect.mcap", kept_objects(labels, frames, 1), frames)
     # the detector's and tracker's topics are scored; the sign topics after them are not (they would replace every
     # 10th frame's objects with one sign)
-    perfect = evaluate_against_ground_truth(tmp_path / "perfect.mcap", labels, "kitti", ("/d", "/t"))
+    perfect = evaluate_against_ground_truth(tmp_path / "perfect.mcap", labels, "kitti", OUTPUTS)
     assert "detection AP@0.5 car: 100.0" in perfect and "detection AP@0.5 pedestrian: 100.0" in perfect
     assert any(line.startswith("tracking car: HOTA 100.0, MOTA 100.0") for line in perfect), perfect
 
     half = kept_objects(labels, frames, 2)
     kitti_recording(tmp_path / "half.mcap", half, frames)
-    scores = evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "kitti", ("/d", "/t"))
+    scores = evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "kitti", OUTPUTS)
     car_ap = next(float(line.split()[-1]) for line in scores if line.startswith("detection AP@0.5 car"))
     cars = [o for o in kept_objects(labels, frames, 1) if KITTI_TYPES[o.type] == ObjectClassification.CAR]
     kept_cars = [o for o in half if KITTI_TYPES[o.type] == ObjectClassification.CAR]
     assert len(kept_cars) < len(cars)
     assert car_ap == pytest.approx(100 * len(kept_cars) / len(cars), abs=0.1)  # all hits: AP equals recall
     with pytest.raises(ValueError, match="mot or kitti"):
-        evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco", ("/d", "/t"))
+        evaluate_against_ground_truth(tmp_path / "half.mcap", labels, "coco", OUTPUTS)
 
     # two cameras in one recording: the ground truth's camera (perfect) scored alone, not mixed with the other's
     kitti_recording(tmp_path / "two.mcap", kept_objects(labels, frames, 1), frames, other_camera=half)
-    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", ("/d", "/t"), [CAMERA, "/d", "/t"]
+    # an image the run left out as corrupt keeps its frame number: the others are scored against their own labels
+    kitti_recording(tmp_path / "gap.mcap", kept_objects(labels, frames, 1), frames, left_out=5)
+    gap = evaluate_against_ground_truth(tmp_path / "gap.mcap", labels, "kitti", OUTPUTS)
+    cars = [o for o in kept_objects(labels, frames, 1) if KITTI_TYPES[o.type] == ObjectClassification.CAR]
+    expected = 100 * sum(o.frame != 5 for o in cars) / len(cars)
+    assert any(line == f"detection AP@0.5 car: {expected:.1f}" for line in gap), (gap, expected)
+    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", OUTPUTS, [CAMERA, "/d", "/t"]
                                          ) == perfect
-    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", ("/cam2/d", "/cam2/t"),
+    other = CameraOutputs("/cam2/d", "/cam2/t", "")
+    assert evaluate_against_ground_truth(tmp_path / "two.mcap", labels, "kitti", other,
                                          ["/cam2/image/compressed", "/cam2/d", "/cam2/t"]) != perfect
 
 

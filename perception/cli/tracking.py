@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from perception.cli.parameters import add_parameter_options, node_settings
@@ -105,7 +106,8 @@ def _track(args: argparse.Namespace) -> int:
 
 
 def _print_table(header: list[str], rows: list[list[object]]) -> None:
-    cells = [header] + [[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    cells = [header] + [[("-" if math.isnan(v) else f"{v:.1f}") if isinstance(v, float) else str(v) for v in row]
+                        for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for row in cells:
         print("  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))))

@@ -8,11 +8,14 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from perception.types import ObjectClass
+
+if TYPE_CHECKING:
+    from perception.evaluation.ground_truth import CameraOutputs
 
 STAGES = {"perception/msg/DetectedObjects": "detections", "perception/msg/TrackedObjects": "tracks",
           "perception/msg/PredictedObjects": "predictions"}
@@ -35,7 +38,7 @@ class BagRow:
     attempts: int = 1  # runs of the bag in a fleet evaluation (more: its worker or node died; run again whole)
 
 
-def bag_row(bag: Path, stream: str, recording: Path, outputs: tuple[str, str], ground_truth: Path | None = None,
+def bag_row(bag: Path, stream: str, recording: Path, outputs: CameraOutputs, ground_truth: Path | None = None,
             gt_format: str | None = None, topics: list[str] | None = None, namespace: str | None = None) -> BagRow:
     """The row of one recording of a fleet run (made where the bag was evaluated: a fleet worker), of its `topics`
     and the statuses of its nodes under `namespace` where given (one camera's of a recording of several);
@@ -129,7 +132,7 @@ def _cells(frames: int, detections: dict[str, int], tracks: int, rejected: dict[
     model = next((m for m in ("rnn", "constant_velocity", "constant_velocity_fallback") if m in errors), None)
     error = errors.get(model, {})
     ap = ", ".join(f"{k} {v:.1f}" for k, v in (truth or {}).get("ap", {}).items())
-    hota = ", ".join(f"{k} {v['hota']:.1f}" for k, v in (truth or {}).get("tracking", {}).items())
+    hota = ", ".join(f"{k} {_number(v['hota'])}" for k, v in (truth or {}).get("tracking", {}).items())
     return [str(frames), ", ".join(f"{k} {v}" for k, v in detections.items()) or "none", str(tracks),
             ", ".join(f"{k} {v}" for k, v in rejected.items()) or "none",
             *(f"{_number(latency.get(s, {}).get('p50'))} / {_number(latency.get(s, {}).get('p95'))}"

@@ -75,11 +75,12 @@ def sequence_position_errors(label_path: Path, calib_path: Path, pose: str = "le
     calibration = read_calibration(calib_path)
     rig = KittiRig.level(calibration) if pose == "level" else KittiRig.from_lidar(calibration)
     camera = rig.camera_pose(calibration)
-    objects = [o for o in read_objects(label_path) if o.type in EVALUATED_TYPES]
+    labelled = read_objects(label_path)
+    objects = [o for o in labelled if o.type in EVALUATED_TYPES]
     boxes = np.array([o.box for o in objects]).reshape(-1, 4)
     classes = np.array([int(EVALUATED_TYPES[o.type]) for o in objects], int)
     truth = rig.to_vehicle(np.array([o.location for o in objects]).reshape(-1, 3))[:, :2]  # bottom-face centres
-    size = labelled_image_size(read_objects(label_path))  # KITTI's differ by recording day
+    size = labelled_image_size(labelled)  # KITTI's differ by recording day
     estimator = MetricPositionEstimator(rig.intrinsics, camera, size, covariance_scales=covariance_scales)
     baseline = GroundPlaneProjector(rig.intrinsics, camera)
     return PositionErrors(

@@ -5,13 +5,16 @@ Detection AP at IoU 0.5 per class; tracking HOTA / MOTA / IDF1 with TrackEval (p
 """
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
+import cv2
 import numpy as np
 
 from perception.bags import perception_typestore, read_messages
-from perception.datasets.kitti import labelled_image_size, read_objects
+from perception.datasets.kitti import read_objects
 from perception.datasets.mot import read_rows, read_seqinfo, write_results
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
@@ -22,23 +25,38 @@ from perception.types import ObjectClass, Track
 KITTI_TYPES = {"Car": ObjectClass.CAR, "Van": ObjectClass.CAR, "Pedestrian": ObjectClass.PEDESTRIAN,
                "Cyclist": ObjectClass.BICYCLE}
 IMAGE_TYPES = ("sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/Image")
+DIAGNOSTICS_TOPIC = "/diagnostics"
+IMAGES_LEFT_OUT = "images_left_out"  # an offline status value: the camera's corrupt images, by number in the bag
 
 
-def recorded_frames(recording: Path, outputs: tuple[str, str], topics: list[str] | None = None
-                    ) -> tuple[list[int], dict[int, FrameBoxes], dict[int, list[Track]]]:
-    """Image stamps in order (of `topics` where given: one camera's), and the detections / tracks by image stamp (ns)
-    of the camera's `outputs` topics (its detector's detections, its tracker's tracks: offline.scored_topics; not
-    its signs, sign tracks or placed detections, which have the same message types)."""
+class CameraOutputs(NamedTuple):
+    """Where a camera's scored outputs are in a recording (offline.scored_topics)."""
+
+    detections: str  # its detector's topic (not the sign node's or the placed detections: the same message type)
+    tracks: str  # its tracker's topic (not the sign tracks)
+    status: str  # the /diagnostics status naming the images an offline run left out (IMAGES_LEFT_OUT)
+
+
+def recorded_frames(recording: Path, outputs: CameraOutputs, topics: list[str] | None = None
+                    ) -> tuple[list[int | None], dict[int, FrameBoxes], dict[int, list[Track]]]:
+    """The camera's frames in order, as image stamps (of `topics` where given: one camera's; None for an image the
+    run left out as corrupt, so that frame n stays the bag's n-th image), and its detections / tracks by image
+    stamp (ns)."""
     typestore = perception_typestore()
-    stamps, detections, tracks = [], {}, {}
+    stamps, detections, tracks, left_out = [], {}, {}, []
+    wanted = (outputs.detections, outputs.tracks, DIAGNOSTICS_TOPIC)
     for record in read_messages(recording, topics):
-        if not (record.msgtype in IMAGE_TYPES or record.topic in outputs):
+        if not (record.msgtype in IMAGE_TYPES or record.topic in wanted):
             continue
         message = typestore.deserialize_cdr(record.raw, record.msgtype)
+        if record.topic == DIAGNOSTICS_TOPIC:
+            values = [dict((kv.key, kv.value) for kv in s.values) for s in message.status if s.name == outputs.status]
+            left_out += [int(n) for v in values for n in v.get(IMAGES_LEFT_OUT, "").split(",") if n]
+            continue
         stamp = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
         if record.msgtype in IMAGE_TYPES:
             stamps.append(stamp)
-        elif record.topic == outputs[0]:
+        elif record.topic == outputs.detections:
             objects = message.objects
             detections[stamp] = FrameBoxes(
                 np.array([[o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max] for o in objects]).reshape(-1, 4),
@@ -46,7 +64,25 @@ def recorded_frames(recording: Path, outputs: tuple[str, str], topics: list[str]
                 np.array([o.score for o in objects], float))
         else:
             tracks[stamp] = tracks_from_msg(message)  # attribute access only: works on rosbags messages
-    return sorted(stamps), detections, tracks
+    frames: list[int | None] = sorted(stamps)
+    for number in sorted(left_out):
+        frames.insert(number, None)
+    return frames, detections, tracks
+
+
+def recorded_image_size(recording: Path, topics: list[str] | None = None) -> tuple[int, int]:
+    """(width, height) of the recording's first image (of `topics` where given) that decodes; ValueError if none."""
+    typestore = perception_typestore()
+    for record in read_messages(recording, topics):
+        if record.msgtype == "sensor_msgs/msg/Image":
+            message = typestore.deserialize_cdr(record.raw, record.msgtype)
+            return int(message.width), int(message.height)
+        if record.msgtype == "sensor_msgs/msg/CompressedImage":
+            data = np.frombuffer(typestore.deserialize_cdr(record.raw, record.msgtype).data, np.uint8)
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            if image is not None:
+                return image.shape[1], image.shape[0]
+    raise ValueError(f"{recording}: no image that decodes, so no image size for the KITTI results")
 
 
 def _truth_mot(sequence_dir: Path, frames: int) -> list[FrameBoxes]:
@@ -70,7 +106,7 @@ def _truth_kitti(label_file: Path, frames: int) -> list[FrameBoxes]:
     return truth
 
 
-def ground_truth_scores(recording: Path, ground_truth: Path, format: str, outputs: tuple[str, str],
+def ground_truth_scores(recording: Path, ground_truth: Path, format: str, outputs: CameraOutputs,
                         topics: list[str] | None = None) -> tuple[dict[int, float], dict]:
     """Detection AP@0.5 by ObjectClass value, and TrackEval's COMBINED scores by class name (of the camera's
     detector and tracker `outputs` topics, its images among the recording's `topics` where given)."""
@@ -88,14 +124,14 @@ def ground_truth_scores(recording: Path, ground_truth: Path, format: str, output
         elif format == "kitti":
             truth = _truth_kitti(ground_truth, len(stamps))
             write_kitti_results(results / ground_truth.name, [(i, tracks.get(s, [])) for i, s in enumerate(stamps)],
-                                labelled_image_size(read_objects(ground_truth)))
+                                recorded_image_size(recording, topics))
             scores = evaluate_kitti([ground_truth], {"perception": results})["perception"]
         else:
             raise ValueError(f"ground-truth format must be mot or kitti, got {format!r}")
     return detection_ap(found, truth), {name: per_sequence["COMBINED"] for name, per_sequence in scores.items()}
 
 
-def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str, outputs: tuple[str, str],
+def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: str, outputs: CameraOutputs,
                                   topics: list[str] | None = None) -> list[str]:
     """Report lines: detection AP per class and tracking scores (of the camera the ground truth belongs to: its
     detector and tracker `outputs` topics, its images among the recording's `topics` where given)."""
@@ -103,6 +139,7 @@ def evaluate_against_ground_truth(recording: Path, ground_truth: Path, format: s
     lines = [f"detection AP@0.5 {ObjectClass(label).name.lower()}: {100 * value:.1f}"
              for label, value in sorted(ap.items())]
     for class_name, combined in scores.items():
-        lines.append(f"tracking {class_name}: HOTA {combined.hota:.1f}, MOTA {combined.mota:.1f}, "
-                     f"IDF1 {combined.idf1:.1f}, ID switches {combined.id_switches}")
+        hota, mota, idf1 = ("-" if math.isnan(v) else f"{v:.1f}" for v in (combined.hota, combined.mota, combined.idf1))
+        lines.append(f"tracking {class_name}: HOTA {hota}, MOTA {mota}, IDF1 {idf1}, "
+                     f"ID switches {combined.id_switches}")
     return lines

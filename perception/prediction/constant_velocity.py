@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from perception.prediction.runtime import CONSTANT_VELOCITY_FALLBACK, SINGLE_MODE_CONFIDENCE, History
+from perception.prediction.runtime import (
+    CONSTANT_VELOCITY_FALLBACK, SINGLE_MODE_CONFIDENCE, History, history_velocity, with_position_covariances,
+)
 from perception.tracking.tracker import TrackerConfig
 from perception.types import ObjectClass, PredictedPath
 
@@ -37,13 +39,7 @@ class ConstantVelocityPredictor:
         paths = {}
         for track_id, (stamps, positions) in histories.items():
             velocity = (velocities or {}).get(track_id)
-            if velocity is None:
-                duration = stamps[-1] - stamps[0]
-                velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
-            covariances = self.covariances.copy()
-            covariance = (position_covariances or {}).get(track_id)
-            if covariance is not None:
-                covariances += np.array([covariance[0, 0], covariance[1, 1], covariance[0, 1]])
-            paths[track_id] = [PredictedPath(positions[-1] + self.times[:, None] * velocity, covariances,
+            velocity = history_velocity(stamps, positions) if velocity is None else velocity
+            paths[track_id] = [PredictedPath(positions[-1] + self.times[:, None] * velocity, self.covariances.copy(),
                                              self.time_step_s, SINGLE_MODE_CONFIDENCE, CONSTANT_VELOCITY_FALLBACK, 0)]
-        return paths
+        return with_position_covariances(paths, position_covariances)

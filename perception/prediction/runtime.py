@@ -53,6 +53,21 @@ def interpolation_matrix(source_times: np.ndarray, target_times: np.ndarray) -> 
     return weights
 
 
+def history_velocity(stamps: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """A history's mean velocity (zero over no time)."""
+    duration = stamps[-1] - stamps[0]
+    return (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
+
+
+def with_position_covariances(paths: dict[int, list[PredictedPath]],
+                              position_covariances: dict[int, np.ndarray] | None) -> dict[int, list[PredictedPath]]:
+    """The paths with each track's (2, 2) position covariance added at every step (where given)."""
+    for track_id, covariance in (position_covariances or {}).items():
+        for path in paths.get(track_id, []):
+            path.covariances = path.covariances + np.array([covariance[0, 0], covariance[1, 1], covariance[0, 1]])
+    return paths
+
+
 class TrajectoryPredictor:
     """Predicts horizon_s seconds ahead at time_step_s (defaults: the model's own).
 
@@ -111,10 +126,7 @@ class TrajectoryPredictor:
         if long_ids:
             paths.update(zip(long_ids, self._model_paths(histories, long_ids, [classes[i] for i in long_ids],
                                                          velocities)))
-        for track_id, covariance in (position_covariances or {}).items():
-            for path in paths.get(track_id, []):
-                path.covariances = path.covariances + np.array([covariance[0, 0], covariance[1, 1], covariance[0, 1]])
-        return paths
+        return with_position_covariances(paths, position_covariances)
 
     def _model_paths(
         self, histories: dict[int, History], track_ids: list[int], classes: list[str],
@@ -167,9 +179,8 @@ class TrajectoryPredictor:
         """The fallback: the track's filtered velocity where given, else the history's mean velocity, with constant
         velocity's uncertainty for object_class (one of the checkpoint's classes; others: over all training
         windows)."""
-        duration = stamps[-1] - stamps[0]
         if velocity is None:
-            velocity = (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
+            velocity = history_velocity(stamps, positions)
         return PredictedPath(
             positions[-1] + self._output_times[:, None] * velocity,
             self._fallback_covariances[self.model.config.class_index(object_class)].copy(),

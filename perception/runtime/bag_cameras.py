@@ -70,9 +70,7 @@ def _names(namespaces: list[str]) -> list[str]:
 
 def left_out_images(bag: Path, infos: list) -> dict[str, str]:
     """Image topics of a bag (its TopicInfos) that are no camera to detect on, with why: no messages, or depth images
-    (image_transport's compressedDepth, or an Image whose first message has a REP 118 depth encoding)."""
-    from perception.bags import perception_typestore, read_messages
-
+    (image_transport's compressedDepth, or an Image whose first readable message has a REP 118 depth encoding)."""
     left_out = {}
     for info in (i for i in infos if i.msgtype in IMAGE_TYPES):
         if info.count == 0:
@@ -80,11 +78,24 @@ def left_out_images(bag: Path, infos: list) -> dict[str, str]:
         elif info.topic.endswith("/compressedDepth"):
             left_out[info.topic] = "depth image, compressedDepth"
         elif info.msgtype == "sensor_msgs/msg/Image":
-            first = next(read_messages(bag, [info.topic]))
-            encoding = perception_typestore().deserialize_cdr(first.raw, first.msgtype).encoding
+            encoding = _first_encoding(bag, info.topic)
             if encoding in DEPTH_ENCODINGS:
                 left_out[info.topic] = f"depth image, {encoding}"
     return left_out
+
+
+def _first_encoding(bag: Path, topic: str) -> str | None:
+    """The encoding of the first Image of `topic` that deserializes (a corrupt one is the run's to count); None if
+    none does."""
+    from perception.bags import perception_typestore, read_messages
+
+    typestore = perception_typestore()
+    for record in read_messages(bag, [topic]):
+        try:
+            return typestore.deserialize_cdr(record.raw, record.msgtype).encoding
+        except Exception:  # noqa: BLE001 -- rosbags' SerdeError and struct errors: not a readable message
+            continue
+    return None
 
 
 def find_cameras(topics: dict[str, str]) -> list[BagCamera]:

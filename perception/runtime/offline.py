@@ -25,6 +25,7 @@ from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
 
 from perception.bags import McapFileWriter, perception_typestore, read_messages, topic_infos
+from perception.evaluation.ground_truth import IMAGES_LEFT_OUT, CameraOutputs
 from perception.graph import Graph
 from perception.imaging import decode_image_message
 from perception.pipeline.camera import CameraParameters, CameraPipeline, FrameResult
@@ -105,6 +106,7 @@ class _Camera:
                                        models=models, detector_options=detector_options)
         self.pipeline.load()
         self.image_type = message_class(available[self.image_topic])
+        self.images_read, self.images_left_out = 0, []  # the corrupt ones by number (ground truth frames by number)
         self.odometry_topic = output_topic(graph, "tracker", self.namespace, "odometry")
         self.inputs = [self.image_topic] + ([self.info_topic] if self.info_topic else [])
         if available.get(STATIC_TF_TOPIC) == "tf2_msgs/msg/TFMessage":  # the camera's mounting pose, as the tracker's
@@ -163,7 +165,10 @@ class _Camera:
         """One image through the pipeline: its outputs as (output key, log time ns, message), in the order the nodes
         publish them; None for a corrupt message (counted)."""
         message = self._deserialized(self.image_topic, lambda: deserialize_message(raw, self.image_type))
+        self.images_read += 1
         if message is None:
+            self.images_left_out.append(self.images_read - 1)
+            self.pipeline.health.set_values(**{IMAGES_LEFT_OUT: ",".join(map(str, self.images_left_out))})
             return None
         stamp = stamp_seconds(message.header)
         result = self.pipeline.process(message, stamp)
@@ -228,11 +233,12 @@ def camera_namespace(camera: str) -> str:
     return f"/perception/{camera}"
 
 
-def scored_topics(graph: Graph, camera: str) -> tuple[str, str]:
-    """The topics of a camera's detector detections and tracker tracks in a recording: what its rows and ground truth
-    score (not its signs, sign tracks or placed detections, which have the same message types)."""
+def scored_topics(graph: Graph, camera: str) -> CameraOutputs:
+    """Where a camera's scored outputs are in a recording: its detector's detections and tracker's tracks (not its
+    signs, sign tracks or placed detections, which have the same message types), and its offline status."""
     namespace = camera_namespace(camera)
-    return output_topic(graph, "detector", namespace, "detections"), output_topic(graph, "tracker", namespace, "tracks")
+    return CameraOutputs(output_topic(graph, "detector", namespace, "detections"),
+                         output_topic(graph, "tracker", namespace, "tracks"), f"{namespace}/offline")
 
 
 def camera_topics(recording_topics: list[str], graph: Graph, camera: str, topics: CameraTopics) -> list[str]:
