@@ -8,7 +8,7 @@ from perception.pipeline.health import ERROR
 from perception.pipeline.models import ModelCache
 from perception.pipeline.parameters import defaults
 from perception.pipeline.prediction import CameraPrediction
-from perception.prediction.runtime import CONSTANT_VELOCITY_FALLBACK
+from perception.prediction.paths import CONSTANT_VELOCITY_FALLBACK
 from perception.types import GroundState, ObjectClass, Track
 
 

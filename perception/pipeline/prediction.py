@@ -7,7 +7,7 @@ from perception.pipeline.health import ERROR, OK, Health, accept_stamp
 from perception.pipeline.models import ModelCache
 from perception.pipeline.stages import PredictionStage, StageOutput
 from perception.prediction.constant_velocity import HORIZON_S as CONSTANT_VELOCITY_HORIZON_S
-from perception.prediction.constant_velocity import ConstantVelocityPredictor
+from perception.prediction.constant_velocity import ConstantVelocityPredictor  # no torch: it serves without one
 from perception.types import Track
 
 

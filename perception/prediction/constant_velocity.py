@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perception.prediction.runtime import (
+from perception.prediction.paths import (
     CONSTANT_VELOCITY_FALLBACK, SINGLE_MODE_CONFIDENCE, History, history_velocity, with_position_covariances,
 )
 from perception.tracking.tracker import TrackerConfig

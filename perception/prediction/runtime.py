@@ -15,15 +15,12 @@ import numpy as np
 from perception.prediction.checkpoint import bundled_model_path, load_checkpoint
 from perception.prediction.inference import ONNXRUNTIME, forward_for
 from perception.prediction.neighbours import MAX_NEIGHBOURS, nearest_neighbours
+from perception.prediction.paths import (
+    CONSTANT_VELOCITY, CONSTANT_VELOCITY_FALLBACK, MIN_MODE_PROBABILITY, RNN, SINGLE_MODE_CONFIDENCE, History,
+    history_velocity, with_position_covariances,
+)
 from perception.types import ObjectClass, PredictedPath
 
-# what produced a path (PredictedPath.msg MODEL_*): the network; constant velocity because validation chose it
-# for the object's class (correction scale 0); constant velocity because the history is too short for the network
-RNN = "rnn"
-CONSTANT_VELOCITY = "constant_velocity"
-CONSTANT_VELOCITY_FALLBACK = "constant_velocity_fallback"
-SINGLE_MODE_CONFIDENCE = 1.0  # the probability of the only mode (fallback paths, single-mode checkpoints)
-MIN_MODE_PROBABILITY = 1e-6  # a mode's confidence is at least this (PredictedPath.msg: in (0, 1])
 # the predictor's classes (KITTI: Car/Van/Truck, Pedestrian/Person_sitting, Cyclist) of our object classes;
 # others (traffic lights and signs, unknown) have no class of their own: the checkpoint's default
 PREDICTOR_CLASSES = {
@@ -37,8 +34,6 @@ PREDICTOR_CLASSES = {
 # a history may start up to this many model steps after its first resampled instant
 HISTORY_TOLERANCE_STEPS = 0.5
 
-History = tuple[np.ndarray, np.ndarray]  # stamps (N,) seconds ascending, positions (N, 2) metres
-
 
 def interpolation_matrix(source_times: np.ndarray, target_times: np.ndarray) -> np.ndarray:
     """(len(target), len(source)) weights that linearly interpolate values given at source_times.
@@ -51,21 +46,6 @@ def interpolation_matrix(source_times: np.ndarray, target_times: np.ndarray) -> 
         fraction = (time - source_times[upper - 1]) / (source_times[upper] - source_times[upper - 1])
         weights[row, upper - 1], weights[row, upper] = 1.0 - fraction, fraction
     return weights
-
-
-def history_velocity(stamps: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """A history's mean velocity (zero over no time)."""
-    duration = stamps[-1] - stamps[0]
-    return (positions[-1] - positions[0]) / duration if duration > 0 else np.zeros(2)
-
-
-def with_position_covariances(paths: dict[int, list[PredictedPath]],
-                              position_covariances: dict[int, np.ndarray] | None) -> dict[int, list[PredictedPath]]:
-    """The paths with each track's (2, 2) position covariance added at every step (where given)."""
-    for track_id, covariance in (position_covariances or {}).items():
-        for path in paths.get(track_id, []):
-            path.covariances = path.covariances + np.array([covariance[0, 0], covariance[1, 1], covariance[0, 1]])
-    return paths
 
 
 class TrajectoryPredictor:
