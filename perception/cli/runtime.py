@@ -254,7 +254,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     args.bag = args.bag or data_path("sample_highway_960x540.mcap")
     args.camera, args.camera_topic, args.info_topic, args.gt = "front", None, None, None
-    args.list, args.camera_info, args.fov = False, None, None
+    args.list, args.camera_info, args.fov, args.odom_topic = False, None, None, None
     return _evaluate(args, "live")
 
 
