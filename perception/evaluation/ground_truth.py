@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from perception.bags import perception_typestore, read_messages
@@ -19,6 +18,7 @@ from perception.datasets.mot import read_rows, read_seqinfo, write_results
 from perception.datasets.tracking_results import mot_result_rows, write_kitti_results
 from perception.evaluation.detection_metrics import FrameBoxes, detection_ap
 from perception.evaluation.tracking_metrics import evaluate_kitti, evaluate_mot
+from perception.imaging import ImageDecodeError, decode_image_message
 from perception.message_decoding import tracks_from_msg
 from perception.types import ObjectClass, Track
 
@@ -73,15 +73,12 @@ def recorded_frames(recording: Path, outputs: CameraOutputs, topics: list[str] |
 def recorded_image_size(recording: Path, topics: list[str] | None = None) -> tuple[int, int]:
     """(width, height) of the recording's first image (of `topics` where given) that decodes; ValueError if none."""
     typestore = perception_typestore()
-    for record in read_messages(recording, topics):
-        if record.msgtype == "sensor_msgs/msg/Image":
-            message = typestore.deserialize_cdr(record.raw, record.msgtype)
-            return int(message.width), int(message.height)
-        if record.msgtype == "sensor_msgs/msg/CompressedImage":
-            data = np.frombuffer(typestore.deserialize_cdr(record.raw, record.msgtype).data, np.uint8)
-            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-            if image is not None:
-                return image.shape[1], image.shape[0]
+    for record in (r for r in read_messages(recording, topics) if r.msgtype in IMAGE_TYPES):
+        try:
+            height, width = decode_image_message(typestore.deserialize_cdr(record.raw, record.msgtype)).shape[:2]
+        except ImageDecodeError:
+            continue
+        return width, height
     raise ValueError(f"{recording}: no image that decodes, so no image size for the KITTI results")
 
 
